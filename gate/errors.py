@@ -1,0 +1,72 @@
+"""Errors raised by the gate core.
+
+Every error the core raises derives from ``GateError``; callers at the edge (middleware, MCP, CLI)
+catch that one class and fail closed.  Messages never contain an expected answer.
+
+    GateError
+    ├── ConfigError            bad settings, keys or rules (raised at start-up, not per request)
+    ├── StoreError             the hot-state store failed (network, protocol); treated as "deny"
+    ├── BankError              the clue bank cannot compose the requested puzzle
+    ├── ChallengeError         a solve attempt was refused
+    │   ├── ChallengeGone      unknown, expired, already solved, or out of attempts
+    │   ├── WrongAnswer        the answer was wrong; ``attempts_left`` tells how many remain
+    │   └── ChallengeMismatch  solved by a different identity than the one it was issued to
+    └── PassError              a pass token was refused
+        ├── PassInvalid        malformed, bad signature, unknown key id
+        ├── PassExpired        past its expiry
+        └── PassNotApplicable  bound to another identity, scope or policy rule
+"""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """Base class of every error raised by the gate core."""
+
+
+class ConfigError(GateError):
+    """Settings, keys or rules are invalid."""
+
+
+class StoreError(GateError):
+    """The hot-state store could not complete an operation."""
+
+
+class BankError(GateError):
+    """The clue bank cannot compose the requested puzzle."""
+
+
+class ChallengeError(GateError):
+    """A solve attempt was refused."""
+
+
+class ChallengeGone(ChallengeError):
+    """The challenge is unknown, expired, already solved or out of attempts."""
+
+
+class WrongAnswer(ChallengeError):
+    """The submitted answer is wrong."""
+
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__(f"wrong answer; {attempts_left} attempt(s) left")
+        self.attempts_left = attempts_left
+
+
+class ChallengeMismatch(ChallengeError):
+    """The challenge was issued to a different client identity."""
+
+
+class PassError(GateError):
+    """A pass token was refused."""
+
+
+class PassInvalid(PassError):
+    """The pass is malformed, its signature is wrong or its key is unknown."""
+
+
+class PassExpired(PassError):
+    """The pass is past its expiry."""
+
+
+class PassNotApplicable(PassError):
+    """The pass is bound to another identity, scope or rule."""

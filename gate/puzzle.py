@@ -1,0 +1,63 @@
+"""What the gate core needs from a puzzle source, and what it shows to solvers.
+
+The core never imports the clue bank: it asks any ``PuzzleSource`` for a ``ComposedPuzzle`` matching a
+``PuzzleSpec``.  ``ComposedPuzzle.public`` is the only part that may leave the server; the hidden words
+live next to it, never inside it, so serialising the public part can never leak an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+TIERS = (1, 2, 3)  # 1 easy ... 3 hard; people get an easier tier than programs by default
+
+
+@dataclass(frozen=True, slots=True)
+class PuzzleSpec:
+    gates: int  # hidden words in one challenge
+    length: int  # letters per hidden word (one clue per letter)
+    tier: int
+
+
+@dataclass(frozen=True, slots=True)
+class PublicClue:
+    clue_id: int
+    domain: str
+    text: str
+    cost: int  # expected solver tokens to answer this clue
+
+
+@dataclass(frozen=True, slots=True)
+class PublicGate:
+    clues: tuple[PublicClue, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.clues)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicPuzzle:
+    gates: tuple[PublicGate, ...]
+    tier: int
+
+    @property
+    def cost(self) -> int:
+        """Expected solver tokens for the whole puzzle: the price actually charged."""
+        return sum(clue.cost for gate in self.gates for clue in gate.clues)
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedPuzzle:
+    public: PublicPuzzle
+    words: tuple[str, ...]  # the hidden words, one per gate; server-side only
+
+    def __repr__(self) -> str:  # keep answers out of logs and tracebacks
+        return f"ComposedPuzzle(public={self.public!r}, words=<{len(self.words)} hidden>)"
+
+
+class PuzzleSource(Protocol):
+    async def compose(self, spec: PuzzleSpec) -> ComposedPuzzle:
+        """Compose a fresh puzzle; raise ``gate.errors.BankError`` when the bank cannot."""
+        ...

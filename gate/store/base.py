@@ -1,0 +1,48 @@
+"""The hot-state store contract shared by the memory and Redis backends."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, Take
+
+
+class Store(abc.ABC):
+    """Async key-value store with TTLs, single-use records, counters and counter hashes.
+
+    ``execute`` is the one primitive: it runs a batch atomically (no other client observes a partial
+    batch) in a single round trip and returns one result per operation, in order.  The helpers below
+    are conveniences over it.  Backend failures raise ``gate.errors.StoreError``.
+    """
+
+    @abc.abstractmethod
+    async def execute(self, ops: Sequence[Op]) -> list[Any]: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the store must not be used afterwards."""
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """Raise ``StoreError`` when the backend is unreachable."""
+
+    async def get(self, key: str) -> bytes | None:
+        return (await self.execute([Get(key)]))[0]
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        await self.execute([Put(key, value, ttl)])
+
+    async def take(self, key: str) -> bytes | None:
+        return (await self.execute([Take(key)]))[0]
+
+    async def delete(self, key: str) -> bool:
+        return (await self.execute([Delete(key)]))[0]
+
+    async def incr(self, key: str, amount: int = 1, ttl: float = 60.0) -> int:
+        return (await self.execute([Incr(key, amount, ttl)]))[0]
+
+    async def hincr(self, key: str, field: str, amount: int = 1, ttl: float = 86_400.0) -> int:
+        return (await self.execute([HIncr(key, field, amount, ttl)]))[0]
+
+    async def hgetall(self, key: str) -> dict[str, int]:
+        return (await self.execute([HGetAll(key)]))[0]

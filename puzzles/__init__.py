@@ -1,0 +1,1 @@
+"""Acrostic rebus puzzles: clue drafts, validation, the SQL clue bank and serve-time composition."""
