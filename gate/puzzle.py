@@ -61,3 +61,41 @@ class PuzzleSource(Protocol):
     async def compose(self, spec: PuzzleSpec) -> ComposedPuzzle:
         """Compose a fresh puzzle; raise ``gate.errors.BankError`` when the bank cannot."""
         ...
+
+
+def puzzle_to_dict(puzzle: PublicPuzzle) -> dict[str, object]:
+    """The public wire form of a puzzle (what JSON responses and stored challenges carry)."""
+    return {
+        "tier": puzzle.tier,
+        "cost": puzzle.cost,
+        "gates": [
+            {
+                "length": gate.length,
+                "clues": [
+                    {
+                        "id": clue.clue_id,
+                        "domain": clue.domain,
+                        "text": clue.text,
+                        "cost": clue.cost,
+                    }
+                    for clue in gate.clues
+                ],
+            }
+            for gate in puzzle.gates
+        ],
+    }
+
+
+def puzzle_from_dict(data: dict) -> PublicPuzzle:
+    return PublicPuzzle(
+        gates=tuple(
+            PublicGate(
+                tuple(
+                    PublicClue(int(c["id"]), str(c["domain"]), str(c["text"]), int(c["cost"]))
+                    for c in gate["clues"]
+                )
+            )
+            for gate in data["gates"]
+        ),
+        tier=int(data["tier"]),
+    )

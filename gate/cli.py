@@ -1,0 +1,141 @@
+"""The ``gate`` command line.
+
+Commands import their heavy parts lazily so ``gate --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Reasoning Gate: make AI agents pay for access with reasoning puzzles.",
+    no_args_is_help=True,
+)
+puzzles_app = typer.Typer(help="The clue bank.", no_args_is_help=True)
+keys_app = typer.Typer(help="Pass signing keys.", no_args_is_help=True)
+app.add_typer(puzzles_app, name="puzzles")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Clue bank database (default: GATE_DATABASE_URL or SQLite in GATE_STATE_DIR).",
+    ),
+]
+
+
+def _config(**overrides: object):  # -> GateConfig; imported lazily
+    from gate.config import GateConfig
+    from gate.errors import ConfigError
+
+    try:
+        return GateConfig.from_env(**overrides)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Use Redis instead of the in-process store.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run a demo site with free and priced pages behind the gate (embedded defaults)."""
+    config = _config(store_url=redis_url, database_url=database_url)
+    asyncio.run(_serve_demo(config, host, port))
+
+
+async def _serve_demo(config, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from gate.errors import GateError
+    from gate.runtime import open_runtime
+    from middleware.demo import DEMO_RULES, demo_app, walkthrough
+
+    with console.status("Starting the gate (the first start seeds the clue bank)..."):
+        try:
+            runtime = await open_runtime(config, DEMO_RULES)
+        except GateError as exc:
+            console.print(f"[red]cannot start:[/red] {exc}")
+            raise typer.Exit(1) from exc
+    if runtime.seeded:
+        console.print(f"Seeded the clue bank with {runtime.seeded} built-in clues.")
+    console.print(walkthrough(f"http://{host}:{port}"), highlight=False)
+    server = uvicorn.Server(
+        uvicorn.Config(demo_app(runtime.gatekeeper), host=host, port=port, log_level="info")
+    )
+    try:
+        await server.serve()
+    finally:
+        await runtime.close()
+
+
+@puzzles_app.command("seed")
+def puzzles_seed(database_url: DatabaseUrl = None) -> None:
+    """Add the built-in clues and hidden words to the bank (safe to run again)."""
+    from gate.runtime import seed_bank
+
+    config = _config(database_url=database_url)
+    with console.status("Seeding the clue bank..."):
+        clues, words = asyncio.run(seed_bank(config.resolved_database_url))
+    console.print(f"Added {clues} clues and {words} words (existing entries are kept).")
+
+
+@puzzles_app.command("stats")
+def puzzles_stats(database_url: DatabaseUrl = None) -> None:
+    """Show the bank: clues by tier, status, domain and initial."""
+    config = _config(database_url=database_url)
+    counts = asyncio.run(_bank_counts(config.resolved_database_url))
+    for title, mapping in (
+        ("tier", counts.by_tier),
+        ("status", counts.by_status),
+        ("domain", counts.by_domain),
+        ("initial", counts.by_initial),
+    ):
+        table = Table(title=f"Clues by {title}")
+        table.add_column(title)
+        table.add_column("clues", justify="right")
+        for key, value in sorted(mapping.items(), key=lambda item: str(item[0])):
+            table.add_row(str(key), str(value))
+        console.print(table)
+
+
+async def _bank_counts(url: str):  # type: ignore[no-untyped-def]
+    from puzzles.bank import ClueBank
+    from puzzles.db import create_engine, create_schema
+
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+        return await ClueBank(engine).counts()
+    finally:
+        await engine.dispose()
+
+
+@keys_app.command("generate")
+def keys_generate(
+    path: Annotated[Path, typer.Argument(help="Where to write the PEM key (0600).")],
+) -> None:
+    """Create a new Ed25519 signing key; point GATE_SIGNING_KEY_FILE at it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gate.keys import key_id, write_private_key
+
+    if path.exists():
+        console.print(f"[red]{path} exists; refusing to overwrite a key[/red]")
+        raise typer.Exit(1)
+    key = Ed25519PrivateKey.generate()
+    write_private_key(path, key)
+    console.print(f"Wrote {path} (key id {key_id(key.public_key())}).")

@@ -1,0 +1,133 @@
+"""Deployment settings, read from ``GATE_*`` environment variables with embedded defaults.
+
+Every setting has a default that works on a laptop with nothing installed: a memory store, a
+SQLite file and a signing key created on first start under ``GATE_STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gate.errors import ConfigError
+from gate.gatekeeper import GateSettings
+from gate.identity import parse_networks
+from gate.pricing import RateCurve
+from gate.puzzle import TIERS
+
+# name -> (default, description); the README's configuration table is generated from this.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "GATE_STATE_DIR": (".gate", "Directory for the embedded defaults (SQLite file, signing key)."),
+    "GATE_STORE_URL": (
+        "memory://",
+        "Hot-state store: memory:// (one process) or redis://host:port/db.",
+    ),
+    "GATE_DATABASE_URL": (
+        "",
+        "Clue bank database; empty means sqlite in GATE_STATE_DIR. "
+        "postgresql://user@host/db for production.",
+    ),
+    "GATE_SIGNING_KEY_FILE": (
+        "",
+        "Ed25519 PEM key that signs passes; empty means "
+        "GATE_STATE_DIR/signing-key.pem, created on first start.",
+    ),
+    "GATE_VERIFY_KEY_FILES": ("", "Comma-separated PEM keys that still verify (rotation overlap)."),
+    "GATE_TRUSTED_PROXIES": ("", "Comma-separated CIDRs whose X-Forwarded-For is believed."),
+    "GATE_RATE_WINDOW": ("60", "Seconds over which a client's request rate is measured."),
+    "GATE_RATE_CURVE": (
+        "0:1,30:1,120:2,600:8,3000:32",
+        "Price multiplier by requests per window, 'rate:multiplier,...'.",
+    ),
+    "GATE_MAX_PRICE": ("50000", "Above this price (solver tokens) clients get 429 + Retry-After."),
+    "GATE_AGENT_TIER": ("2", "Clue tier (1 easy - 3 hard) for programs."),
+    "GATE_HUMAN_TIER": ("1", "Clue tier for browsers (people)."),
+    "GATE_CHALLENGE_TTL": ("300", "Seconds a challenge stays solvable."),
+    "GATE_MAX_ATTEMPTS": ("5", "Wrong answers allowed per challenge."),
+    "GATE_SERVE_LIMIT": ("500", "Times one clue may be served before it is withdrawn."),
+}
+
+
+def _int(env: Mapping[str, str], name: str, *, minimum: int = 0) -> int:
+    raw = env.get(name) or SETTINGS[name][0]
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    state_dir: Path = Path(".gate")
+    store_url: str = "memory://"
+    database_url: str = ""
+    signing_key_file: Path | None = None
+    verify_key_files: tuple[Path, ...] = ()
+    serve_limit: int = 500
+    gate: GateSettings = field(default_factory=GateSettings)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'gate.db'}"
+
+    @property
+    def resolved_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.state_dir / "signing-key.pem"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> GateConfig:
+        env = os.environ if env is None else env
+        unknown = sorted(
+            name
+            for name in env
+            if name.startswith("GATE_")
+            and name not in SETTINGS
+            and not name.startswith("GATE_TEST_")
+        )
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        tiers = {
+            name: _int(env, name, minimum=1) for name in ("GATE_AGENT_TIER", "GATE_HUMAN_TIER")
+        }
+        for name, tier in tiers.items():
+            if tier not in TIERS:
+                raise ConfigError(f"{name} must be one of {TIERS}")
+        gate = GateSettings(
+            rate_window=float(_int(env, "GATE_RATE_WINDOW", minimum=1)),
+            curve=RateCurve.parse(env.get("GATE_RATE_CURVE") or SETTINGS["GATE_RATE_CURVE"][0]),
+            max_price=_int(env, "GATE_MAX_PRICE", minimum=1),
+            agent_tier=tiers["GATE_AGENT_TIER"],
+            human_tier=tiers["GATE_HUMAN_TIER"],
+            challenge_ttl=_int(env, "GATE_CHALLENGE_TTL", minimum=10),
+            max_attempts=_int(env, "GATE_MAX_ATTEMPTS", minimum=1),
+            trusted_proxies=parse_networks(
+                item for item in env.get("GATE_TRUSTED_PROXIES", "").split(",") if item.strip()
+            ),
+        )
+        signing = env.get("GATE_SIGNING_KEY_FILE", "")
+        config = cls(
+            state_dir=Path(env.get("GATE_STATE_DIR") or ".gate"),
+            store_url=env.get("GATE_STORE_URL") or "memory://",
+            database_url=env.get("GATE_DATABASE_URL", ""),
+            signing_key_file=Path(signing) if signing else None,
+            verify_key_files=tuple(
+                Path(item.strip())
+                for item in env.get("GATE_VERIFY_KEY_FILES", "").split(",")
+                if item.strip()
+            ),
+            serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
+            gate=gate,
+        )
+        return _replace(config, overrides)
+
+
+def _replace(config: GateConfig, overrides: Mapping[str, object]) -> GateConfig:
+    from dataclasses import replace
+
+    clean = {name: value for name, value in overrides.items() if value is not None}
+    return replace(config, **clean) if clean else config

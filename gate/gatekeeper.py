@@ -1,0 +1,171 @@
+"""The framework-free decision: given a request summary, allow, deny, throttle or challenge.
+
+Adapters (ASGI middleware, reverse proxy, MCP) turn requests into a ``Visitor`` and decisions into
+responses.  A request carrying a valid pass costs one store round trip: the rate counter, the budget
+meter and the ledger are updated in a single batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
+from gate.clock import Clock, system_clock
+from gate.errors import PassError
+from gate.identity import IPNetwork, client_address, network_identity
+from gate.ledger import bump
+from gate.passes import PassClaims, PassCodec, check_binding
+from gate.pricing import RateCurve, sliding_rate
+from gate.puzzle import PuzzleSource
+from gate.rules import Action, Rule, RuleSet, normalize_path
+from gate.store import Get, Incr, Op, Store
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    rate_window: float = 60.0  # seconds over which an identity's request rate is measured
+    curve: RateCurve = field(default_factory=RateCurve)
+    max_price: int = 50_000  # above this a client is told to wait (429) instead of solving
+    agent_tier: int = 2
+    human_tier: int = 1  # people get an easier tier than programs by default
+    challenge_ttl: int = 300
+    max_attempts: int = 5
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """What the gate needs to know about one request."""
+
+    path: str
+    peer: str | None
+    forwarded_for: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()  # candidate passes: Authorization first, then cookies
+    human: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    rule: Rule
+    remaining: int | None = None  # budget left on the pass that paid; None when free
+    claims: PassClaims | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    rule: Rule
+    retry_after: int
+    price: int
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    rule: Rule
+    challenge: IssuedChallenge
+    reason: str  # why no pass applied: missing, invalid, expired, not_applicable, exhausted
+
+
+Decision = Allow | Deny | Throttle | Challenge
+
+
+class Gatekeeper:
+    def __init__(
+        self,
+        store: Store,
+        source: PuzzleSource,
+        passes: PassCodec,
+        rules: RuleSet,
+        settings: GateSettings | None = None,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.store = store
+        self.passes = passes
+        self.rules = rules
+        self.settings = settings or GateSettings()
+        self.clock = clock
+        self.challenges = ChallengeService(
+            store,
+            source,
+            passes,
+            clock=clock,
+            ttl=self.settings.challenge_ttl,
+            max_attempts=self.settings.max_attempts,
+        )
+
+    def identity(self, visitor: Visitor) -> str:
+        address = client_address(visitor.peer, visitor.forwarded_for, self.settings.trusted_proxies)
+        return network_identity(address)
+
+    async def decide(self, visitor: Visitor) -> Decision:
+        rule = self.rules.match(normalize_path(visitor.path))
+        if rule.action is Action.ALLOW:
+            return Allow(rule)
+        if rule.action is Action.DENY:
+            return Deny(rule)
+        subject = self.identity(visitor)
+        claims, reason = self._usable_pass(visitor.tokens, subject, rule)
+
+        now = self.clock()
+        window = self.settings.rate_window
+        slot = int(now // window)
+        rate_key = f"rate:{subject}"
+        ops: list[Op] = [Incr(f"{rate_key}:{slot}", 1, 2 * window), Get(f"{rate_key}:{slot - 1}")]
+        if claims is not None:
+            meter_ttl = max(1.0, claims.expires_at - now + window)
+            ops += [Incr(f"pass:{claims.pass_id}:used", 1, meter_ttl), bump(subject, "served")]
+        results = await self.store.execute(ops)
+        rate = sliding_rate(results[0], int(results[1] or 0), window, now)
+
+        if claims is not None:
+            remaining = claims.budget - results[2]
+            if remaining >= 0:
+                return Allow(rule, remaining, claims)
+            reason = "exhausted"
+        corrections: list[Op] = [bump(subject, "served", -1)] if claims is not None else []
+
+        if rate <= rule.free_per_window:
+            await self.store.execute([*corrections, bump(subject, "served")])
+            return Allow(rule)
+        price = math.ceil(rule.price * self.settings.curve.multiplier(rate))
+        if price > self.settings.max_price:
+            await self.store.execute([*corrections, bump(subject, "throttled")])
+            return Throttle(rule, retry_after=math.ceil(window - now % window), price=price)
+        terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
+        tier = self.settings.human_tier if visitor.human else self.settings.agent_tier
+        issued = await self.challenges.issue(terms, price=price, tier=tier, extra_ops=corrections)
+        return Challenge(rule, issued, reason)
+
+    def _usable_pass(
+        self, tokens: Sequence[str], subject: str, rule: Rule
+    ) -> tuple[PassClaims | None, str]:
+        """The first candidate pass that is genuine, unexpired and bound to this client and rule."""
+        reason = "missing"
+        for token in tokens:
+            try:
+                claims = self.passes.verify(token)
+                check_binding(claims, subject=subject, scope=rule.scope, rule=rule.digest)
+            except PassError as exc:
+                reason = _PASS_REASONS.get(type(exc).__name__, "invalid")
+                continue
+            return claims, ""
+        return None, reason
+
+    async def solve(
+        self, challenge_id: str, visitor: Visitor, answers: Sequence[str]
+    ) -> MintedPass:
+        return await self.challenges.solve(challenge_id, self.identity(visitor), answers)
+
+
+_PASS_REASONS = {
+    "PassInvalid": "invalid",
+    "PassExpired": "expired",
+    "PassNotApplicable": "not_applicable",
+}

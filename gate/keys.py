@@ -1,0 +1,129 @@
+"""Signing keys: one active Ed25519 key signs, every key in the ring verifies (rotation with overlap).
+
+A key id (``kid``) is derived from the public key so tokens name the key that signed them and old
+passes keep verifying after a new key becomes active.  The same secret seeds an HMAC key used to
+digest expected answers, so the store never holds an answer in the clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from gate.errors import ConfigError, PassInvalid
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return b64url(hashlib.sha256(raw).digest()[:6])
+
+
+@dataclass
+class KeyRing:
+    signing: Ed25519PrivateKey
+    verifying: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.kid = key_id(self.signing.public_key())
+        self.verifying.setdefault(self.kid, self.signing.public_key())
+        seed = self.signing.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        # Domain-separated so the answer key is useless as a signing key and vice versa.
+        self.answer_key = hmac.new(
+            seed, b"reasoning-gate/answer-digest/v1", hashlib.sha256
+        ).digest()
+
+    @classmethod
+    def generate(cls) -> KeyRing:
+        return cls(Ed25519PrivateKey.generate())
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signing.sign(message)
+
+    def verify(self, kid: str, message: bytes, signature: bytes) -> None:
+        public = self.verifying.get(kid)
+        if public is None:
+            raise PassInvalid("unknown key id")
+        try:
+            public.verify(signature, message)
+        except InvalidSignature as exc:
+            raise PassInvalid("bad signature") from exc
+
+    def add_verify_key(self, public: Ed25519PublicKey) -> None:
+        self.verifying[key_id(public)] = public
+
+    def answer_digest(self, context: str, normalized: str) -> bytes:
+        return hmac.new(
+            self.answer_key, f"{context}\x00{normalized}".encode(), hashlib.sha256
+        ).digest()
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load signing key {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"signing key {path} is not an Ed25519 key")
+    return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    try:
+        data = path.read_bytes()
+        key = (
+            serialization.load_pem_private_key(data, password=None).public_key()
+            if b"PRIVATE KEY" in data
+            else serialization.load_pem_public_key(data)
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load verification key {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError(f"verification key {path} is not an Ed25519 key")
+    return key
+
+
+def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+
+
+def load_keyring(
+    signing_key_file: Path | None, verify_key_files: tuple[Path, ...] = (), *, create: bool = False
+) -> KeyRing:
+    """Load the active key (creating it with mode 0600 when ``create`` and absent) and old keys."""
+    if signing_key_file is None:
+        ring = KeyRing.generate()
+    else:
+        if not signing_key_file.exists():
+            if not create:
+                raise ConfigError(f"signing key file {signing_key_file} does not exist")
+            write_private_key(signing_key_file, Ed25519PrivateKey.generate())
+        ring = KeyRing(load_private_key(signing_key_file))
+    for path in verify_key_files:
+        ring.add_verify_key(load_public_key(path))
+    return ring

@@ -1,0 +1,38 @@
+"""Per-identity ledger in the hot-state store: what each client was asked, paid and served.
+
+Ledger updates are store operations returned to the caller, so they ride in the same round trip as
+the work they account for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gate.store import HGetAll, HIncr, Store
+
+LEDGER_TTL = 30 * 86_400.0
+FIELDS = ("issued", "solved", "failed", "tokens_paid", "served", "throttled")
+
+
+def ledger_key(identity: str) -> str:
+    return f"ledger:{identity}"
+
+
+def bump(identity: str, field: str, amount: int = 1) -> HIncr:
+    return HIncr(ledger_key(identity), field, amount, LEDGER_TTL)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    identity: str
+    issued: int = 0
+    solved: int = 0
+    failed: int = 0
+    tokens_paid: int = 0
+    served: int = 0
+    throttled: int = 0
+
+
+async def read_ledger(store: Store, identity: str) -> LedgerEntry:
+    (raw,) = await store.execute([HGetAll(ledger_key(identity))])
+    return LedgerEntry(identity, **{name: int(raw.get(name, 0)) for name in FIELDS})

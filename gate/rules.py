@@ -1,0 +1,88 @@
+"""Path-prefix rules: which resources are free, forbidden, or priced, and at what price.
+
+The full policy engine (headers, networks, identities, weights) replaces this in a later step; the
+``Rule`` fields it needs already exist so passes and prices keep their meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+from gate.errors import ConfigError
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    PRICE = "price"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    prefix: str
+    action: Action = Action.PRICE
+    price: int = 1_500  # expected solver tokens before the rate multiplier
+    budget: int = 100  # requests one pass pays for
+    pass_ttl: int = 3_600  # seconds a pass lives
+    free_per_window: int = 0  # requests an identity may make per rate window before paying
+
+    def __post_init__(self) -> None:
+        if not self.prefix.startswith("/"):
+            raise ConfigError(f"rule prefix must start with '/': {self.prefix!r}")
+        if self.action is Action.PRICE and self.price <= 0:
+            raise ConfigError(f"rule {self.prefix!r}: price must be positive")
+        if self.budget <= 0 or self.pass_ttl <= 0 or self.free_per_window < 0:
+            raise ConfigError(f"rule {self.prefix!r}: budget and pass_ttl must be positive")
+
+    @property
+    def digest(self) -> str:
+        """Stable hash of everything that affects payment; passes carry it."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def scope(self) -> str:
+        return f"http:{self.prefix}"
+
+    def matches(self, path: str) -> bool:
+        if self.prefix.endswith("/"):
+            return path.startswith(self.prefix) or path == self.prefix.rstrip("/")
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+def normalize_path(path: str) -> str:
+    """Collapse '//' and resolve '.' and '..' so no spelling of a path reaches another rule.
+
+    ASGI servers hand over the percent-decoded path; decoding again here would let '%252e' smuggle
+    dots, so this only normalises segments.
+    """
+    if not path.startswith("/"):
+        path = "/" + path
+    normalized = posixpath.normpath(path)
+    if normalized.startswith("//"):  # normpath keeps a leading '//' (POSIX allows it)
+        normalized = "/" + normalized.lstrip("/")
+    if path.endswith("/") and normalized != "/":
+        normalized += "/"
+    return normalized
+
+
+ALLOW_ALL = Rule(prefix="/", action=Action.ALLOW)
+
+
+class RuleSet:
+    """Longest matching prefix wins; unmatched paths get ``default``."""
+
+    def __init__(self, rules: Iterable[Rule], default: Rule = ALLOW_ALL) -> None:
+        self.rules = tuple(sorted(rules, key=lambda rule: len(rule.prefix), reverse=True))
+        self.default = default
+
+    def match(self, path: str) -> Rule:
+        for rule in self.rules:
+            if rule.matches(path):
+                return rule
+        return self.default

@@ -1,0 +1,76 @@
+"""The composition root: build a working gate (store, clue bank, keys, gatekeeper) from a config.
+
+This is the one module of ``gate`` that knows the concrete parts (the SQL bank in ``puzzles``); the
+core modules only know their contracts.  Adapters (middleware, demo, MCP) start here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gate.config import GateConfig
+from gate.gatekeeper import Gatekeeper
+from gate.keys import load_keyring
+from gate.passes import PassCodec
+from gate.rules import RuleSet
+from gate.store import Store, open_store
+
+
+@dataclass
+class Runtime:
+    config: GateConfig
+    store: Store
+    gatekeeper: Gatekeeper
+    engine: object  # sqlalchemy AsyncEngine; typed loosely to keep SQLAlchemy out of core imports
+    seeded: int  # clues added by this start (0 when the bank already had clues)
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.engine.dispose()  # type: ignore[attr-defined]
+
+
+async def seed_bank(database_url: str) -> tuple[int, int]:
+    """Create the schema and add the built-in clues and word list; idempotent.
+
+    Returns (clues added, words added).
+    """
+    from puzzles.words import load_words
+
+    from puzzles.bank import ClueBank
+    from puzzles.db import create_engine, create_schema
+    from puzzles.knowledge import builtin_clues
+
+    engine = create_engine(database_url)
+    try:
+        await create_schema(engine)
+        report = await ClueBank(engine).seed(builtin_clues(), load_words())
+        return report.clues.accepted, report.words
+    finally:
+        await engine.dispose()
+
+
+async def open_runtime(config: GateConfig, rules: RuleSet, *, seed: bool = True) -> Runtime:
+    """Start every part; seeds the built-in bank on first start when ``seed`` is true."""
+    from puzzles.bank import ClueBank
+    from puzzles.composer import BankComposer
+    from puzzles.db import create_engine, create_schema
+
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    keys = load_keyring(config.resolved_signing_key_file, config.verify_key_files, create=True)
+    engine = create_engine(config.resolved_database_url)
+    store = open_store(config.store_url)
+    try:
+        await store.ping()
+        await create_schema(engine)
+        bank = ClueBank(engine)
+        seeded = 0
+        if seed and await bank.is_empty():
+            seeded, _ = await seed_bank(config.resolved_database_url)
+        index = await bank.load_index()
+        composer = BankComposer(index, store, serve_limit=config.serve_limit)
+        gatekeeper = Gatekeeper(store, composer, PassCodec(keys), rules, config.gate)
+    except BaseException:
+        await store.close()
+        await engine.dispose()
+        raise
+    return Runtime(config, store, gatekeeper, engine, seeded)

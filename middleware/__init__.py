@@ -1,0 +1,5 @@
+"""Ways in over HTTP: the ASGI middleware (and, later, the reverse proxy)."""
+
+from middleware.asgi import BUDGET_HEADER, GateMiddleware
+
+__all__ = ["BUDGET_HEADER", "GateMiddleware"]

@@ -1,0 +1,359 @@
+"""``GateMiddleware``: put Reasoning Gate in front of any ASGI app in one line.
+
+    app = GateMiddleware(app, gatekeeper)
+
+Requests to priced paths need a pass (``Authorization: ReasoningGate <pass>`` or the ``rg_pass``
+cookie); without one the client gets a challenge (401).  The gate's own endpoints live under
+``endpoint`` (default ``/.gate``):
+
+    GET  /.gate/challenges/{id}   show a pending challenge again
+    POST /.gate/challenges/{id}   submit the hidden word(s); success returns a pass
+
+Every failure inside the gate answers 503 and lets nothing through (fail closed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gate.challenges import MintedPass
+from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
+from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, Throttle, Visitor
+from middleware.body import BodyTooLarge, read_body
+from middleware.negotiate import Flavor, negotiate
+from middleware.redirects import safe_next
+from middleware.render import SCHEME, challenge_response, message_response
+
+log = logging.getLogger("reasoning_gate")
+
+BUDGET_HEADER = "Gate-Budget-Remaining"
+MAX_ANSWERS = 16
+
+
+class GateMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        gatekeeper: Gatekeeper,
+        *,
+        endpoint: str = "/.gate",
+        cookie_name: str = "rg_pass",
+        max_body: int = 16_384,
+    ) -> None:
+        self.app = app
+        self.gatekeeper = gatekeeper
+        self.endpoint = endpoint.rstrip("/")
+        self.challenge_prefix = f"{self.endpoint}/challenges/"
+        self.cookie_name = cookie_name
+        self.max_body = max_body
+        self._scheme_prefix = SCHEME.lower() + " "
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        flavor = negotiate(headers.get("accept"))
+        try:
+            if scope["type"] == "http" and scope["path"].startswith(self.challenge_prefix):
+                response = await self._challenge_endpoint(scope, receive, headers, flavor)
+                await response(scope, receive, send)
+                return
+            visitor = self._visitor(scope, headers, flavor)
+            decision = await self.gatekeeper.decide(visitor)
+        except Exception:  # fail closed: nothing passes when the gate itself fails
+            log.exception("gate failure on %s %s", scope.get("method", "WS"), scope["path"])
+            response = message_response(
+                503,
+                "Temporarily unavailable",
+                "The gate could not check this request; retry later.",
+                flavor=flavor,
+                error="gate_unavailable",
+                headers={"Retry-After": "5"},
+            )
+            await self._answer(scope, receive, send, response)
+            return
+
+        if isinstance(decision, Allow):
+            await self._forward(scope, receive, send, decision)
+        elif isinstance(decision, Challenge):
+            next_path = _path_with_query(scope)
+            response = challenge_response(
+                decision.challenge,
+                flavor=flavor,
+                action=self.challenge_prefix + decision.challenge.challenge_id,
+                next_path=next_path,
+                reason=decision.reason,
+                now=self.gatekeeper.clock(),
+            )
+            await self._answer(scope, receive, send, response)
+        elif isinstance(decision, Throttle):
+            response = message_response(
+                429,
+                "Too many requests",
+                f"Your request rate puts the price at {decision.price} solver tokens, above this "
+                f"site's limit. Retry after {decision.retry_after} seconds.",
+                flavor=flavor,
+                error="rate_limited",
+                headers={"Retry-After": str(decision.retry_after)},
+                extra={"retry_after": decision.retry_after, "price": decision.price},
+            )
+            await self._answer(scope, receive, send, response)
+        else:
+            assert isinstance(decision, Deny)
+            response = message_response(
+                403,
+                "Forbidden",
+                "Access to this resource is not allowed.",
+                flavor=flavor,
+                error="denied",
+            )
+            await self._answer(scope, receive, send, response)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def _visitor(self, scope: Scope, headers: dict[str, str], flavor: Flavor) -> Visitor:
+        tokens: list[str] = []
+        authorization = headers.get("authorization", "")
+        if authorization.lower().startswith(self._scheme_prefix):
+            tokens.append(authorization[len(self._scheme_prefix) :].strip())
+        tokens.extend(_cookie_values(scope, self.cookie_name))
+        client = scope.get("client")
+        return Visitor(
+            path=scope["path"],
+            peer=client[0] if client else None,
+            forwarded_for=tuple(_header_values(scope, b"x-forwarded-for")),
+            tokens=tuple(tokens),
+            human=flavor == "html",
+        )
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, decision: Allow) -> None:
+        if decision.claims is not None:
+            # The app behind must not see (or log) the gate's credential.
+            scope = dict(scope)
+            scope["headers"] = [
+                (name, value)
+                for name, value in scope["headers"]
+                if not (
+                    name == b"authorization"
+                    and value.lower().startswith(self._scheme_prefix.encode())
+                )
+            ]
+        if decision.remaining is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        remaining = str(decision.remaining)
+
+        async def send_with_budget(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[BUDGET_HEADER] = remaining
+            await send(message)
+
+        await self.app(scope, receive, send_with_budget)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+        if scope["type"] == "websocket":
+            # A WebSocket handshake cannot carry a challenge body: refuse it; pay over HTTP first.
+            await send({"type": "websocket.close", "code": 1008, "reason": "payment required"})
+            return
+        await response(scope, receive, send)
+
+    # -- the challenge endpoint ------------------------------------------------------------------
+
+    async def _challenge_endpoint(
+        self, scope: Scope, receive: Receive, headers: dict[str, str], flavor: Flavor
+    ) -> Response:
+        challenge_id = scope["path"][len(self.challenge_prefix) :]
+        action = self.challenge_prefix + challenge_id
+        visitor = self._visitor(scope, headers, flavor)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        next_path = safe_next(query.get("next", [None])[0])
+        method = scope["method"]
+        if method == "GET":
+            try:
+                issued = await self.gatekeeper.challenges.view(challenge_id)
+            except ChallengeGone:
+                return _gone(flavor)
+            return challenge_response(
+                issued,
+                flavor=flavor,
+                action=action,
+                next_path=next_path,
+                reason="missing",
+                now=self.gatekeeper.clock(),
+                status=200,
+            )
+        if method != "POST":
+            return Response(status_code=405, headers={"Allow": "GET, POST"})
+        try:
+            body = await read_body(receive, headers, self.max_body)
+        except BodyTooLarge:
+            return message_response(
+                413,
+                "Too large",
+                f"Answers must fit in {self.max_body} bytes.",
+                flavor=flavor,
+                error="body_too_large",
+            )
+        parsed = _parse_answers(body, headers.get("content-type", ""))
+        if parsed is None:
+            return message_response(
+                422,
+                "Unreadable answer",
+                'Send JSON {"answers": ["word", ...]} or a form with one "answer" field per hidden word.',
+                flavor=flavor,
+                error="malformed_answer",
+            )
+        answers, form_next = parsed
+        if form_next is not None:
+            next_path = safe_next(form_next)
+        try:
+            minted = await self.gatekeeper.solve(challenge_id, visitor, answers)
+        except WrongAnswer as wrong:
+            return await self._wrong_answer(
+                challenge_id, action, next_path, flavor, wrong.attempts_left
+            )
+        except ChallengeMismatch:
+            return message_response(
+                403,
+                "Not your puzzle",
+                "This puzzle was issued to another client; request the page again.",
+                flavor=flavor,
+                error="challenge_mismatch",
+            )
+        except ChallengeGone:
+            return _gone(flavor)
+        return self._solved(minted, flavor, next_path, secure=scope.get("scheme") == "https")
+
+    async def _wrong_answer(
+        self, challenge_id: str, action: str, next_path: str, flavor: Flavor, attempts_left: int
+    ) -> Response:
+        message = f"That is not the hidden word. {attempts_left} attempt(s) left."
+        if attempts_left > 0:
+            try:
+                issued = await self.gatekeeper.challenges.view(challenge_id)
+            except ChallengeGone:
+                return _gone(flavor)
+            response = challenge_response(
+                issued,
+                flavor=flavor,
+                action=action,
+                next_path=next_path,
+                reason="wrong_answer",
+                now=self.gatekeeper.clock(),
+                status=400,
+                error=message,
+            )
+        else:
+            response = message_response(
+                400,
+                "No attempts left",
+                "That is not the hidden word, and no attempts are left. "
+                "Request the page again for a new puzzle.",
+                flavor=flavor,
+                error="wrong_answer",
+                extra={"attempts_left": 0},
+                link=(next_path, "Try a new puzzle"),
+            )
+        response.headers["X-Attempts-Left"] = str(attempts_left)
+        return response
+
+    def _solved(
+        self, minted: MintedPass, flavor: Flavor, next_path: str, *, secure: bool
+    ) -> Response:
+        claims = minted.claims
+        response: Response
+        if flavor == "html":
+            response = RedirectResponse(next_path, status_code=303)
+        else:
+            response = JSONResponse(
+                {
+                    "pass": minted.token,
+                    "authorization": f"{SCHEME} {minted.token}",
+                    "scope": claims.scope,
+                    "budget": claims.budget,
+                    "expires_at": claims.expires_at,
+                    "price": claims.price,
+                },
+                headers={"Cache-Control": "no-store"},
+            )
+        cookie_path = claims.scope.removeprefix("http:") or "/"
+        response.set_cookie(
+            self.cookie_name,
+            minted.token,
+            max_age=claims.expires_at - claims.issued_at,
+            path=cookie_path,
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _header_values(scope: Scope, wanted: bytes) -> list[str]:
+    return [value.decode("latin-1") for name, value in scope["headers"] if name == wanted]
+
+
+def _cookie_values(scope: Scope, cookie_name: str) -> list[str]:
+    values: list[str] = []
+    for header in _header_values(scope, b"cookie"):
+        # Several cookies of one name (different paths) may arrive; SimpleCookie keeps one, so split.
+        for part in header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == cookie_name and value:
+                values.append(value.strip('"'))
+    return values
+
+
+def _path_with_query(scope: Scope) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return safe_next(scope["path"] + (f"?{query}" if query else ""))
+
+
+def _parse_answers(body: bytes, content_type: str) -> tuple[list[str], str | None] | None:
+    media = content_type.split(";")[0].strip().lower()
+    try:
+        if media == "application/x-www-form-urlencoded":
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            answers: Sequence[Any] = form.get("answer", [])
+            next_values = form.get("next")
+            form_next = next_values[0] if next_values else None
+        else:
+            data = json.loads(body or b"null")
+            if not isinstance(data, dict):
+                return None
+            answers = data.get("answers", [data["answer"]] if "answer" in data else [])
+            form_next = None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(answers, list) or not 0 < len(answers) <= MAX_ANSWERS:
+        return None
+    if not all(isinstance(answer, str) and len(answer) <= 256 for answer in answers):
+        return None
+    return list(answers), form_next
+
+
+def _gone(flavor: Flavor) -> Response:
+    return message_response(
+        410,
+        "Puzzle expired",
+        "This puzzle is unknown, expired, already solved or out of attempts. "
+        "Request the resource again for a new one.",
+        flavor=flavor,
+        error="challenge_gone",
+    )

@@ -1,0 +1,137 @@
+"""Turn gate outcomes into HTTP responses in the flavour the client asked for.
+
+HTML is rendered by Jinja2 with autoescaping on, so clue text, paths and messages can never inject
+markup.  No response built here ever includes an expected answer: the renderers only see the public
+puzzle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import Response
+
+from gate.challenges import IssuedChallenge
+from gate.puzzle import puzzle_to_dict
+from middleware.negotiate import Flavor
+
+SCHEME = "ReasoningGate"
+
+_templates = Environment(
+    loader=PackageLoader("middleware", "templates"),
+    autoescape=select_autoescape(["html"], default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+_MEDIA = {
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+    "text": "text/markdown; charset=utf-8",
+}
+
+
+def _quote(value: object) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def authenticate_header(challenge_url: str, price: int, tier: int, reason: str) -> str:
+    params = {
+        "realm": "reasoning-gate",
+        "challenge": challenge_url,
+        "price": price,
+        "tier": tier,
+        "reason": reason,
+    }
+    return SCHEME + " " + ", ".join(f"{name}={_quote(value)}" for name, value in params.items())
+
+
+def challenge_response(
+    issued: IssuedChallenge,
+    *,
+    flavor: Flavor,
+    action: str,
+    next_path: str,
+    reason: str,
+    now: float,
+    status: int = 401,
+    error: str | None = None,
+) -> Response:
+    minutes = max(1, math.ceil((issued.expires_at - now) / 60))
+    headers = {
+        "WWW-Authenticate": authenticate_header(action, issued.price, issued.puzzle.tier, reason),
+        "Cache-Control": "no-store",
+    }
+    if flavor == "html":
+        body = _templates.get_template("challenge.html").render(
+            puzzle=issued.puzzle,
+            action=action,
+            next=next_path,
+            attempts=issued.attempts,
+            minutes=minutes,
+            error=error,
+        )
+    elif flavor == "text":
+        body = _templates.get_template("challenge.md").render(
+            puzzle=issued.puzzle,
+            action=action,
+            attempts=issued.attempts,
+            minutes=minutes,
+            price=issued.price,
+            reason=reason,
+            scheme=SCHEME,
+        )
+        if error:
+            body = f"**{error}**\n\n{body}"
+    else:
+        payload: dict[str, Any] = {
+            "error": "challenge_required" if error is None else "wrong_answer",
+            "reason": reason,
+            "challenge": {
+                "id": issued.challenge_id,
+                "url": action,
+                "price": issued.price,
+                "attempts": issued.attempts,
+                "expires_at": issued.expires_at,
+                "puzzle": puzzle_to_dict(issued.puzzle),
+                "submit": {"method": "POST", "url": action, "body": {"answers": ["<hidden word>"]}},
+                "instructions": "Answer every clue; the first letters of the answers spell each "
+                "hidden word. POST the hidden words in gate order.",
+            },
+        }
+        if error:
+            payload["message"] = error
+        body = json.dumps(payload)
+    return Response(body, status_code=status, headers=headers, media_type=_MEDIA[flavor])
+
+
+def message_response(
+    status: int,
+    title: str,
+    message: str,
+    *,
+    flavor: Flavor,
+    error: str,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    link: tuple[str, str] | None = None,
+) -> Response:
+    if flavor == "html":
+        body = _templates.get_template("message.html").render(
+            title=title,
+            message=message,
+            link=link[0] if link else None,
+            link_text=link[1] if link else None,
+        )
+    elif flavor == "text":
+        body = f"# {title}\n\n{message}\n"
+    else:
+        body = json.dumps({"error": error, "message": message, **(extra or {})})
+    return Response(
+        body, status_code=status, headers=dict(headers or {}), media_type=_MEDIA[flavor]
+    )
