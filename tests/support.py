@@ -1,0 +1,39 @@
+"""Test-only helpers shared by several test modules."""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+
+from gate.puzzle import ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
+
+
+class FixedWordSource:
+    """A puzzle source at the unit seam: hidden words are random letter strings that cannot occur
+    in any template or message by accident, so leak scans have no false positives."""
+
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.issued: list[str] = []
+
+    async def compose(self, spec: PuzzleSpec) -> ComposedPuzzle:
+        words = tuple(
+            "".join(self.rng.choice(string.ascii_lowercase) for _ in range(spec.length))
+            for _ in range(spec.gates)
+        )
+        self.issued.extend(words)
+        gates = tuple(
+            PublicGate(
+                tuple(
+                    PublicClue(clue_id=i, domain="Letters", text=f"Clue number {i} of this gate", cost=100)
+                    for i in range(len(word))
+                )
+            )
+            for word in words
+        )
+        return ComposedPuzzle(PublicPuzzle(gates, spec.tier), words)
+
+
+def answers_for(source: FixedWordSource, gates: int) -> Sequence[str]:
+    return source.issued[-gates:]
