@@ -26,7 +26,9 @@ class FixedWordSource:
         gates = tuple(
             PublicGate(
                 tuple(
-                    PublicClue(clue_id=i, domain="Letters", text=f"Clue number {i} of this gate", cost=100)
+                    PublicClue(
+                        clue_id=i, domain="Letters", text=f"Clue number {i} of this gate", cost=100
+                    )
                     for i in range(len(word))
                 )
             )

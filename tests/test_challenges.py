@@ -25,7 +25,12 @@ async def test_a_correct_answer_mints_a_bound_pass_and_updates_the_ledger(store:
     assert minted.claims.subject == TERMS.subject and minted.claims.budget == 3
     assert minted.claims.price == issued.price
     ledger = await read_ledger(store, TERMS.subject)
-    assert (ledger.issued, ledger.solved, ledger.failed, ledger.tokens_paid) == (1, 1, 0, issued.price)
+    assert (ledger.issued, ledger.solved, ledger.failed, ledger.tokens_paid) == (
+        1,
+        1,
+        0,
+        issued.price,
+    )
 
 
 async def test_a_challenge_is_single_use(store: Store) -> None:
@@ -84,7 +89,9 @@ async def test_every_gate_must_be_answered_in_order(store: Store) -> None:
 
 
 @pytest.mark.parametrize("max_attempts", [5, 100])
-async def test_fifty_concurrent_correct_answers_mint_exactly_one_pass(store: Store, max_attempts: int) -> None:
+async def test_fifty_concurrent_correct_answers_mint_exactly_one_pass(
+    store: Store, max_attempts: int
+) -> None:
     source = FixedWordSource()
     challenges = service(store, source, max_attempts=max_attempts)
     issued = await challenges.issue(TERMS, price=500, tier=2)

@@ -14,18 +14,24 @@ RULES = RuleSet([Rule("/paid/", price=600, budget=2), Rule("/closed/", action=Ac
 ALICE = "192.0.2.10"
 
 
-def keeper(store: Store, rules: RuleSet = RULES, clock: ManualClock | None = None, **settings: object):
+def keeper(
+    store: Store, rules: RuleSet = RULES, clock: ManualClock | None = None, **settings: object
+):
     source = FixedWordSource()
     clock = clock or ManualClock()
     codec = PassCodec(KeyRing.generate(), clock=clock)
     return Gatekeeper(store, source, codec, rules, GateSettings(**settings), clock=clock), source  # type: ignore[arg-type]
 
 
-async def pay(gk: Gatekeeper, source: FixedWordSource, peer: str = ALICE, path: str = "/paid/a") -> str:
+async def pay(
+    gk: Gatekeeper, source: FixedWordSource, peer: str = ALICE, path: str = "/paid/a"
+) -> str:
     decision = await gk.decide(Visitor(path=path, peer=peer))
     assert isinstance(decision, Challenge)
     gates = len(decision.challenge.puzzle.gates)
-    minted = await gk.solve(decision.challenge.challenge_id, Visitor(path=path, peer=peer), source.issued[-gates:])
+    minted = await gk.solve(
+        decision.challenge.challenge_id, Visitor(path=path, peer=peer), source.issued[-gates:]
+    )
     return minted.token
 
 
@@ -35,7 +41,9 @@ async def test_free_and_denied_paths_never_touch_the_store() -> None:
     assert isinstance(await gk.decide(Visitor(path="/closed/x", peer=ALICE)), Deny)
 
 
-async def test_a_pass_pays_until_its_budget_is_spent_then_the_client_is_challenged_again(store: Store) -> None:
+async def test_a_pass_pays_until_its_budget_is_spent_then_the_client_is_challenged_again(
+    store: Store,
+) -> None:
     gk, source = keeper(store)
     token = await pay(gk, source)
     first = await gk.decide(Visitor(path="/paid/a", peer=ALICE, tokens=(token,)))
@@ -68,7 +76,9 @@ async def test_a_rule_change_re_challenges_existing_passes() -> None:
 
 async def test_an_expired_pass_is_challenged() -> None:
     clock = ManualClock()
-    gk, source = keeper(MemoryStore(clock=clock), RuleSet([Rule("/paid/", price=600, pass_ttl=30)]), clock)
+    gk, source = keeper(
+        MemoryStore(clock=clock), RuleSet([Rule("/paid/", price=600, pass_ttl=30)]), clock
+    )
     token = await pay(gk, source)
     clock.advance(31)
     decision = await gk.decide(Visitor(path="/paid/a", peer=ALICE, tokens=(token,)))

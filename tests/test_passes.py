@@ -7,7 +7,9 @@ from gate.passes import PassCodec, check_binding, scope_covers
 
 
 def mint(codec: PassCodec, **overrides: object) -> str:
-    fields = dict(subject="net:10.0.0.0/24", scope="http:/api/", rule="r1", budget=3, price=900, ttl=60)
+    fields = dict(
+        subject="net:10.0.0.0/24", scope="http:/api/", rule="r1", budget=3, price=900, ttl=60
+    )
     fields.update(overrides)
     token, _ = codec.mint(**fields)  # type: ignore[arg-type]
     return token
@@ -16,7 +18,12 @@ def mint(codec: PassCodec, **overrides: object) -> str:
 def test_a_minted_pass_verifies_and_carries_its_claims() -> None:
     codec = PassCodec(KeyRing.generate())
     claims = codec.verify(mint(codec))
-    assert (claims.subject, claims.scope, claims.rule, claims.budget) == ("net:10.0.0.0/24", "http:/api/", "r1", 3)
+    assert (claims.subject, claims.scope, claims.rule, claims.budget) == (
+        "net:10.0.0.0/24",
+        "http:/api/",
+        "r1",
+        3,
+    )
 
 
 def test_a_tampered_pass_is_refused() -> None:

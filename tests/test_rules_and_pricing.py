@@ -4,7 +4,13 @@ from gate.errors import ConfigError
 from gate.pricing import TIER_COST, RateCurve, puzzle_spec, sliding_rate
 from gate.rules import Action, Rule, RuleSet, normalize_path
 
-RULES = RuleSet([Rule("/api/", price=1000), Rule("/api/public/", action=Action.ALLOW), Rule("/admin", action=Action.DENY)])
+RULES = RuleSet(
+    [
+        Rule("/api/", price=1000),
+        Rule("/api/public/", action=Action.ALLOW),
+        Rule("/admin", action=Action.DENY),
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +31,13 @@ def test_the_longest_matching_prefix_wins(path: str, action: Action) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/public/../secret", "//api//secret", "/api/public/./../secret", "/./api/secret", "api/secret"],
+    [
+        "/api/public/../secret",
+        "//api//secret",
+        "/api/public/./../secret",
+        "/./api/secret",
+        "api/secret",
+    ],
 )
 def test_path_tricks_cannot_reach_a_free_rule_for_a_priced_path(path: str) -> None:
     assert RULES.match(normalize_path(path)).action is Action.PRICE
