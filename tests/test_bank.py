@@ -9,15 +9,21 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gate.clock import ManualClock
+from gate.puzzle import PuzzleSpec
+from gate.store import MemoryStore
 from puzzles.bank import ClueBank, text_key
-from puzzles.db import create_engine, resolve_url
+from puzzles.composer import BankComposer
+from puzzles.db import create_engine, create_schema, resolve_url
 from puzzles.draft import ClueDraft
 from puzzles.models import TIER_EXPECTED_TOKENS, Clue
 
 WORDS = ("game", "mage", "sage", "gems", "games")
 
 
-def synthetic(letters: str, per_letter: int, tier: int, *, domain: str = "Testing") -> list[ClueDraft]:
+def synthetic(
+    letters: str, per_letter: int, tier: int, *, domain: str = "Testing"
+) -> list[ClueDraft]:
     """Valid drafts: ``per_letter`` clues for each letter; every answer ends in 'orvath'."""
     return [
         ClueDraft(
@@ -239,10 +245,8 @@ def test_default_url_comes_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_url("mysql://u@h/db")
 
 
-async def test_libpq_options_become_asyncpg_server_settings() -> None:
-    from tests.plugins.sql import postgres_url
-
-    url = make_url(postgres_url()).update_query_dict(
+async def test_libpq_options_become_asyncpg_server_settings(postgres_server_url: str) -> None:
+    url = make_url(postgres_server_url).update_query_dict(
         {"options": "-csearch_path=somewhere,public -c application_name=gate-test"}
     )
     engine = create_engine(url.render_as_string(hide_password=False))
@@ -250,5 +254,40 @@ async def test_libpq_options_become_asyncpg_server_settings() -> None:
         async with engine.connect() as conn:
             assert await conn.scalar(text("SHOW search_path")) == "somewhere,public"
             assert await conn.scalar(text("SHOW application_name")) == "gate-test"
+    finally:
+        await engine.dispose()
+
+
+async def test_builtin_clue_set_seeds_sqlite_and_composes(tmp_path) -> None:
+    """The real offline clue set: seeds fast, is idempotent, and serves every tier."""
+    from puzzles.knowledge import builtin_clues
+
+    try:
+        from puzzles.words import load_words
+
+        words: tuple[str, ...] = load_words()
+    except ImportError:  # puzzles/words.py is being written; a small list keeps the test useful
+        words = ("planet", "garden", "silver", "market", "orange", "island", "animal", "winter")
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'builtin.db'}")
+    try:
+        await create_schema(engine)
+        bank = ClueBank(engine)
+        drafts = list(builtin_clues())
+        start = time.perf_counter()
+        report = await bank.seed(drafts, words)
+        assert time.perf_counter() - start < 5.0
+        assert report.clues.added + report.clues.rejected == len(drafts)
+        assert report.clues.added > 1_000
+        assert not (await bank.seed(drafts, words)).changed
+        counts = await bank.counts()
+        assert set(counts.by_tier) == {1, 2, 3}
+
+        index = await bank.load_index()
+        source = BankComposer(index, MemoryStore(clock=ManualClock()))
+        for tier in (1, 2, 3):
+            puzzle = await source.compose(PuzzleSpec(1, 6, tier))
+            assert len(puzzle.words) == 1
+            assert puzzle.public.tier == tier
     finally:
         await engine.dispose()

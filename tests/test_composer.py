@@ -57,7 +57,9 @@ def memory_index(spec: dict[int, dict[str, int]], words: Sequence[str]) -> BankI
 
 def composer(index: BankIndex, store: Store | None = None, **kwargs: Any) -> BankComposer:
     kwargs.setdefault("rng", random.Random(1234))
-    return BankComposer(index, store or MemoryStore(clock=ManualClock()), **kwargs)
+    if store is None:  # not `store or ...`: an empty MemoryStore is falsy (it has __len__)
+        store = MemoryStore(clock=ManualClock())
+    return BankComposer(index, store, **kwargs)
 
 
 class CountingStore(MemoryStore):
@@ -89,7 +91,12 @@ async def test_composed_puzzles_spell_their_hidden_words(engine: AsyncEngine) ->
     answers = await answers_by_id(engine)
     source: PuzzleSource = composer(await bank.load_index())
 
-    for spec in (PuzzleSpec(1, 4, 1), PuzzleSpec(3, 4, 2), PuzzleSpec(2, 5, 1), PuzzleSpec(1, 6, 2)):
+    for spec in (
+        PuzzleSpec(1, 4, 1),
+        PuzzleSpec(3, 4, 2),
+        PuzzleSpec(2, 5, 1),
+        PuzzleSpec(1, 6, 2),
+    ):
         for _ in range(20):
             puzzle = await source.compose(spec)
             assert puzzle.public.tier == spec.tier
@@ -164,6 +171,7 @@ async def test_clue_past_the_limit_is_replaced_by_a_fresh_one() -> None:
     first, second = (composer(index, store, serve_limit=1, rng=random.Random(i)) for i in (1, 2))
     a = set(clue_ids(await first.compose(PuzzleSpec(1, 4, 1))))
     b = set(clue_ids(await second.compose(PuzzleSpec(1, 4, 1))))  # may pick some of a's: re-picked
+    assert len(store.batches) > 2, "the second puzzle should have re-picked a used clue"
     assert not a & b
     assert len(a | b) == 8
     with pytest.raises(BankError):
@@ -214,9 +222,7 @@ async def test_unservable_requests_raise_bank_error() -> None:
     with pytest.raises(BankError, match="cannot serve"):
         await composer(memory_index({}, WORDS)).compose(PuzzleSpec(1, 4, 1))
     with pytest.raises(BankError, match="cannot serve"):
-        await composer(memory_index({1: {ch: 3 for ch in "game"}}, [])).compose(
-            PuzzleSpec(1, 4, 1)
-        )
+        await composer(memory_index({1: {ch: 3 for ch in "game"}}, [])).compose(PuzzleSpec(1, 4, 1))
     two_words = composer(memory_index({1: {ch: 9 for ch in "gamest"}}, ["game", "mage"]))
     with pytest.raises(BankError, match="cannot serve"):
         await two_words.compose(PuzzleSpec(3, 4, 1))
@@ -254,3 +260,11 @@ async def test_replace_index_keeps_clues_dropped_for_the_limit() -> None:
     source.replace_index(index)
     with pytest.raises(BankError):
         await source.compose(PuzzleSpec(1, 4, 1))
+
+
+async def test_as_many_gates_as_words_always_succeeds() -> None:
+    """Random word draws may keep hitting taken words; the fallback sample must still succeed."""
+    words = ["game", "mage", "sage"]
+    source = composer(memory_index({1: {ch: 10 for ch in "gamse"}}, words))
+    for _ in range(50):
+        assert sorted((await source.compose(PuzzleSpec(3, 4, 1))).words) == words

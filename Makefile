@@ -1,0 +1,29 @@
+# The two commands of the README:
+#   make demo   install into .venv and run the demo site on embedded defaults (no Redis, no GPU)
+#   make test   install into .venv, make sure Redis and PostgreSQL run, and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test bench services
+.DEFAULT_GOAL := demo
+
+$(BIN)/gate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/gate
+
+demo: install
+	$(BIN)/gate demo
+
+services:
+	scripts/services.sh
+
+test: install services
+	$(BIN)/pytest
+
+bench: install services
+	$(BIN)/python bench/gate_overhead.py

@@ -1,0 +1,75 @@
+"""Shared fixtures.
+
+Redis is a required test service: when it is missing the run fails (never skips), so a green run
+always means the Redis backend was exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+pytest_plugins = ["tests.plugins.sql"]
+
+from gate.clock import ManualClock
+from gate.store import MemoryStore, RedisStore, Store
+
+_DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the test Redis (``GATE_TEST_REDIS_URL``; default db 15 on localhost)."""
+    import redis
+
+    url = os.environ.get("GATE_TEST_REDIS_URL", _DEFAULT_REDIS_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is required for the test suite but {url} is unreachable ({exc}).\n"
+            "Start one with:\n"
+            '  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
+            "--appendonly no\n"
+            "or point GATE_TEST_REDIS_URL at a running server.",
+            pytrace=False,
+        )
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """A fresh, empty store of each backend.
+
+    Memory runs on a ``ManualClock`` (advance it through ``store.clock``), so its expiry tests need
+    no sleeping; Redis keeps its own time, so its tests use short real TTLs.  Each Redis test gets
+    a unique key prefix and its keys are deleted afterwards.
+    """
+    if request.param == "memory":
+        memory = MemoryStore(clock=ManualClock())
+        yield memory
+        await memory.close()
+        return
+
+    url: str = request.getfixturevalue("redis_url")
+    prefix = f"rg-test:{uuid.uuid4().hex}:"
+    redis_store = RedisStore.from_url(url, prefix=prefix)
+    try:
+        yield redis_store
+    finally:
+        await redis_store.close()
+        from redis.asyncio import Redis
+
+        cleaner = Redis.from_url(url)
+        try:
+            keys = [key async for key in cleaner.scan_iter(match=f"{prefix}*", count=1000)]
+            if keys:
+                await cleaner.delete(*keys)
+        finally:
+            await cleaner.aclose()
