@@ -34,11 +34,10 @@ async def seed_bank(database_url: str) -> tuple[int, int]:
 
     Returns (clues added, words added).
     """
-    from puzzles.words import load_words
-
     from puzzles.bank import ClueBank
     from puzzles.db import create_engine, create_schema
     from puzzles.knowledge import builtin_clues
+    from puzzles.words import load_words
 
     engine = create_engine(database_url)
     try:
@@ -49,8 +48,13 @@ async def seed_bank(database_url: str) -> tuple[int, int]:
         await engine.dispose()
 
 
-async def open_runtime(config: GateConfig, rules: RuleSet, *, seed: bool = True) -> Runtime:
-    """Start every part; seeds the built-in bank on first start when ``seed`` is true."""
+async def open_runtime(
+    config: GateConfig, rules: RuleSet, *, seed: bool = True, store: Store | None = None
+) -> Runtime:
+    """Start every part; seeds the built-in bank on first start when ``seed`` is true.
+
+    ``store`` replaces the one ``config.store_url`` names (tests isolate runs by key prefix).
+    """
     from puzzles.bank import ClueBank
     from puzzles.composer import BankComposer
     from puzzles.db import create_engine, create_schema
@@ -58,7 +62,7 @@ async def open_runtime(config: GateConfig, rules: RuleSet, *, seed: bool = True)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keyring(config.resolved_signing_key_file, config.verify_key_files, create=True)
     engine = create_engine(config.resolved_database_url)
-    store = open_store(config.store_url)
+    store = store if store is not None else open_store(config.store_url)
     try:
         await store.ping()
         await create_schema(engine)

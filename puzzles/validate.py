@@ -1,7 +1,7 @@
 """The bank's validator: the checks every clue passes before it can be served.
 
 A clue is refused when its answer has no usable initial, when the answer or an obvious stem of it
-appears in the clue text (the solver could copy it), or when it is too short or too long to be a
+begins a word of the clue text (the solver could copy it), or when it is too short or too long to be a
 fair question.  ``validate_clue`` returns the reason of the first failed check, or ``None``.
 """
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 MIN_TEXT, MAX_TEXT = 12, 240
 MIN_STEM = 4
+_TOKEN = re.compile(r"[\s\-/'\u2019.,;:!?()\[\]\"]+")
 _SUFFIXES = ("ians", "ian", "ese", "ish", "ism", "ist", "ium", "ing", "ed", "es", "s", "an", "a", "e", "i", "y")
 
 
@@ -59,8 +60,10 @@ def validate_clue(draft: ClueDraft) -> str | None:
     initial = answer_initial(draft.answer)
     if not initial:
         return "answer has no initial letter a-z"
-    haystack = normalize_answer(text)
+    tokens = [normalize_answer(token) for token in _TOKEN.split(text)]
     for form in stems(draft.answer):
-        if form and form in haystack:
+        # A leak is a word of the clue that starts with the answer or a stem of it ("Korean" for
+        # Korea).  Matching inside words would refuse fair clues: "capital" is not a hint for Italy.
+        if any(token.startswith(form) for token in tokens if token):
             return "answer or its stem appears in the clue"
     return None

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-pytest_plugins = ["tests.plugins.sql"]
-
 from gate.clock import ManualClock
 from gate.store import MemoryStore, RedisStore, Store
+
+pytest_plugins = ["tests.plugins.sql", "tests.plugins.leaks"]
 
 _DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import random
-import string
 from collections.abc import Sequence
 
 from gate.puzzle import ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
 
+CONSONANTS = "bcdfghjklmnpqrstvwxz"
+
 
 class FixedWordSource:
-    """A puzzle source at the unit seam: hidden words are random letter strings that cannot occur
-    in any template or message by accident, so leak scans have no false positives."""
+    """A puzzle source at the unit seam.  Hidden words are random consonant strings: they never occur
+    as words in templates or messages, so the suite-wide leak scan has no false positives."""
 
     def __init__(self, seed: int = 7) -> None:
         self.rng = random.Random(seed)
@@ -19,7 +20,7 @@ class FixedWordSource:
 
     async def compose(self, spec: PuzzleSpec) -> ComposedPuzzle:
         words = tuple(
-            "".join(self.rng.choice(string.ascii_lowercase) for _ in range(spec.length))
+            "".join(self.rng.choice(CONSONANTS) for _ in range(spec.length))
             for _ in range(spec.gates)
         )
         self.issued.extend(words)

@@ -1,0 +1,197 @@
+"""Gate overhead: a trivial ASGI app bare vs behind GateMiddleware with a valid pass.
+
+Both servers run as single uvicorn processes on loopback and are loaded by the same wrk command in
+the same run, so the ratio is meaningful on a noisy machine.  Also measures challenge issue+solve
+operations per second on one core (memory and Redis stores, real clue bank).
+
+    python bench/gate_overhead.py [--duration 8] [--connections 32] [--redis-url redis://127.0.0.1:6379/14]
+
+Needs ``wrk`` (Debian package ``wrk``).  Prints a table; copy figures into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BENCH_RULES_BUDGET = 1_000_000_000
+
+
+def bench_rules():  # type: ignore[no-untyped-def]
+    from gate.rules import Rule, RuleSet
+
+    return RuleSet([Rule("/", price=1_500, budget=BENCH_RULES_BUDGET, pass_ttl=86_400)])
+
+
+async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
+    import uvicorn
+
+    async def main() -> None:
+        app = hello
+        runtime = None
+        if kind == "gated":
+            from gate.config import GateConfig
+            from gate.runtime import open_runtime
+            from middleware import GateMiddleware
+
+            config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=redis_url)
+            runtime = await open_runtime(config, bench_rules())
+            app = GateMiddleware(hello, runtime.gatekeeper)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                           loop="uvloop", http="httptools", lifespan="off")
+        )
+        try:
+            await server.serve()
+        finally:
+            if runtime:
+                await runtime.close()
+
+    asyncio.run(main())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def run_wrk(url: str, duration: int, connections: int, header: str | None) -> dict[str, float]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    if header:
+        cmd[1:1] = ["-H", header]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise SystemExit(f"{url}: {non2xx.group(1)} failed responses; the pass was not honoured\n{out}")
+
+    def pct(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
+
+
+def mint_pass(state_dir: Path) -> str:
+    from gate.identity import network_identity
+    from gate.keys import load_keyring
+    from gate.passes import PassCodec
+
+    rule = bench_rules().match("/")
+    codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
+    token, _ = codec.mint(subject=network_identity("127.0.0.1"), scope=rule.scope, rule=rule.digest,
+                          budget=rule.budget, price=rule.price, ttl=rule.pass_ttl)
+    return token
+
+
+async def challenge_ops(store_url: str, seconds: float, state_dir: Path) -> float:
+    """Issue + solve pairs per second in one process (one core), solved by reading the bank."""
+    from gate.config import GateConfig
+    from gate.gatekeeper import Challenge, Visitor
+    from gate.runtime import open_runtime
+    from tests.bank_solver import BankSolver
+
+    config = GateConfig.from_env({}, state_dir=state_dir, store_url=store_url, serve_limit=10**9)
+    runtime = await open_runtime(config, bench_rules())
+    solver = await BankSolver.load(runtime.engine)
+    gk = runtime.gatekeeper
+    visitor = Visitor(path="/x", peer="192.0.2.1")
+    done = 0
+    start = time.perf_counter()
+    try:
+        while time.perf_counter() - start < seconds:
+            decision = await gk.decide(visitor)
+            assert isinstance(decision, Challenge)
+            await gk.solve(decision.challenge.challenge_id, visitor, solver.solve(decision.challenge.puzzle))
+            done += 1
+    finally:
+        await runtime.close()
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--redis-url", default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--serve", choices=["bare", "gated"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--state-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.state_dir, args.redis_url)
+        return
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is required: apt-get install wrk")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        procs, results = [], {}
+        ports = {"bare": free_port(), "gated": free_port()}
+        try:
+            for kind, port in ports.items():
+                procs.append(subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port),
+                                               "--state-dir", tmp, "--redis-url", args.redis_url]))
+            for port in ports.values():
+                wait_ready(port)
+            header = f"Authorization: ReasoningGate {mint_pass(state)}"
+            run_wrk(f"http://127.0.0.1:{ports['gated']}/", 2, args.connections, header)  # warm-up
+            run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, None)
+            for _round in range(2):  # interleave to spread machine noise over both
+                for kind in ("bare", "gated"):
+                    result = run_wrk(f"http://127.0.0.1:{ports[kind]}/", args.duration, args.connections,
+                                     header if kind == "gated" else None)
+                    best = results.get(kind)
+                    results[kind] = result if best is None or result["rps"] > best["rps"] else best
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait()
+        memory_ops = asyncio.run(challenge_ops("memory://", 3, state))
+        redis_ops = asyncio.run(challenge_ops(args.redis_url, 3, state))
+
+    bare, gated = results["bare"], results["gated"]
+    print(f"{'server':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for kind in ("bare", "gated"):
+        r = results[kind]
+        print(f"{kind:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}")
+    print(f"throughput ratio gated/bare: {gated['rps'] / bare['rps']:.2f}x (target >= 0.8x)")
+    print(f"added p99: {gated['p99'] - bare['p99']:.2f} ms (target <= 2 ms)")
+    print(f"challenge issue+solve per second, one core: memory {memory_ops:.0f}, redis {redis_ops:.0f} (target >= 2000)")
+    print(json.dumps({"bare": bare, "gated": gated, "issue_solve_memory": memory_ops, "issue_solve_redis": redis_ops}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The whole flow over real HTTP: uvicorn on a loopback port, the real clue bank, real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx2
+import pytest
+import uvicorn
+
+from gate.config import GateConfig
+from gate.keys import KeyRing
+from gate.passes import PassCodec
+from gate.runtime import Runtime, open_runtime
+from gate.store import RedisStore
+from middleware import BUDGET_HEADER
+from middleware.demo import DEMO_RULES, demo_app
+from puzzles.bank import ClueBank
+from puzzles.db import create_engine, create_schema
+from puzzles.knowledge import builtin_clues
+from tests.bank_solver import BankSolver
+from tests.support import CONSONANTS
+
+JSON = {"Accept": "application/json"}
+
+
+async def _seed(url: str) -> None:
+    rng = random.Random(11)
+    # Consonant hidden words keep the suite-wide leak scan free of false positives.
+    words = {"".join(rng.choice(CONSONANTS) for _ in range(rng.randint(4, 12))) for _ in range(400)}
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+        await ClueBank(engine).seed(builtin_clues(), sorted(words))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    state = tmp_path_factory.mktemp("gate-state")
+    asyncio.run(_seed(f"sqlite+aiosqlite:///{state / 'gate.db'}"))
+    return state
+
+
+@pytest.fixture
+async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
+    store = RedisStore.from_url(redis_url, prefix=f"rg-e2e:{uuid.uuid4().hex}:")
+    config = GateConfig.from_env({}, state_dir=seeded_state)
+    opened = await open_runtime(config, DEMO_RULES, store=store, seed=False)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@asynccontextmanager
+async def serving(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="info"))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def site(runtime: Runtime) -> AsyncIterator[tuple[httpx2.AsyncClient, BankSolver]]:
+    solver = await BankSolver.load(runtime.engine)  # type: ignore[arg-type]
+    async with serving(demo_app(runtime.gatekeeper)) as base, httpx2.AsyncClient(base_url=base) as client:
+        yield client, solver
+
+
+async def test_an_agent_is_challenged_pays_spends_its_budget_and_is_challenged_again(site) -> None:
+    client, solver = site
+    assert (await client.get("/")).status_code == 200
+    unpaid = await client.get("/articles/1", headers=JSON)
+    assert unpaid.status_code == 401 and unpaid.headers["www-authenticate"].startswith("ReasoningGate ")
+    challenge = unpaid.json()["challenge"]
+
+    from gate.puzzle import puzzle_from_dict
+
+    answers = solver.solve(puzzle_from_dict(challenge["puzzle"]))
+    wrong = await client.post(challenge["url"], json={"answers": ["x" * len(a) for a in answers]})
+    assert wrong.status_code == 400 and wrong.json()["challenge"]["attempts"] == 4
+
+    solved = await client.post(challenge["url"], json={"answers": answers})
+    assert solved.status_code == 200, solved.text
+    authorization = {"Authorization": solved.json()["authorization"], **JSON}
+    client.cookies.clear()  # spend through the header, as a program would
+
+    remaining = []
+    for number in range(1, 6):
+        page = await client.get(f"/articles/{number}", headers=authorization)
+        assert page.status_code == 200
+        remaining.append(int(page.headers[BUDGET_HEADER]))
+    assert remaining == [4, 3, 2, 1, 0]
+    spent = await client.get("/articles/6", headers=authorization)
+    assert spent.status_code == 401 and spent.json()["reason"] == "exhausted"
+
+    replay = await client.post(challenge["url"], json={"answers": answers})
+    assert replay.status_code == 410
+
+
+async def test_a_person_solves_the_form_and_reads_on_with_the_cookie(site) -> None:
+    client, solver = site
+    html = {"Accept": "text/html"}
+    page = await client.get("/articles/3", headers=html)
+    assert page.status_code == 401 and "<form" in page.text
+    challenge_url = page.headers["www-authenticate"].split('challenge="')[1].split('"')[0]
+    challenge = (await client.get(challenge_url, headers=JSON)).json()["challenge"]
+    assert challenge["puzzle"]["tier"] == 1  # people get the easier tier
+
+    from gate.puzzle import puzzle_from_dict
+
+    answers = solver.solve(puzzle_from_dict(challenge["puzzle"]))
+    solved = await client.post(
+        challenge_url, data={"answer": answers, "next": "/articles/3"}, headers=html, follow_redirects=True
+    )
+    assert solved.status_code == 200 and "Article 3" in solved.text
+    assert solved.headers[BUDGET_HEADER] == "4"
+
+
+async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime) -> None:
+    client, _ = site
+    rule = DEMO_RULES.match("/articles/1")
+    subject = runtime.gatekeeper.identity(__import__("gate").Visitor(path="/", peer="127.0.0.1"))
+    foreign, _ = PassCodec(KeyRing.generate()).mint(
+        subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
+    )
+    genuine, _ = runtime.gatekeeper.passes.mint(
+        subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
+    )
+    middle = len(genuine) - 40  # inside the signature, away from its padding bits
+    tampered = genuine[:middle] + ("B" if genuine[middle] == "A" else "A") + genuine[middle + 1 :]
+    for token, reason in ((foreign, "invalid"), (tampered, "invalid"), (genuine, None)):
+        response = await client.get("/articles/1", headers={"Authorization": f"ReasoningGate {token}", **JSON})
+        if reason is None:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 401 and response.json()["reason"] == reason
+
+
+async def test_agents_asking_for_markdown_read_the_puzzle_as_text(site) -> None:
+    client, _ = site
+    response = await client.get("/api/data", headers={"Accept": "text/markdown"})
+    assert response.status_code == 401 and response.text.startswith("# Payment required")
+    assert (await client.get("/private/x")).status_code == 403
