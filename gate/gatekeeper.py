@@ -7,6 +7,7 @@ meter and the ledger are updated in a single batch.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,9 +101,14 @@ class Gatekeeper:
             max_attempts=self.settings.max_attempts,
         )
 
+        # Parsing addresses costs more than the rest of a paid request; clients repeat.
+        self._identity = functools.lru_cache(maxsize=65_536)(self._resolve_identity)
+
+    def _resolve_identity(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
+        return network_identity(client_address(peer, forwarded_for, self.settings.trusted_proxies))
+
     def identity(self, visitor: Visitor) -> str:
-        address = client_address(visitor.peer, visitor.forwarded_for, self.settings.trusted_proxies)
-        return network_identity(address)
+        return self._identity(visitor.peer, visitor.forwarded_for)
 
     async def decide(self, visitor: Visitor) -> Decision:
         rule = self.rules.match(normalize_path(visitor.path))

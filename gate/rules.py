@@ -10,7 +10,7 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from gate.errors import ConfigError
@@ -30,6 +30,9 @@ class Rule:
     budget: int = 100  # requests one pass pays for
     pass_ttl: int = 3_600  # seconds a pass lives
     free_per_window: int = 0  # requests an identity may make per rate window before paying
+    # Derived once: both are read on every request.
+    digest: str = field(init=False, repr=False, compare=False, default="")
+    scope: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/"):
@@ -38,16 +41,12 @@ class Rule:
             raise ConfigError(f"rule {self.prefix!r}: price must be positive")
         if self.budget <= 0 or self.pass_ttl <= 0 or self.free_per_window < 0:
             raise ConfigError(f"rule {self.prefix!r}: budget and pass_ttl must be positive")
-
-    @property
-    def digest(self) -> str:
-        """Stable hash of everything that affects payment; passes carry it."""
-        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-    @property
-    def scope(self) -> str:
-        return f"http:{self.prefix}"
+        # The digest covers everything that affects payment; passes carry it, so any change to
+        # a rule re-challenges the passes it minted.
+        terms = {k: v for k, v in asdict(self).items() if k not in ("digest", "scope")}
+        canonical = json.dumps(terms, sort_keys=True, separators=(",", ":"))
+        object.__setattr__(self, "digest", hashlib.sha256(canonical.encode()).hexdigest()[:16])
+        object.__setattr__(self, "scope", f"http:{self.prefix}")
 
     def matches(self, path: str) -> bool:
         if self.prefix.endswith("/"):
@@ -61,6 +60,8 @@ def normalize_path(path: str) -> str:
     ASGI servers hand over the percent-decoded path; decoding again here would let '%252e' smuggle
     dots, so this only normalises segments.
     """
+    if path.startswith("/") and "//" not in path and "/." not in path:
+        return path  # already normal: the common case costs one scan
     if not path.startswith("/"):
         path = "/" + path
     normalized = posixpath.normpath(path)

@@ -43,7 +43,7 @@ async def seed_bank(database_url: str) -> tuple[int, int]:
     try:
         await create_schema(engine)
         report = await ClueBank(engine).seed(builtin_clues(), load_words())
-        return report.clues.accepted, report.words
+        return report.clues.added, report.words_added
     finally:
         await engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 Flavor = Literal["json", "html", "text"]
@@ -15,6 +16,7 @@ _FLAVORS: dict[str, Flavor] = {
 }
 
 
+@lru_cache(maxsize=1024)  # clients send a handful of distinct Accept headers
 def negotiate(accept: str | None) -> Flavor:
     """The flavour with the highest q-value; ties keep header order; JSON when nothing matches.
 
