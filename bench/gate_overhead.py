@@ -116,26 +116,38 @@ def mint_pass(state_dir: Path) -> str:
     return token
 
 
-async def challenge_ops(store_url: str, seconds: float, state_dir: Path) -> float:
-    """Issue + solve pairs per second in one process (one core), solved by reading the bank."""
+async def challenge_ops(store_url: str, seconds: float, state_dir: Path, concurrency: int = 16) -> float:
+    """Issue + solve pairs per second in one process (one core), solved by reading the bank.
+
+    A flat rate curve keeps every puzzle at the base price (5 clues); ``concurrency`` agents run
+    at once so a networked store is measured by its CPU cost, not by one client's round trips.
+    """
     from gate.config import GateConfig
     from gate.gatekeeper import Challenge, Visitor
     from gate.runtime import open_runtime
     from tests.bank_solver import BankSolver
 
-    config = GateConfig.from_env({}, state_dir=state_dir, store_url=store_url, serve_limit=10**9)
+    env = {"GATE_RATE_CURVE": "0:1"}
+    config = GateConfig.from_env(env, state_dir=state_dir, store_url=store_url, serve_limit=10**9)
     runtime = await open_runtime(config, bench_rules())
     solver = await BankSolver.load(runtime.engine)
     gk = runtime.gatekeeper
-    visitor = Visitor(path="/x", peer="192.0.2.1")
     done = 0
-    start = time.perf_counter()
-    try:
-        while time.perf_counter() - start < seconds:
+    deadline = time.perf_counter() + seconds
+
+    async def agent(number: int) -> None:
+        nonlocal done
+        visitor = Visitor(path="/x", peer=f"10.{number}.0.1")
+        while time.perf_counter() < deadline:
             decision = await gk.decide(visitor)
             assert isinstance(decision, Challenge)
-            await gk.solve(decision.challenge.challenge_id, visitor, solver.solve(decision.challenge.puzzle))
+            answers = solver.solve(decision.challenge.puzzle)
+            await gk.solve(decision.challenge.challenge_id, visitor, answers)
             done += 1
+
+    start = time.perf_counter()
+    try:
+        await asyncio.gather(*(agent(n) for n in range(concurrency)))
     finally:
         await runtime.close()
     return done / (time.perf_counter() - start)
@@ -179,8 +191,10 @@ def main() -> None:
             for proc in procs:
                 proc.terminate()
                 proc.wait()
-        memory_ops = asyncio.run(challenge_ops("memory://", 3, state))
-        redis_ops = asyncio.run(challenge_ops(args.redis_url, 3, state))
+        import uvloop
+
+        memory_ops = uvloop.run(challenge_ops("memory://", 3, state))
+        redis_ops = uvloop.run(challenge_ops(args.redis_url, 3, state))
 
     bare, gated = results["bare"], results["gated"]
     print(f"{'server':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")

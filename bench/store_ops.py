@@ -57,7 +57,9 @@ async def main() -> None:
     for level in levels:
         memory = MemoryStore()
         rate = await measure(memory, args.seconds, level)
-        print(f"MemoryStore  concurrency={level:<3} {rate:>10,.0f} batches/s  ({3 * rate:,.0f} ops/s)")
+        print(
+            f"MemoryStore  concurrency={level:<3} {rate:>10,.0f} batches/s  ({3 * rate:,.0f} ops/s)"
+        )
 
     prefix = f"rg-bench:{uuid.uuid4().hex}:"
     redis_store = RedisStore.from_url(args.redis_url, prefix=prefix)

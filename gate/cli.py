@@ -6,8 +6,9 @@ Commands import their heavy parts lazily so ``gate --help`` stays instant.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -54,7 +55,17 @@ def demo(
 ) -> None:
     """Run a demo site with free and priced pages behind the gate (embedded defaults)."""
     config = _config(store_url=redis_url, database_url=database_url)
-    asyncio.run(_serve_demo(config, host, port))
+    _run_server(_serve_demo(config, host, port))
+
+
+def _run_server(main: Coroutine[Any, Any, None]) -> None:
+    """Run a server coroutine on uvloop where it is installed, as uvicorn itself would."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is unavailable on Windows
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 async def _serve_demo(config, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
@@ -72,7 +83,7 @@ async def _serve_demo(config, host: str, port: int) -> None:  # type: ignore[no-
             raise typer.Exit(1) from exc
     if runtime.seeded:
         console.print(f"Seeded the clue bank with {runtime.seeded} built-in clues.")
-    console.print(walkthrough(f"http://{host}:{port}"), highlight=False)
+    print(walkthrough(f"http://{host}:{port}"), flush=True)  # plain print: copy-paste must not wrap
     server = uvicorn.Server(
         uvicorn.Config(demo_app(runtime.gatekeeper), host=host, port=port, log_level="info")
     )

@@ -71,6 +71,9 @@ async def open_runtime(
         if seed and await bank.is_empty():
             seeded, _ = await seed_bank(config.resolved_database_url)
         index = await bank.load_index()
+        # Serving needs no SQL: close the idle pooled connection (aiosqlite keeps a thread polling
+        # for work otherwise).  The engine reconnects when the bank is next used.
+        await engine.dispose()
         composer = BankComposer(index, store, serve_limit=config.serve_limit)
         gatekeeper = Gatekeeper(store, composer, PassCodec(keys), rules, config.gate)
     except BaseException:

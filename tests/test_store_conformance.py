@@ -311,6 +311,27 @@ async def test_redis_store_on_an_unreachable_port_raises_store_error() -> None:
         await store.close()
 
 
+async def test_redis_store_on_a_server_that_never_answers_raises_store_error_in_time() -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # read until the client gives up; never reply
+        writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.05)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StoreError):
+            await store.execute([Incr("k")])
+        with pytest.raises(StoreError):
+            await store.ping()
+        assert asyncio.get_running_loop().time() - started < 1.0
+    finally:
+        await store.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_redis_store_prefixes_every_key(redis_url: str) -> None:
     from redis.asyncio import Redis
 

@@ -1,23 +1,26 @@
 """Redis hot-state store, shared by every replica of the gate.
 
-Each ``execute`` is one ``MULTI/EXEC`` transaction sent in one round trip, so a batch is isolated
-from every other client.  Redis transactions have no rollback: a command that fails at run time
-(wrong type, overflow) does not stop the others, and the first failure is raised afterwards as
-``StoreError``.  The memory store copies that behaviour so both backends agree.
+Batches are group-committed: every ``execute`` call made while the event loop is busy joins one
+queue, and the queue leaves as a single ``EVALSHA`` of ``lua/batches.lua`` in one round trip.  Each
+batch is atomic (a Lua script runs without interleaving), and a loaded gate pays one redis-py call
+per loop turn instead of one per request, which is what keeps the per-request cost of metering a
+pass small.  Like MULTI/EXEC, an op that fails at run time (wrong type, overflow) does not stop the
+rest of its batch; the first failure is raised afterwards as ``StoreError``.  The memory store
+copies that behaviour so both backends agree.
 
 Every failure, from a refused connection to a protocol error, leaves as ``gate.errors.StoreError``:
 the gate treats it as "deny", and callers never need to know which backend they talk to.
 
-This module is on the path of every gated request, so the encoder is a flat ``if`` chain over the
-exact op classes with command names and options as module constants, and commands go straight
-onto the pipeline's stack rather than through redis-py's per-command helper methods.
+All keys of one script call must live on one node, so Redis Cluster needs a hash tag in ``prefix``
+(for example ``{rg}:``); Sentinel and single servers need nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.resources import files
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -31,27 +34,12 @@ from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, Take
 
 __all__ = ["RedisStore"]
 
-# Command names as module constants: the pipeline looks response callbacks up by these names.
-_GET = "GET"
-_SET = "SET"
-_GETDEL = "GETDEL"
-_DEL = "DEL"
-_INCRBY = "INCRBY"
-_HINCRBY = "HINCRBY"
-_HGETALL = "HGETALL"
-_PEXPIRE = "PEXPIRE"
-_PX = "PX"
-_NX = "NX"
-
-# Decoding markers: how an op's replies become its result.
-_RAW = 0  # GET, GETDEL: the reply is the result
-_COUNTER = 1  # INCRBY/HINCRBY + PEXPIRE NX: the first reply is the result, the second is skipped
-_NONE = 2  # SET: the result is None
-_BOOL = 3  # DEL: the result is "existed"
-_HASH = 4  # HGETALL: dict[bytes, bytes] -> dict[str, int]
+_SCRIPT = files("gate.store").joinpath("lua/batches.lua").read_text(encoding="utf-8")
 
 _ERRORS = (RedisError, OSError)
 """What redis-py can raise for a failed call; all of it becomes ``StoreError``."""
+
+_Pending = tuple[Sequence[Op], list[Any], list[Any], "asyncio.Future[list[Any]]"]
 
 
 def _ms(ttl: float) -> int:
@@ -66,15 +54,20 @@ class RedisStore(Store):
     """A ``Store`` on a ``redis.asyncio`` client; every key is stored under ``prefix``.
 
     The client must return bytes (``decode_responses=False``): values are opaque bytes.  The store
-    owns the client and closes it in ``close()``.
+    owns the client and closes it in ``close()``.  ``timeout`` (seconds) bounds each ``execute``
+    and ``ping`` as a whole, so a hung server turns into a prompt ``StoreError`` (deny).
     """
 
     def __init__(self, client: Redis, *, prefix: str = "rg:", timeout: float | None = None) -> None:
-        if client.get_connection_kwargs().get("decode_responses"):
+        connection_kwargs: Callable[[], dict[str, Any]] = client.get_connection_kwargs
+        if connection_kwargs().get("decode_responses"):
             raise ConfigError("RedisStore needs a client with decode_responses=False")
         self._client = client
         self._prefix = prefix
         self._timeout = timeout
+        self._script = client.register_script(_SCRIPT)
+        self._pending: list[_Pending] = []
+        self._inflight: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(
@@ -89,11 +82,12 @@ class RedisStore(Store):
     ) -> RedisStore:
         """Connect lazily to ``redis://``, ``rediss://`` or ``unix://`` ``url``.
 
-        Defaults suit a request path that fails closed: a blocking pool (a burst waits up to
-        ``timeout`` for a free connection instead of failing at once), ``timeout`` seconds for
-        connecting and for each reply, and a single immediate retry, which transparently replaces
-        a pooled connection the server has dropped without stalling requests behind a backoff
-        when Redis is really down.  Extra ``kwargs`` go to the connection pool.
+        Defaults suit a request path that fails closed: a blocking pool (a burst waits for a free
+        connection instead of failing at once), one ``timeout`` deadline per batch covering the
+        pool wait, connecting and every reply (cheaper than redis-py's timer per reply), and a
+        single immediate retry, which transparently replaces a pooled connection the server has
+        dropped without stalling requests behind a backoff when Redis is really down.  Extra
+        ``kwargs`` go to the connection pool.
         """
         options: dict[str, Any] = {
             "socket_connect_timeout": timeout,
@@ -118,87 +112,75 @@ class RedisStore(Store):
     async def execute(self, ops: Sequence[Op]) -> list[Any]:
         if not ops:
             return []
+        keys: list[Any] = []
+        args: list[Any] = [len(ops)]
         prefix = self._prefix
-        pipe = self._client.pipeline(transaction=True)
-        stage = pipe.pipeline_execute_command
-        # One (decoder, reply count) per op; Incr/HIncr also send a PEXPIRE whose reply we skip.
-        plan: list[int] = []
-        mark = plan.append
-        try:
-            for op in ops:
-                cls = op.__class__
-                if cls is Incr:
-                    key = prefix + op.key
-                    stage(_INCRBY, key, op.amount)
-                    stage(_PEXPIRE, key, _ms(op.ttl), _NX)
-                    mark(_COUNTER)
-                elif cls is HIncr:
-                    key = prefix + op.key
-                    stage(_HINCRBY, key, op.field, op.amount)
-                    stage(_PEXPIRE, key, _ms(op.ttl), _NX)
-                    mark(_COUNTER)
-                elif cls is Get:
-                    stage(_GET, prefix + op.key)
-                    mark(_RAW)
-                elif cls is Take:
-                    stage(_GETDEL, prefix + op.key)
-                    mark(_RAW)
-                elif cls is Put:
-                    stage(_SET, prefix + op.key, op.value, _PX, _ms(op.ttl))
-                    mark(_NONE)
-                elif cls is Delete:
-                    stage(_DEL, prefix + op.key)
-                    mark(_BOOL)
-                elif cls is HGetAll:
-                    stage(_HGETALL, prefix + op.key)
-                    mark(_HASH)
-                else:
-                    raise StoreError(f"unsupported store operation: {op!r}")
-            if self._timeout is None:
-                replies = await pipe.execute(raise_on_error=False)
+        for op in ops:
+            cls = op.__class__
+            keys.append(prefix + op.key)
+            if cls is Incr:
+                args += ("i", op.amount, _ms(op.ttl))
+            elif cls is Get:
+                args.append("g")
+            elif cls is HIncr:
+                args += ("h", op.field, op.amount, _ms(op.ttl))
+            elif cls is Take:
+                args.append("t")
+            elif cls is Put:
+                args += ("p", op.value, _ms(op.ttl))
+            elif cls is Delete:
+                args.append("d")
+            elif cls is HGetAll:
+                args.append("a")
             else:
-                async with asyncio.timeout(self._timeout):
-                    replies = await pipe.execute(raise_on_error=False)
-        except _ERRORS as exc:
-            raise StoreError(f"Redis transaction failed: {exc}") from exc
-        return self._decode(ops, plan, replies)
+                raise StoreError(f"unsupported store operation: {op!r}")
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((ops, keys, args, future))
+        if len(self._pending) == 1:
+            # Flush after the loop has run every callback that is ready now: requests that arrive
+            # together share one round trip.
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await future
 
-    @staticmethod
-    def _decode(ops: Sequence[Op], plan: list[int], replies: list[Any]) -> list[Any]:
-        results: list[Any] = []
-        append = results.append
-        error: BaseException | None = None
-        failed: Op | None = None
-        i = 0
-        for op, how in zip(ops, plan, strict=True):
-            reply = replies[i]
-            if how == _COUNTER:
-                # A failed PEXPIRE would leave a counter that never expires: report it too.
-                expire = replies[i + 1]
-                if isinstance(expire, Exception) and not isinstance(reply, Exception):
-                    reply = expire
-                i += 2
-            else:
-                i += 1
-            if isinstance(reply, Exception):
-                if error is None:
-                    error, failed = reply, op
-                append(None)
-            elif how <= _COUNTER:
-                append(reply)
-            elif how == _NONE:
-                append(None)
-            elif how == _BOOL:
-                append(reply > 0)
-            else:
-                append({k.decode(): int(v) for k, v in reply.items()})
-        if error is not None:
-            raise StoreError(f"{failed!r} failed: {error}") from error
-        return results
+    def _flush(self) -> None:
+        group, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._send(group))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _send(self, group: list[_Pending]) -> None:
+        keys: list[Any] = []
+        args: list[Any] = []
+        for _, batch_keys, batch_args, _ in group:
+            keys += batch_keys
+            args += batch_args
+        try:
+            async with asyncio.timeout(self._timeout):
+                replies = await self._script(keys=keys, args=args)
+        except (*_ERRORS, TimeoutError) as exc:
+            error = StoreError(f"Redis batch failed: {exc!r}")
+            error.__cause__ = exc
+            for *_, future in group:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        except BaseException as exc:  # cancelled or a bug: never leave a caller waiting
+            for *_, future in group:
+                if not future.done():
+                    future.set_exception(StoreError(f"Redis batch aborted: {exc!r}"))
+            raise
+        for (ops, *_, future), reply in zip(group, replies, strict=True):
+            if future.done():
+                continue
+            try:
+                future.set_result(_decode(ops, reply))
+            except StoreError as exc:
+                future.set_exception(exc)
 
     async def ping(self) -> None:
         try:
-            await self._client.ping()
+            async with asyncio.timeout(self._timeout):
+                await self._client.ping()
         except _ERRORS as exc:
             raise StoreError(f"Redis is unreachable: {exc}") from exc
 
@@ -207,3 +189,24 @@ class RedisStore(Store):
             await self._client.aclose()
         except _ERRORS as exc:
             raise StoreError(f"closing the Redis client failed: {exc}") from exc
+
+
+def _decode(ops: Sequence[Op], reply: list[Any]) -> list[Any]:
+    error, *values = reply
+    if error:
+        raise StoreError(
+            f"store batch failed: {error.decode() if isinstance(error, bytes) else error}"
+        )
+    results: list[Any] = []
+    for op, value in zip(ops, values, strict=True):
+        cls = op.__class__
+        if cls is Get or cls is Take or cls is Incr or cls is HIncr:
+            results.append(value)
+        elif cls is Put:
+            results.append(None)
+        elif cls is Delete:
+            results.append(value > 0)
+        else:  # HGetAll: a flat field/value list
+            pairs = value or []
+            results.append({pairs[i].decode(): int(pairs[i + 1]) for i in range(0, len(pairs), 2)})
+    return results
