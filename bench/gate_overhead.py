@@ -39,7 +39,13 @@ def bench_rules():  # type: ignore[no-untyped-def]
 async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"hello"})
 
 
@@ -58,8 +64,16 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
             runtime = await open_runtime(config, bench_rules())
             app = GateMiddleware(hello, runtime.gatekeeper)
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                           loop="uvloop", http="httptools", lifespan="off")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                access_log=False,
+                loop="uvloop",
+                http="httptools",
+                lifespan="off",
+            )
         )
         try:
             await server.serve()
@@ -95,7 +109,9 @@ def run_wrk(url: str, duration: int, connections: int, header: str | None) -> di
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non2xx:
-        raise SystemExit(f"{url}: {non2xx.group(1)} failed responses; the pass was not honoured\n{out}")
+        raise SystemExit(
+            f"{url}: {non2xx.group(1)} failed responses; the pass was not honoured\n{out}"
+        )
 
     def pct(label: str) -> float:
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -111,12 +127,20 @@ def mint_pass(state_dir: Path) -> str:
 
     rule = bench_rules().match("/")
     codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
-    token, _ = codec.mint(subject=network_identity("127.0.0.1"), scope=rule.scope, rule=rule.digest,
-                          budget=rule.budget, price=rule.price, ttl=rule.pass_ttl)
+    token, _ = codec.mint(
+        subject=network_identity("127.0.0.1"),
+        scope=rule.scope,
+        rule=rule.digest,
+        budget=rule.budget,
+        price=rule.price,
+        ttl=rule.pass_ttl,
+    )
     return token
 
 
-async def challenge_ops(store_url: str, seconds: float, state_dir: Path, concurrency: int = 16) -> float:
+async def challenge_ops(
+    store_url: str, seconds: float, state_dir: Path, concurrency: int = 16
+) -> float:
     """Issue + solve pairs per second in one process (one core), solved by reading the bank.
 
     A flat rate curve keeps every puzzle at the base price (5 clues); ``concurrency`` agents run
@@ -154,10 +178,14 @@ async def challenge_ops(store_url: str, seconds: float, state_dir: Path, concurr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--redis-url", default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
     parser.add_argument("--serve", choices=["bare", "gated"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state-dir", help=argparse.SUPPRESS)
@@ -174,8 +202,22 @@ def main() -> None:
         ports = {"bare": free_port(), "gated": free_port()}
         try:
             for kind, port in ports.items():
-                procs.append(subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port),
-                                               "--state-dir", tmp, "--redis-url", args.redis_url]))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--serve",
+                            kind,
+                            "--port",
+                            str(port),
+                            "--state-dir",
+                            tmp,
+                            "--redis-url",
+                            args.redis_url,
+                        ]
+                    )
+                )
             for port in ports.values():
                 wait_ready(port)
             header = f"Authorization: ReasoningGate {mint_pass(state)}"
@@ -183,8 +225,12 @@ def main() -> None:
             run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, None)
             for _round in range(2):  # interleave to spread machine noise over both
                 for kind in ("bare", "gated"):
-                    result = run_wrk(f"http://127.0.0.1:{ports[kind]}/", args.duration, args.connections,
-                                     header if kind == "gated" else None)
+                    result = run_wrk(
+                        f"http://127.0.0.1:{ports[kind]}/",
+                        args.duration,
+                        args.connections,
+                        header if kind == "gated" else None,
+                    )
                     best = results.get(kind)
                     results[kind] = result if best is None or result["rps"] > best["rps"] else best
         finally:
@@ -203,8 +249,19 @@ def main() -> None:
         print(f"{kind:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}")
     print(f"throughput ratio gated/bare: {gated['rps'] / bare['rps']:.2f}x (target >= 0.8x)")
     print(f"added p99: {gated['p99'] - bare['p99']:.2f} ms (target <= 2 ms)")
-    print(f"challenge issue+solve per second, one core: memory {memory_ops:.0f}, redis {redis_ops:.0f} (target >= 2000)")
-    print(json.dumps({"bare": bare, "gated": gated, "issue_solve_memory": memory_ops, "issue_solve_redis": redis_ops}))
+    print(
+        f"challenge issue+solve per second, one core: memory {memory_ops:.0f}, redis {redis_ops:.0f} (target >= 2000)"
+    )
+    print(
+        json.dumps(
+            {
+                "bare": bare,
+                "gated": gated,
+                "issue_solve_memory": memory_ops,
+                "issue_solve_redis": redis_ops,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

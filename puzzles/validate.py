@@ -20,7 +20,24 @@ if TYPE_CHECKING:
 MIN_TEXT, MAX_TEXT = 12, 240
 MIN_STEM = 4
 _TOKEN = re.compile(r"[\s\-/'\u2019.,;:!?()\[\]\"]+")
-_SUFFIXES = ("ians", "ian", "ese", "ish", "ism", "ist", "ium", "ing", "ed", "es", "s", "an", "a", "e", "i", "y")
+_SUFFIXES = (
+    "ians",
+    "ian",
+    "ese",
+    "ish",
+    "ism",
+    "ist",
+    "ium",
+    "ing",
+    "ed",
+    "es",
+    "s",
+    "an",
+    "a",
+    "e",
+    "i",
+    "y",
+)
 
 
 def answer_initial(answer: str) -> str:

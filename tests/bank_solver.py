@@ -26,4 +26,6 @@ class BankSolver:
             return cls({clue_id: initial for clue_id, initial in rows})
 
     def solve(self, puzzle: PublicPuzzle) -> list[str]:
-        return ["".join(self.initials[clue.clue_id] for clue in gate.clues) for gate in puzzle.gates]
+        return [
+            "".join(self.initials[clue.clue_id] for clue in gate.clues) for gate in puzzle.gates
+        ]

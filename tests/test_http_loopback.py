@@ -61,7 +61,9 @@ async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
 
 @asynccontextmanager
 async def serving(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="info"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="info")
+    )
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):
@@ -77,7 +79,10 @@ async def serving(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def site(runtime: Runtime) -> AsyncIterator[tuple[httpx2.AsyncClient, BankSolver]]:
     solver = await BankSolver.load(runtime.engine)  # type: ignore[arg-type]
-    async with serving(demo_app(runtime.gatekeeper)) as base, httpx2.AsyncClient(base_url=base) as client:
+    async with (
+        serving(demo_app(runtime.gatekeeper)) as base,
+        httpx2.AsyncClient(base_url=base) as client,
+    ):
         yield client, solver
 
 
@@ -85,7 +90,9 @@ async def test_an_agent_is_challenged_pays_spends_its_budget_and_is_challenged_a
     client, solver = site
     assert (await client.get("/")).status_code == 200
     unpaid = await client.get("/articles/1", headers=JSON)
-    assert unpaid.status_code == 401 and unpaid.headers["www-authenticate"].startswith("ReasoningGate ")
+    assert unpaid.status_code == 401 and unpaid.headers["www-authenticate"].startswith(
+        "ReasoningGate "
+    )
     challenge = unpaid.json()["challenge"]
 
     from gate.puzzle import puzzle_from_dict
@@ -125,7 +132,10 @@ async def test_a_person_solves_the_form_and_reads_on_with_the_cookie(site) -> No
 
     answers = solver.solve(puzzle_from_dict(challenge["puzzle"]))
     solved = await client.post(
-        challenge_url, data={"answer": answers, "next": "/articles/3"}, headers=html, follow_redirects=True
+        challenge_url,
+        data={"answer": answers, "next": "/articles/3"},
+        headers=html,
+        follow_redirects=True,
     )
     assert solved.status_code == 200 and "Article 3" in solved.text
     assert solved.headers[BUDGET_HEADER] == "4"
@@ -144,7 +154,9 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
     middle = len(genuine) - 40  # inside the signature, away from its padding bits
     tampered = genuine[:middle] + ("B" if genuine[middle] == "A" else "A") + genuine[middle + 1 :]
     for token, reason in ((foreign, "invalid"), (tampered, "invalid"), (genuine, None)):
-        response = await client.get("/articles/1", headers={"Authorization": f"ReasoningGate {token}", **JSON})
+        response = await client.get(
+            "/articles/1", headers={"Authorization": f"ReasoningGate {token}", **JSON}
+        )
         if reason is None:
             assert response.status_code == 200
         else:

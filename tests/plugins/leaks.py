@@ -30,7 +30,8 @@ class LeakLedger:
         if not self.secrets:
             return []
         pattern = re.compile(
-            r"(?<![a-z])(" + "|".join(sorted(map(re.escape, self.secrets))) + r")(?![a-z])", re.IGNORECASE
+            r"(?<![a-z])(" + "|".join(sorted(map(re.escape, self.secrets))) + r")(?![a-z])",
+            re.IGNORECASE,
         )
         hits = []
         for where, text in self.haystacks:
@@ -74,10 +75,17 @@ def leak_scan() -> Iterator[LeakLedger]:
     async def call(self, scope, receive, send):  # type: ignore[no-untyped-def]
         async def recording_send(message):  # type: ignore[no-untyped-def]
             if message["type"] == "http.response.start":
-                headers = "\n".join(f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in message["headers"])
+                headers = "\n".join(
+                    f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in message["headers"]
+                )
                 LEDGER.haystacks.append((f"headers {scope.get('path')}", headers))
             elif message["type"] == "http.response.body":
-                LEDGER.haystacks.append((f"body {scope.get('path')}", message.get("body", b"").decode("utf-8", "replace")))
+                LEDGER.haystacks.append(
+                    (
+                        f"body {scope.get('path')}",
+                        message.get("body", b"").decode("utf-8", "replace"),
+                    )
+                )
             await send(message)
 
         await original_call(self, scope, receive, recording_send)
