@@ -150,3 +150,7 @@ def keys_generate(
     key = Ed25519PrivateKey.generate()
     write_private_key(path, key)
     console.print(f"Wrote {path} (key id {key_id(key.public_key())}).")
+
+
+if __name__ == "__main__":  # python -m gate.cli
+    app()

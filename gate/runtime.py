@@ -23,10 +23,22 @@ class Runtime:
     gatekeeper: Gatekeeper
     engine: object  # sqlalchemy AsyncEngine; typed loosely to keep SQLAlchemy out of core imports
     seeded: int  # clues added by this start (0 when the bank already had clues)
+    composer: object  # puzzles.composer.BankComposer
+    bank: object  # puzzles.bank.ClueBank
+
+    async def flush_serves(self) -> None:
+        """Add the clues served since the last flush to the bank's ``times_served``.
+
+        The live per-clue limit is enforced in the store; this keeps SQL's history in step.
+        """
+        await self.bank.record_serves(self.composer.served_counts())  # type: ignore[attr-defined]
 
     async def close(self) -> None:
-        await self.store.close()
-        await self.engine.dispose()  # type: ignore[attr-defined]
+        try:
+            await self.flush_serves()
+        finally:
+            await self.store.close()
+            await self.engine.dispose()  # type: ignore[attr-defined]
 
 
 async def seed_bank(database_url: str) -> tuple[int, int]:
@@ -80,4 +92,4 @@ async def open_runtime(
         await store.close()
         await engine.dispose()
         raise
-    return Runtime(config, store, gatekeeper, engine, seeded)
+    return Runtime(config, store, gatekeeper, engine, seeded, composer, bank)

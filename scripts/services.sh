@@ -3,6 +3,11 @@
 # The tests never skip for a missing service: they fail, so this runs before them.
 set -euo pipefail
 
+# Servers named explicitly are the caller's business: nothing to start.
+if [[ -n "${GATE_TEST_REDIS_URL:-}" && -n "${GATE_TEST_POSTGRES_URL:-}" ]]; then
+    exit 0
+fi
+
 REDIS_PORT="${REDIS_PORT:-6379}"
 PG_PORT="${PG_PORT:-5432}"
 

@@ -168,3 +168,31 @@ async def test_agents_asking_for_markdown_read_the_puzzle_as_text(site) -> None:
     response = await client.get("/api/data", headers={"Accept": "text/markdown"})
     assert response.status_code == 401 and response.text.startswith("# Payment required")
     assert (await client.get("/private/x")).status_code == 403
+
+
+async def test_serve_counts_reach_the_bank_when_the_gate_stops(
+    seeded_state: Path, redis_url: str
+) -> None:
+    from sqlalchemy import func, select
+
+    from puzzles.models import Clue
+
+    store = RedisStore.from_url(redis_url, prefix=f"rg-e2e:{uuid.uuid4().hex}:")
+    config = GateConfig.from_env({}, state_dir=seeded_state)
+    opened = await open_runtime(config, DEMO_RULES, store=store, seed=False)
+    engine = opened.engine
+    async with engine.connect() as connection:  # type: ignore[attr-defined]
+        before = (await connection.execute(select(func.sum(Clue.times_served)))).scalar() or 0
+    from gate import Challenge, Visitor
+
+    decision = await opened.gatekeeper.decide(Visitor(path="/articles/1", peer="192.0.2.50"))
+    assert isinstance(decision, Challenge)
+    served = sum(gate.length for gate in decision.challenge.puzzle.gates)
+    await opened.close()
+    engine = create_engine(f"sqlite+aiosqlite:///{seeded_state / 'gate.db'}")
+    try:
+        async with engine.connect() as connection:
+            after = (await connection.execute(select(func.sum(Clue.times_served)))).scalar()
+    finally:
+        await engine.dispose()
+    assert after - before == served

@@ -1,0 +1,67 @@
+"""Structure rules that keep the code base honest."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import gate
+import gate.store
+import middleware
+
+ROOT = Path(__file__).parents[1]
+# The composition root and the CLI wire concrete parts together; every other core module may only
+# import the standard library, the gate core itself and small libraries made for the job.
+WIRING = {"gate/cli.py", "gate/runtime.py"}
+FORBIDDEN_IN_CORE = (
+    "starlette",
+    "uvicorn",
+    "puzzles",
+    "middleware",
+    "mcp_server",
+    "admin",
+    "sqlalchemy",
+)
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_gate_core_imports_no_web_framework_database_or_outer_layer() -> None:
+    offenders = []
+    for path in sorted((ROOT / "gate").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in WIRING:
+            continue
+        for name in imported_modules(path):
+            if name.split(".")[0] in FORBIDDEN_IN_CORE:
+                offenders.append(f"{relative} imports {name}")
+    assert offenders == []
+
+
+def test_puzzles_never_import_the_web_layer() -> None:
+    for path in (ROOT / "puzzles").rglob("*.py"):
+        for name in imported_modules(path):
+            assert name.split(".")[0] not in ("starlette", "uvicorn", "middleware"), (path, name)
+
+
+def test_public_names_are_exactly_the_declared_ones() -> None:
+    """Everything exported resolves, and every class or function a package defines and shows at
+    its top level is exported on purpose (nothing becomes public by accident)."""
+    for module in (gate, gate.store, middleware):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+        for name, value in vars(module).items():
+            defined_here = getattr(value, "__module__", "").startswith(module.__name__ + ".")
+            if not name.startswith("_") and defined_here and callable(value):
+                assert name in module.__all__, (
+                    f"{module.__name__}.{name} is public but not exported"
+                )

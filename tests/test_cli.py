@@ -1,0 +1,88 @@
+"""The ``gate`` command line, including a real start of the demo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+from typer.testing import CliRunner
+
+from gate.cli import app
+from gate.keys import load_keyring
+
+runner = CliRunner()
+
+
+def test_seeding_is_one_command_and_safe_to_repeat(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bank.db'}"
+    first = runner.invoke(app, ["puzzles", "seed", "--database-url", url])
+    assert first.exit_code == 0, first.output
+    added = int(first.output.split("Added ")[1].split(" clues")[0])
+    assert added >= 2_000
+    again = runner.invoke(app, ["puzzles", "seed", "--database-url", url])
+    assert again.exit_code == 0 and "Added 0 clues and 0 words" in again.output
+    stats = runner.invoke(app, ["puzzles", "stats", "--database-url", url])
+    assert stats.exit_code == 0 and "Clues by tier" in stats.output and "Chemistry" in stats.output
+
+
+def test_key_generation_writes_a_private_key_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "signing.pem"
+    result = runner.invoke(app, ["keys", "generate", str(path)])
+    assert result.exit_code == 0 and "key id" in result.output
+    assert load_keyring(path).kid in result.output
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert runner.invoke(app, ["keys", "generate", str(path)]).exit_code == 1
+
+
+def test_bad_configuration_is_reported_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATE_MAX_ATTEMPTS", "lots")
+    result = runner.invoke(app, ["puzzles", "stats"])
+    assert result.exit_code == 2 and "GATE_MAX_ATTEMPTS" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_the_demo_seeds_itself_on_first_start_and_serves_free_and_priced_pages(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    port = _free_port()
+    args = [sys.executable, "-m", "gate.cli", "demo", "--port", str(port)]
+    if store == "redis":
+        args += ["--redis-url", request.getfixturevalue("redis_url")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    env["GATE_STATE_DIR"] = str(tmp_path / "state")
+    with (tmp_path / "demo.log").open("w") as log:
+        demo = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx2.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx2.TransportError:
+                assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+                assert time.monotonic() < deadline, "the demo did not start within 60 s"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        priced = httpx2.get(f"http://127.0.0.1:{port}/articles/1", timeout=5)
+        assert priced.status_code == 401 and priced.json()["challenge"]["puzzle"]["gates"]
+    finally:
+        demo.terminate()
+        demo.wait(timeout=20)
+    output = (tmp_path / "demo.log").read_text()
+    assert "Seeded the clue bank with" in output
+    assert f"curl -i http://127.0.0.1:{port}/articles/1" in output
+    assert (tmp_path / "state" / "gate.db").exists() and (
+        tmp_path / "state" / "signing-key.pem"
+    ).exists()
