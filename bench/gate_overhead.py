@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BENCH_RULES_BUDGET = 1_000_000_000
+KINDS = ("bare", "gated", "gated-memory")  # gated-memory separates the gate's cost from Redis's
 
 
 def bench_rules():  # type: ignore[no-untyped-def]
@@ -55,12 +56,13 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
     async def main() -> None:
         app = hello
         runtime = None
-        if kind == "gated":
+        if kind in ("gated", "gated-memory"):
             from gate.config import GateConfig
             from gate.runtime import open_runtime
             from middleware import GateMiddleware
 
-            config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=redis_url)
+            store_url = redis_url if kind == "gated" else "memory://"
+            config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)
             runtime = await open_runtime(config, bench_rules())
             app = GateMiddleware(hello, runtime.gatekeeper)
         server = uvicorn.Server(
@@ -186,7 +188,7 @@ def main() -> None:
     parser.add_argument(
         "--redis-url", default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
-    parser.add_argument("--serve", choices=["bare", "gated"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,7 +201,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         procs, results = [], {}
-        ports = {"bare": free_port(), "gated": free_port()}
+        ports = {kind: free_port() for kind in KINDS}
         try:
             for kind, port in ports.items():
                 procs.append(
@@ -218,18 +220,17 @@ def main() -> None:
                         ]
                     )
                 )
-            for port in ports.values():
-                wait_ready(port)
+                wait_ready(port)  # one at a time: the first gated server seeds the shared bank
             header = f"Authorization: ReasoningGate {mint_pass(state)}"
             run_wrk(f"http://127.0.0.1:{ports['gated']}/", 2, args.connections, header)  # warm-up
             run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, None)
             for _round in range(2):  # interleave to spread machine noise over both
-                for kind in ("bare", "gated"):
+                for kind in KINDS:
                     result = run_wrk(
                         f"http://127.0.0.1:{ports[kind]}/",
                         args.duration,
                         args.connections,
-                        header if kind == "gated" else None,
+                        None if kind == "bare" else header,
                     )
                     best = results.get(kind)
                     results[kind] = result if best is None or result["rps"] > best["rps"] else best
@@ -244,10 +245,11 @@ def main() -> None:
 
     bare, gated = results["bare"], results["gated"]
     print(f"{'server':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
-    for kind in ("bare", "gated"):
+    for kind in KINDS:
         r = results[kind]
         print(f"{kind:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}")
     print(f"throughput ratio gated/bare: {gated['rps'] / bare['rps']:.2f}x (target >= 0.8x)")
+    print(f"throughput ratio gated-memory/bare: {results['gated-memory']['rps'] / bare['rps']:.2f}x")
     print(f"added p99: {gated['p99'] - bare['p99']:.2f} ms (target <= 2 ms)")
     print(
         f"challenge issue+solve per second, one core: memory {memory_ops:.0f}, redis {redis_ops:.0f} (target >= 2000)"

@@ -110,8 +110,13 @@ class Gatekeeper:
     def identity(self, visitor: Visitor) -> str:
         return self._identity(visitor.peer, visitor.forwarded_for)
 
-    async def decide(self, visitor: Visitor) -> Decision:
-        rule = self.rules.match(normalize_path(visitor.path))
+    def rule_for(self, path: str) -> Rule:
+        return self.rules.match(normalize_path(path))
+
+    async def decide(self, visitor: Visitor, rule: Rule | None = None) -> Decision:
+        """Decide ``visitor``'s request; ``rule`` skips the match when the caller already made it."""
+        if rule is None:
+            rule = self.rule_for(visitor.path)
         if rule.action is Action.ALLOW:
             return Allow(rule)
         if rule.action is Action.DENY:

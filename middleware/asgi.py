@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gate.challenges import MintedPass
 from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
 from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, Throttle, Visitor
+from gate.rules import Action
 from middleware.body import BodyTooLarge, read_body
 from middleware.negotiate import Flavor, negotiate
 from middleware.redirects import safe_next
@@ -54,47 +54,56 @@ class GateMiddleware:
         self.challenge_prefix = f"{self.endpoint}/challenges/"
         self.cookie_name = cookie_name
         self.max_body = max_body
-        self._scheme_prefix = SCHEME.lower() + " "
+        self._scheme_bytes = (SCHEME.lower() + " ").encode()
+        self._scheme_length = len(self._scheme_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        flavor = negotiate(headers.get("accept"))
+        path = scope["path"]
+        if kind == "http" and path.startswith(self.challenge_prefix):
+            await self._endpoint(scope, receive, send)
+            return
+        rule = self.gatekeeper.rule_for(path)
+        if rule.action is Action.ALLOW:  # free paths cost one prefix match and nothing more
+            await self.app(scope, receive, send)
+            return
+        accept, tokens, forwarded, carries_pass = self._scan(scope)
+        flavor = negotiate(accept)
+        client = scope.get("client")
+        visitor = Visitor(
+            path=path,
+            peer=client[0] if client else None,
+            forwarded_for=forwarded,
+            tokens=tokens,
+            human=flavor == "html",
+        )
         try:
-            if scope["type"] == "http" and scope["path"].startswith(self.challenge_prefix):
-                response = await self._challenge_endpoint(scope, receive, headers, flavor)
-                await response(scope, receive, send)
-                return
-            visitor = self._visitor(scope, headers, flavor)
-            decision = await self.gatekeeper.decide(visitor)
+            decision = await self.gatekeeper.decide(visitor, rule)
         except Exception:  # fail closed: nothing passes when the gate itself fails
-            log.exception("gate failure on %s %s", scope.get("method", "WS"), scope["path"])
-            response = message_response(
-                503,
-                "Temporarily unavailable",
-                "The gate could not check this request; retry later.",
-                flavor=flavor,
-                error="gate_unavailable",
-                headers={"Retry-After": "5"},
-            )
-            await self._answer(scope, receive, send, response)
+            log.exception("gate failure on %s %s", scope.get("method", "WS"), path)
+            await self._answer(scope, receive, send, _unavailable(flavor))
             return
 
         if isinstance(decision, Allow):
-            await self._forward(scope, receive, send, decision)
-        elif isinstance(decision, Challenge):
-            next_path = _path_with_query(scope)
+            if carries_pass:
+                scope = self._without_gate_credential(scope)
+            if decision.remaining is None or kind != "http":
+                await self.app(scope, receive, send)
+            else:
+                await self.app(scope, receive, _with_budget(send, decision.remaining))
+            return
+        if isinstance(decision, Challenge):
             response = challenge_response(
                 decision.challenge,
                 flavor=flavor,
                 action=self.challenge_prefix + decision.challenge.challenge_id,
-                next_path=next_path,
+                next_path=_path_with_query(scope),
                 reason=decision.reason,
                 now=self.gatekeeper.clock(),
             )
-            await self._answer(scope, receive, send, response)
         elif isinstance(decision, Throttle):
             response = message_response(
                 429,
@@ -106,7 +115,6 @@ class GateMiddleware:
                 headers={"Retry-After": str(decision.retry_after)},
                 extra={"retry_after": decision.retry_after, "price": decision.price},
             )
-            await self._answer(scope, receive, send, response)
         else:
             assert isinstance(decision, Deny)
             response = message_response(
@@ -116,48 +124,60 @@ class GateMiddleware:
                 flavor=flavor,
                 error="denied",
             )
-            await self._answer(scope, receive, send, response)
+        await self._answer(scope, receive, send, response)
 
     # -- requests --------------------------------------------------------------------------------
 
-    def _visitor(self, scope: Scope, headers: dict[str, str], flavor: Flavor) -> Visitor:
+    def _scan(self, scope: Scope) -> tuple[str | None, tuple[str, ...], tuple[str, ...], bool]:
+        """One pass over the headers: (Accept, candidate passes, X-Forwarded-For values, whether
+        the Authorization header carries a gate pass)."""
+        accept: str | None = None
+        authorization: bytes | None = None
+        cookies: list[bytes] = []
+        forwarded: list[str] = []
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"cookie":
+                cookies.append(value)
+            elif name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
         tokens: list[str] = []
-        authorization = headers.get("authorization", "")
-        if authorization.lower().startswith(self._scheme_prefix):
-            tokens.append(authorization[len(self._scheme_prefix) :].strip())
-        tokens.extend(_cookie_values(scope, self.cookie_name))
-        client = scope.get("client")
-        return Visitor(
-            path=scope["path"],
-            peer=client[0] if client else None,
-            forwarded_for=tuple(_header_values(scope, b"x-forwarded-for")),
-            tokens=tuple(tokens),
-            human=flavor == "html",
-        )
+        carries_pass = False
+        if (
+            authorization is not None
+            and authorization[: self._scheme_length].lower() == self._scheme_bytes
+        ):
+            tokens.append(authorization[self._scheme_length :].decode("latin-1").strip())
+            carries_pass = True
+        for header in cookies:
+            tokens.extend(_cookie_values(header.decode("latin-1"), self.cookie_name))
+        return accept, tuple(tokens), tuple(forwarded), carries_pass
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, decision: Allow) -> None:
-        if decision.claims is not None:
-            # The app behind must not see (or log) the gate's credential.
-            scope = dict(scope)
-            scope["headers"] = [
-                (name, value)
-                for name, value in scope["headers"]
-                if not (
-                    name == b"authorization"
-                    and value.lower().startswith(self._scheme_prefix.encode())
-                )
-            ]
-        if decision.remaining is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        remaining = str(decision.remaining)
+    def _without_gate_credential(self, scope: Scope) -> Scope:
+        """The app behind must not see (or log) the gate's credential."""
+        scope = dict(scope)
+        scope["headers"] = [
+            (name, value)
+            for name, value in scope["headers"]
+            if not (
+                name == b"authorization"
+                and value[: self._scheme_length].lower() == self._scheme_bytes
+            )
+        ]
+        return scope
 
-        async def send_with_budget(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[BUDGET_HEADER] = remaining
-            await send(message)
-
-        await self.app(scope, receive, send_with_budget)
+    async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        flavor = negotiate(headers.get("accept"))
+        try:
+            response = await self._challenge_endpoint(scope, receive, headers, flavor)
+        except Exception:  # fail closed, as on the gated path
+            log.exception("gate failure on %s %s", scope["method"], scope["path"])
+            response = _unavailable(flavor)
+        await response(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         if scope["type"] == "websocket":
@@ -173,7 +193,12 @@ class GateMiddleware:
     ) -> Response:
         challenge_id = scope["path"][len(self.challenge_prefix) :]
         action = self.challenge_prefix + challenge_id
-        visitor = self._visitor(scope, headers, flavor)
+        client = scope.get("client")
+        visitor = Visitor(
+            path=scope["path"],
+            peer=client[0] if client else None,
+            forwarded_for=tuple(_header_values(scope, b"x-forwarded-for")),
+        )
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         next_path = safe_next(query.get("next", [None])[0])
         method = scope["method"]
@@ -309,15 +334,37 @@ def _header_values(scope: Scope, wanted: bytes) -> list[str]:
     return [value.decode("latin-1") for name, value in scope["headers"] if name == wanted]
 
 
-def _cookie_values(scope: Scope, cookie_name: str) -> list[str]:
+def _cookie_values(header: str, cookie_name: str) -> list[str]:
+    # Several cookies of one name (set for different paths) may arrive; http.cookies keeps only
+    # one, so split by hand.
     values: list[str] = []
-    for header in _header_values(scope, b"cookie"):
-        # Several cookies of one name (different paths) may arrive; SimpleCookie keeps one, so split.
-        for part in header.split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == cookie_name and value:
-                values.append(value.strip('"'))
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == cookie_name and value:
+            values.append(value.strip('"'))
     return values
+
+
+def _with_budget(send: Send, remaining: int) -> Send:
+    header = (BUDGET_HEADER.lower().encode(), str(remaining).encode())
+
+    async def send_with_budget(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), header]}
+        await send(message)
+
+    return send_with_budget
+
+
+def _unavailable(flavor: Flavor) -> Response:
+    return message_response(
+        503,
+        "Temporarily unavailable",
+        "The gate could not check this request; retry later.",
+        flavor=flavor,
+        error="gate_unavailable",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _path_with_query(scope: Scope) -> str:
