@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gate.answers import normalize_answer
 from gate.clock import Clock, system_clock
@@ -23,7 +23,7 @@ from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
 from gate.keys import KeyRing, b64url, b64url_decode
 from gate.ledger import bump
 from gate.passes import PassClaims, PassCodec
-from gate.pricing import puzzle_spec
+from gate.pricing import MAX_GATES, puzzle_spec
 from gate.puzzle import PublicPuzzle, PuzzleSource, puzzle_from_dict, puzzle_to_dict
 from gate.store import Get, Incr, Put, Store, Take
 
@@ -82,7 +82,12 @@ class ChallengeService:
 
         ``extra_ops`` ride in the same store round trip (ledger corrections by the caller).
         """
-        composed = await self.source.compose(puzzle_spec(price, tier))
+        spec = puzzle_spec(price, tier)
+        composed = await self.source.compose(spec)
+        if composed.public.cost < price and spec.gates < MAX_GATES:
+            # A bank short of words or clues falls back to shorter words or another tier; one
+            # more gate keeps the puzzle worth at least what the rule asks.
+            composed = await self.source.compose(replace(spec, gates=spec.gates + 1))
         challenge_id = secrets.token_urlsafe(16)
         cost = composed.public.cost
         record = {
@@ -134,17 +139,21 @@ class ChallengeService:
         """Check ``answers`` (one per gate) and mint a pass, or raise a ``ChallengeError``."""
         if not _ID.match(challenge_id):
             raise ChallengeGone("unknown challenge")
-        tries, raw = await self.store.execute(
-            [Incr(_key(challenge_id) + ":tries", 1, self.ttl), Get(_key(challenge_id))]
-        )
+        key = _key(challenge_id)
+        raw = await self.store.get(key)
+        if raw is None:
+            raise ChallengeGone("unknown, expired or already solved challenge")
+        # Checked before an attempt is counted, so a stranger who learns the id cannot burn the
+        # owner's attempts.
+        if json.loads(raw)["subject"] != subject:
+            raise ChallengeMismatch("challenge was issued to another client")
+        tries, raw = await self.store.execute([Incr(key + ":tries", 1, self.ttl), Get(key)])
         if raw is None:
             raise ChallengeGone("unknown, expired or already solved challenge")
         record = json.loads(raw)
         if tries > self.max_attempts:
-            await self.store.delete(_key(challenge_id))
+            await self.store.delete(key)
             raise ChallengeGone("no attempts left")
-        if record["subject"] != subject:
-            raise ChallengeMismatch("challenge was issued to another client")
         attempts_left = self.max_attempts - tries
         submitted = self._digest(challenge_id, answers) if len(answers) == record["gates"] else b""
         expected = b64url_decode(record["digest"])

@@ -18,7 +18,7 @@ from gate.errors import PassError
 from gate.identity import IPNetwork, client_address, network_identity
 from gate.ledger import bump
 from gate.passes import PassClaims, PassCodec, check_binding
-from gate.pricing import RateCurve, sliding_rate
+from gate.pricing import RateCurve, max_puzzle_price, seconds_until, sliding_rate
 from gate.puzzle import PuzzleSource
 from gate.rules import Action, Rule, RuleSet, normalize_path
 from gate.store import Get, Incr, Op, Store
@@ -50,7 +50,9 @@ class Visitor:
 @dataclass(frozen=True, slots=True)
 class Allow:
     rule: Rule
-    remaining: int | None = None  # budget left on the pass that paid; None when free
+    # Requests left: on the pass that paid, or in the free allowance that let this one through.
+    # None on free rules.
+    remaining: int | None = None
     claims: PassClaims | None = None
 
 
@@ -144,13 +146,18 @@ class Gatekeeper:
 
         if rate <= rule.free_per_window:
             await self.store.execute([*corrections, bump(subject, "served")])
-            return Allow(rule)
-        price = math.ceil(rule.price * self.settings.curve.multiplier(rate))
-        if price > self.settings.max_price:
-            await self.store.execute([*corrections, bump(subject, "throttled")])
-            return Throttle(rule, retry_after=math.ceil(window - now % window), price=price)
-        terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
+            return Allow(rule, remaining=int(rule.free_per_window - rate))
         tier = self.settings.human_tier if visitor.human else self.settings.agent_tier
+        # Above the cap, waiting is the cheaper path: say for how long instead of pricing a puzzle
+        # no client should solve (or the bank could not even compose).
+        cap = min(self.settings.max_price, max_puzzle_price(tier))
+        price = math.ceil(rule.price * self.settings.curve.multiplier(rate))
+        if price > cap:
+            await self.store.execute([*corrections, bump(subject, "throttled")])
+            limit = self.settings.curve.max_rate(cap / rule.price) - 1  # room for the retry itself
+            wait = seconds_until(results[0], int(results[1] or 0), window, now, limit)
+            return Throttle(rule, retry_after=max(1, math.ceil(wait)), price=price)
+        terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
         issued = await self.challenges.issue(terms, price=price, tier=tier, extra_ops=corrections)
         return Challenge(rule, issued, reason)
 

@@ -74,3 +74,14 @@ def network_identity(address: str, *, ipv4_prefix: int = 24, ipv6_prefix: int = 
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip, prefix = ip.ipv4_mapped, ipv4_prefix
     return f"net:{ipaddress.ip_network(f'{ip}/{prefix}', strict=False)}"
+
+
+def forwarded_scheme(
+    peer: str | None, forwarded_proto: Sequence[str], trusted_proxies: Sequence[IPNetwork]
+) -> str | None:
+    """The scheme the client used, as a trusted proxy reports it (``X-Forwarded-Proto``)."""
+    peer_ip = _parse_ip(peer) if peer else None
+    if peer_ip is None or not forwarded_proto or not _trusted(peer_ip, trusted_proxies):
+        return None
+    scheme = forwarded_proto[-1].split(",")[-1].strip().lower()
+    return scheme if scheme in ("http", "https") else None

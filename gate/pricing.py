@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gate.errors import ConfigError
@@ -32,8 +31,11 @@ class RateCurve:
 
     def __post_init__(self) -> None:
         rates = [rate for rate, _ in self.points]
-        if not self.points or rates != sorted(rates) or any(mult < 1 for _, mult in self.points):
-            raise ConfigError("rate curve needs ascending rates and multipliers >= 1")
+        multipliers = [mult for _, mult in self.points]
+        if not self.points or rates != sorted(rates) or multipliers != sorted(multipliers):
+            raise ConfigError("rate curve needs ascending rates and non-decreasing multipliers")
+        if multipliers[0] < 1:
+            raise ConfigError("rate curve multipliers must be at least 1")
 
     @classmethod
     def parse(cls, text: str) -> RateCurve:
@@ -59,6 +61,20 @@ class RateCurve:
         (r0, m0), (r1, m1) = self.points[index - 1], self.points[index]
         return m0 + (m1 - m0) * (rate - r0) / (r1 - r0)
 
+    def max_rate(self, multiplier: float) -> float:
+        """The highest rate whose multiplier does not exceed ``multiplier`` (inf: never)."""
+        if multiplier < self.points[0][1]:
+            return -math.inf
+        for (r0, m0), (r1, m1) in zip(self.points, self.points[1:], strict=False):
+            if m1 > multiplier:
+                return r0 + (multiplier - m0) * (r1 - r0) / (m1 - m0)
+        return math.inf
+
+
+def max_puzzle_price(tier: int) -> int:
+    """The most a single challenge can cost at ``tier``: every gate a longest word."""
+    return MAX_GATES * MAX_WORD * TIER_COST[tier]
+
 
 def puzzle_spec(price: int, tier: int) -> PuzzleSpec:
     """The smallest puzzle whose expected solve cost reaches ``price`` at ``tier``.
@@ -80,7 +96,14 @@ def sliding_rate(current: int, previous: int, window: float, now: float) -> floa
     return current + previous * (1.0 - elapsed)
 
 
-def validate_tiers(tiers: Sequence[int]) -> None:
-    for tier in tiers:
-        if tier not in TIERS:
-            raise ConfigError(f"tier must be one of {TIERS}, got {tier}")
+def seconds_until(current: int, previous: int, window: float, now: float, limit: float) -> float:
+    """How long a client that stops now must wait until ``sliding_rate`` is at most ``limit``."""
+    elapsed = now % window
+    if current <= limit:
+        if previous <= 0:
+            return 0.0
+        # Within this window the previous window's weight decays linearly to zero.
+        needed = 1.0 - (limit - current) / previous
+        return max(0.0, needed * window - elapsed)
+    # Past this window, today's count becomes "previous" and decays through the next one.
+    return (window - elapsed) + window * (1.0 - max(0.0, limit) / current)

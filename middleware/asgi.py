@@ -26,11 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gate.challenges import MintedPass
 from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
 from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, Throttle, Visitor
+from gate.identity import forwarded_scheme
 from gate.rules import Action
-from middleware.body import BodyTooLarge, read_body
+from middleware.body import BadLength, BodyTooLarge, read_body
 from middleware.negotiate import Flavor, negotiate
 from middleware.redirects import safe_next
-from middleware.render import SCHEME, challenge_response, message_response
+from middleware.render import NO_STORE, SCHEME, challenge_response, message_response
 
 log = logging.getLogger("reasoning_gate")
 
@@ -56,6 +57,7 @@ class GateMiddleware:
         self.max_body = max_body
         self._scheme_bytes = (SCHEME.lower() + " ").encode()
         self._scheme_length = len(self._scheme_bytes)
+        self._cookie_marker = f"{cookie_name}=".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -67,8 +69,8 @@ class GateMiddleware:
             await self._endpoint(scope, receive, send)
             return
         rule = self.gatekeeper.rule_for(path)
-        if rule.action is Action.ALLOW:  # free paths cost one prefix match and nothing more
-            await self.app(scope, receive, send)
+        if rule.action is Action.ALLOW:  # free paths cost a prefix match and a header scan
+            await self.app(self._without_gate_credentials(scope), receive, send)
             return
         accept, tokens, forwarded, carries_pass = self._scan(scope)
         flavor = negotiate(accept)
@@ -89,7 +91,7 @@ class GateMiddleware:
 
         if isinstance(decision, Allow):
             if carries_pass:
-                scope = self._without_gate_credential(scope)
+                scope = self._without_gate_credentials(scope)
             if decision.remaining is None or kind != "http":
                 await self.app(scope, receive, send)
             else:
@@ -156,18 +158,41 @@ class GateMiddleware:
             tokens.extend(_cookie_values(header.decode("latin-1"), self.cookie_name))
         return accept, tuple(tokens), tuple(forwarded), carries_pass
 
-    def _without_gate_credential(self, scope: Scope) -> Scope:
-        """The app behind must not see (or log) the gate's credential."""
-        scope = dict(scope)
-        scope["headers"] = [
-            (name, value)
-            for name, value in scope["headers"]
-            if not (
+    def _without_gate_credentials(self, scope: Scope) -> Scope:
+        """The app behind must never see (or log) a pass: drop the gate's Authorization header and
+        its cookie.  Returns ``scope`` itself when there is nothing to drop."""
+        headers = scope["headers"]
+        marker = self._cookie_marker
+        if not any(
+            (
                 name == b"authorization"
                 and value[: self._scheme_length].lower() == self._scheme_bytes
             )
-        ]
-        return scope
+            or (name == b"cookie" and marker in value)
+            for name, value in headers
+        ):
+            return scope
+        kept: list[tuple[bytes, bytes]] = []
+        for name, value in headers:
+            if (
+                name == b"authorization"
+                and value[: self._scheme_length].lower() == self._scheme_bytes
+            ):
+                continue
+            if name == b"cookie" and marker in value:
+                value = _drop_cookie(value, self.cookie_name.encode())
+                if not value:
+                    continue
+            kept.append((name, value))
+        return {**scope, "headers": kept}
+
+    def _proxied_scheme(self, scope: Scope) -> str | None:
+        client = scope.get("client")
+        return forwarded_scheme(
+            client[0] if client else None,
+            _header_values(scope, b"x-forwarded-proto"),
+            self.gatekeeper.settings.trusted_proxies,
+        )
 
     async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
@@ -217,9 +242,24 @@ class GateMiddleware:
                 status=200,
             )
         if method != "POST":
-            return Response(status_code=405, headers={"Allow": "GET, POST"})
+            return message_response(
+                405,
+                "Method not allowed",
+                "Use GET to see a puzzle and POST to answer it.",
+                flavor=flavor,
+                error="method_not_allowed",
+                headers={"Allow": "GET, POST"},
+            )
         try:
             body = await read_body(receive, headers, self.max_body)
+        except BadLength:
+            return message_response(
+                400,
+                "Bad request",
+                "Content-Length must be a number.",
+                flavor=flavor,
+                error="bad_request",
+            )
         except BodyTooLarge:
             return message_response(
                 413,
@@ -228,7 +268,16 @@ class GateMiddleware:
                 flavor=flavor,
                 error="body_too_large",
             )
-        parsed = _parse_answers(body, headers.get("content-type", ""))
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in ("", "application/json", "application/x-www-form-urlencoded"):
+            return message_response(
+                415,
+                "Unsupported media type",
+                "Send application/json or application/x-www-form-urlencoded.",
+                flavor=flavor,
+                error="unsupported_media_type",
+            )
+        parsed = _parse_answers(body, media)
         if parsed is None:
             return message_response(
                 422,
@@ -256,7 +305,8 @@ class GateMiddleware:
             )
         except ChallengeGone:
             return _gone(flavor)
-        return self._solved(minted, flavor, next_path, secure=scope.get("scheme") == "https")
+        secure = scope.get("scheme") == "https" or self._proxied_scheme(scope) == "https"
+        return self._solved(minted, flavor, next_path, secure=secure)
 
     async def _wrong_answer(
         self, challenge_id: str, action: str, next_path: str, flavor: Flavor, attempts_left: int
@@ -297,7 +347,7 @@ class GateMiddleware:
         claims = minted.claims
         response: Response
         if flavor == "html":
-            response = RedirectResponse(next_path, status_code=303)
+            response = RedirectResponse(next_path, status_code=303, headers=NO_STORE)
         else:
             response = JSONResponse(
                 {
@@ -310,7 +360,9 @@ class GateMiddleware:
                 },
                 headers={"Cache-Control": "no-store"},
             )
-        cookie_path = claims.scope.removeprefix("http:") or "/"
+        # "/articles" (not "/articles/"): browsers then send the cookie to "/articles" too, which
+        # the rule also covers; RFC 6265 path matching still stops it at "/articlesX".
+        cookie_path = claims.scope.removeprefix("http:").rstrip("/") or "/"
         response.set_cookie(
             self.cookie_name,
             minted.token,
@@ -345,6 +397,11 @@ def _cookie_values(header: str, cookie_name: str) -> list[str]:
     return values
 
 
+def _drop_cookie(header: bytes, name: bytes) -> bytes:
+    parts = [part.strip() for part in header.split(b";")]
+    return b"; ".join(part for part in parts if part and part.partition(b"=")[0] != name)
+
+
 def _with_budget(send: Send, remaining: int) -> Send:
     header = (BUDGET_HEADER.lower().encode(), str(remaining).encode())
 
@@ -372,8 +429,7 @@ def _path_with_query(scope: Scope) -> str:
     return safe_next(scope["path"] + (f"?{query}" if query else ""))
 
 
-def _parse_answers(body: bytes, content_type: str) -> tuple[list[str], str | None] | None:
-    media = content_type.split(";")[0].strip().lower()
+def _parse_answers(body: bytes, media: str) -> tuple[list[str], str | None] | None:
     try:
         if media == "application/x-www-form-urlencoded":
             form = parse_qs(body.decode("utf-8"), keep_blank_values=True)

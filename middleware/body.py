@@ -9,10 +9,17 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BadLength(Exception):
+    """``Content-Length`` is not a number."""
+
+
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise BodyTooLarge
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadLength
+        if int(declared) > limit:
+            raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
     while True:

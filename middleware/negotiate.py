@@ -5,14 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-Flavor = Literal["json", "html", "text"]
+Flavor = Literal["json", "html", "text", "plain"]  # text: Markdown; plain: the same, as text/plain
 
 _FLAVORS: dict[str, Flavor] = {
     "application/json": "json",
     "text/html": "html",
     "application/xhtml+xml": "html",
     "text/markdown": "text",
-    "text/plain": "text",
+    "text/plain": "plain",
 }
 
 

@@ -28,10 +28,23 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 
+# Every gate answer depends on Accept and on who asks: never cache or share it.
+NO_STORE = {"Cache-Control": "no-store", "Vary": "Accept"}
+
+# Why the client is being asked to pay (the ``reason`` of the WWW-Authenticate header), in words.
+_WHY = {
+    "missing": "No pass was presented.",
+    "invalid": "The pass presented is not valid.",
+    "expired": "The pass presented has expired.",
+    "not_applicable": "The pass presented does not cover this resource or this client.",
+    "exhausted": "The pass presented has used up its request budget.",
+}
+
 _MEDIA = {
     "json": "application/json",
     "html": "text/html; charset=utf-8",
     "text": "text/markdown; charset=utf-8",
+    "plain": "text/plain; charset=utf-8",
 }
 
 
@@ -63,10 +76,11 @@ def challenge_response(
     error: str | None = None,
 ) -> Response:
     minutes = max(1, math.ceil((issued.expires_at - now) / 60))
-    headers = {
-        "WWW-Authenticate": authenticate_header(action, issued.price, issued.puzzle.tier, reason),
-        "Cache-Control": "no-store",
-    }
+    headers = dict(NO_STORE)
+    if status == 401:  # the header belongs to "credentials required" answers only
+        headers["WWW-Authenticate"] = authenticate_header(
+            action, issued.price, issued.puzzle.tier, reason
+        )
     if flavor == "html":
         body = _templates.get_template("challenge.html").render(
             puzzle=issued.puzzle,
@@ -76,22 +90,27 @@ def challenge_response(
             minutes=minutes,
             error=error,
         )
-    elif flavor == "text":
+    elif flavor in ("text", "plain"):
         body = _templates.get_template("challenge.md").render(
             puzzle=issued.puzzle,
             action=action,
             attempts=issued.attempts,
             minutes=minutes,
             price=issued.price,
-            reason=reason,
+            why=_WHY.get(reason, ""),
             scheme=SCHEME,
+            heading="Payment required: solve a reasoning puzzle" if status == 401 else "Puzzle",
         )
         if error:
             body = f"**{error}**\n\n{body}"
     else:
-        payload: dict[str, Any] = {
-            "error": "challenge_required" if error is None else "wrong_answer",
-            "reason": reason,
+        gates = len(issued.puzzle.gates)
+        payload: dict[str, Any] = {}
+        if status != 200:
+            payload["error"] = "challenge_required" if error is None else "wrong_answer"
+        if status == 401:
+            payload["reason"] = reason
+        payload |= {
             "challenge": {
                 "id": issued.challenge_id,
                 "url": action,
@@ -99,7 +118,11 @@ def challenge_response(
                 "attempts": issued.attempts,
                 "expires_at": issued.expires_at,
                 "puzzle": puzzle_to_dict(issued.puzzle),
-                "submit": {"method": "POST", "url": action, "body": {"answers": ["<hidden word>"]}},
+                "submit": {
+                    "method": "POST",
+                    "url": action,
+                    "body": {"answers": [f"<hidden word {n}>" for n in range(1, gates + 1)]},
+                },
                 "instructions": "Answer every clue; the first letters of the answers spell each "
                 "hidden word. POST the hidden words in gate order.",
             },
@@ -128,10 +151,10 @@ def message_response(
             link=link[0] if link else None,
             link_text=link[1] if link else None,
         )
-    elif flavor == "text":
+    elif flavor in ("text", "plain"):
         body = f"# {title}\n\n{message}\n"
     else:
         body = json.dumps({"error": error, "message": message, **(extra or {})})
     return Response(
-        body, status_code=status, headers=dict(headers or {}), media_type=_MEDIA[flavor]
+        body, status_code=status, headers={**NO_STORE, **(headers or {})}, media_type=_MEDIA[flavor]
     )

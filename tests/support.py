@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from gate.pricing import TIER_COST
 from gate.puzzle import ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
 
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
@@ -28,7 +29,10 @@ class FixedWordSource:
             PublicGate(
                 tuple(
                     PublicClue(
-                        clue_id=i, domain="Letters", text=f"Clue number {i} of this gate", cost=100
+                        clue_id=i,
+                        domain="Letters",
+                        text=f"Clue number {i} of this gate",
+                        cost=TIER_COST[spec.tier],
                     )
                     for i in range(len(word))
                 )

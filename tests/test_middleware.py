@@ -255,3 +255,98 @@ def test_json_challenge_bodies_are_valid_json_with_the_documented_fields() -> No
     challenge = challenge_of(client.get("/paid/x"))  # no Accept: programs get JSON
     assert set(challenge) >= {"id", "url", "price", "attempts", "expires_at", "puzzle", "submit"}
     json.dumps(challenge)
+
+
+def test_the_app_never_sees_a_pass_even_on_free_paths() -> None:
+    client, source = build()
+    challenge = challenge_of(client.get("/paid/x", headers=JSON))
+    token = client.post(challenge["url"], json={"answers": [source.issued[-1]]}).json()["pass"]
+    client.cookies.clear()
+    seen = client.get(
+        "/free",
+        headers={
+            "Authorization": f"ReasoningGate {token}",
+            "Cookie": f"theme=dark; rg_pass={token}",
+        },
+    )
+    assert seen.json()["authorization"] is None
+
+
+def test_gate_answers_are_never_cached_and_vary_by_accept() -> None:
+    client, _ = build()
+    for response in (
+        client.get("/paid/x"),
+        client.get("/closed/x"),
+        client.get("/.gate/challenges/" + "A" * 22),
+        client.put("/.gate/challenges/" + "A" * 22),
+    ):
+        assert response.headers["cache-control"] == "no-store", response.status_code
+        assert response.headers["vary"] == "Accept"
+
+
+def test_only_401_answers_carry_www_authenticate() -> None:
+    client, _ = build()
+    challenge = challenge_of(client.get("/paid/x", headers=JSON))
+    again = client.get(challenge["url"], headers=JSON)
+    assert again.status_code == 200 and "www-authenticate" not in again.headers
+    assert "error" not in again.json()
+    wrong = client.post(challenge["url"], json={"answers": ["nope"]})
+    assert wrong.status_code == 400 and "www-authenticate" not in wrong.headers
+
+
+def test_plain_text_clients_get_text_plain() -> None:
+    client, _ = build()
+    response = client.get("/paid/x", headers={"Accept": "text/plain"})
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_the_json_submit_template_has_one_placeholder_per_gate() -> None:
+    client, _ = build()
+    client.app.gatekeeper.rules = RuleSet([Rule("/paid/", price=300 * 30)])  # type: ignore[attr-defined]
+    challenge = challenge_of(client.get("/paid/x", headers=JSON))
+    assert len(challenge["submit"]["body"]["answers"]) == len(challenge["puzzle"]["gates"]) > 1
+
+
+def test_the_pass_cookie_covers_the_rule_prefix_and_is_secure_behind_a_trusted_tls_proxy() -> None:
+    trusted, source = build(trusted=("203.0.113.0/24",))
+    challenge = challenge_of(trusted.get("/paid/x", headers=JSON))
+    solved = trusted.post(
+        challenge["url"],
+        json={"answers": [source.issued[-1]]},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    cookie = solved.headers["set-cookie"]
+    assert "Path=/paid;" in cookie and "Secure" in cookie
+
+    untrusted, source = build()
+    challenge = challenge_of(untrusted.get("/paid/x", headers=JSON))
+    solved = untrusted.post(
+        challenge["url"],
+        json={"answers": [source.issued[-1]]},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert "Secure" not in solved.headers["set-cookie"]
+
+
+def test_unsupported_bodies_and_bad_lengths_are_refused_clearly() -> None:
+    client, _ = build()
+    challenge = challenge_of(client.get("/paid/x", headers=JSON))
+    multipart = client.post(challenge["url"], files={"answer": ("a.txt", b"word")})
+    assert multipart.status_code == 415
+    bad_length = client.post(
+        challenge["url"],
+        content=b"{}",
+        headers={"Content-Type": "application/json", "Content-Length": "x"},
+    )
+    assert bad_length.status_code in (400, 413)
+
+
+def test_requests_inside_the_free_allowance_say_how_many_remain() -> None:
+    source = FixedWordSource()
+    rules = RuleSet([Rule("/paid/", price=600, free_per_window=3)])
+    gk = Gatekeeper(MemoryStore(), source, PassCodec(KeyRing.generate()), rules)
+    app = Starlette(routes=[Route("/{path:path}", echo)])
+    client = TestClient(GateMiddleware(app, gk), client=PEER)
+    remaining = [client.get("/paid/x").headers.get(BUDGET_HEADER) for _ in range(3)]
+    assert remaining == ["2", "1", "0"]
+    assert client.get("/paid/x").status_code == 401

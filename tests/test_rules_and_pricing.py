@@ -1,7 +1,7 @@
 import pytest
 
 from gate.errors import ConfigError
-from gate.pricing import TIER_COST, RateCurve, puzzle_spec, sliding_rate
+from gate.pricing import TIER_COST, RateCurve, puzzle_spec, seconds_until, sliding_rate
 from gate.rules import Action, Rule, RuleSet, normalize_path
 
 RULES = RuleSet(
@@ -77,3 +77,21 @@ def test_price_becomes_longer_words_then_more_gates() -> None:
 
 def test_sliding_rate_weights_the_previous_window() -> None:
     assert sliding_rate(current=10, previous=60, window=60, now=30) == 40
+
+
+def test_max_rate_inverts_the_curve() -> None:
+    curve = RateCurve.parse("0:1,10:1,20:3")
+    assert curve.max_rate(2) == 15
+    assert curve.max_rate(1) == 10
+    assert curve.max_rate(5) == float("inf")
+
+
+def test_seconds_until_a_rate_falls_below_a_limit() -> None:
+    # 30 s into a 60 s window, 10 requests now and 60 before: the rate is 40.
+    assert seconds_until(current=10, previous=60, window=60, now=30, limit=40) == 0
+    assert sliding_rate(10, 60, 60, 30 + seconds_until(10, 60, 60, 30, limit=20)) == pytest.approx(
+        20
+    )
+    wait = seconds_until(current=50, previous=0, window=60, now=30, limit=10)
+    assert wait == pytest.approx(30 + 60 * 0.8)
+    assert sliding_rate(0, 50, 60, 30 + wait) == pytest.approx(10)
