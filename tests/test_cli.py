@@ -53,11 +53,20 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
-def test_the_demo_seeds_itself_on_first_start_and_serves_free_and_priced_pages(
-    tmp_path: Path, store: str, request: pytest.FixtureRequest
+async def test_the_demo_seeds_itself_on_first_start_and_serves_free_and_priced_pages(
+    tmp_path: Path, store: str, database_url: str, request: pytest.FixtureRequest
 ) -> None:
     port = _free_port()
-    args = [sys.executable, "-m", "gate.cli", "demo", "--port", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "gate.cli",
+        "demo",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+    ]
     if store == "redis":
         args += ["--redis-url", request.getfixturevalue("redis_url")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
@@ -83,6 +92,4 @@ def test_the_demo_seeds_itself_on_first_start_and_serves_free_and_priced_pages(
     output = (tmp_path / "demo.log").read_text()
     assert "Seeded the clue bank with" in output
     assert f"curl -i http://127.0.0.1:{port}/articles/1" in output
-    assert (tmp_path / "state" / "gate.db").exists() and (
-        tmp_path / "state" / "signing-key.pem"
-    ).exists()
+    assert (tmp_path / "state" / "signing-key.pem").exists()
