@@ -84,10 +84,11 @@ class ChallengeService:
         """
         spec = puzzle_spec(price, tier)
         composed = await self.source.compose(spec)
-        if composed.public.cost < price and spec.gates < MAX_GATES:
-            # A bank short of words or clues falls back to shorter words or another tier; one
-            # more gate keeps the puzzle worth at least what the rule asks.
-            composed = await self.source.compose(replace(spec, gates=spec.gates + 1))
+        while composed.public.cost < price and spec.gates < MAX_GATES:
+            # A bank short of words or clues falls back to shorter words or another tier; more
+            # gates keep the puzzle worth at least what the rule asks.
+            spec = replace(spec, gates=spec.gates + 1)
+            composed = await self.source.compose(spec)
         challenge_id = secrets.token_urlsafe(16)
         cost = composed.public.cost
         record = {

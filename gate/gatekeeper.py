@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
 from gate.clock import Clock, system_clock
-from gate.errors import PassError
+from gate.errors import ConfigError, PassError
 from gate.identity import IPNetwork, client_address, network_identity
 from gate.ledger import bump
 from gate.passes import PassClaims, PassCodec, check_binding
@@ -91,8 +91,8 @@ class Gatekeeper:
     ) -> None:
         self.store = store
         self.passes = passes
-        self.rules = rules
         self.settings = settings or GateSettings()
+        self.rules = rules
         self.clock = clock
         self.challenges = ChallengeService(
             store,
@@ -111,6 +111,25 @@ class Gatekeeper:
 
     def identity(self, visitor: Visitor) -> str:
         return self._identity(visitor.peer, visitor.forwarded_for)
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        """Replace the rules; a rule no puzzle can pay for is refused (ConfigError) up front."""
+        for rule in rules.rules:
+            if rule.action is not Action.PRICE:
+                continue
+            for tier in {self.settings.agent_tier, self.settings.human_tier}:
+                cap = min(self.settings.max_price, max_puzzle_price(tier))
+                if rule.price > cap:
+                    raise ConfigError(
+                        f"rule {rule.prefix!r}: price {rule.price} exceeds what one challenge can "
+                        f"cost at tier {tier} ({cap}); lower the price or raise GATE_MAX_PRICE"
+                    )
+        self._rules = rules
 
     def rule_for(self, path: str) -> Rule:
         return self.rules.match(normalize_path(path))

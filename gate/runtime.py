@@ -7,6 +7,7 @@ core modules only know their contracts.  Adapters (middleware, demo, MCP) start 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gate.config import GateConfig
 from gate.gatekeeper import Gatekeeper
@@ -15,30 +16,36 @@ from gate.passes import PassCodec
 from gate.rules import RuleSet
 from gate.store import Store, open_store
 
+if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from puzzles.bank import ClueBank
+    from puzzles.composer import BankComposer
+
 
 @dataclass
 class Runtime:
     config: GateConfig
     store: Store
     gatekeeper: Gatekeeper
-    engine: object  # sqlalchemy AsyncEngine; typed loosely to keep SQLAlchemy out of core imports
+    engine: AsyncEngine
     seeded: int  # clues added by this start (0 when the bank already had clues)
-    composer: object  # puzzles.composer.BankComposer
-    bank: object  # puzzles.bank.ClueBank
+    composer: BankComposer
+    bank: ClueBank
 
     async def flush_serves(self) -> None:
         """Add the clues served since the last flush to the bank's ``times_served``.
 
         The live per-clue limit is enforced in the store; this keeps SQL's history in step.
         """
-        await self.bank.record_serves(self.composer.served_counts())  # type: ignore[attr-defined]
+        await self.bank.record_serves(self.composer.served_counts())
 
     async def close(self) -> None:
         try:
             await self.flush_serves()
         finally:
             await self.store.close()
-            await self.engine.dispose()  # type: ignore[attr-defined]
+            await self.engine.dispose()
 
 
 async def seed_bank(database_url: str) -> tuple[int, int]:

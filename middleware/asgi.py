@@ -72,7 +72,7 @@ class GateMiddleware:
         if rule.action is Action.ALLOW:  # free paths cost a prefix match and a header scan
             await self.app(self._without_gate_credentials(scope), receive, send)
             return
-        accept, tokens, forwarded, carries_pass = self._scan(scope)
+        accept, tokens, forwarded = self._scan(scope)
         flavor = negotiate(accept)
         client = scope.get("client")
         visitor = Visitor(
@@ -90,8 +90,7 @@ class GateMiddleware:
             return
 
         if isinstance(decision, Allow):
-            if carries_pass:
-                scope = self._without_gate_credentials(scope)
+            scope = self._without_gate_credentials(scope)
             if decision.remaining is None or kind != "http":
                 await self.app(scope, receive, send)
             else:
@@ -130,9 +129,8 @@ class GateMiddleware:
 
     # -- requests --------------------------------------------------------------------------------
 
-    def _scan(self, scope: Scope) -> tuple[str | None, tuple[str, ...], tuple[str, ...], bool]:
-        """One pass over the headers: (Accept, candidate passes, X-Forwarded-For values, whether
-        the Authorization header carries a gate pass)."""
+    def _scan(self, scope: Scope) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+        """One pass over the headers: (Accept, candidate passes, X-Forwarded-For values)."""
         accept: str | None = None
         authorization: bytes | None = None
         cookies: list[bytes] = []
@@ -147,16 +145,14 @@ class GateMiddleware:
             elif name == b"x-forwarded-for":
                 forwarded.append(value.decode("latin-1"))
         tokens: list[str] = []
-        carries_pass = False
         if (
             authorization is not None
             and authorization[: self._scheme_length].lower() == self._scheme_bytes
         ):
             tokens.append(authorization[self._scheme_length :].decode("latin-1").strip())
-            carries_pass = True
         for header in cookies:
             tokens.extend(_cookie_values(header.decode("latin-1"), self.cookie_name))
-        return accept, tuple(tokens), tuple(forwarded), carries_pass
+        return accept, tuple(tokens), tuple(forwarded)
 
     def _without_gate_credentials(self, scope: Scope) -> Scope:
         """The app behind must never see (or log) a pass: drop the gate's Authorization header and
@@ -237,7 +233,7 @@ class GateMiddleware:
                 flavor=flavor,
                 action=action,
                 next_path=next_path,
-                reason="missing",
+                reason="",  # shown again on request: nothing to explain
                 now=self.gatekeeper.clock(),
                 status=200,
             )
@@ -358,7 +354,7 @@ class GateMiddleware:
                     "expires_at": claims.expires_at,
                     "price": claims.price,
                 },
-                headers={"Cache-Control": "no-store"},
+                headers=NO_STORE,
             )
         # "/articles" (not "/articles/"): browsers then send the cookie to "/articles" too, which
         # the rule also covers; RFC 6265 path matching still stops it at "/articlesX".

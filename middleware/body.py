@@ -16,7 +16,7 @@ class BadLength(Exception):
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise BadLength
         if int(declared) > limit:
             raise BodyTooLarge

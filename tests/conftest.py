@@ -6,9 +6,12 @@ always means the Redis backend was exercised.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +76,28 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
                 await cleaner.delete(*keys)
         finally:
             await cleaner.aclose()
+
+
+async def _seed(url: str) -> None:
+    from puzzles.bank import ClueBank
+    from puzzles.db import create_engine, create_schema
+    from puzzles.knowledge import builtin_clues
+    from tests.support import CONSONANTS
+
+    rng = random.Random(11)
+    # Consonant hidden words keep the suite-wide leak scan free of false positives.
+    words = {"".join(rng.choice(CONSONANTS) for _ in range(rng.randint(4, 12))) for _ in range(400)}
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+        await ClueBank(engine).seed(builtin_clues(), sorted(words))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state directory whose SQLite bank holds the built-in clues and consonant hidden words."""
+    state = tmp_path_factory.mktemp("gate-state")
+    asyncio.run(_seed(f"sqlite+aiosqlite:///{state / 'gate.db'}"))
+    return state

@@ -15,13 +15,13 @@ from middleware import ReasoningGate
 JSON = {"Accept": "application/json"}
 
 
-def config(tmp_path: Path) -> GateConfig:
-    return GateConfig.from_env({}, state_dir=tmp_path / "state")
+def config(state: Path) -> GateConfig:
+    return GateConfig.from_env({}, state_dir=state)
 
 
-def test_a_starlette_app_is_gated_with_one_line(tmp_path: Path) -> None:
+def test_a_starlette_app_is_gated_with_one_line(seeded_state: Path) -> None:
     site = Starlette(routes=[Route("/{p:path}", lambda request: PlainTextResponse("ok"))])
-    app = ReasoningGate(site, rules=[Rule("/api/", price=600)], config=config(tmp_path))
+    app = ReasoningGate(site, rules=[Rule("/api/", price=600)], config=config(seeded_state))
     with TestClient(app) as client:
         assert client.get("/").text == "ok"
         response = client.get("/api/x", headers=JSON)
@@ -35,14 +35,14 @@ async def bare_asgi(scope, receive, send) -> None:  # type: ignore[no-untyped-de
     await send({"type": "http.response.body", "body": b"bare"})
 
 
-def test_an_app_without_lifespan_support_is_gated_too(tmp_path: Path) -> None:
-    app = ReasoningGate(bare_asgi, rules=[Rule("/api/", price=600)], config=config(tmp_path))
+def test_an_app_without_lifespan_support_is_gated_too(seeded_state: Path) -> None:
+    app = ReasoningGate(bare_asgi, rules=[Rule("/api/", price=600)], config=config(seeded_state))
     with TestClient(app) as client:
         assert client.get("/").text == "bare"
         assert client.get("/api/x", headers=JSON).status_code == 401
 
 
-def test_before_startup_nothing_gets_through(tmp_path: Path) -> None:
-    app = ReasoningGate(bare_asgi, rules=[Rule("/api/", price=600)], config=config(tmp_path))
+def test_before_startup_nothing_gets_through(seeded_state: Path) -> None:
+    app = ReasoningGate(bare_asgi, rules=[Rule("/api/", price=600)], config=config(seeded_state))
     client = TestClient(app)  # no context manager: lifespan never runs
     assert client.get("/").status_code == 503

@@ -1,6 +1,7 @@
 import pytest
 
 from gate.clock import ManualClock
+from gate.errors import ConfigError
 from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, GateSettings, Throttle, Visitor
 from gate.keys import KeyRing
 from gate.ledger import read_ledger
@@ -118,8 +119,15 @@ async def test_a_fast_client_pays_more_and_a_flood_is_told_how_long_to_wait() ->
 
 
 async def test_prices_beyond_what_one_puzzle_can_hold_are_throttled_not_failed() -> None:
-    gk, _ = keeper(MemoryStore(), RuleSet([Rule("/paid/", price=10**6)]))
-    assert isinstance(await gk.decide(Visitor(path="/paid/a", peer=ALICE)), Throttle)
+    curve = RateCurve.parse("0:10")  # ten times the base price from the first request
+    gk, _ = keeper(MemoryStore(), RuleSet([Rule("/paid/", price=3_000)]), curve=curve)
+    decision = await gk.decide(Visitor(path="/paid/a", peer=ALICE))
+    assert isinstance(decision, Throttle) and decision.price == 30_000
+
+
+def test_a_rule_no_single_challenge_can_pay_for_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match="exceeds what one challenge can cost"):
+        keeper(MemoryStore(), RuleSet([Rule("/paid/", price=10**6)]))
 
 
 async def test_a_free_allowance_lets_slow_clients_through_without_paying() -> None:

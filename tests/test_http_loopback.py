@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,32 +19,10 @@ from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.demo import DEMO_RULES, demo_app
-from puzzles.bank import ClueBank
-from puzzles.db import create_engine, create_schema
-from puzzles.knowledge import builtin_clues
+from puzzles.db import create_engine
 from tests.bank_solver import BankSolver
-from tests.support import CONSONANTS
 
 JSON = {"Accept": "application/json"}
-
-
-async def _seed(url: str) -> None:
-    rng = random.Random(11)
-    # Consonant hidden words keep the suite-wide leak scan free of false positives.
-    words = {"".join(rng.choice(CONSONANTS) for _ in range(rng.randint(4, 12))) for _ in range(400)}
-    engine = create_engine(url)
-    try:
-        await create_schema(engine)
-        await ClueBank(engine).seed(builtin_clues(), sorted(words))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    state = tmp_path_factory.mktemp("gate-state")
-    asyncio.run(_seed(f"sqlite+aiosqlite:///{state / 'gate.db'}"))
-    return state
 
 
 @pytest.fixture

@@ -32,7 +32,11 @@ MARKDOWN = {"Accept": "text/markdown"}
 
 async def echo(request: Request) -> JSONResponse:
     return JSONResponse(
-        {"path": request.url.path, "authorization": request.headers.get("authorization")}
+        {
+            "path": request.url.path,
+            "authorization": request.headers.get("authorization"),
+            "cookie": request.headers.get("cookie"),
+        }
     )
 
 
@@ -350,3 +354,13 @@ def test_requests_inside_the_free_allowance_say_how_many_remain() -> None:
     remaining = [client.get("/paid/x").headers.get(BUDGET_HEADER) for _ in range(3)]
     assert remaining == ["2", "1", "0"]
     assert client.get("/paid/x").status_code == 401
+
+
+def test_a_pass_sent_as_a_cookie_pays_and_never_reaches_the_app() -> None:
+    client, source = build()
+    challenge = challenge_of(client.get("/paid/x", headers=JSON))
+    client.post(challenge["url"], json={"answers": [source.issued[-1]]})
+    client.cookies.set("theme", "dark")
+    seen = client.get("/paid/x", headers=JSON)
+    assert seen.status_code == 200 and seen.headers[BUDGET_HEADER] == "1"
+    assert seen.json()["cookie"] == "theme=dark"
