@@ -399,3 +399,20 @@ async def test_open_store_keeps_passwords_out_of_its_error_message() -> None:
     with pytest.raises(ConfigError) as excinfo:
         open_store("http://user:hunter2@localhost")
     assert "hunter2" not in str(excinfo.value)
+
+
+async def test_redis_reloads_its_script_after_the_server_forgets_it(redis_url: str) -> None:
+    import uuid
+
+    from redis.asyncio import Redis
+
+    store = RedisStore.from_url(redis_url, prefix=f"rg-test:{uuid.uuid4().hex}:")
+    admin = Redis.from_url(redis_url)
+    try:
+        assert await store.incr("k", 1, 5) == 1
+        await admin.script_flush()
+        assert await store.incr("k", 1, 5) == 2
+    finally:
+        await admin.delete(store.prefix + "k")
+        await admin.aclose()
+        await store.close()

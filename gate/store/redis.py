@@ -18,6 +18,7 @@ All keys of one script call must live on one node, so Redis Cluster needs a hash
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from importlib.resources import files
@@ -26,7 +27,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from gate.errors import ConfigError, StoreError
 from gate.store.base import Store
@@ -39,7 +40,19 @@ _SCRIPT = files("gate.store").joinpath("lua/batches.lua").read_text(encoding="ut
 _ERRORS = (RedisError, OSError)
 """What redis-py can raise for a failed call; all of it becomes ``StoreError``."""
 
-_Pending = tuple[Sequence[Op], list[Any], list[Any], "asyncio.Future[list[Any]]"]
+_Pending = tuple[Sequence[Op], list[bytes], list[bytes], "asyncio.Future[list[Any]]"]
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _number(value: int) -> bytes:
+    return _bulk(b"%d" % value)
+
+
+_OP_GET, _OP_TAKE, _OP_PUT, _OP_DELETE = _bulk(b"g"), _bulk(b"t"), _bulk(b"p"), _bulk(b"d")
+_OP_INCR, _OP_HINCR, _OP_HGETALL = _bulk(b"i"), _bulk(b"h"), _bulk(b"a")
 
 
 def _ms(ttl: float) -> int:
@@ -65,7 +78,8 @@ class RedisStore(Store):
         self._client = client
         self._prefix = prefix
         self._timeout = timeout
-        self._script = client.register_script(_SCRIPT)
+        self._prefix_bytes = prefix.encode()
+        self._sha_bulk = _bulk(hashlib.sha1(_SCRIPT.encode()).hexdigest().encode())
         self._pending: list[_Pending] = []
         self._inflight: set[asyncio.Task[None]] = set()
 
@@ -112,26 +126,33 @@ class RedisStore(Store):
     async def execute(self, ops: Sequence[Op]) -> list[Any]:
         if not ops:
             return []
-        keys: list[Any] = []
-        args: list[Any] = [len(ops)]
-        prefix = self._prefix
+        # Keys and arguments are encoded here, straight to RESP bulk strings: the flush then
+        # only joins bytes, whatever the size of the group.
+        keys: list[bytes] = []
+        args: list[bytes] = [_bulk(str(len(ops)).encode())]
+        prefix = self._prefix_bytes
         for op in ops:
             cls = op.__class__
-            keys.append(prefix + op.key)
+            keys.append(_bulk(prefix + op.key.encode()))
             if cls is Incr:
-                args += ("i", op.amount, _ms(op.ttl))
+                args += (_OP_INCR, _number(op.amount), _number(_ms(op.ttl)))
             elif cls is Get:
-                args.append("g")
+                args.append(_OP_GET)
             elif cls is HIncr:
-                args += ("h", op.field, op.amount, _ms(op.ttl))
+                args += (
+                    _OP_HINCR,
+                    _bulk(op.field.encode()),
+                    _number(op.amount),
+                    _number(_ms(op.ttl)),
+                )
             elif cls is Take:
-                args.append("t")
+                args.append(_OP_TAKE)
             elif cls is Put:
-                args += ("p", op.value, _ms(op.ttl))
+                args += (_OP_PUT, _bulk(bytes(op.value)), _number(_ms(op.ttl)))
             elif cls is Delete:
-                args.append("d")
+                args.append(_OP_DELETE)
             elif cls is HGetAll:
-                args.append("a")
+                args.append(_OP_HGETALL)
             else:
                 raise StoreError(f"unsupported store operation: {op!r}")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
@@ -149,14 +170,14 @@ class RedisStore(Store):
         task.add_done_callback(self._inflight.discard)
 
     async def _send(self, group: list[_Pending]) -> None:
-        keys: list[Any] = []
-        args: list[Any] = []
+        keys: list[bytes] = []
+        args: list[bytes] = []
         for _, batch_keys, batch_args, _ in group:
             keys += batch_keys
             args += batch_args
         try:
             async with asyncio.timeout(self._timeout):
-                replies = await self._script(keys=keys, args=args)
+                replies = await self._evalsha(keys, args)
         except (*_ERRORS, TimeoutError) as exc:
             error = StoreError(f"Redis batch failed: {exc!r}")
             error.__cause__ = exc
@@ -176,6 +197,35 @@ class RedisStore(Store):
                 future.set_result(_decode(ops, reply))
             except StoreError as exc:
                 future.set_exception(exc)
+
+    async def _evalsha(self, keys: list[bytes], args: list[bytes]) -> Any:
+        """EVALSHA the batch script on a pooled connection, loading it once if Redis lacks it.
+
+        The command goes out pre-packed: redis-py's per-argument encoding would cost more than
+        everything else the gate does per request.
+        """
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
+            3 + len(keys) + len(args),
+            self._sha_bulk,
+            _number(len(keys)),
+        )
+        packed = b"".join([head, *keys, *args])
+        pool = self._client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(packed, check_health=False)
+            try:
+                return await connection.read_response()
+            except NoScriptError:  # a restarted or flushed server: load the script and retry
+                await connection.send_command("SCRIPT", "LOAD", _SCRIPT)
+                await connection.read_response()
+                await connection.send_packed_command(packed, check_health=False)
+                return await connection.read_response()
+        except BaseException:
+            await connection.disconnect()  # a half-read reply must never reach the next caller
+            raise
+        finally:
+            await pool.release(connection)
 
     async def ping(self) -> None:
         try:

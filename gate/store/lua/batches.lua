@@ -6,8 +6,8 @@
 --   t          GETDEL key                        -> value | false
 --   p v ms     SET key v PX ms                   -> 1
 --   d          DEL key                           -> removed count
---   i n ms     INCRBY key n; PEXPIRE key ms NX   -> new value
---   h f n ms   HINCRBY key f n; PEXPIRE key ms NX -> new value
+--   i n ms     INCRBY key n; PEXPIRE key ms NX when it created the counter -> new value
+--   h f n ms   HINCRBY key f n; PEXPIRE key ms NX when it created the field -> new value
 --   a          HGETALL key                       -> flat field/value list
 -- Returns one array per batch: {error or false, result, result, ...}.  An op that fails records
 -- the first error of its batch and the batch goes on (MULTI/EXEC semantics, no rollback).
@@ -31,11 +31,12 @@ while a <= #ARGV do
       reply = redis.pcall('DEL', key); a = a + 1
     elseif op == 'i' then
       reply = redis.pcall('INCRBY', key, ARGV[a + 1])
-      if type(reply) == 'number' then redis.pcall('PEXPIRE', key, ARGV[a + 2], 'NX') end
+      -- Only a counter this call created needs its TTL (NX would keep an existing one anyway).
+      if reply == tonumber(ARGV[a + 1]) then redis.pcall('PEXPIRE', key, ARGV[a + 2], 'NX') end
       a = a + 3
     elseif op == 'h' then
       reply = redis.pcall('HINCRBY', key, ARGV[a + 1], ARGV[a + 2])
-      if type(reply) == 'number' then redis.pcall('PEXPIRE', key, ARGV[a + 3], 'NX') end
+      if reply == tonumber(ARGV[a + 2]) then redis.pcall('PEXPIRE', key, ARGV[a + 3], 'NX') end
       a = a + 4
     elseif op == 'a' then
       reply = redis.pcall('HGETALL', key); a = a + 1
