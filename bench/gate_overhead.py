@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BENCH_RULES_BUDGET = 1_000_000_000
-KINDS = ("bare", "gated", "gated-memory")  # gated-memory separates the gate's cost from Redis's
+# passthrough: a no-op middleware that only adds a response header, the floor for any middleware;
+# gated-memory: the gate on the in-process store, separating the gate's cost from Redis's.
+KINDS = ("bare", "passthrough", "gated", "gated-memory")
 
 
 def bench_rules():  # type: ignore[no-untyped-def]
@@ -50,11 +52,25 @@ async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     await send({"type": "http.response.body", "body": b"hello"})
 
 
+def passthrough(app):  # type: ignore[no-untyped-def]
+    header = (b"gate-budget-remaining", b"0")
+
+    async def middleware(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        async def send_with_header(message) -> None:  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    return middleware
+
+
 def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
     import uvicorn
 
     async def main() -> None:
-        app = hello
+        app = passthrough(hello) if kind == "passthrough" else hello
         runtime = None
         if kind in ("gated", "gated-memory"):
             from gate.config import GateConfig
@@ -225,14 +241,14 @@ def main() -> None:
                 wait_ready(port)  # one at a time: the first gated server seeds the shared bank
             header = f"Authorization: ReasoningGate {mint_pass(state)}"
             run_wrk(f"http://127.0.0.1:{ports['gated']}/", 2, args.connections, header)  # warm-up
-            run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, None)
+            run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, header)
             for _round in range(2):  # interleave to spread machine noise over both
                 for kind in KINDS:
                     result = run_wrk(
                         f"http://127.0.0.1:{ports[kind]}/",
                         args.duration,
                         args.connections,
-                        None if kind == "bare" else header,
+                        header,  # every server gets the same request bytes
                     )
                     best = results.get(kind)
                     results[kind] = result if best is None or result["rps"] > best["rps"] else best
@@ -257,7 +273,7 @@ def main() -> None:
     print(f"added p99: {gated['p99'] - bare['p99']:.2f} ms (target <= 2 ms)")
     # At saturation the server's time per request is 1/throughput: the difference is what the gate
     # adds to every paid request, whatever the app behind it costs.
-    for kind in ("gated", "gated-memory"):
+    for kind in ("passthrough", "gated", "gated-memory"):
         added = (1 / results[kind]["rps"] - 1 / bare["rps"]) * 1e6
         print(f"server time added per request ({kind}): {added:.0f} us")
     print(
