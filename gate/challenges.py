@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from gate.answers import normalize_answer
 from gate.clock import Clock, system_clock
@@ -25,7 +26,7 @@ from gate.ledger import bump
 from gate.passes import PassClaims, PassCodec
 from gate.pricing import MAX_GATES, puzzle_spec
 from gate.puzzle import PublicPuzzle, PuzzleSource, puzzle_from_dict, puzzle_to_dict
-from gate.store import Get, Incr, Put, Store, Take
+from gate.store import Get, Incr, Op, Put, Store, Take
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
@@ -91,7 +92,7 @@ class ChallengeService:
             composed = await self.source.compose(spec)
         challenge_id = secrets.token_urlsafe(16)
         cost = composed.public.cost
-        record = {
+        record: dict[str, Any] = {
             "digest": b64url(self._digest(challenge_id, composed.words)),
             "gates": len(composed.words),
             "subject": terms.subject,
@@ -159,7 +160,7 @@ class ChallengeService:
         submitted = self._digest(challenge_id, answers) if len(answers) == record["gates"] else b""
         expected = b64url_decode(record["digest"])
         if not hmac.compare_digest(submitted, expected):
-            ops = [bump(subject, "failed")]
+            ops: list[Op] = [bump(subject, "failed")]
             if attempts_left == 0:
                 ops.append(Take(_key(challenge_id)))
             await self.store.execute(ops)
