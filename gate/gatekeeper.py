@@ -45,6 +45,8 @@ class Visitor:
     forwarded_for: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()  # candidate passes: Authorization first, then cookies
     human: bool = False
+    # Set by adapters that know the client better than its address (an MCP stdio session).
+    identity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class Gatekeeper:
         return network_identity(client_address(peer, forwarded_for, self.settings.trusted_proxies))
 
     def identity(self, visitor: Visitor) -> str:
+        if visitor.identity is not None:
+            return visitor.identity
         return self._identity(visitor.peer, visitor.forwarded_for)
 
     @property

@@ -24,34 +24,50 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    prefix: str
+    """Terms of access for one resource: an HTTP path prefix, or (``prefix=None``) anything else
+    a gate prices, such as an MCP tool, named by ``scope``.
+
+    ``scope`` is what a pass minted under the rule opens (default ``http:<prefix>``).  Rules that
+    name the same scope with the same terms share passes: a pass paid over HTTP then also pays
+    for MCP tools, and the reverse.
+    """
+
+    prefix: str | None = None
     action: Action = Action.PRICE
     price: int = 1_500  # expected solver tokens before the rate multiplier
     budget: int = 100  # requests one pass pays for
     pass_ttl: int = 3_600  # seconds a pass lives
     free_per_window: int = 0  # requests an identity may make per rate window before paying
-    # Derived once: both are read on every request.
+    scope: str = ""
+    # Derived once, read on every request.
     digest: str = field(init=False, repr=False, compare=False, default="")
-    scope: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
-        if not self.prefix.startswith("/"):
+        name = self.prefix or self.scope
+        if self.prefix is not None and not self.prefix.startswith("/"):
             raise ConfigError(f"rule prefix must start with '/': {self.prefix!r}")
+        if self.prefix is None and not self.scope:
+            raise ConfigError("a rule needs an HTTP prefix or a scope")
         if self.action is Action.PRICE and self.price <= 0:
-            raise ConfigError(f"rule {self.prefix!r}: price must be positive")
+            raise ConfigError(f"rule {name!r}: price must be positive")
         if self.budget <= 0 or self.pass_ttl <= 0 or self.free_per_window < 0:
-            raise ConfigError(f"rule {self.prefix!r}: budget and pass_ttl must be positive")
-        # The digest covers everything that affects payment; passes carry it, so any change to
-        # a rule re-challenges the passes it minted.
-        terms = {k: v for k, v in asdict(self).items() if k not in ("digest", "scope")}
+            raise ConfigError(f"rule {name!r}: budget and pass_ttl must be positive")
+        if not self.scope:
+            object.__setattr__(self, "scope", f"http:{self.prefix}")
+        # The digest covers the scope and everything that affects payment (not the prefix, so
+        # rules sharing a scope share passes); passes carry it, so changing the terms
+        # re-challenges the passes minted under the old ones.
+        terms = {k: v for k, v in asdict(self).items() if k not in ("digest", "prefix")}
         canonical = json.dumps(terms, sort_keys=True, separators=(",", ":"))
         object.__setattr__(self, "digest", hashlib.sha256(canonical.encode()).hexdigest()[:16])
-        object.__setattr__(self, "scope", f"http:{self.prefix}")
 
     def matches(self, path: str) -> bool:
-        if self.prefix.endswith("/"):
-            return path.startswith(self.prefix) or path == self.prefix.rstrip("/")
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        prefix = self.prefix
+        if prefix is None:
+            return False
+        if prefix.endswith("/"):
+            return path.startswith(prefix) or path == prefix.rstrip("/")
+        return path == prefix or path.startswith(prefix + "/")
 
 
 def normalize_path(path: str) -> str:
@@ -79,7 +95,11 @@ class RuleSet:
     """Longest matching prefix wins; unmatched paths get ``default``."""
 
     def __init__(self, rules: Iterable[Rule], default: Rule = ALLOW_ALL) -> None:
-        self.rules = tuple(sorted(rules, key=lambda rule: len(rule.prefix), reverse=True))
+        rules = tuple(rules)
+        for rule in rules:
+            if rule.prefix is None:
+                raise ConfigError(f"rule for {rule.scope!r} has no HTTP prefix")
+        self.rules = tuple(sorted(rules, key=lambda rule: len(rule.prefix or ""), reverse=True))
         self.default = default
 
     def match(self, path: str) -> Rule:

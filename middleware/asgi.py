@@ -358,7 +358,10 @@ class GateMiddleware:
             )
         # "/articles" (not "/articles/"): browsers then send the cookie to "/articles" too, which
         # the rule also covers; RFC 6265 path matching still stops it at "/articlesX".
-        cookie_path = claims.scope.removeprefix("http:").rstrip("/") or "/"
+        scope_path = (
+            claims.scope.removeprefix("http:") if claims.scope.startswith("http:/") else "/"
+        )
+        cookie_path = scope_path.rstrip("/") or "/"
         response.set_cookie(
             self.cookie_name,
             minted.token,

@@ -95,3 +95,18 @@ def test_seconds_until_a_rate_falls_below_a_limit() -> None:
     wait = seconds_until(current=50, previous=0, window=60, now=30, limit=10)
     assert wait == pytest.approx(30 + 60 * 0.8)
     assert sliding_rate(0, 50, 60, 30 + wait) == pytest.approx(10)
+
+
+def test_rules_that_share_a_scope_and_terms_share_passes() -> None:
+    http = Rule("/api/", price=900, scope="bundle:api")
+    tool = Rule(scope="bundle:api", price=900)
+    assert http.digest == tool.digest and http.scope == tool.scope == "bundle:api"
+    assert Rule(scope="bundle:api", price=901).digest != http.digest
+    assert Rule("/api/").scope == "http:/api/"
+
+
+def test_a_rule_without_prefix_needs_a_scope_and_stays_out_of_http_rule_sets() -> None:
+    with pytest.raises(ConfigError):
+        Rule()
+    with pytest.raises(ConfigError):
+        RuleSet([Rule(scope="mcp:search")])
