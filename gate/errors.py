@@ -11,10 +11,11 @@ catch that one class and fail closed.  Messages never contain an expected answer
     │   ├── ChallengeGone      unknown, expired, already solved, or out of attempts
     │   ├── WrongAnswer        the answer was wrong; ``attempts_left`` tells how many remain
     │   └── ChallengeMismatch  solved by a different identity than the one it was issued to
-    └── PassError              a pass token was refused
-        ├── PassInvalid        malformed, bad signature, unknown key id
-        ├── PassExpired        past its expiry
-        └── PassNotApplicable  bound to another identity, scope or policy rule
+    ├── PassError              a pass token was refused
+    │   ├── PassInvalid        malformed, bad signature, unknown key id
+    │   ├── PassExpired        past its expiry
+    │   └── PassNotApplicable  bound to another identity, scope or policy rule
+    └── StateInvalid           echoed sealed state is forged, tampered, expired, foreign or replayed
 """
 
 from __future__ import annotations
@@ -70,3 +71,7 @@ class PassExpired(PassError):
 
 class PassNotApplicable(PassError):
     """The pass is bound to another identity, scope or rule."""
+
+
+class StateInvalid(GateError):
+    """Sealed state echoed by a client is not genuine, not for this use, expired or replayed."""

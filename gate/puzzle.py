@@ -99,3 +99,15 @@ def puzzle_from_dict(data: dict) -> PublicPuzzle:
         ),
         tier=int(data["tier"]),
     )
+
+
+def puzzle_text(puzzle: PublicPuzzle) -> str:
+    """The puzzle as plain text for solvers that read prose (agents, MCP clients)."""
+    lines = [
+        "Answer every clue. The first letters of the answers, in order, spell a hidden word.",
+        f"Submit {'the hidden word' if len(puzzle.gates) == 1 else 'each hidden word, in order'}.",
+    ]
+    for number, gate in enumerate(puzzle.gates, start=1):
+        lines += ["", f"Hidden word {number} ({gate.length} letters):"]
+        lines += [f"{i}. [{clue.domain}] {clue.text}" for i, clue in enumerate(gate.clues, start=1)]
+    return "\n".join(lines)

@@ -1,8 +1,8 @@
 """Suite-wide leak scan: no hidden word ever appears in a response body, header or log line.
 
 Every ``ChallengeService`` built during the run has its puzzle source wrapped so the hidden words it
-issues are remembered; every ``GateMiddleware`` records what it sends; a root log handler records
-every log line.  When the session ends the scan runs, and a hit fails the run.
+issues are remembered; every ``GateMiddleware`` and ``ToolGate`` records what it answers; a root log
+handler records every log line.  When the session ends the scan runs, and a hit fails the run.
 
 Hidden words in tests are consonant strings (see ``tests.support``), which never occur as words in
 templates or messages, so the scan matches whole tokens without false positives.
@@ -18,6 +18,7 @@ import pytest
 
 from gate.challenges import ChallengeService
 from gate.puzzle import ComposedPuzzle, PuzzleSource, PuzzleSpec
+from mcp_server.toolgate import ToolGate
 from middleware.asgi import GateMiddleware
 
 
@@ -68,6 +69,7 @@ LEDGER = LeakLedger()
 def leak_scan() -> Iterator[LeakLedger]:
     original_init = ChallengeService.__init__
     original_call = GateMiddleware.__call__
+    original_tool_middleware = ToolGate.middleware
 
     def init(self, store, source, passes, **kwargs):  # type: ignore[no-untyped-def]
         original_init(self, store, _RecordingSource(source, LEDGER), passes, **kwargs)
@@ -90,6 +92,12 @@ def leak_scan() -> Iterator[LeakLedger]:
 
         await original_call(self, scope, receive, recording_send)
 
+    async def tool_middleware(self, ctx, call_next):  # type: ignore[no-untyped-def]
+        result = await original_tool_middleware(self, ctx, call_next)
+        dumped = result.model_dump_json() if hasattr(result, "model_dump_json") else repr(result)
+        LEDGER.haystacks.append((f"mcp {ctx.method}", dumped))
+        return result
+
     handler = _LogRecorder(LEDGER)
     root = logging.getLogger()
     previous_level = root.level
@@ -101,11 +109,13 @@ def leak_scan() -> Iterator[LeakLedger]:
         logging.getLogger(name).setLevel(logging.WARNING)
     ChallengeService.__init__ = init  # type: ignore[method-assign]
     GateMiddleware.__call__ = call  # type: ignore[method-assign]
+    ToolGate.middleware = tool_middleware  # type: ignore[method-assign]
     try:
         yield LEDGER
     finally:
         ChallengeService.__init__ = original_init  # type: ignore[method-assign]
         GateMiddleware.__call__ = original_call  # type: ignore[method-assign]
+        ToolGate.middleware = original_tool_middleware  # type: ignore[method-assign]
         root.removeHandler(handler)
         root.setLevel(previous_level)
         for name, level in quiet.items():
