@@ -68,6 +68,14 @@ def tool_rules(
     }
 
 
+class _ToolFailure(Exception):
+    """Carries an exception raised by the tool itself past the gate's fail-closed handler."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
 @dataclass(frozen=True, slots=True)
 class _Caller:
     identity: str
@@ -180,6 +188,8 @@ class ToolGate:
             if rule is None:
                 return await call_next(ctx)
             return await self._priced_call(ctx, call_next, params, rule)
+        except _ToolFailure as failure:
+            raise failure.original from None
         except StateInvalid as exc:
             log.info("refused request state for %s: %s", name, exc)
             return _error(
@@ -352,7 +362,10 @@ class ToolGate:
             inner["inputResponses"] = responses
         if state is not None and state.get("inner") is not None:
             inner["requestState"] = state["inner"]
-        result = _wire(await call_next(replace(ctx, params=inner)))
+        try:
+            result = _wire(await call_next(replace(ctx, params=inner)))
+        except BaseException as exc:  # the tool's own failure: not the gate's to mask
+            raise _ToolFailure(exc) from exc
         if not isinstance(result, dict):
             return result
         if result.get("resultType") == "input_required":

@@ -356,3 +356,19 @@ async def test_over_stdio_an_agent_pays_and_calls(
                 "search", {"query": "bats"}, meta={PASS_META_KEY: result.meta[PASS_META_KEY]}
             )
             assert not again.is_error and agent.asked == 1
+
+
+async def test_a_paid_tools_own_errors_are_not_masked_by_the_gate(
+    runtime: Runtime, solver: BankSolver
+) -> None:
+    gate = ToolGate(tool_rules({"explode": 1_500}), gatekeeper=runtime.gatekeeper)
+    server = MCPServer("errors")
+    gate.install(server)
+
+    @server.tool()
+    def explode() -> str:
+        raise MCPError(code=-32000, message="upstream says no")
+
+    async with Client(server, mode="2026-07-28", elicitation_callback=Agent(solver)) as client:
+        with pytest.raises(MCPError, match="upstream says no"):
+            await client.call_tool("explode", {})
