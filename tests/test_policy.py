@@ -1,0 +1,121 @@
+"""The policy file: validation that points at the offending rule, and evaluation."""
+
+from __future__ import annotations
+
+import pytest
+
+from gate.errors import ConfigError
+from gate.policy import RequestFacts, parse_policy
+from gate.rules import Action
+
+POLICY = """
+version: 1
+defaults: {budget: 50, pass_ttl: 1800}
+thresholds:
+  - {weight: 10, action: challenge, price: 3000}
+  - {weight: 30, action: deny}
+rules:
+  - name: health
+    match: {path: /health, method: GET}
+    action: allow
+  - name: office
+    match: {network: ["10.0.0.0/8"]}
+    action: allow
+  - name: partners
+    match: {identity: "key:partner-*"}
+    action: challenge
+    price: 500
+  - name: scrapers
+    match: {user_agent: {regex: "(?i)scrapy|python-requests"}}
+    weigh: 20
+  - name: no-accept-language
+    match: {headers: {accept-language: ""}}
+    weigh: 10
+  - name: admin
+    match: {path: {glob: "/admin/*"}}
+    action: deny
+    dry_run: true
+  - name: api
+    match: {path: {regex: "^/api/v[0-9]+/"}, host: [api.example.com, "*.api.example.com"]}
+    action: challenge
+    price: 2000
+default: allow
+"""
+
+
+def facts(path: str = "/", **overrides: object) -> RequestFacts:
+    headers = {"user-agent": "Mozilla/5.0", "accept-language": "en"}
+    headers.update(overrides.pop("headers", {}))  # type: ignore[arg-type]
+    return RequestFacts(path=path, headers=headers, **overrides)  # type: ignore[arg-type]
+
+
+def test_the_first_deciding_rule_wins() -> None:
+    policy = parse_policy(POLICY)
+    assert policy.evaluate(facts("/health")).name == "health"
+    assert policy.evaluate(facts("/health", method="POST")).name == "default"
+    assert policy.evaluate(facts("/x", address="10.1.2.3")).name == "office"
+    verdict = policy.evaluate(facts("/api/v2/items", host="api.example.com:443"))
+    assert (
+        verdict.name == "api" and verdict.rule.action is Action.PRICE and verdict.rule.price == 2000
+    )
+    assert verdict.rule.budget == 50 and verdict.rule.pass_ttl == 1800
+    assert policy.evaluate(facts("/api/v2/items", host="eu.api.example.com")).name == "api"
+    assert policy.evaluate(facts("/api/v2/items", host="example.org")).name == "default"
+    assert policy.evaluate(facts("/p", identity="key:partner-acme")).rule.price == 500
+
+
+def test_weights_add_up_to_thresholds() -> None:
+    policy = parse_policy(POLICY)
+    scraper = policy.evaluate(facts("/page", headers={"user-agent": "Scrapy/2.11"}))
+    assert scraper.weight == 20 and scraper.name == "threshold:10" and scraper.rule.price == 3000
+    worse = policy.evaluate(
+        facts("/page", headers={"user-agent": "python-requests/2", "accept-language": ""})
+    )
+    assert worse.weight == 30 and worse.rule.action is Action.DENY
+
+
+def test_dry_run_rules_say_so() -> None:
+    verdict = parse_policy(POLICY).evaluate(facts("/admin/users"))
+    assert verdict.rule.action is Action.DENY and verdict.dry_run
+
+
+def test_the_rule_hash_changes_with_its_terms_and_rules_do_not_share_passes() -> None:
+    one = parse_policy(POLICY).evaluate(facts("/api/v1/x", host="api.example.com")).rule
+    changed = (
+        parse_policy(POLICY.replace("price: 2000", "price: 2500"))
+        .evaluate(facts("/api/v1/x", host="api.example.com"))
+        .rule
+    )
+    assert one.digest != changed.digest
+    partners = parse_policy(POLICY).evaluate(facts("/p", identity="key:partner-x")).rule
+    assert partners.scope != one.scope
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rules: [{name: a, action: shout}]", "rule 1 ('a'): action must be one of"),
+        ("rules: [{name: a, action: challenge}]", "rule 1 ('a'): a challenge needs a price"),
+        (
+            "rules: [{action: allow, match: {path: {regex: '('}}}]",
+            "rule 1 ('rule-1'): match.path: invalid regex",
+        ),
+        ("rules: [{name: a, action: allow, match: {network: [nope]}}]", "invalid network 'nope'"),
+        ("rules: [{name: a, action: allow, colour: red}]", "unknown field(s) colour"),
+        (
+            "rules: [{name: a, action: allow}, {name: a, action: deny}]",
+            "rule 2 ('a'): duplicate name",
+        ),
+        ("rules: [{name: a, weigh: 3, action: deny}]", "either weighs or decides"),
+        ("rules: [{name: a, action: challenge, price: -1}]", "price must be positive"),
+        ("thresholds: [{weight: 0, action: deny}]", "threshold 1: weight must be at least 1"),
+        ("rules: {}", "'rules' must be a list"),
+        (": : :", "not valid YAML"),
+    ],
+)
+def test_invalid_policies_are_refused_with_the_rule_and_field_named(
+    text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(text, source="policy.yaml")
+    assert message in str(caught.value) and str(caught.value).startswith("policy.yaml")
