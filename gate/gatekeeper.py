@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
@@ -20,7 +20,7 @@ from gate.ledger import bump
 from gate.passes import PassClaims, PassCodec, check_binding
 from gate.pricing import RateCurve, max_puzzle_price, seconds_until, sliding_rate
 from gate.puzzle import PuzzleSource
-from gate.rules import Action, Rule, RuleSet, normalize_path
+from gate.rules import Action, RequestFacts, Rule, RuleSource, Verdict, normalize_path
 from gate.store import Get, Incr, Op, Store
 
 
@@ -45,6 +45,9 @@ class Visitor:
     forwarded_for: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()  # candidate passes: Authorization first, then cookies
     human: bool = False
+    method: str = "GET"
+    host: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     # Set by adapters that know the client better than its address (an MCP stdio session).
     identity: str | None = None
 
@@ -56,6 +59,8 @@ class Allow:
     # None on free rules.
     remaining: int | None = None
     claims: PassClaims | None = None
+    # Set when a dry-run rule let through a request it would have stopped: what it would have done.
+    dry_run: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +85,29 @@ class Challenge:
 Decision = Allow | Deny | Throttle | Challenge
 
 
+@dataclass(frozen=True, slots=True)
+class _UnissuedChallenge:
+    """What a dry-run rule would have asked for; never leaves the gatekeeper."""
+
+    rule: Rule
+    price: int
+
+
+_WOULD = {
+    Deny: "deny",
+    Throttle: "throttle",
+    Challenge: "challenge",
+    _UnissuedChallenge: "challenge",
+}
+
+
 class Gatekeeper:
     def __init__(
         self,
         store: Store,
         source: PuzzleSource,
         passes: PassCodec,
-        rules: RuleSet,
+        rules: RuleSource,
         settings: GateSettings | None = None,
         *,
         clock: Clock = system_clock,
@@ -107,6 +128,10 @@ class Gatekeeper:
 
         # Parsing addresses costs more than the rest of a paid request; clients repeat.
         self._identity = functools.lru_cache(maxsize=65_536)(self._resolve_identity)
+        self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
+
+    def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
+        return client_address(peer, forwarded_for, self.settings.trusted_proxies)
 
     def _resolve_identity(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
         return network_identity(client_address(peer, forwarded_for, self.settings.trusted_proxies))
@@ -117,33 +142,63 @@ class Gatekeeper:
         return self._identity(visitor.peer, visitor.forwarded_for)
 
     @property
-    def rules(self) -> RuleSet:
+    def rules(self) -> RuleSource:
         return self._rules
 
     @rules.setter
-    def rules(self, rules: RuleSet) -> None:
+    def rules(self, rules: RuleSource) -> None:
         """Replace the rules; a rule no puzzle can pay for is refused (ConfigError) up front."""
-        for rule in rules.rules:
+        for rule in rules.terms():
             if rule.action is not Action.PRICE:
                 continue
             for tier in {self.settings.agent_tier, self.settings.human_tier}:
                 cap = min(self.settings.max_price, max_puzzle_price(tier))
                 if rule.price > cap:
                     raise ConfigError(
-                        f"rule {rule.prefix!r}: price {rule.price} exceeds what one challenge can "
-                        f"cost at tier {tier} ({cap}); lower the price or raise GATE_MAX_PRICE"
+                        f"rule {rule.prefix or rule.scope!r}: price {rule.price} exceeds what one "
+                        f"challenge can cost at tier {tier} ({cap}); lower the price or raise "
+                        "GATE_MAX_PRICE"
                     )
         self._rules = rules
 
-    def rule_for(self, path: str) -> Rule:
-        return self.rules.match(normalize_path(path))
+    def verdict(self, visitor: Visitor) -> Verdict:
+        """Which rule applies to ``visitor``'s request (no store access)."""
+        facts = RequestFacts(
+            path=normalize_path(visitor.path),
+            method=visitor.method,
+            host=visitor.host,
+            headers=visitor.headers,
+            address=self._address(visitor.peer, visitor.forwarded_for),
+            identity=self.identity(visitor),
+        )
+        return self.rules.evaluate(facts)
 
-    async def decide(self, visitor: Visitor, rule: Rule | None = None) -> Decision:
-        """Decide ``visitor``'s request; ``rule`` skips the match when the caller already made it."""
-        if rule is None:
-            rule = self.rule_for(visitor.path)
+    async def decide(self, visitor: Visitor, verdict: Verdict | Rule | None = None) -> Decision:
+        """Decide ``visitor``'s request.  ``verdict`` skips rule matching when the caller already
+        made it (or prices something that is not an HTTP path, such as an MCP tool)."""
+        if verdict is None:
+            verdict = self.verdict(visitor)
+        elif isinstance(verdict, Rule):
+            verdict = Verdict(verdict, verdict.scope)
+        rule = verdict.rule
         if rule.action is Action.ALLOW:
             return Allow(rule)
+        decision = await self._decide(visitor, rule, dry_run=verdict.dry_run)
+        if verdict.dry_run and not isinstance(decision, Allow):
+            # Dry run: count what would have happened, let the request through.
+            would = _WOULD[type(decision)]
+            await self.store.execute(
+                [
+                    Incr(f"dry-run:{verdict.name}:{would}", 1, 30 * 86_400.0),
+                    bump(self.identity(visitor), f"dry_run_{would}"),
+                ]
+            )
+            return Allow(rule, dry_run=would)
+        return decision
+
+    async def _decide(
+        self, visitor: Visitor, rule: Rule, *, dry_run: bool
+    ) -> Decision | _UnissuedChallenge:
         if rule.action is Action.DENY:
             return Deny(rule)
         subject = self.identity(visitor)
@@ -180,6 +235,10 @@ class Gatekeeper:
             limit = self.settings.curve.max_rate(cap / rule.price) - 1  # room for the retry itself
             wait = seconds_until(results[0], int(results[1] or 0), window, now, limit)
             return Throttle(rule, retry_after=max(1, math.ceil(wait)), price=price)
+        if dry_run:  # no puzzle is composed for a request that will pass anyway
+            if corrections:
+                await self.store.execute(corrections)
+            return _UnissuedChallenge(rule, price)
         terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
         issued = await self.challenges.issue(terms, price=price, tier=tier, extra_ops=corrections)
         return Challenge(rule, issued, reason)

@@ -21,34 +21,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gate.errors import ConfigError
-from gate.rules import Action, Rule
+from gate.rules import Action, RequestFacts, Rule, Verdict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True, slots=True)
-class RequestFacts:
-    """What a policy may look at.  Header names are lower case."""
-
-    path: str
-    method: str = "GET"
-    host: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    address: str | None = None  # the client address, already resolved through trusted proxies
-    identity: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    rule: Rule  # the terms that apply (its action decides)
-    name: str  # the policy rule (or threshold / default) that decided
-    dry_run: bool = False  # record what would have happened, let the request through
-    weight: int = 0
 
 
 Matcher = Callable[[RequestFacts], bool]

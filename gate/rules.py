@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from gate.errors import ConfigError
 
@@ -107,3 +108,38 @@ class RuleSet:
             if rule.matches(path):
                 return rule
         return self.default
+
+    def evaluate(self, facts: RequestFacts) -> Verdict:
+        rule = self.match(facts.path)
+        return Verdict(rule, rule.prefix or rule.scope)
+
+    def terms(self) -> list[Rule]:
+        return [*self.rules, self.default]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What rules may look at.  Header names are lower case; ``path`` is normalised."""
+
+    path: str
+    method: str = "GET"
+    host: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    address: str | None = None  # the client address, resolved through trusted proxies only
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    rule: Rule  # the terms that apply; its action decides
+    name: str  # which rule (or threshold, or default) decided: for records and metrics
+    dry_run: bool = False  # record what would have happened, and let the request through
+    weight: int = 0
+
+
+class RuleSource(Protocol):
+    """Anything that turns request facts into a verdict: a ``RuleSet`` or a policy."""
+
+    def evaluate(self, facts: RequestFacts) -> Verdict: ...
+
+    def terms(self) -> list[Rule]: ...

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gate.challenges import MintedPass
 from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
-from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, Throttle, Visitor
+from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
 from gate.identity import forwarded_scheme
 from gate.rules import Action
 from middleware.body import BadLength, BodyTooLarge, read_body
@@ -68,22 +68,14 @@ class GateMiddleware:
         if kind == "http" and path.startswith(self.challenge_prefix):
             await self._endpoint(scope, receive, send)
             return
-        rule = self.gatekeeper.rule_for(path)
-        if rule.action is Action.ALLOW:  # free paths cost a prefix match and a header scan
-            await self.app(self._without_gate_credentials(scope), receive, send)
-            return
-        accept, tokens, forwarded = self._scan(scope)
-        flavor = negotiate(accept)
-        client = scope.get("client")
-        visitor = Visitor(
-            path=path,
-            peer=client[0] if client else None,
-            forwarded_for=forwarded,
-            tokens=tokens,
-            human=flavor == "html",
-        )
+        visitor = self._visitor(scope)
+        flavor = negotiate(visitor.headers.get("accept"))
         try:
-            decision = await self.gatekeeper.decide(visitor, rule)
+            verdict = self.gatekeeper.verdict(visitor)
+            if verdict.rule.action is Action.ALLOW and not verdict.dry_run:
+                decision: Decision = Allow(verdict.rule)
+            else:
+                decision = await self.gatekeeper.decide(visitor, verdict)
         except Exception:  # fail closed: nothing passes when the gate itself fails
             log.exception("gate failure on %s %s", scope.get("method", "WS"), path)
             await self._answer(scope, receive, send, _unavailable(flavor))
@@ -129,21 +121,22 @@ class GateMiddleware:
 
     # -- requests --------------------------------------------------------------------------------
 
-    def _scan(self, scope: Scope) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
-        """One pass over the headers: (Accept, candidate passes, X-Forwarded-For values)."""
-        accept: str | None = None
+    def _visitor(self, scope: Scope) -> Visitor:
+        """One pass over the headers: the facts rules look at, and the candidate passes."""
+        headers: dict[str, str] = {}
         authorization: bytes | None = None
-        cookies: list[bytes] = []
+        cookies: list[str] = []
         forwarded: list[str] = []
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                accept = value.decode("latin-1")
-            elif name == b"authorization":
-                authorization = value
-            elif name == b"cookie":
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            if name == "authorization":
+                authorization = raw_value
+            elif name == "cookie":
                 cookies.append(value)
-            elif name == b"x-forwarded-for":
-                forwarded.append(value.decode("latin-1"))
+            elif name == "x-forwarded-for":
+                forwarded.append(value)
         tokens: list[str] = []
         if (
             authorization is not None
@@ -151,8 +144,18 @@ class GateMiddleware:
         ):
             tokens.append(authorization[self._scheme_length :].decode("latin-1").strip())
         for header in cookies:
-            tokens.extend(_cookie_values(header.decode("latin-1"), self.cookie_name))
-        return accept, tuple(tokens), tuple(forwarded)
+            tokens.extend(_cookie_values(header, self.cookie_name))
+        client = scope.get("client")
+        return Visitor(
+            path=scope["path"],
+            peer=client[0] if client else None,
+            forwarded_for=tuple(forwarded),
+            tokens=tuple(tokens),
+            human=negotiate(headers.get("accept")) == "html",
+            method=scope.get("method", "GET"),
+            host=headers.get("host", ""),
+            headers=headers,
+        )
 
     def _without_gate_credentials(self, scope: Scope) -> Scope:
         """The app behind must never see (or log) a pass: drop the gate's Authorization header and

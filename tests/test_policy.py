@@ -119,3 +119,62 @@ def test_invalid_policies_are_refused_with_the_rule_and_field_named(
     with pytest.raises(ConfigError) as caught:
         parse_policy(text, source="policy.yaml")
     assert message in str(caught.value) and str(caught.value).startswith("policy.yaml")
+
+
+# -- the gate with a policy -------------------------------------------------------------------------
+
+from starlette.applications import Starlette  # noqa: E402
+from starlette.responses import PlainTextResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from gate.gatekeeper import Gatekeeper  # noqa: E402
+from gate.keys import KeyRing  # noqa: E402
+from gate.passes import PassCodec  # noqa: E402
+from gate.store import MemoryStore  # noqa: E402
+from middleware import GateMiddleware  # noqa: E402
+from tests.support import FixedWordSource  # noqa: E402
+
+GATED = """
+rules:
+  - name: health
+    match: {path: /health}
+    action: allow
+  - name: bots
+    match: {user_agent: {regex: "(?i)bot"}}
+    action: challenge
+    price: 900
+  - name: writes
+    match: {method: [POST, PUT, DELETE]}
+    action: deny
+  - name: beta
+    match: {path: /beta/}
+    action: deny
+    dry_run: true
+default: allow
+"""
+
+
+def gated_client(store: MemoryStore) -> TestClient:
+    gatekeeper = Gatekeeper(store, FixedWordSource(), PassCodec(KeyRing.generate()), parse_policy(GATED))
+    site = Starlette(routes=[Route("/{p:path}", lambda r: PlainTextResponse("ok"), methods=["GET", "POST"])])
+    return TestClient(GateMiddleware(site, gatekeeper), client=("203.0.113.9", 1000))
+
+
+def test_the_middleware_applies_the_policy_to_method_headers_and_paths() -> None:
+    client = gated_client(MemoryStore())
+    assert client.get("/page").status_code == 200
+    assert client.get("/page", headers={"User-Agent": "GoodBot/1.0"}).status_code == 401
+    assert client.get("/health", headers={"User-Agent": "GoodBot/1.0"}).status_code == 200
+    assert client.post("/page").status_code == 403
+
+
+def test_a_dry_run_rule_counts_what_it_would_have_done_and_lets_the_request_through() -> None:
+    store = MemoryStore()
+    client = gated_client(store)
+    assert client.get("/beta/feature").status_code == 200
+    assert client.get("/beta/feature").status_code == 200
+
+    import asyncio
+
+    assert asyncio.run(store.get("dry-run:beta:deny")) == b"2"
