@@ -36,6 +36,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "GATE_VERIFY_KEY_FILES": ("", "Comma-separated PEM keys that still verify (rotation overlap)."),
     "GATE_TRUSTED_PROXIES": ("", "Comma-separated CIDRs whose X-Forwarded-For is believed."),
+    "GATE_POLICY_FILE": (
+        "",
+        "YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on SIGHUP.",
+    ),
     "GATE_RATE_WINDOW": ("60", "Seconds over which a client's request rate is measured."),
     "GATE_RATE_CURVE": (
         "0:1,30:1,120:2,600:8,3000:32",
@@ -69,6 +73,7 @@ class GateConfig:
     signing_key_file: Path | None = None
     verify_key_files: tuple[Path, ...] = ()
     serve_limit: int = 500
+    policy_file: Path | None = None
     gate: GateSettings = field(default_factory=GateSettings)
 
     @property
@@ -121,6 +126,7 @@ class GateConfig:
                 if item.strip()
             ),
             serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
+            policy_file=Path(env["GATE_POLICY_FILE"]) if env.get("GATE_POLICY_FILE") else None,
             gate=gate,
         )
         return _replace(config, overrides)

@@ -6,14 +6,19 @@ core modules only know their contracts.  Adapters (middleware, demo, MCP) start 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gate.config import GateConfig
 from gate.gatekeeper import Gatekeeper
 from gate.keys import load_keyring
 from gate.passes import PassCodec
-from gate.rules import RuleSet
+from gate.policy import Policy, parse_policy
+from gate.policy_watch import PolicyWatcher
+from gate.rules import RuleSource
 from gate.store import Store, open_store
 
 if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
@@ -32,6 +37,8 @@ class Runtime:
     seeded: int  # clues added by this start (0 when the bank already had clues)
     composer: BankComposer
     bank: ClueBank
+    watcher: PolicyWatcher | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def flush_serves(self) -> None:
         """Add the clues served since the last flush to the bank's ``times_served``.
@@ -41,6 +48,10 @@ class Runtime:
         await self.bank.record_serves(self.composer.served_counts())
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         try:
             await self.flush_serves()
         finally:
@@ -68,7 +79,7 @@ async def seed_bank(database_url: str) -> tuple[int, int]:
 
 
 async def open_runtime(
-    config: GateConfig, rules: RuleSet, *, seed: bool = True, store: Store | None = None
+    config: GateConfig, rules: RuleSource, *, seed: bool = True, store: Store | None = None
 ) -> Runtime:
     """Start every part; seeds the built-in bank on first start when ``seed`` is true.
 
@@ -99,4 +110,33 @@ async def open_runtime(
         await store.close()
         await engine.dispose()
         raise
-    return Runtime(config, store, gatekeeper, engine, seeded, composer, bank)
+    runtime = Runtime(config, store, gatekeeper, engine, seeded, composer, bank)
+    if config.policy_file is not None:
+        try:
+            await _start_policy(runtime, config.policy_file)
+        except BaseException:
+            await runtime.close()
+            raise
+    return runtime
+
+
+async def _start_policy(runtime: Runtime, path: Path) -> None:
+    """Apply the policy file (it replaces the code's rules) and watch it for changes."""
+    from gate.errors import ConfigError
+    from puzzles.audit import record_policy_change
+
+    async def apply(policy: Policy, text: str, actor: str) -> None:
+        runtime.gatekeeper.rules = policy  # validates prices; raises ConfigError to refuse
+        await record_policy_change(
+            runtime.engine, digest=policy.digest, source=str(path), actor=actor, document=text
+        )
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy {path}: {exc}") from exc
+    await apply(parse_policy(text, source=str(path)), text, "startup")
+    watcher = PolicyWatcher(path, apply)
+    watcher.mark_loaded(text)
+    runtime.watcher = watcher
+    runtime._tasks.append(asyncio.create_task(watcher.run()))

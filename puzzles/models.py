@@ -100,3 +100,20 @@ class Word(Base):
 
     def __repr__(self) -> str:
         return f"Word(id={self.id!r}, length={self.length!r})"
+
+
+class PolicyChange(Base):
+    """Audit trail: every policy the gate applied, when, from where and by whom.
+
+    It lives with the bank because this module is the project's whole SQL schema (one metadata,
+    one migration history).
+    """
+
+    __tablename__ = "policy_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    digest: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(Text)  # file path, or "admin" for dashboard edits
+    actor: Mapped[str] = mapped_column(String(200))  # "file-watch", "sighup", "startup", a user
+    document: Mapped[str] = mapped_column(Text)
