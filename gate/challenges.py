@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gate import metrics
 from gate.answers import normalize_answer
 from gate.clock import Clock, system_clock
 from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
@@ -111,6 +112,8 @@ class ChallengeService:
                 *extra_ops,
             ]
         )
+        metrics.CHALLENGES.labels("issued").inc()
+        metrics.PRICES.observe(cost)
         return IssuedChallenge(
             challenge_id=challenge_id,
             puzzle=composed.public,
@@ -164,6 +167,7 @@ class ChallengeService:
             if attempts_left == 0:
                 ops.append(Take(_key(challenge_id)))
             await self.store.execute(ops)
+            metrics.CHALLENGES.labels("failed").inc()
             raise WrongAnswer(attempts_left)
         # Only the caller whose Take returns the record may mint: exactly one pass per challenge.
         if await self.store.take(_key(challenge_id)) is None:
@@ -179,6 +183,8 @@ class ChallengeService:
             price=int(record["price"]),
             ttl=int(record["pass_ttl"]),
         )
+        metrics.CHALLENGES.labels("solved").inc()
+        metrics.PASSES.labels("minted").inc()
         return MintedPass(token, claims)
 
     def _digest(self, challenge_id: str, words: Sequence[str]) -> bytes:

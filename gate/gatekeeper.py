@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gate import metrics
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
 from gate.clock import Clock, system_clock
 from gate.errors import ConfigError, PassError
@@ -91,6 +93,24 @@ class _UnissuedChallenge:
 
     rule: Rule
     price: int
+
+
+_OUTCOME = {
+    Allow: "allow",
+    Deny: "deny",
+    Throttle: "throttle",
+    Challenge: "challenge",
+    _UnissuedChallenge: "challenge",
+}
+
+
+@functools.lru_cache(maxsize=4_096)
+def _counter(action: str, rule: str):  # type: ignore[no-untyped-def]
+    return metrics.REQUESTS.labels(action, rule)
+
+
+def _count(action: str, rule: str) -> None:
+    _counter(action, rule).inc()
 
 
 _WOULD = {
@@ -182,8 +202,12 @@ class Gatekeeper:
             verdict = Verdict(verdict, verdict.scope)
         rule = verdict.rule
         if rule.action is Action.ALLOW:
+            _count("allow", verdict.name)
             return Allow(rule)
+        started = time.perf_counter()
         decision = await self._decide(visitor, rule, dry_run=verdict.dry_run)
+        metrics.LATENCY.observe(time.perf_counter() - started)
+        _count(_OUTCOME[type(decision)] if not verdict.dry_run else "dry_run", verdict.name)
         if verdict.dry_run and not isinstance(decision, Allow):
             # Dry run: count what would have happened, let the request through.
             would = _WOULD[type(decision)]
@@ -219,6 +243,8 @@ class Gatekeeper:
             remaining = claims.budget - results[2]
             if remaining >= 0:
                 return Allow(rule, remaining, claims)
+            if remaining == -1:  # counted once, on the first request past the budget
+                metrics.PASSES.labels("exhausted").inc()
             reason = "exhausted"
         corrections: list[Op] = [bump(subject, "served", -1)] if claims is not None else []
 

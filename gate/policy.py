@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import ConfigError
-from gate.rules import Action, RequestFacts, Rule, Verdict
+from gate.rules import Action, RequestFacts, Rule, Verdict, describe_terms
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,6 +42,7 @@ class PolicyRule:
     weight: int
     terms: Rule | None
     dry_run: bool
+    spec: Mapping[str, Any]  # the match conditions as written, for the discovery document
 
     def matches(self, facts: RequestFacts) -> bool:
         return all(matcher(facts) for matcher in self.matchers)
@@ -70,6 +71,22 @@ class Policy:
             if weight >= threshold:
                 return Verdict(terms, name, self.dry_run, weight)
         return Verdict(self.default, "default", self.dry_run, weight)
+
+    def describe(self) -> list[dict[str, Any]]:
+        described: list[dict[str, Any]] = []
+        for rule in self.rules:
+            entry: dict[str, Any] = {"name": rule.name, "match": dict(rule.spec)}
+            if rule.terms is None:
+                entry["weigh"] = rule.weight
+            else:
+                entry.update(describe_terms(rule.terms))
+            described.append(entry)
+        for weight, terms, name in self.thresholds:
+            described.append(
+                {"name": name, "match": {"weight_at_least": weight}, **describe_terms(terms)}
+            )
+        described.append({"name": "default", "match": {}, **describe_terms(self.default)})
+        return described
 
     def terms(self) -> list[Rule]:
         """Every priced rule's terms (to check prices against what a puzzle can cost)."""
@@ -176,11 +193,11 @@ def _parse_rule(raw: Any, index: int, defaults: Mapping[str, Any], source: str) 
         if "action" in raw:
             raise ConfigError(f"{where}: a rule either weighs or decides (has an action), not both")
         weight = _int(raw["weigh"], f"{where}: weigh")
-        return PolicyRule(name, matchers, None, weight, None, dry_run)
+        return PolicyRule(name, matchers, None, weight, None, dry_run, raw.get("match") or {})
     if "action" not in raw:
         raise ConfigError(f"{where}: needs 'action' (allow, deny, challenge) or 'weigh'")
     terms = _terms(raw, name, defaults, where)
-    return PolicyRule(name, matchers, terms.action, 0, terms, dry_run)
+    return PolicyRule(name, matchers, terms.action, 0, terms, dry_run, raw.get("match") or {})
 
 
 def _terms(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any], where: str) -> Rule:

@@ -12,7 +12,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from gate.errors import ConfigError
 
@@ -116,6 +116,12 @@ class RuleSet:
     def terms(self) -> list[Rule]:
         return [*self.rules, self.default]
 
+    def describe(self) -> list[dict[str, Any]]:
+        return [
+            {"match": {"path": {"prefix": rule.prefix}}, **describe_terms(rule)}
+            for rule in (*self.rules, self.default)
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
@@ -143,3 +149,20 @@ class RuleSource(Protocol):
     def evaluate(self, facts: RequestFacts) -> Verdict: ...
 
     def terms(self) -> list[Rule]: ...
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Public description of the rules (the discovery document publishes it)."""
+        ...
+
+
+def describe_terms(rule: Rule) -> dict[str, Any]:
+    if rule.action is Action.PRICE:
+        return {
+            "action": "challenge",
+            "price": rule.price,
+            "budget": rule.budget,
+            "pass_ttl": rule.pass_ttl,
+            "free_per_window": rule.free_per_window,
+            "scope": rule.scope,
+        }
+    return {"action": rule.action.value}

@@ -29,6 +29,7 @@ from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Thrott
 from gate.identity import forwarded_scheme
 from gate.rules import Action
 from middleware.body import BadLength, BodyTooLarge, read_body
+from middleware.discovery import DISCOVERY_PATH, discovery_document
 from middleware.negotiate import Flavor, negotiate
 from middleware.redirects import safe_next
 from middleware.render import NO_STORE, SCHEME, challenge_response, message_response
@@ -67,6 +68,14 @@ class GateMiddleware:
         path = scope["path"]
         if kind == "http" and path.startswith(self.challenge_prefix):
             await self._endpoint(scope, receive, send)
+            return
+        if kind == "http" and path == DISCOVERY_PATH:
+            document = discovery_document(
+                self.gatekeeper, endpoint=self.endpoint, cookie_name=self.cookie_name
+            )
+            # Public and the same for everyone: caches may keep it briefly.
+            response = JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
+            await response(scope, receive, send)
             return
         visitor = self._visitor(scope)
         flavor = negotiate(visitor.headers.get("accept"))

@@ -1,0 +1,37 @@
+"""Prometheus metrics of the gate.
+
+They live in their own registry, served by ``metrics_app()`` on a separate listener that is not
+public: prices, rule names and rates tell an attacker how the gate is tuned.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.asgi import make_asgi_app  # plain ASGI callable, no web framework
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter(
+    "gate_requests", "Requests decided, by outcome and rule.", ["action", "rule"], registry=REGISTRY
+)
+CHALLENGES = Counter(
+    "gate_challenges", "Challenges issued, solved and failed.", ["event"], registry=REGISTRY
+)
+PASSES = Counter("gate_passes", "Passes minted and exhausted.", ["event"], registry=REGISTRY)
+PRICES = Histogram(
+    "gate_challenge_price_tokens",
+    "Price of issued challenges in expected solver tokens.",
+    buckets=(500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000),
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "gate_decision_seconds",
+    "Time the gate spends deciding a request (store round trip included).",
+    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+    registry=REGISTRY,
+)
+
+
+def metrics_app():  # type: ignore[no-untyped-def]
+    """An ASGI app answering GET /metrics-style scrapes for this registry."""
+    return make_asgi_app(registry=REGISTRY)
