@@ -17,13 +17,15 @@ from gate import metrics
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
 from gate.clock import Clock, system_clock
 from gate.errors import ConfigError, PassError
-from gate.identity import IPNetwork, client_address, network_identity
+from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
 from gate.passes import PassClaims, PassCodec, check_binding
 from gate.pricing import RateCurve, max_puzzle_price, seconds_until, sliding_rate
 from gate.puzzle import PuzzleSource
-from gate.rules import Action, RequestFacts, Rule, RuleSource, Verdict, normalize_path
+from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict, normalize_path
 from gate.store import Get, Incr, Op, Store
+
+VERIFIED_BOT_TIER = "verified-bot"  # the policy tier that applies to bots with a valid signature
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Visitor:
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     # Set by adapters that know the client better than its address (an MCP stdio session).
     identity: str | None = None
+    api_key: str | None = None  # as presented; the gate checks it against its key list
+    bot: str | None = None  # a bot whose request signature the adapter verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,7 @@ class Gatekeeper:
 
         # Parsing addresses costs more than the rest of a paid request; clients repeat.
         self._identity = functools.lru_cache(maxsize=65_536)(self._resolve_identity)
+        self.api_keys: Mapping[str, ApiKeyInfo] = {}  # key hash -> holder; replaced on refresh
         self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
 
     def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
@@ -157,9 +162,26 @@ class Gatekeeper:
         return network_identity(client_address(peer, forwarded_for, self.settings.trusted_proxies))
 
     def identity(self, visitor: Visitor) -> str:
+        """Who pays: an explicit identity, a valid API key's holder, a verified bot, else the
+        client's network.  An unknown API key is ignored (priced as anonymous), never trusted."""
         if visitor.identity is not None:
             return visitor.identity
+        if visitor.api_key is not None:
+            holder = self.api_keys.get(hash_api_key(visitor.api_key))
+            if holder is not None:
+                return f"key:{holder.name}"
+        if visitor.bot is not None:
+            return f"bot:{visitor.bot}"
         return self._identity(visitor.peer, visitor.forwarded_for)
+
+    def tier(self, visitor: Visitor) -> Tier | None:
+        name = ""
+        if visitor.api_key is not None:
+            holder = self.api_keys.get(hash_api_key(visitor.api_key))
+            name = holder.tier if holder is not None else ""
+        if not name and visitor.bot is not None:
+            name = VERIFIED_BOT_TIER
+        return self.rules.tiers.get(name) if name else None
 
     @property
     def rules(self) -> RuleSource:
@@ -248,17 +270,22 @@ class Gatekeeper:
             reason = "exhausted"
         corrections: list[Op] = [bump(subject, "served", -1)] if claims is not None else []
 
-        if rate <= rule.free_per_window:
+        tier = self.tier(visitor)
+        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
+        if rate <= free:
             await self.store.execute([*corrections, bump(subject, "served")])
-            return Allow(rule, remaining=int(rule.free_per_window - rate))
-        tier = self.settings.human_tier if visitor.human else self.settings.agent_tier
+            return Allow(rule, remaining=int(free - rate))
+        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
         # Above the cap, waiting is the cheaper path: say for how long instead of pricing a puzzle
         # no client should solve (or the bank could not even compose).
-        cap = min(self.settings.max_price, max_puzzle_price(tier))
-        price = math.ceil(rule.price * self.settings.curve.multiplier(rate))
+        cap = min(self.settings.max_price, max_puzzle_price(level))
+        discount = 1.0 - tier.discount if tier else 1.0
+        price = math.ceil(rule.price * self.settings.curve.multiplier(rate) * discount)
         if price > cap:
             await self.store.execute([*corrections, bump(subject, "throttled")])
-            limit = self.settings.curve.max_rate(cap / rule.price) - 1  # room for the retry itself
+            limit = (
+                self.settings.curve.max_rate(cap / (rule.price * discount)) - 1
+            )  # room for the retry
             wait = seconds_until(results[0], int(results[1] or 0), window, now, limit)
             return Throttle(rule, retry_after=max(1, math.ceil(wait)), price=price)
         if dry_run:  # no puzzle is composed for a request that will pass anyway
@@ -266,7 +293,7 @@ class Gatekeeper:
                 await self.store.execute(corrections)
             return _UnissuedChallenge(rule, price)
         terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
-        issued = await self.challenges.issue(terms, price=price, tier=tier, extra_ops=corrections)
+        issued = await self.challenges.issue(terms, price=price, tier=level, extra_ops=corrections)
         return Challenge(rule, issued, reason)
 
     def _usable_pass(

@@ -3,8 +3,10 @@ and the identity key that prices, passes and ledgers are bound to."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from gate.errors import ConfigError
 
@@ -85,3 +87,15 @@ def forwarded_scheme(
         return None
     scheme = forwarded_proto[-1].split(",")[-1].strip().lower()
     return scheme if scheme in ("http", "https") else None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    name: str
+    tier: str = ""
+
+
+def hash_api_key(key: str) -> str:
+    """Keys are 256 random bits, so a plain SHA-256 cannot be searched: no salt or stretching
+    is needed, and lookups stay one dictionary probe per request."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -21,12 +21,12 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gate.errors import ConfigError
-from gate.rules import Action, RequestFacts, Rule, Verdict, describe_terms
+from gate.rules import Action, RequestFacts, Rule, Tier, Verdict, describe_terms
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -56,6 +56,7 @@ class Policy:
     dry_run: bool
     digest: str  # of the source document: what the audit trail records
     source: str = ""
+    tiers: Mapping[str, Tier] = field(default_factory=dict)
 
     def evaluate(self, facts: RequestFacts) -> Verdict:
         weight = 0
@@ -110,7 +111,7 @@ _RULE_KEYS = {
     "scope",
 }
 _MATCH_KEYS = {"path", "method", "host", "headers", "user_agent", "network", "identity"}
-_TOP_KEYS = {"version", "dry_run", "defaults", "rules", "thresholds", "default"}
+_TOP_KEYS = {"version", "dry_run", "defaults", "rules", "thresholds", "default", "tiers"}
 
 
 def load_policy(path: Path) -> Policy:
@@ -170,10 +171,30 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     dry_run = document.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"{source}: dry_run must be true or false")
-    digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[
-        :16
-    ]
-    return Policy(tuple(rules), tuple(thresholds), default, dry_run, digest, source)
+    canonical = json.dumps(document, sort_keys=True, default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    tiers = _tiers(document.get("tiers") or {}, source)
+    return Policy(tuple(rules), tuple(thresholds), default, dry_run, digest, source, tiers)
+
+
+def _tiers(raw: Any, source: str) -> dict[str, Tier]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: 'tiers' maps tier names to terms")
+    tiers = {}
+    for name, terms in raw.items():
+        where = f"{source}: tier {name!r}"
+        if not isinstance(terms, dict):
+            raise ConfigError(f"{where}: give discount and/or free_per_window")
+        _only(terms, {"discount", "free_per_window"}, where)
+        discount = terms.get("discount", 0)
+        if isinstance(discount, bool) or not isinstance(discount, int | float):
+            raise ConfigError(f"{where}: discount must be a number between 0 and 1")
+        free = _int(terms.get("free_per_window", 0), f"{where}: free_per_window")
+        try:
+            tiers[str(name)] = Tier(str(name), float(discount), free)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+    return tiers
 
 
 def _parse_rule(raw: Any, index: int, defaults: Mapping[str, Any], source: str) -> PolicyRule:

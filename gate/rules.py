@@ -95,7 +95,10 @@ ALLOW_ALL = Rule(prefix="/", action=Action.ALLOW)
 class RuleSet:
     """Longest matching prefix wins; unmatched paths get ``default``."""
 
-    def __init__(self, rules: Iterable[Rule], default: Rule = ALLOW_ALL) -> None:
+    def __init__(
+        self, rules: Iterable[Rule], default: Rule = ALLOW_ALL, tiers: Iterable[Tier] = ()
+    ) -> None:
+        self.tiers: Mapping[str, Tier] = {tier.name: tier for tier in tiers}
         rules = tuple(rules)
         for rule in rules:
             if rule.prefix is None:
@@ -121,6 +124,23 @@ class RuleSet:
             {"match": {"path": {"prefix": rule.prefix}}, **describe_terms(rule)}
             for rule in (*self.rules, self.default)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """Better terms for known clients (API-key holders, verified bots)."""
+
+    name: str
+    discount: float = 0.0  # share of the price waived: 0.25 pays 75 %
+    free_per_window: int = (
+        0  # requests per rate window before paying (the larger of this and the rule's)
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.discount < 1.0:
+            raise ConfigError(f"tier {self.name!r}: discount must be at least 0 and below 1")
+        if self.free_per_window < 0:
+            raise ConfigError(f"tier {self.name!r}: free_per_window must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +173,9 @@ class RuleSource(Protocol):
     def describe(self) -> list[dict[str, Any]]:
         """Public description of the rules (the discovery document publishes it)."""
         ...
+
+    @property
+    def tiers(self) -> Mapping[str, Tier]: ...
 
 
 def describe_terms(rule: Rule) -> dict[str, Any]:

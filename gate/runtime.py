@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,9 @@ from gate.policy import Policy, parse_policy
 from gate.policy_watch import PolicyWatcher
 from gate.rules import RuleSource
 from gate.store import Store, open_store
+
+log = logging.getLogger("reasoning_gate")
+API_KEY_REFRESH = 30.0  # seconds
 
 if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,6 +50,21 @@ class Runtime:
         The live per-clue limit is enforced in the store; this keeps SQL's history in step.
         """
         await self.bank.record_serves(self.composer.served_counts())
+
+    async def refresh_api_keys(self) -> None:
+        """Load the active API keys; keys created or revoked elsewhere apply within a minute."""
+        from puzzles.apikeys import active_api_keys
+
+        self.gatekeeper.api_keys = await active_api_keys(self.engine)
+        await self.engine.dispose()  # see open_runtime: no idle SQL connection while serving
+
+    async def _refresh_api_keys_forever(self, interval: float = API_KEY_REFRESH) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh_api_keys()
+            except Exception:  # keep the last good list; a database hiccup must not stop the gate
+                log.exception("refreshing API keys failed; keeping the previous list")
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -111,6 +130,8 @@ async def open_runtime(
         await engine.dispose()
         raise
     runtime = Runtime(config, store, gatekeeper, engine, seeded, composer, bank)
+    await runtime.refresh_api_keys()
+    runtime._tasks.append(asyncio.create_task(runtime._refresh_api_keys_forever()))
     if config.policy_file is not None:
         try:
             await _start_policy(runtime, config.policy_file)

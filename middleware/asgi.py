@@ -37,6 +37,8 @@ from middleware.render import NO_STORE, SCHEME, challenge_response, message_resp
 log = logging.getLogger("reasoning_gate")
 
 BUDGET_HEADER = "Gate-Budget-Remaining"
+API_KEY_HEADER = "gate-key"  # clients with an API key send it here; it never reaches the app
+_API_KEY_BYTES = API_KEY_HEADER.encode()
 MAX_ANSWERS = 16
 
 
@@ -164,11 +166,13 @@ class GateMiddleware:
             method=scope.get("method", "GET"),
             host=headers.get("host", ""),
             headers=headers,
+            api_key=headers.get(API_KEY_HEADER),
         )
 
     def _without_gate_credentials(self, scope: Scope) -> Scope:
-        """The app behind must never see (or log) a pass: drop the gate's Authorization header and
-        its cookie.  Returns ``scope`` itself when there is nothing to drop."""
+        """The app behind must never see (or log) a gate credential: drop the gate's Authorization
+        header, its cookie and the API key header.  Returns ``scope`` itself when there is nothing
+        to drop."""
         headers = scope["headers"]
         marker = self._cookie_marker
         if not any(
@@ -177,6 +181,7 @@ class GateMiddleware:
                 and value[: self._scheme_length].lower() == self._scheme_bytes
             )
             or (name == b"cookie" and marker in value)
+            or name == _API_KEY_BYTES
             for name, value in headers
         ):
             return scope
@@ -186,6 +191,8 @@ class GateMiddleware:
                 name == b"authorization"
                 and value[: self._scheme_length].lower() == self._scheme_bytes
             ):
+                continue
+            if name == _API_KEY_BYTES:
                 continue
             if name == b"cookie" and marker in value:
                 value = _drop_cookie(value, self.cookie_name.encode())

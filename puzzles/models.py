@@ -117,3 +117,16 @@ class PolicyChange(Base):
     source: Mapped[str] = mapped_column(Text)  # file path, or "admin" for dashboard edits
     actor: Mapped[str] = mapped_column(String(200))  # "file-watch", "sighup", "startup", a user
     document: Mapped[str] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """An API key: the client it names, its pricing tier, and only a hash of the key itself."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tier: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
