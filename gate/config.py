@@ -40,6 +40,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "",
         "YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on SIGHUP.",
     ),
+    "GATE_BOT_KEYS_DIR": (
+        "",
+        "Directory of JWK Set files (*.json) with the Ed25519 keys of known bots "
+        "(Web Bot Auth); empty: no bot is verified.",
+    ),
     "GATE_RATE_WINDOW": ("60", "Seconds over which a client's request rate is measured."),
     "GATE_RATE_CURVE": (
         "0:1,30:1,120:2,600:8,3000:32",
@@ -74,6 +79,7 @@ class GateConfig:
     verify_key_files: tuple[Path, ...] = ()
     serve_limit: int = 500
     policy_file: Path | None = None
+    bot_keys_dir: Path | None = None
     gate: GateSettings = field(default_factory=GateSettings)
 
     @property
@@ -127,6 +133,7 @@ class GateConfig:
             ),
             serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
             policy_file=Path(env["GATE_POLICY_FILE"]) if env.get("GATE_POLICY_FILE") else None,
+            bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,
             gate=gate,
         )
         return _replace(config, overrides)

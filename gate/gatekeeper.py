@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gate import metrics
+from gate.botauth import BotAuthError, KeyDirectory, check_replay, verify
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
 from gate.clock import Clock, system_clock
 from gate.errors import ConfigError, PassError
@@ -153,6 +154,7 @@ class Gatekeeper:
         # Parsing addresses costs more than the rest of a paid request; clients repeat.
         self._identity = functools.lru_cache(maxsize=65_536)(self._resolve_identity)
         self.api_keys: Mapping[str, ApiKeyInfo] = {}  # key hash -> holder; replaced on refresh
+        self.bot_keys: KeyDirectory | None = None  # known bots (Web Bot Auth); None: none verified
         self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
 
     def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
@@ -173,6 +175,37 @@ class Gatekeeper:
         if visitor.bot is not None:
             return f"bot:{visitor.bot}"
         return self._identity(visitor.peer, visitor.forwarded_for)
+
+    async def verified_bot(
+        self,
+        method: str,
+        authority: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        scheme: str,
+    ) -> str | None:
+        """The bot that signed this request (Web Bot Auth), or None.  A missing, invalid, expired
+        or replayed signature only means the client is priced anonymously."""
+        if self.bot_keys is None or "signature-input" not in headers:
+            return None
+        try:
+            signature = verify(
+                method,
+                authority,
+                path,
+                query,
+                headers,
+                self.bot_keys,
+                now=self.clock(),
+                scheme=scheme,
+            )
+            await check_replay(self.store, signature)
+        except BotAuthError as exc:
+            metrics.BOT_SIGNATURES.labels(exc.reason).inc()
+            return None
+        metrics.BOT_SIGNATURES.labels("verified").inc()
+        return signature.name
 
     def tier(self, visitor: Visitor) -> Tier | None:
         name = ""

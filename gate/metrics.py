@@ -17,6 +17,9 @@ REQUESTS = Counter(
 CHALLENGES = Counter(
     "gate_challenges", "Challenges issued, solved and failed.", ["event"], registry=REGISTRY
 )
+BOT_SIGNATURES = Counter(
+    "gate_bot_signatures", "Web Bot Auth signatures seen, by result.", ["result"], registry=REGISTRY
+)
 PASSES = Counter("gate_passes", "Passes minted and exhausted.", ["event"], registry=REGISTRY)
 PRICES = Histogram(
     "gate_challenge_price_tokens",

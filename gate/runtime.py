@@ -129,6 +129,10 @@ async def open_runtime(
         await store.close()
         await engine.dispose()
         raise
+    if config.bot_keys_dir is not None:
+        from gate.botauth import KeyDirectory
+
+        gatekeeper.bot_keys = KeyDirectory.load(config.bot_keys_dir)
     runtime = Runtime(config, store, gatekeeper, engine, seeded, composer, bank)
     await runtime.refresh_api_keys()
     runtime._tasks.append(asyncio.create_task(runtime._refresh_api_keys_forever()))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -82,6 +83,17 @@ class GateMiddleware:
         visitor = self._visitor(scope)
         flavor = negotiate(visitor.headers.get("accept"))
         try:
+            if "signature-input" in visitor.headers:
+                bot = await self.gatekeeper.verified_bot(
+                    visitor.method,
+                    visitor.host,
+                    scope.get("raw_path", path.encode()).decode("latin-1"),
+                    scope.get("query_string", b"").decode("latin-1"),
+                    visitor.headers,
+                    scope.get("scheme", "http"),
+                )
+                if bot is not None:
+                    visitor = replace(visitor, bot=bot)
             verdict = self.gatekeeper.verdict(visitor)
             if verdict.rule.action is Action.ALLOW and not verdict.dry_run:
                 decision: Decision = Allow(verdict.rule)

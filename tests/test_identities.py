@@ -91,3 +91,58 @@ def test_policies_refuse_bad_tiers() -> None:
         parse_policy("tiers: {gold: {discount: 1.5}}")
     with pytest.raises(ConfigError, match="unknown field"):
         parse_policy("tiers: {gold: {price: 1}}")
+
+
+def test_a_bot_with_a_valid_signature_is_priced_as_itself_once_per_nonce() -> None:
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gate.botauth import KeyDirectory, make_nonce, public_key_thumbprint, sign_request
+    from gate.gatekeeper import Gatekeeper
+    from gate.keys import KeyRing
+    from gate.passes import PassCodec
+    from gate.store import MemoryStore
+    from tests.support import FixedWordSource
+
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    directory = KeyDirectory.from_jwks(
+        {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x}]}, name="examplebot"
+    )
+    policy = parse_policy(POLICY)
+    gk = Gatekeeper(MemoryStore(), FixedWordSource(), PassCodec(KeyRing.generate()), policy)
+    gk.bot_keys = directory
+    client = TestClient(
+        GateMiddleware(Starlette(), gk), base_url="https://site.example", client=("198.51.100.9", 1)
+    )
+
+    def signed() -> dict[str, str]:
+        now = int(time.time())
+        headers = sign_request(
+            key,
+            public_key_thumbprint(key.public_key()),
+            "GET",
+            "site.example",
+            "/api/x",
+            {},
+            created=now,
+            expires=now + 60,
+            nonce=make_nonce(),
+        )
+        return {**headers, "Accept": "application/json"}
+
+    as_bot = client.get("/api/x", headers=signed())
+    anonymous = client.get("/api/x", headers={"Accept": "application/json"})
+    assert as_bot.status_code == anonymous.status_code == 401
+    assert (
+        as_bot.json()["challenge"]["price"] < anonymous.json()["challenge"]["price"]
+    )  # verified-bot tier
+
+    replayed_headers = signed()
+    client.get("/api/x", headers=replayed_headers)
+    replay = client.get("/api/x", headers=replayed_headers)  # same nonce: priced as anonymous again
+    assert replay.json()["challenge"]["price"] >= anonymous.json()["challenge"]["price"]
