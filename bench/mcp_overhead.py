@@ -1,0 +1,223 @@
+"""MCP gateway overhead: tool calls through ``gate mcp`` with a valid pass vs direct to the upstream.
+
+Starts ``tests/mcp_upstream.py http PORT`` and ``gate mcp --upstream-url ... --price echo=1500`` as
+subprocesses, mints a pass for ``echo`` (the gate's signing key in a shared state directory, the
+identity of 127.0.0.1, the rule ``tool_rules`` builds), then runs the same load against both,
+interleaved: ``--clients`` concurrent ``mcp.Client``s, split over ``--workers`` processes, each
+calling ``echo`` with the pass in ``_meta`` for ``--duration`` seconds.  Every call must succeed.
+
+    python bench/mcp_overhead.py [--duration 5] [--clients 8] [--workers 2] [--rounds 2]
+                                 [--mode 2026-07-28|legacy] [--redis-url redis://...]
+
+Prints calls/s, p50 and p99 for both and the ratio (target >= 0.7x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TOOL = "echo"
+PRICE = 1_500
+BUDGET = 1_000_000_000
+PASS_TTL = 86_400
+START_TIMEOUT = 180  # the first start of a gate seeds the clue bank
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server for port {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start within {timeout:.0f}s")
+
+
+def mint_pass(state_dir: Path) -> str:
+    """A pass for ``echo`` as the gate would mint it after a solved puzzle."""
+    from gate.identity import network_identity
+    from gate.keys import load_keyring
+    from gate.passes import PassCodec
+    from mcp_server.toolgate import tool_rules
+
+    rule = tool_rules({TOOL: PRICE}, budget=BUDGET, pass_ttl=PASS_TTL)[TOOL]
+    codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
+    token, _ = codec.mint(
+        subject=network_identity("127.0.0.1"),
+        scope=rule.scope,
+        rule=rule.digest,
+        budget=rule.budget,
+        price=rule.price,
+        ttl=rule.pass_ttl,
+    )
+    return token
+
+
+def load_worker(url: str, clients: int, seconds: float, token: str, mode: str) -> dict[str, Any]:
+    """One process of load: ``clients`` concurrent clients; returns latencies (s) and errors."""
+    import anyio
+    from mcp import Client
+
+    from mcp_server.toolgate import PASS_META_KEY
+
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def one() -> None:
+        async with Client(url, mode=mode, cache=None) as client:  # type: ignore[arg-type]
+            await client.call_tool(TOOL, {"text": "warm"}, meta={PASS_META_KEY: token})
+            deadline = time.perf_counter() + seconds
+            while (start := time.perf_counter()) < deadline:
+                result = await client.call_tool(TOOL, {"text": "x"}, meta={PASS_META_KEY: token})
+                latencies.append(time.perf_counter() - start)
+                if result.is_error:
+                    errors.append(str(result.content[0])[:200])
+
+    async def main() -> float:
+        start = time.perf_counter()
+        with anyio.fail_after(seconds + 30):  # bounded whatever the servers do
+            async with anyio.create_task_group() as tg:
+                for _ in range(clients):
+                    tg.start_soon(one)
+        return time.perf_counter() - start
+
+    import uvloop
+
+    elapsed = uvloop.run(main())
+    return {"latencies": latencies, "errors": errors[:5], "elapsed": elapsed}
+
+
+def run_load(
+    pool: ProcessPoolExecutor, url: str, args: argparse.Namespace, token: str, seconds: float
+) -> dict[str, float]:
+    per_worker = [
+        args.clients // args.workers + (i < args.clients % args.workers)
+        for i in range(args.workers)
+    ]
+    futures = [pool.submit(load_worker, url, n, seconds, token, args.mode) for n in per_worker if n]
+    parts = [future.result(timeout=seconds + 60) for future in futures]
+    errors = [e for part in parts for e in part["errors"]]
+    if errors:
+        raise SystemExit(f"{url}: calls failed, the pass was not honoured: {errors[:3]}")
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    # Calls counted over the timed window of each client (the warm-up call is outside it).
+    rps = len(latencies) / seconds
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return {"rps": rps, "p50": statistics.median(latencies) * 1000, "p99": p99 * 1000}
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--mode", default="2026-07-28", choices=["2026-07-28", "legacy"])
+    parser.add_argument("--redis-url", help="gate store (default: in-process memory store)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+        env["GATE_STATE_DIR"] = str(state)
+        up_port, gate_port = free_port(), free_port()
+        upstream_url = f"http://127.0.0.1:{up_port}/mcp"
+        gate_url = f"http://127.0.0.1:{gate_port}/mcp"
+        python = sys.executable
+        gate_cmd = [
+            python, "-m", "gate.cli", "mcp",
+            "--upstream-url", upstream_url,
+            "--price", f"{TOOL}={PRICE}",
+            "--budget", str(BUDGET),
+            "--pass-ttl", str(PASS_TTL),
+            "--port", str(gate_port),
+        ]  # fmt: skip
+        if args.redis_url:
+            gate_cmd += ["--redis-url", args.redis_url]
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            procs.append(
+                start(
+                    [python, "tests/mcp_upstream.py", "http", str(up_port)], env, state / "up.log"
+                )
+            )
+            wait_port(up_port, procs[-1], 30)
+            procs.append(start(gate_cmd, env, state / "gate.log"))
+            wait_port(gate_port, procs[-1], START_TIMEOUT)
+            token = mint_pass(state)
+            results: dict[str, list[dict[str, float]]] = {"direct": [], "gated": []}
+            targets = {"direct": upstream_url, "gated": gate_url}
+            with ProcessPoolExecutor(max_workers=args.workers) as pool:
+                for url in targets.values():  # warm-up: imports, connections, first listings
+                    run_load(pool, url, args, token, 1.0)
+                for _round in range(args.rounds):  # interleaved: noise hits both alike
+                    for kind, url in targets.items():
+                        results[kind].append(run_load(pool, url, args, token, args.duration))
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log = (
+                (state / "gate.log").read_text(errors="replace")
+                if (state / "gate.log").exists()
+                else ""
+            )
+            if log.strip():
+                print("gate mcp stderr:\n" + log.strip()[-2000:], file=sys.stderr)
+
+    best = {kind: max(rounds, key=lambda r: r["rps"]) for kind, rounds in results.items()}
+    print(
+        f"{args.clients} clients in {args.workers} processes, {args.duration:g}s x {args.rounds} rounds, "
+        f"mode {args.mode}, store {args.redis_url or 'memory'}, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'target':<8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   (best round; all rounds calls/s)"
+    )
+    for kind, r in best.items():
+        every = ", ".join(f"{x['rps']:.0f}" for x in results[kind])
+        print(f"{kind:<8} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}   [{every}]")
+    ratio = best["gated"]["rps"] / best["direct"]["rps"]
+    print(f"throughput ratio gated/direct: {ratio:.2f}x (target >= 0.7x)")
+    print(f"added p99: {best['gated']['p99'] - best['direct']['p99']:.2f} ms")
+    print(json.dumps({"direct": best["direct"], "gated": best["gated"], "ratio": ratio}))
+    print("command: " + shlex.join(sys.argv))
+
+
+if __name__ == "__main__":
+    main()
