@@ -33,6 +33,15 @@ DatabaseUrl = Annotated[
 ]
 
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (never on the public listener).",
+    ),
+]
+
+
 def _config(**overrides: object):  # -> GateConfig; imported lazily
     from gate.config import GateConfig
     from gate.errors import ConfigError
@@ -52,10 +61,11 @@ def demo(
         str | None, typer.Option("--redis-url", help="Use Redis instead of the in-process store.")
     ] = None,
     database_url: DatabaseUrl = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Run a demo site with free and priced pages behind the gate (embedded defaults)."""
     config = _config(store_url=redis_url, database_url=database_url)
-    _run_server(_serve_demo(config, host, port))
+    _run_server(_serve_demo(config, host, port, metrics_port))
 
 
 def _run_server(main: Coroutine[Any, Any, None]) -> None:
@@ -68,12 +78,13 @@ def _run_server(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _serve_demo(config, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+async def _serve_demo(config, host: str, port: int, metrics_port: int | None) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
     from gate.errors import GateError
     from gate.runtime import open_runtime
     from middleware.demo import DEMO_RULES, demo_app, walkthrough
+    from middleware.serving import operator_hooks, uvicorn_config
 
     with console.status("Starting the gate (the first start seeds the clue bank)..."):
         try:
@@ -85,10 +96,11 @@ async def _serve_demo(config, host: str, port: int) -> None:  # type: ignore[no-
         console.print(f"Seeded the clue bank with {runtime.seeded} built-in clues.")
     print(walkthrough(f"http://{host}:{port}"), flush=True)  # plain print: copy-paste must not wrap
     server = uvicorn.Server(
-        uvicorn.Config(demo_app(runtime.gatekeeper), host=host, port=port, log_level="info")
+        uvicorn_config(demo_app(runtime.gatekeeper), host, port, log_level="info")
     )
     try:
-        await server.serve()
+        async with operator_hooks(runtime, metrics_port=metrics_port):
+            await server.serve()
     finally:
         await runtime.close()
 
@@ -192,6 +204,125 @@ def mcp_gateway(
         raise _fail(str(exc), 1) from None
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def proxy(
+    upstream: Annotated[
+        str, typer.Option("--upstream", help="The site to protect, e.g. http://127.0.0.1:3000.")
+    ],
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            help="PREFIX=allow | PREFIX=deny | PREFIX=price:TOKENS[:budget=N][:ttl=S][:free=N]; repeatable. "
+            "GATE_POLICY_FILE replaces these with a full policy.",
+        ),
+    ] = None,
+    rules_file: Annotated[
+        Path | None, typer.Option("--rules-file", help="One --rule per line.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Shared store for several replicas.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the upstream (then 504).")
+    ] = 30.0,
+    max_body: Annotated[int, typer.Option(help="Largest request body in bytes (then 413).")] = 10
+    * 2**20,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Put a whole website behind the gate: a streaming reverse proxy to --upstream."""
+    from gate.errors import GateError
+    from middleware.proxy_cli import serve_proxy
+
+    config = _config(store_url=redis_url, database_url=database_url)
+    try:
+        _run_server(
+            serve_proxy(
+                upstream,
+                host=host,
+                port=port,
+                rules=rule or [],
+                rules_path=rules_file,
+                config=config,
+                timeout=timeout,
+                max_body=max_body,
+                metrics_port=metrics_port,
+                ready=lambda line: console.print(line),
+            )
+        )
+    except GateError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+apikeys_app = typer.Typer(
+    help="API keys: clients priced as themselves, with a tier.", no_args_is_help=True
+)
+app.add_typer(apikeys_app, name="apikeys")
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    name: Annotated[str, typer.Argument(help="Who holds the key (letters, digits, . _ -).")],
+    tier: Annotated[
+        str, typer.Option(help="A tier defined in the policy (discounts, allowances).")
+    ] = "",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a key; it is printed once and stored only as a hash."""
+    from puzzles.apikeys import create_api_key
+
+    key = asyncio.run(_with_engine(_config(database_url=database_url), create_api_key, name, tier))
+    console.print(
+        f"API key for {name}: [bold]{key}[/bold]\nSend it as 'Gate-Key: <key>'. It cannot be shown again."
+    )
+
+
+@apikeys_app.command("list")
+def apikeys_list(database_url: DatabaseUrl = None) -> None:
+    """List key holders, tiers and whether the key is revoked."""
+    from puzzles.apikeys import list_api_keys
+
+    records = asyncio.run(_with_engine(_config(database_url=database_url), list_api_keys))
+    table = Table(title="API keys")
+    for column in ("name", "tier", "state"):
+        table.add_column(column)
+    for record in records:
+        table.add_row(record.name, record.tier or "-", "revoked" if record.revoked else "active")
+    console.print(table)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(
+    name: Annotated[str, typer.Argument()], database_url: DatabaseUrl = None
+) -> None:
+    """Revoke a key; running gates stop honouring it within 30 seconds."""
+    from puzzles.apikeys import revoke_api_key
+
+    if not asyncio.run(_with_engine(_config(database_url=database_url), revoke_api_key, name)):
+        console.print(f"[red]no active key named {name!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"Revoked the key of {name}.")
+
+
+async def _with_engine(config, action, *args):  # type: ignore[no-untyped-def]
+    from gate.errors import ConfigError
+    from puzzles.db import create_engine, create_schema
+
+    engine = create_engine(config.resolved_database_url)
+    try:
+        await create_schema(engine)
+        return await action(engine, *args)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        await engine.dispose()
 
 
 @puzzles_app.command("seed")

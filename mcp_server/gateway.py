@@ -596,6 +596,7 @@ async def _serve_http(app: Any, host: str, port: int, on_ready: Callable[[], Non
             port=port,
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # the gate trusts forwarding headers from its own list only
             timeout_graceful_shutdown=2,  # open SSE streams must not hold the exit
         )
     )

@@ -115,6 +115,7 @@ async def serve_proxy(
     allowed_redirect_origins: Sequence[str] = (),
     log_level: str = "info",
     ready: Callable[[str], None] | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Serve ``upstream`` behind the gate on ``host:port`` until cancelled.
 
@@ -126,6 +127,7 @@ async def serve_proxy(
     import uvicorn
 
     from gate.runtime import open_runtime
+    from middleware.serving import operator_hooks
 
     texts = [*(load_rules(rules_path) if rules_path else []), *rules]
     ruleset = parse_rules(texts)
@@ -156,6 +158,8 @@ async def serve_proxy(
                 timeout_graceful_shutdown=10,  # open WebSockets must not hold a stop forever
             )
         )
+        hooks = operator_hooks(runtime, metrics_port=metrics_port)
+        await hooks.__aenter__()
         serving = asyncio.ensure_future(server.serve())
         try:
             while not server.started:  # uvicorn has no start-up callback
@@ -173,5 +177,6 @@ async def serve_proxy(
             raise
         finally:
             await app.app.aclose()  # type: ignore[attr-defined]  # idempotent after lifespan
+            await hooks.__aexit__(None, None, None)
     finally:
         await runtime.close()

@@ -93,3 +93,86 @@ async def test_the_demo_seeds_itself_on_first_start_and_serves_free_and_priced_p
     assert "Seeded the clue bank with" in output
     assert f"curl -i http://127.0.0.1:{port}/articles/1" in output
     assert (tmp_path / "state" / "signing-key.pem").exists()
+
+
+def test_api_keys_are_created_listed_and_revoked(tmp_path: Path) -> None:
+    url = ["--database-url", f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"]
+    created = runner.invoke(app, ["apikeys", "create", "acme", "--tier", "partner", *url])
+    assert created.exit_code == 0 and "rgk_" in created.output
+    assert (
+        runner.invoke(app, ["apikeys", "create", "acme", *url]).exit_code == 1
+    )  # names are unique
+    listed = runner.invoke(app, ["apikeys", "list", *url])
+    assert "acme" in listed.output and "partner" in listed.output and "active" in listed.output
+    assert runner.invoke(app, ["apikeys", "revoke", "acme", *url]).exit_code == 0
+    assert "revoked" in runner.invoke(app, ["apikeys", "list", *url]).output
+    assert runner.invoke(app, ["apikeys", "revoke", "acme", *url]).exit_code == 1
+
+
+async def test_gate_proxy_protects_a_site_reloads_its_policy_on_sighup_and_serves_metrics(
+    tmp_path: Path, seeded_state: Path
+) -> None:
+    import asyncio
+    import signal
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    site = Starlette(routes=[Route("/{p:path}", lambda r: PlainTextResponse(f"site {r.url.path}"))])
+    upstream = uvicorn.Server(uvicorn.Config(site, host="127.0.0.1", port=0, log_level="warning"))
+    serving = asyncio.create_task(upstream.serve())
+    while not upstream.started:
+        await asyncio.sleep(0.01)
+    upstream_port = upstream.servers[0].sockets[0].getsockname()[1]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules: [{name: api, match: {path: /api/}, action: challenge, price: 1500}]")
+    port, metrics_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    env |= {"GATE_STATE_DIR": str(seeded_state), "GATE_POLICY_FILE": str(policy)}
+    args = [
+        sys.executable,
+        "-m",
+        "gate.cli",
+        "proxy",
+        "--upstream",
+        f"http://127.0.0.1:{upstream_port}",
+        "--port",
+        str(port),
+        "--metrics-port",
+        str(metrics_port),
+    ]
+    with (tmp_path / "proxy.log").open("w") as log:
+        proxy = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    home = await client.get("/")
+                    break
+                except httpx2.TransportError:
+                    assert proxy.poll() is None, (tmp_path / "proxy.log").read_text()
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.2)
+            assert home.status_code == 200 and home.text == "site /"
+            assert (await client.get("/api/x")).status_code == 401
+            policy.write_text("rules: [{name: api, match: {path: /api/}, action: deny}]")
+            proxy.send_signal(signal.SIGHUP)
+            for _ in range(50):
+                if (await client.get("/api/x")).status_code == 403:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the policy change never applied")
+            metrics = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            assert metrics.status_code == 200 and "gate_requests_total" in metrics.text
+            assert (
+                await client.get("/metrics")
+            ).text == "site /metrics"  # not on the public listener
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=20)
+        upstream.should_exit = True
+        await serving

@@ -1,0 +1,57 @@
+"""Running a gated app: uvicorn configured the way the gate needs, plus the private listeners.
+
+- ``proxy_headers=False``: the gate reads forwarding headers itself, from configured trusted
+  proxies only; uvicorn's own handling would believe any loopback peer's ``X-Forwarded-For``.
+- SIGHUP reloads the policy file (when there is one).
+- Prometheus metrics are served on a separate listener (loopback by default), never on the site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gate.runtime import Runtime
+
+log = logging.getLogger("reasoning_gate")
+
+
+def uvicorn_config(app: Any, host: str, port: int, **options: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, proxy_headers=False, **options)
+
+
+@contextlib.asynccontextmanager
+async def operator_hooks(
+    runtime: Runtime, *, metrics_host: str = "127.0.0.1", metrics_port: int | None = None
+) -> AsyncIterator[None]:
+    """SIGHUP -> policy reload, and the metrics listener, for as long as the block runs."""
+    from prometheus_client import start_http_server
+
+    from gate.metrics import REGISTRY
+
+    loop = asyncio.get_running_loop()
+    watcher = runtime.watcher
+    if watcher is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on Windows
+            loop.add_signal_handler(signal.SIGHUP, watcher.request_reload)
+    listener = None
+    if metrics_port is not None:
+        # prometheus_client's own small threaded server: it needs none of the site's event loop
+        # or signal handling, and a scrape never competes with requests for the loop.
+        listener, _thread = start_http_server(metrics_port, addr=metrics_host, registry=REGISTRY)
+        log.info("metrics on http://%s:%d/metrics", metrics_host, metrics_port)
+    try:
+        yield
+    finally:
+        if listener is not None:
+            listener.shutdown()
+            listener.server_close()
+        if watcher is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
