@@ -91,6 +91,7 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
                 loop="uvloop",
                 http="httptools",
                 lifespan="off",
+                proxy_headers=False,
             )
         )
         try:

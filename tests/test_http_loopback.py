@@ -39,7 +39,9 @@ async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
 @asynccontextmanager
 async def serving(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="info")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, lifespan="off", log_level="info", proxy_headers=False
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -277,7 +277,9 @@ async def test_a_tool_can_be_priced_with_a_decorator(runtime: Runtime) -> None:
 
 @asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", proxy_headers=False)
+    )
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):

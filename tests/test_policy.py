@@ -156,8 +156,12 @@ default: allow
 
 
 def gated_client(store: MemoryStore) -> TestClient:
-    gatekeeper = Gatekeeper(store, FixedWordSource(), PassCodec(KeyRing.generate()), parse_policy(GATED))
-    site = Starlette(routes=[Route("/{p:path}", lambda r: PlainTextResponse("ok"), methods=["GET", "POST"])])
+    gatekeeper = Gatekeeper(
+        store, FixedWordSource(), PassCodec(KeyRing.generate()), parse_policy(GATED)
+    )
+    site = Starlette(
+        routes=[Route("/{p:path}", lambda r: PlainTextResponse("ok"), methods=["GET", "POST"])]
+    )
     return TestClient(GateMiddleware(site, gatekeeper), client=("203.0.113.9", 1000))
 
 
