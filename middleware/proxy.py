@@ -2,7 +2,7 @@
 
     app = proxy_app("http://127.0.0.1:8080", gatekeeper)   # GateMiddleware(ReverseProxy(...))
 
-A pure ASGI app that forwards each request to one upstream through ``httpx``:
+A pure ASGI app that forwards each request to one upstream through ``httpx2``:
 
 - Bodies stream both ways (``receive`` -> async generator -> httpx; ``aiter_raw`` -> ``send``); only
   responses with a small declared length are read whole.  Request bodies are capped (``max_body``):
@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import anyio
-import httpx
+import httpx2
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
 # An ASGI scope key a gate in front may set to the client address it resolved; when absent the proxy
 # resolves it itself with the same rule (``gate.identity.client_address``) and trusted proxies.
 CLIENT_ADDRESS_KEY = "reasoning_gate.client_address"
@@ -121,8 +121,8 @@ class _ClientGone(Exception):
 class ReverseProxy:
     """Forward HTTP and WebSocket requests to ``upstream`` (``http[s]://host[:port][/base]``).
 
-    Pass ``client`` to share an ``httpx.AsyncClient`` (its lifetime stays the caller's), or
-    ``transport`` (``httpx.MockTransport`` in unit tests) for a client this proxy owns.  ``timeout``
+    Pass ``client`` to share an ``httpx2.AsyncClient`` (its lifetime stays the caller's), or
+    ``transport`` (``httpx2.MockTransport`` in unit tests) for a client this proxy owns.  ``timeout``
     applies to every upstream request whatever client is used.
     """
 
@@ -130,9 +130,9 @@ class ReverseProxy:
         self,
         upstream: str,
         *,
-        client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        client: httpx2.AsyncClient | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
         max_body: int = DEFAULT_MAX_BODY,
         trusted_proxies: Sequence[IPNetwork] = (),
         allowed_redirect_origins: Iterable[str] = (),
@@ -144,7 +144,7 @@ class ReverseProxy:
         self._base_path = self.upstream.raw_path.rstrip(b"/")
         ws_scheme = "wss" if self.upstream.scheme == "https" else "ws"
         self._ws_origin = f"{ws_scheme}://{self.upstream.netloc.decode('ascii')}"
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.timeout = timeout if isinstance(timeout, httpx2.Timeout) else httpx2.Timeout(timeout)
         self._timeout_extension = self.timeout.as_dict()
         if max_body < 0:
             raise ConfigError(f"max_body must not be negative, got {max_body}")
@@ -157,10 +157,10 @@ class ReverseProxy:
         if client is not None and transport is not None:
             raise ConfigError("give a client or a transport, not both")
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
+        self.client = client or httpx2.AsyncClient(
             transport=transport
-            or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(
+            or httpx2.AsyncHTTPTransport(
+                limits=httpx2.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 )
             ),
@@ -197,7 +197,7 @@ class ReverseProxy:
             await self._page(scope, receive, send, 413, "body_too_large")
             return
         has_body = (declared is not None and declared > 0) or chunked
-        request = httpx.Request(
+        request = httpx2.Request(
             scope["method"],
             self.upstream.copy_with(raw_path=self._base_path + target),
             headers=headers,
@@ -211,16 +211,16 @@ class ReverseProxy:
             return
         except _ClientGone:
             return  # nobody is left to answer
-        except httpx.TimeoutException as exc:
+        except httpx2.TimeoutException as exc:
             log.warning("upstream timeout on %s %s: %r", scope["method"], scope["path"], exc)
             await self._page(scope, receive, send, 504, "upstream_timeout")
             return
-        except httpx.HTTPError as exc:  # connect, read, write and protocol errors
+        except httpx2.HTTPError as exc:  # connect, read, write and protocol errors
             log.warning("upstream failure on %s %s: %r", scope["method"], scope["path"], exc)
             await self._page(scope, receive, send, 502, "upstream_unreachable")
             return
         except (
-            httpx.InvalidURL
+            httpx2.InvalidURL
         ) as exc:  # httpx parses a redirect's Location even when not following
             log.warning("upstream redirected %s %s badly: %r", scope["method"], scope["path"], exc)
             await self._page(scope, receive, send, 502, "offsite_redirect")
@@ -231,7 +231,7 @@ class ReverseProxy:
             await response.aclose()
 
     async def _relay(
-        self, scope: Scope, receive: Receive, send: Send, response: httpx.Response
+        self, scope: Scope, receive: Receive, send: Send, response: httpx2.Response
     ) -> None:
         headers = self._response_headers(response)
         if headers is None:
@@ -249,11 +249,11 @@ class ReverseProxy:
             # Bounded by SMALL_RESPONSE: one ASGI message instead of a stream.
             try:
                 body = b"".join([chunk async for chunk in _raw_chunks(response)])
-            except httpx.TimeoutException as exc:
+            except httpx2.TimeoutException as exc:
                 log.warning("upstream timeout on %s %s: %r", scope["method"], scope["path"], exc)
                 await self._page(scope, receive, send, 504, "upstream_timeout")
                 return
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 log.warning("upstream failure on %s %s: %r", scope["method"], scope["path"], exc)
                 await self._page(scope, receive, send, 502, "upstream_unreachable")
                 return
@@ -278,7 +278,7 @@ class ReverseProxy:
                 async for chunk in _raw_chunks(response):
                     if chunk:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 # Too late for an error page: leaving the response incomplete makes the server
                 # close the connection, so the client cannot mistake it for a whole body.
                 log.warning(
@@ -382,7 +382,7 @@ class ReverseProxy:
             kept.append((b"x-forwarded-host", host))
         return kept, declared, chunked
 
-    def _response_headers(self, response: httpx.Response) -> list[tuple[bytes, bytes]] | None:
+    def _response_headers(self, response: httpx2.Response) -> list[tuple[bytes, bytes]] | None:
         """Headers to send back, with ``Location`` kept on this site; None for an off-site one."""
         raw_headers = response.headers.raw
         named = _connection_named(raw_headers)
@@ -537,9 +537,9 @@ def proxy_app(
     upstream: str,
     gatekeeper: Gatekeeper,
     *,
-    client: httpx.AsyncClient | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    client: httpx2.AsyncClient | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
     max_body: int = DEFAULT_MAX_BODY,
     allowed_redirect_origins: Iterable[str] = (),
     **gate_options: Any,
@@ -603,7 +603,7 @@ async def _request_body(receive: Receive, limit: int) -> AsyncIterator[bytes]:
             return
 
 
-async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+async def _raw_chunks(response: httpx2.Response) -> AsyncIterator[bytes]:
     """The body as the upstream sent it (no content decoding).  A response built from bytes (a
     ``MockTransport`` handler's) arrives already read: it has nothing left to stream."""
     if response.is_stream_consumed:
@@ -639,10 +639,10 @@ def _parse_origin(text: str) -> tuple[str, str, int]:
     return _origin(parts.scheme, parts.hostname, parts.port)
 
 
-def _parse_upstream(text: str) -> httpx.URL:
+def _parse_upstream(text: str) -> httpx2.URL:
     try:
-        url = httpx.URL(text)
-    except httpx.InvalidURL as exc:
+        url = httpx2.URL(text)
+    except httpx2.InvalidURL as exc:
         raise ConfigError(f"upstream URL {text!r} is invalid: {exc}") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigError(f"upstream must be an http(s)://host[:port][/path] URL, got {text!r}")

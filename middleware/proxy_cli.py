@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from gate.config import GateConfig
 from gate.errors import ConfigError
@@ -138,7 +138,7 @@ async def serve_proxy(
         app = proxy_app(
             upstream,
             runtime.gatekeeper,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            timeout=httpx2.Timeout(timeout, connect=connect_timeout),
             max_body=max_body,
             allowed_redirect_origins=allowed_redirect_origins,
         )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
@@ -352,7 +352,7 @@ async def test_http_front_keeps_dns_rebinding_protection(upstream_url: str) -> N
     with anyio.fail_after(LIMIT):
         async with (
             http_gateway(upstream_spec("url", upstream_url)) as url,
-            httpx.AsyncClient() as http,
+            httpx2.AsyncClient() as http,
         ):
             response = await http.post(
                 url,

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import httpx2
 import pytest
 import uvicorn
@@ -45,7 +44,7 @@ UPSTREAM = "http://upstream.internal:8080"
 JSON = {"Accept": "application/json"}
 MiB = 1024 * 1024
 
-# -- unit tests: ReverseProxy driven as an ASGI app, the upstream behind httpx.MockTransport ---------
+# -- unit tests: ReverseProxy driven as an ASGI app, the upstream behind httpx2.MockTransport ---------
 
 
 @dataclass
@@ -115,17 +114,17 @@ async def call(
 class Upstream:
     """A MockTransport upstream that records what it was sent."""
 
-    respond: Callable[[httpx.Request], httpx.Response] = lambda request: httpx.Response(
+    respond: Callable[[httpx2.Request], httpx2.Response] = lambda request: httpx2.Response(
         200, text="ok"
     )
-    seen: list[httpx.Request] = field(default_factory=list)
+    seen: list[httpx2.Request] = field(default_factory=list)
 
-    def transport(self) -> httpx.MockTransport:
-        def handler(request: httpx.Request) -> httpx.Response:
+    def transport(self) -> httpx2.MockTransport:
+        def handler(request: httpx2.Request) -> httpx2.Response:
             self.seen.append(request)
             return self.respond(request)
 
-        return httpx.MockTransport(handler)
+        return httpx2.MockTransport(handler)
 
 
 def proxy_for(upstream: Upstream, **options: Any) -> ReverseProxy:
@@ -134,7 +133,7 @@ def proxy_for(upstream: Upstream, **options: Any) -> ReverseProxy:
 
 async def test_hop_by_hop_headers_are_dropped_both_ways() -> None:
     upstream = Upstream(
-        lambda request: httpx.Response(
+        lambda request: httpx2.Response(
             200,
             headers=[
                 ("Connection", "close, X-Upstream-Hop"),
@@ -298,7 +297,7 @@ async def test_paths_that_read_two_ways_are_refused(path: str, raw_path: bytes) 
     ],
 )
 async def test_upstream_redirects_stay_on_the_site(location: str, expected: str | None) -> None:
-    upstream = Upstream(lambda request: httpx.Response(302, headers={"Location": location}))
+    upstream = Upstream(lambda request: httpx2.Response(302, headers={"Location": location}))
     proxy = proxy_for(upstream, allowed_redirect_origins=["https://sso.example"])
     reply = await call(proxy)
     if expected is None:
@@ -310,7 +309,7 @@ async def test_upstream_redirects_stay_on_the_site(location: str, expected: str 
 
 async def test_redirects_under_a_base_path_drop_it() -> None:
     upstream = Upstream(
-        lambda request: httpx.Response(301, headers={"Location": f"{UPSTREAM}/site/b?c"})
+        lambda request: httpx2.Response(301, headers={"Location": f"{UPSTREAM}/site/b?c"})
     )
     reply = await call(ReverseProxy(UPSTREAM + "/site", transport=upstream.transport()), "/a")
     assert reply.status == 301 and reply.header("location") == "/b?c"
@@ -319,16 +318,16 @@ async def test_redirects_under_a_base_path_drop_it() -> None:
 @pytest.mark.parametrize(
     ("error", "status", "code", "title"),
     [
-        (httpx.ConnectError("refused"), 502, "upstream_unreachable", "Bad gateway"),
-        (httpx.RemoteProtocolError("garbage"), 502, "upstream_unreachable", "Bad gateway"),
-        (httpx.ReadTimeout("slow"), 504, "upstream_timeout", "Gateway timeout"),
-        (httpx.ConnectTimeout("slow"), 504, "upstream_timeout", "Gateway timeout"),
+        (httpx2.ConnectError("refused"), 502, "upstream_unreachable", "Bad gateway"),
+        (httpx2.RemoteProtocolError("garbage"), 502, "upstream_unreachable", "Bad gateway"),
+        (httpx2.ReadTimeout("slow"), 504, "upstream_timeout", "Gateway timeout"),
+        (httpx2.ConnectTimeout("slow"), 504, "upstream_timeout", "Gateway timeout"),
     ],
 )
 async def test_upstream_failures_answer_a_clear_page(
     error: Exception, status: int, code: str, title: str
 ) -> None:
-    def fail(request: httpx.Request) -> httpx.Response:
+    def fail(request: httpx2.Request) -> httpx2.Response:
         raise error
 
     proxy = proxy_for(Upstream(fail))
@@ -340,7 +339,7 @@ async def test_upstream_failures_answer_a_clear_page(
 
 
 async def test_bodies_over_the_limit_are_refused_before_or_while_streaming() -> None:
-    upstream = Upstream(lambda request: httpx.Response(200, content=request.content))
+    upstream = Upstream(lambda request: httpx2.Response(200, content=request.content))
     proxy = proxy_for(upstream, max_body=1000)
     declared = await call(
         proxy, method="POST", headers=[("Content-Length", "1001")], body=[b"x" * 1001]
@@ -365,7 +364,7 @@ async def test_large_responses_are_streamed_in_chunks() -> None:
         for _ in range(8):
             yield b"z" * 100_000
 
-    upstream = Upstream(lambda request: httpx.Response(200, content=chunks()))
+    upstream = Upstream(lambda request: httpx2.Response(200, content=chunks()))
     reply = await call(proxy_for(upstream))
     assert reply.status == 200 and len(reply.body) == 800_000 and reply.messages > 2
 
@@ -585,7 +584,7 @@ async def gated_proxy(upstream: str, runtime: Runtime, **options: Any) -> AsyncI
 @pytest.fixture
 async def proxy(site: tuple[Site, str], runtime: Runtime) -> AsyncIterator[str]:
     async with gated_proxy(
-        site[1], runtime, timeout=httpx.Timeout(5.0, read=0.5), max_body=64 * MiB
+        site[1], runtime, timeout=httpx2.Timeout(5.0, read=0.5), max_body=64 * MiB
     ) as base:
         yield base
 
@@ -760,7 +759,7 @@ async def test_a_slow_upstream_answers_504_within_the_timeout(
     site: tuple[Site, str], runtime: Runtime
 ) -> None:
     async with (
-        gated_proxy(site[1], runtime, timeout=httpx.Timeout(2.0, read=0.2)) as base,
+        gated_proxy(site[1], runtime, timeout=httpx2.Timeout(2.0, read=0.2)) as base,
         httpx2.AsyncClient(base_url=base) as client,
     ):
         started = time.monotonic()
