@@ -14,6 +14,7 @@ from gate.errors import (
     PassExpired,
     PassInvalid,
     PassNotApplicable,
+    StateInvalid,
     StoreError,
     WrongAnswer,
 )
@@ -29,6 +30,7 @@ from gate.gatekeeper import (
 )
 from gate.keys import KeyRing, load_keyring
 from gate.passes import PassClaims, PassCodec
+from gate.policy import Policy, load_policy, parse_policy
 from gate.pricing import RateCurve, puzzle_spec
 from gate.puzzle import (
     ComposedPuzzle,
@@ -38,7 +40,7 @@ from gate.puzzle import (
     PuzzleSource,
     PuzzleSpec,
 )
-from gate.rules import Action, Rule, RuleSet
+from gate.rules import Action, RequestFacts, Rule, RuleSet, RuleSource, Tier, Verdict
 
 __all__ = [
     "Action",
@@ -68,20 +70,28 @@ __all__ = [
     "PassExpired",
     "PassInvalid",
     "PassNotApplicable",
+    "Policy",
     "PublicClue",
     "PublicGate",
     "PublicPuzzle",
     "PuzzleSource",
     "PuzzleSpec",
     "RateCurve",
+    "RequestFacts",
     "Rule",
     "RuleSet",
+    "RuleSource",
+    "StateInvalid",
     "StoreError",
     "Terms",
     "Throttle",
+    "Tier",
+    "Verdict",
     "Visitor",
     "WrongAnswer",
     "load_keyring",
+    "load_policy",
+    "parse_policy",
     "puzzle_spec",
     "system_clock",
 ]
