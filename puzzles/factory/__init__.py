@@ -1,0 +1,94 @@
+"""The puzzle factory: LLM-written clues, verified and calibrated by solver models, in SQL jobs.
+
+Pipeline (each step is its own module so it can be tested and replaced alone)::
+
+    generate.targets  -> prompts.generation_messages -> pool.chat -> parse.parse_candidate
+        -> parse.screen (initial, leak, length, duplicate, unsafe) -> verify.verify_clue
+        -> jobs.run_generate_job (SQL job records, resumable) -> the clue bank
+    calibrate.calibrate_clue: reference solvers' tokens and success rate -> tier, expected_tokens
+    io: JSONL/CSV import/export of clues and gates
+
+The factory only needs something with the LLM pool's ``chat`` signature (``ChatPool`` below), so
+tests script a fake pool at that seam and the CLI passes ``gate.llm.LLMPool``.  This module stays
+free of imports from its submodules so that ``puzzles.factory.X`` can import it without cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class CompletionLike(Protocol):
+    """What the factory reads from ``gate.llm.Completion``."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+
+class ChatPool(Protocol):
+    """The seam to the LLM pool: ``gate.llm.LLMPool`` satisfies it, and so do test fakes.
+
+    Errors are ``gate.errors.GateError`` subclasses (``gate.llm.LLMError``...); the factory treats
+    any of them as "no answer from the model", never as an answer.
+    """
+
+    async def chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        tags: Any,
+        max_tokens: int,
+        temperature: float = ...,
+        json_schema: dict[str, Any] | None = ...,
+    ) -> CompletionLike: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _FallbackTags:
+    tenant: str
+    job_class: str
+    job_id: str
+
+
+def call_tags(job_id: str, *, tenant: str = "factory", job_class: str = "batch") -> Any:
+    """Pool call tags: ``gate.llm.CallTags`` when the pool package is installed.
+
+    Factory work is batch work: the pool's scheduler serves interactive flows first and gives
+    batch a guaranteed floor, so a long generation run never starves live traffic.
+    """
+    try:
+        from gate.llm import CallTags
+    except ImportError:  # the pool package is optional for offline use and unit tests
+        return _FallbackTags(tenant, job_class, job_id)
+    return CallTags(tenant=tenant, job_class=job_class, job_id=job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens spent by model calls, summed."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.calls + other.calls,
+        )
+
+    @classmethod
+    def of(cls, completion: CompletionLike) -> Usage:
+        return cls(int(completion.prompt_tokens), int(completion.completion_tokens), 1)
+
+
+__all__ = ["ChatPool", "CompletionLike", "Usage", "call_tags"]

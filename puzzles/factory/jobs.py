@@ -1,0 +1,840 @@
+"""Resumable factory jobs recorded in SQL (``FactoryJob`` / ``FactoryItem``).
+
+A job's items are written when the job is created, all ``pending``.  A worker finishes an item in
+one transaction that stores the outcome, its token cost and, when accepted, the clue: so a batch
+killed at any point loses only the items in flight (their model calls are redone), never an
+accepted clue, and never stores a clue without its record.  Restarting runs the pending items only.
+
+``find_or_create_job`` makes "run the same command again" the way to resume: an unfinished job of
+the same kind and options is continued; a finished one is left alone and a new job is started.
+
+Concurrency is bounded by ``concurrency`` workers; the pool's per-backend caps bound the model load
+further.  Writes go through one lock because SQLite has a single writer, and waiting on a Python
+lock is cheaper than SQLite's busy-retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from puzzles.bank import text_key
+from puzzles.draft import ClueDraft
+from puzzles.factory import ChatPool, Usage, call_tags
+from puzzles.factory.calibrate import Calibration, calibrate_clue
+from puzzles.factory.generate import Target, generate_candidate
+from puzzles.factory.parse import DUPLICATE, LLM_ERROR
+from puzzles.factory.verify import Solver, verify_clue
+from puzzles.models import (
+    ITEM_ACCEPTED,
+    ITEM_PENDING,
+    ITEM_REJECTED,
+    REJECTED,
+    TIER_EXPECTED_TOKENS,
+    UNVERIFIED,
+    VERIFIED,
+    Clue,
+    FactoryItem,
+    FactoryJob,
+)
+from puzzles.validate import answer_initial
+
+_jobs = FactoryJob.__table__
+_items = FactoryItem.__table__
+_clues = Clue.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    status: str  # accepted | rejected
+    reason: str | None
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    job_id: int
+    name: str
+    total: int
+    done_before: int  # items already finished when this run started (resumed work)
+    accepted: int = 0  # in this run
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    gen_usage: Usage = field(default_factory=Usage)
+    solve_usage: Usage = field(default_factory=Usage)
+    models: tuple[str, ...] = ()
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateSettings:
+    attempts: int = 3  # generation tries per target before it is rejected
+    max_tokens: int = 200
+    temperature: float = 0.7
+    verify: bool = True  # False stores accepted clues as "unverified" for a later verify job
+    solver_max_tokens: int = 64
+    concurrency: int = 8
+    extra_unsafe: tuple[str, ...] = ()
+
+
+OnStart = Callable[[int, int], None]  # (total items, already done)
+OnItem = Callable[[ItemOutcome], None]
+
+
+def _params_json(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def _insert(engine: AsyncEngine) -> Any:
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+async def find_or_create_job(
+    engine: AsyncEngine,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    make_items: Callable[[], Awaitable[Sequence[tuple[int, dict[str, Any], int | None]]]],
+    name: str | None = None,
+) -> tuple[int, str]:
+    """The id and name of the job to run: ``name``'s, else the unfinished one with these params.
+
+    ``make_items`` is awaited only for a new job; it returns ``(position, target, clue_id)``.
+    """
+    wanted = _params_json(params)
+    async with engine.connect() as conn:
+        if name is not None:
+            row = (await conn.execute(select(_jobs).where(_jobs.c.name == name))).first()
+            if row is not None:
+                if row.kind != kind:
+                    raise ValueError(f"job {name!r} is a {row.kind} job, not {kind}")
+                return row.id, row.name
+        else:
+            row = (
+                await conn.execute(
+                    select(_jobs)
+                    .where(_jobs.c.kind == kind, _jobs.c.status == "running")
+                    .where(_jobs.c.params == wanted)
+                    .order_by(_jobs.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+            if row is not None:
+                return row.id, row.name
+    items = await make_items()
+    name = name or f"{kind}-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}"
+    async with engine.begin() as conn:
+        job_id = (
+            await conn.execute(
+                _jobs.insert().values(name=name, kind=kind, params=wanted).returning(_jobs.c.id)
+            )
+        ).scalar_one()
+        if items:
+            await conn.execute(
+                _items.insert(),
+                [
+                    {
+                        "job_id": job_id,
+                        "position": position,
+                        "target": json.dumps(target),
+                        "clue_id": clue_id,
+                    }
+                    for position, target, clue_id in items
+                ],
+            )
+    return job_id, name
+
+
+async def _pending(engine: AsyncEngine, job_id: int) -> tuple[list[Any], int, int]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(_items.c.id, _items.c.position, _items.c.target, _items.c.clue_id)
+                .where(_items.c.job_id == job_id, _items.c.status == ITEM_PENDING)
+                .order_by(_items.c.position)
+            )
+        ).all()
+        total = await conn.scalar(
+            select(func.count()).select_from(_items).where(_items.c.job_id == job_id)
+        )
+    return list(rows), int(total or 0), int(total or 0) - len(rows)
+
+
+async def _finish_job(engine: AsyncEngine, job_id: int) -> None:
+    async with engine.begin() as conn:
+        left = await conn.scalar(
+            select(func.count())
+            .select_from(_items)
+            .where(_items.c.job_id == job_id, _items.c.status == ITEM_PENDING)
+        )
+        if not left:
+            await conn.execute(
+                update(_jobs)
+                .where(_jobs.c.id == job_id)
+                .values(status="done", finished_at=datetime.now(UTC))
+            )
+
+
+class _Tally:
+    """Counts of one run, fed by the workers (single event loop: no locking needed)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.rejected = 0
+        self.reasons: Counter[str] = Counter()
+        self.gen = Usage()
+        self.solve = Usage()
+        self.models: dict[str, None] = {}
+
+    def add(self, outcome: ItemOutcome, gen: Usage, solve: Usage, models: Sequence[str]) -> None:
+        if outcome.status == ITEM_ACCEPTED:
+            self.accepted += 1
+        else:
+            self.rejected += 1
+            self.reasons[outcome.reason or "unknown"] += 1
+        self.gen += gen
+        self.solve += solve
+        self.models.update(dict.fromkeys(m for m in models if m))
+
+    def report(self, job_id: int, name: str, total: int, done: int, start: float) -> JobReport:
+        return JobReport(
+            job_id,
+            name,
+            total,
+            done,
+            self.accepted,
+            self.rejected,
+            dict(self.reasons),
+            self.gen,
+            self.solve,
+            tuple(self.models),
+            time.monotonic() - start,
+        )
+
+
+async def _run_workers(
+    rows: Sequence[Any], concurrency: int, work: Callable[[Any], Awaitable[None]]
+) -> None:
+    """Run ``work`` over ``rows`` with at most ``concurrency`` in flight.
+
+    A ``TaskGroup`` cancels every worker when one fails or the run is cancelled (Ctrl-C, a kill):
+    their open transactions roll back and their items stay pending for the next run.
+    """
+    queue = iter(rows)
+
+    async def worker() -> None:
+        for row in queue:  # one shared iterator: each row is taken by exactly one worker
+            await work(row)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(max(1, min(concurrency, len(rows)))):
+            group.create_task(worker())
+
+
+def _item_values(
+    status: str,
+    reason: str | None,
+    *,
+    attempts: int,
+    gen: Usage,
+    solve: Usage,
+    gen_model: str,
+    solver_models: Sequence[str],
+    detail: dict[str, Any],
+    clue_id: int | None = None,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "attempts": attempts,
+        "gen_prompt_tokens": gen.prompt_tokens,
+        "gen_completion_tokens": gen.completion_tokens,
+        "solve_prompt_tokens": solve.prompt_tokens,
+        "solve_completion_tokens": solve.completion_tokens,
+        "gen_model": gen_model,
+        "solver_models": ",".join(dict.fromkeys(solver_models)),
+        "detail": json.dumps(detail),
+        "updated_at": datetime.now(UTC),
+    }
+    if clue_id is not None:
+        values["clue_id"] = clue_id
+    return values
+
+
+async def _insert_clue(
+    conn: AsyncConnection,
+    insert: Any,
+    draft: ClueDraft,
+    status: str,
+    reason: str | None = None,
+) -> int | None:
+    """Insert one clue; ``None`` when its normalised text is already in the bank."""
+    stmt = (
+        insert(_clues)
+        .values(
+            domain=draft.domain.strip(),
+            text=draft.text.strip(),
+            text_key=text_key(draft.text),
+            answer=draft.answer.strip(),
+            initial=answer_initial(draft.answer)[:1],
+            tier=draft.tier,
+            source=draft.source,
+            relation=draft.relation,
+            status=status,
+            reject_reason=reason,
+            expected_tokens=TIER_EXPECTED_TOKENS.get(draft.tier, 0),
+        )
+        .on_conflict_do_nothing(index_elements=[_clues.c.text_key])
+        .returning(_clues.c.id)
+    )
+    return (await conn.execute(stmt)).scalar()
+
+
+async def run_generate_job(
+    engine: AsyncEngine,
+    pool: ChatPool,
+    solvers: Sequence[Solver],
+    targets: Sequence[Target] | Callable[[AsyncEngine], Awaitable[Sequence[Target]]],
+    *,
+    params: dict[str, Any],
+    settings: GenerateSettings = GenerateSettings(),
+    name: str | None = None,
+    on_start: OnStart | None = None,
+    on_item: OnItem | None = None,
+) -> JobReport:
+    """Generate (and verify) a clue for every target of the job, resuming where it stopped.
+
+    ``targets`` (or a coroutine function of the engine building them, awaited only for a new job,
+    so it can look at the bank, see ``llm_answers``) are stored
+    as the job's items; accepted clues enter the bank as ``verified`` when ``settings.verify``
+    (every solver answered correctly), else ``unverified``.
+    """
+    if settings.verify and not solvers:
+        raise ValueError("verification needs at least one solver (or settings.verify=False)")
+
+    async def make_items() -> list[tuple[int, dict[str, Any], int | None]]:
+        chosen = await targets(engine) if callable(targets) else targets
+        return [(i, t.to_dict(), None) for i, t in enumerate(chosen)]
+
+    job_id, job_name = await find_or_create_job(
+        engine, kind="generate", params=params, make_items=make_items, name=name
+    )
+    rows, total, done = await _pending(engine, job_id)
+    if on_start:
+        on_start(total, done)
+    async with engine.connect() as conn:
+        seen_keys = set((await conn.execute(select(_clues.c.text_key))).scalars())
+    insert = _insert(engine)
+    lock = asyncio.Lock()
+    tally = _Tally()
+    tags = call_tags(job_name)
+    start = time.monotonic()
+
+    async def work(row: Any) -> None:
+        target = Target.from_dict(json.loads(row.target))
+        gen, solve = Usage(), Usage()
+        log: list[dict[str, Any]] = []
+        failed: list[tuple[ClueDraft, str]] = []  # well-formed clues the solvers refused
+        gen_models: list[str] = []
+        solver_models: list[str] = []
+        accepted: ClueDraft | None = None
+        reason: str | None = None
+        attempts = 0
+        for _ in range(settings.attempts):
+            attempts += 1
+            candidate = await generate_candidate(
+                pool,
+                target,
+                tags=tags,
+                seen_keys=seen_keys,
+                max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                extra_unsafe=settings.extra_unsafe,
+            )
+            gen += candidate.usage
+            gen_models.append(candidate.model)
+            if candidate.draft is None:
+                reason = candidate.reason
+                log.append({"reason": reason, "text": candidate.text})
+                continue
+            if settings.verify:
+                verdict = await verify_clue(
+                    solvers,
+                    domain=candidate.draft.domain,
+                    text=candidate.draft.text,
+                    answer=candidate.draft.answer,
+                    tags=tags,
+                    max_tokens=settings.solver_max_tokens,
+                )
+                solve += verdict.usage
+                solver_models.extend(verdict.models)
+                if not verdict.ok:
+                    reason = verdict.reason
+                    log.append({"reason": reason, "text": candidate.text})
+                    if reason != LLM_ERROR:  # the design keeps failing clues, with the reason
+                        failed.append((candidate.draft, reason or "unsolved"))
+                    continue
+            accepted = candidate.draft
+            break
+        gen_model = next((m for m in reversed(gen_models) if m), "")
+        async with lock, engine.begin() as conn:
+            for draft, why in failed:
+                await _insert_clue(conn, insert, draft, REJECTED, why)
+            clue_id = None
+            if accepted is not None:
+                status = VERIFIED if settings.verify else UNVERIFIED
+                clue_id = await _insert_clue(conn, insert, accepted, status)
+                if clue_id is None:  # another process stored the same text meanwhile
+                    accepted, reason = None, DUPLICATE
+            outcome = ItemOutcome(
+                ITEM_ACCEPTED if accepted else ITEM_REJECTED,
+                None if accepted else (reason or "unknown"),
+                gen + solve,
+            )
+            await conn.execute(
+                update(_items)
+                .where(_items.c.id == row.id)
+                .values(
+                    _item_values(
+                        outcome.status,
+                        outcome.reason,
+                        attempts=attempts,
+                        gen=gen,
+                        solve=solve,
+                        gen_model=gen_model,
+                        solver_models=solver_models,
+                        detail={"rejections": log},
+                        clue_id=clue_id,
+                    )
+                )
+            )
+        tally.add(outcome, gen, solve, [*gen_models, *solver_models])
+        if on_item:
+            on_item(outcome)
+
+    await _run_workers(rows, settings.concurrency, work)
+    await _finish_job(engine, job_id)
+    return tally.report(job_id, job_name, total, done, start)
+
+
+async def llm_answers(engine: AsyncEngine) -> set[str]:
+    """Normalised answers that already have a non-rejected LLM clue: a new grounded job skips
+    them, so running ``generate`` again covers new answers instead of rephrasing old ones."""
+    from gate.answers import normalize_answer
+
+    async with engine.connect() as conn:
+        answers = (
+            await conn.execute(
+                select(_clues.c.answer)
+                .distinct()
+                .where(_clues.c.source.startswith("llm:"), _clues.c.status != REJECTED)
+            )
+        ).scalars()
+        return {normalize_answer(a) for a in answers}
+
+
+async def _clue_items(
+    engine: AsyncEngine, where: Any, limit: int | None
+) -> list[tuple[int, dict[str, Any], int | None]]:
+    stmt = select(_clues.c.id).where(where).order_by(_clues.c.id)
+    if limit:
+        stmt = stmt.limit(limit)
+    async with engine.connect() as conn:
+        ids = (await conn.execute(stmt)).scalars().all()
+    return [(clue_id, {}, clue_id) for clue_id in ids]
+
+
+async def _clue_row(engine: AsyncEngine, clue_id: int | None) -> Any:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                select(_clues.c.domain, _clues.c.text, _clues.c.answer, _clues.c.status).where(
+                    _clues.c.id == clue_id
+                )
+            )
+        ).first()
+
+
+async def run_verify_job(
+    engine: AsyncEngine,
+    solvers: Sequence[Solver],
+    *,
+    source_prefix: str = "",
+    limit: int | None = None,
+    concurrency: int = 8,
+    max_tokens: int = 64,
+    name: str | None = None,
+    on_start: OnStart | None = None,
+    on_item: OnItem | None = None,
+) -> JobReport:
+    """Verify ``unverified`` clues: each becomes ``verified`` or ``rejected`` with the reason."""
+    if not solvers:
+        raise ValueError("verification needs at least one solver")
+    where = (_clues.c.status == UNVERIFIED) & _clues.c.source.startswith(source_prefix)
+    params = {"source": source_prefix, "limit": limit, "solvers": [s.name for s in solvers]}
+    job_id, job_name = await find_or_create_job(
+        engine,
+        kind="verify",
+        params=params,
+        make_items=lambda: _clue_items(engine, where, limit),
+        name=name,
+    )
+    rows, total, done = await _pending(engine, job_id)
+    if on_start:
+        on_start(total, done)
+    lock, tally, tags, start = asyncio.Lock(), _Tally(), call_tags(job_name), time.monotonic()
+
+    async def work(row: Any) -> None:
+        clue = await _clue_row(engine, row.clue_id)
+        if clue is None or clue.status != UNVERIFIED:  # deleted or decided elsewhere meanwhile
+            verdict_ok, reason, solve, models = False, "skipped", Usage(), ()
+        else:
+            verdict = await verify_clue(
+                solvers,
+                domain=clue.domain,
+                text=clue.text,
+                answer=clue.answer,
+                tags=tags,
+                max_tokens=max_tokens,
+            )
+            verdict_ok, reason, solve, models = (
+                verdict.ok,
+                verdict.reason,
+                verdict.usage,
+                verdict.models,
+            )
+        outcome = ItemOutcome(ITEM_ACCEPTED if verdict_ok else ITEM_REJECTED, reason, solve)
+        async with lock, engine.begin() as conn:
+            if clue is not None and clue.status == UNVERIFIED and reason != LLM_ERROR:
+                # A pool outage proves nothing about the clue: it stays unverified, not rejected.
+                await conn.execute(
+                    update(_clues)
+                    .where(_clues.c.id == row.clue_id, _clues.c.status == UNVERIFIED)
+                    .values(
+                        status=VERIFIED if verdict_ok else REJECTED,
+                        reject_reason=None if verdict_ok else reason,
+                    )
+                )
+            await conn.execute(
+                update(_items)
+                .where(_items.c.id == row.id)
+                .values(
+                    _item_values(
+                        outcome.status,
+                        outcome.reason,
+                        attempts=1,
+                        gen=Usage(),
+                        solve=solve,
+                        gen_model="",
+                        solver_models=models,
+                        detail={},
+                    )
+                )
+            )
+        tally.add(outcome, Usage(), solve, models)
+        if on_item:
+            on_item(outcome)
+
+    await _run_workers(rows, concurrency, work)
+    await _finish_job(engine, job_id)
+    return tally.report(job_id, job_name, total, done, start)
+
+
+async def run_calibrate_job(
+    engine: AsyncEngine,
+    solvers: Sequence[Solver],
+    *,
+    source_prefix: str = "",
+    limit: int | None = None,
+    recalibrate: bool = False,
+    samples: int = 1,
+    temperature: float = 0.0,
+    max_tokens: int = 512,
+    concurrency: int = 8,
+    name: str | None = None,
+    on_start: OnStart | None = None,
+    on_item: OnItem | None = None,
+) -> JobReport:
+    """Set tier and ``expected_tokens`` of verified clues from reference solvers' attempts.
+
+    Without ``recalibrate`` only clues no finished calibration item covers are taken.
+    """
+    if not solvers:
+        raise ValueError("calibration needs at least one reference solver")
+    where = (_clues.c.status == VERIFIED) & _clues.c.source.startswith(source_prefix)
+    if not recalibrate:
+        calibrated = (
+            select(_items.c.clue_id)
+            .join(_jobs, _jobs.c.id == _items.c.job_id)
+            .where(_jobs.c.kind == "calibrate", _items.c.status == ITEM_ACCEPTED)
+            .where(_items.c.clue_id.is_not(None))
+        )
+        where = where & _clues.c.id.not_in(calibrated)
+    params = {
+        "source": source_prefix,
+        "limit": limit,
+        "recalibrate": recalibrate,
+        "samples": samples,
+        "solvers": [s.name for s in solvers],
+    }
+    job_id, job_name = await find_or_create_job(
+        engine,
+        kind="calibrate",
+        params=params,
+        make_items=lambda: _clue_items(engine, where, limit),
+        name=name,
+    )
+    rows, total, done = await _pending(engine, job_id)
+    if on_start:
+        on_start(total, done)
+    lock, tally, tags, start = asyncio.Lock(), _Tally(), call_tags(job_name), time.monotonic()
+
+    async def work(row: Any) -> None:
+        clue = await _clue_row(engine, row.clue_id)
+        result: Calibration | None = None
+        if clue is not None:
+            result = await calibrate_clue(
+                solvers,
+                domain=clue.domain,
+                text=clue.text,
+                answer=clue.answer,
+                tags=tags,
+                samples=samples,
+                max_tokens=max_tokens,
+                temperature=temperature,
+            )
+        usable = result is not None and any(a.error != LLM_ERROR for a in result.attempts)
+        solve = result.usage if result else Usage()
+        models = result.models if result else ()
+        outcome = ItemOutcome(
+            ITEM_ACCEPTED if usable else ITEM_REJECTED,
+            None if usable else (LLM_ERROR if result else "skipped"),
+            solve,
+        )
+        async with lock, engine.begin() as conn:
+            detail: dict[str, Any] = {}
+            if usable and result is not None:
+                detail = {
+                    "tier": result.tier,
+                    "expected_tokens": result.expected_tokens,
+                    "success_rate": result.success_rate,
+                    "mean_tokens": result.mean_tokens,
+                }
+                await conn.execute(
+                    update(_clues)
+                    .where(_clues.c.id == row.clue_id)
+                    .values(tier=result.tier, expected_tokens=result.expected_tokens)
+                )
+            await conn.execute(
+                update(_items)
+                .where(_items.c.id == row.id)
+                .values(
+                    _item_values(
+                        outcome.status,
+                        outcome.reason,
+                        attempts=len(result.attempts) if result else 0,
+                        gen=Usage(),
+                        solve=solve,
+                        gen_model="",
+                        solver_models=models,
+                        detail=detail,
+                    )
+                )
+            )
+        tally.add(outcome, Usage(), solve, models)
+        if on_item:
+            on_item(outcome)
+
+    await _run_workers(rows, concurrency, work)
+    await _finish_job(engine, job_id)
+    return tally.report(job_id, job_name, total, done, start)
+
+
+# -- accounting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FactoryCosts:
+    """What the factory spent, for ``gate puzzles stats`` and ``bench/asymmetry.py``."""
+
+    accepted: int  # clues accepted by generate jobs and still in the bank as verified
+    attempts: int  # generation attempts, rejected ones included
+    gen_usage: Usage  # generation calls of generate jobs
+    verify_usage: Usage  # solver calls of generate and verify jobs
+    calibrate_usage: Usage
+    generator_models: tuple[str, ...]
+    solver_models: tuple[str, ...]  # verification
+    reference_models: tuple[str, ...]  # calibration
+    reasons: dict[str, int]  # rejection reason -> generate items
+
+    @property
+    def tokens_per_accepted(self) -> float | None:
+        """Generation + verification tokens (prompt and completion) per accepted clue."""
+        if not self.accepted:
+            return None
+        return (self.gen_usage.total + self.verify_usage.total) / self.accepted
+
+
+async def factory_costs(engine: AsyncEngine) -> FactoryCosts:
+    i, j = _items.c, _jobs.c
+    sums = (
+        func.coalesce(func.sum(i.gen_prompt_tokens), 0),
+        func.coalesce(func.sum(i.gen_completion_tokens), 0),
+        func.coalesce(func.sum(i.solve_prompt_tokens), 0),
+        func.coalesce(func.sum(i.solve_completion_tokens), 0),
+        func.coalesce(func.sum(i.attempts), 0),
+        func.count(),
+    )
+    async with engine.connect() as conn:
+        by_kind = {
+            row[0]: row[1:]
+            for row in (
+                await conn.execute(
+                    select(j.kind, *sums)
+                    .select_from(_items.join(_jobs, j.id == i.job_id))
+                    .group_by(j.kind)
+                )
+            ).all()
+        }
+        accepted = await conn.scalar(
+            select(func.count())
+            .select_from(
+                _items.join(_jobs, j.id == i.job_id).join(_clues, _clues.c.id == i.clue_id)
+            )
+            .where(j.kind == "generate", i.status == ITEM_ACCEPTED)
+            .where(_clues.c.status == VERIFIED)
+        )
+        reasons = {
+            reason: n
+            for reason, n in (
+                await conn.execute(
+                    select(i.reason, func.count())
+                    .select_from(_items.join(_jobs, j.id == i.job_id))
+                    .where(j.kind == "generate", i.status == ITEM_REJECTED)
+                    .group_by(i.reason)
+                )
+            ).all()
+        }
+        models: dict[str, tuple[str, ...]] = {}
+        for kind, column in (
+            ("generate", i.gen_model),
+            ("verify", i.solver_models),
+            ("calibrate", i.solver_models),
+        ):
+            kinds = ("generate", "verify") if kind == "verify" else (kind,)
+            values = (
+                await conn.execute(
+                    select(column)
+                    .distinct()
+                    .select_from(_items.join(_jobs, j.id == i.job_id))
+                    .where(j.kind.in_(kinds), column != "")
+                )
+            ).scalars()
+            models[kind] = tuple(sorted({m for value in values for m in value.split(",") if m}))
+
+    def usage(kind: str, solver: bool) -> Usage:
+        row = by_kind.get(kind)
+        if row is None:
+            return Usage()
+        return Usage(int(row[2]), int(row[3]), 0) if solver else Usage(int(row[0]), int(row[1]), 0)
+
+    return FactoryCosts(
+        accepted=int(accepted or 0),
+        attempts=int(by_kind["generate"][4]) if "generate" in by_kind else 0,
+        gen_usage=usage("generate", False),
+        verify_usage=usage("generate", True) + usage("verify", True),
+        calibrate_usage=usage("calibrate", True),
+        generator_models=models["generate"],
+        solver_models=models["verify"],
+        reference_models=models["calibrate"],
+        reasons=reasons,
+    )
+
+
+async def clue_costs(
+    engine: AsyncEngine, clue_ids: Sequence[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Per-clue provenance and cost: tokens of every factory item linked to the clue."""
+    i, j = _items.c, _jobs.c
+    stmt = (
+        select(
+            i.clue_id,
+            func.sum(i.gen_prompt_tokens + i.gen_completion_tokens),
+            func.sum(i.solve_prompt_tokens + i.solve_completion_tokens),
+            func.max(i.gen_model),
+            func.max(i.solver_models),
+            func.max(j.name),
+        )
+        .select_from(_items.join(_jobs, j.id == i.job_id))
+        .where(i.clue_id.is_not(None), j.kind.in_(("generate", "verify")))
+        .group_by(i.clue_id)
+    )
+    if clue_ids is not None:
+        stmt = stmt.where(i.clue_id.in_(list(clue_ids)))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {
+        row[0]: {
+            "gen_tokens": int(row[1] or 0),
+            "verify_tokens": int(row[2] or 0),
+            "generator": row[3] or "",
+            "solvers": row[4] or "",
+            "job": row[5] or "",
+        }
+        for row in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TierCost:
+    tier: int
+    clues: int  # servable clues at this tier
+    calibrated: int  # of which a calibration job measured
+    mean_expected_tokens: float  # per clue; price unit
+
+    def per_gate(self, length: int) -> float:
+        """Expected solver tokens for one gate of ``length`` clues at this tier."""
+        return self.mean_expected_tokens * length
+
+
+async def tier_costs(engine: AsyncEngine) -> list[TierCost]:
+    """Servable clues per tier with their mean expected solver tokens (what a gate is priced at)."""
+    c, i, j = _clues.c, _items.c, _jobs.c
+    servable = (c.status == VERIFIED) & c.retired.is_(False)
+    calibrated = (
+        select(i.clue_id)
+        .join(_jobs, j.id == i.job_id)
+        .where(j.kind == "calibrate", i.status == ITEM_ACCEPTED, i.clue_id.is_not(None))
+    )
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(c.tier, func.count(), func.avg(c.expected_tokens))
+                .where(servable)
+                .group_by(c.tier)
+                .order_by(c.tier)
+            )
+        ).all()
+        measured = dict(
+            (
+                await conn.execute(
+                    select(c.tier, func.count())
+                    .where(servable, c.id.in_(calibrated))
+                    .group_by(c.tier)
+                )
+            ).all()
+        )
+    return [
+        TierCost(int(tier), int(n), int(measured.get(tier, 0)), float(mean or 0.0))
+        for tier, n, mean in rows
+    ]

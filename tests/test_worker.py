@@ -1,0 +1,321 @@
+"""``gate worker``: the OpenAI-compatible API over a tiny random model, and the real SmolLM2.
+
+The API tests run in-process (httpx2's ASGI transport) on a 2-layer random Llama: greedy decoding
+of a seeded model is deterministic, so stop sequences and streaming can be compared exactly.  The
+tests marked ``model`` talk to a real server process (``smollm2_server`` in ``tests.plugins.model``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+from typer.testing import CliRunner
+
+from gate.worker.backend import TextAssembler
+
+CHAT = "/v1/chat/completions"
+TEXT = "/v1/completions"
+HELLO = [{"role": "user", "content": "Hello there"}]
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> Any:
+    if (
+        importlib.util.find_spec("torch") is None
+        or importlib.util.find_spec("transformers") is None
+    ):
+        pytest.fail(
+            "the worker tests need torch and transformers: bash scripts/install-model.sh",
+            pytrace=False,
+        )
+    from gate.worker.model import random_model
+
+    return random_model("llama", layers=2, hidden=128)
+
+
+def _client(tiny_model: Any, **options: Any) -> httpx2.AsyncClient:
+    from gate.worker.app import create_app
+    from gate.worker.model import TransformersBackend
+
+    app = create_app(TransformersBackend(tiny_model), **options)
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://worker")
+
+
+@pytest.fixture
+async def client(tiny_model: Any) -> AsyncIterator[httpx2.AsyncClient]:
+    async with _client(tiny_model) as http:
+        yield http
+
+
+def _events(response: httpx2.Response) -> list[Any]:
+    assert response.headers["content-type"].startswith("text/event-stream")
+    frames = [f for f in response.text.split("\n\n") if f]
+    assert all(f.startswith("data: ") for f in frames)
+    assert frames[-1] == "data: [DONE]"
+    return [json.loads(f.removeprefix("data: ")) for f in frames[:-1]]
+
+
+def _prompt_tokens(tiny_model: Any, messages: list[dict[str, str]]) -> int:
+    ids = tiny_model.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=False
+    )
+    return len(ids)
+
+
+async def _chat(client: httpx2.AsyncClient, **fields: Any) -> httpx2.Response:
+    body = {"model": "any", "messages": HELLO, "temperature": 0, "max_tokens": 24} | fields
+    return await client.post(CHAT, json=body)
+
+
+async def test_health_and_models_name_the_model(client: httpx2.AsyncClient) -> None:
+    health = (await client.get("/health")).json()
+    assert health == {"status": "ok", "model": "random-llama-2x128"}
+    models = (await client.get("/v1/models")).json()
+    assert models["object"] == "list"
+    assert [m["id"] for m in models["data"]] == ["random-llama-2x128"]
+
+
+async def test_chat_without_streaming_reports_exact_usage(
+    client: httpx2.AsyncClient, tiny_model: Any
+) -> None:
+    response = await _chat(client, user="tenant-a")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-")
+    choice = body["choices"][0]
+    assert choice["message"]["role"] == "assistant"
+    assert isinstance(choice["message"]["content"], str)
+    assert choice["finish_reason"] == "length"  # a random model never says <|im_end|> this early
+    assert body["usage"] == {
+        "prompt_tokens": _prompt_tokens(tiny_model, HELLO),
+        "completion_tokens": 24,
+        "total_tokens": _prompt_tokens(tiny_model, HELLO) + 24,
+    }
+
+
+async def test_streamed_chat_matches_the_plain_answer_and_ends_with_usage_and_done(
+    client: httpx2.AsyncClient,
+) -> None:
+    plain = (await _chat(client)).json()
+    response = await _chat(client, stream=True, stream_options={"include_usage": True})
+    assert response.status_code == 200
+    events = _events(response)
+    assert len({e["id"] for e in events}) == 1
+    assert all(e["object"] == "chat.completion.chunk" for e in events)
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    *content, finish, usage = events
+    assert all(e["usage"] is None for e in [*content, finish])
+    assert (
+        "".join(e["choices"][0]["delta"].get("content", "") for e in content)
+        == plain["choices"][0]["message"]["content"]
+    )
+    assert finish["choices"][0] == {
+        "index": 0,
+        "delta": {},
+        "logprobs": None,
+        "finish_reason": "length",
+    }
+    assert usage["choices"] == []
+    assert usage["usage"] == plain["usage"]
+
+
+async def test_streams_without_include_usage_carry_no_usage(client: httpx2.AsyncClient) -> None:
+    events = _events(await _chat(client, stream=True))
+    assert all("usage" not in e for e in events)
+    assert events[-1]["choices"][0]["finish_reason"] == "length"
+
+
+async def test_text_completions_stream_and_not(client: httpx2.AsyncClient, tiny_model: Any) -> None:
+    body = {"prompt": "Once upon a time", "temperature": 0, "max_tokens": 10}
+    plain = (await client.post(TEXT, json=body)).json()
+    assert plain["object"] == "text_completion"
+    assert plain["usage"]["prompt_tokens"] == len(
+        tiny_model.tokenizer("Once upon a time")["input_ids"]
+    )
+    assert plain["usage"]["completion_tokens"] == 10
+    events = _events(
+        await client.post(
+            TEXT, json=body | {"stream": True, "stream_options": {"include_usage": True}}
+        )
+    )
+    assert (
+        "".join(e["choices"][0]["text"] for e in events if e["choices"])
+        == plain["choices"][0]["text"]
+    )
+    assert events[-1]["usage"] == plain["usage"]
+
+
+async def test_a_stop_sequence_ends_the_answer_before_it(client: httpx2.AsyncClient) -> None:
+    full = (await _chat(client, max_tokens=40)).json()["choices"][0]["message"]["content"]
+    # A stop taken from the middle of the greedy answer: same prompt, same answer, cut there.
+    start = next(
+        i
+        for i in range(len(full) // 3, len(full) - 2)
+        if full[i : i + 2].isprintable() and "\ufffd" not in full[i : i + 2]
+    )
+    stop = full[start : start + 2]
+    expected = full[: full.index(stop)]
+    body = (await _chat(client, max_tokens=40, stop=[stop, "never-seen-stop"])).json()
+    assert body["choices"][0]["message"]["content"] == expected
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens"] < 40
+    events = _events(await _chat(client, max_tokens=40, stop=stop, stream=True))
+    streamed = "".join(e["choices"][0]["delta"].get("content", "") for e in events)
+    assert streamed == expected
+    assert events[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_seeded_sampling_repeats(client: httpx2.AsyncClient) -> None:
+    first, second = [
+        (await _chat(client, temperature=1.0, top_p=0.9, seed=7)).json()["choices"][0]["message"][
+            "content"
+        ]
+        for _ in range(2)
+    ]
+    assert first == second
+
+
+async def test_max_tokens_is_clipped_to_the_server_cap(tiny_model: Any) -> None:
+    async with _client(tiny_model, max_new_tokens_cap=5) as http:
+        body = (await _chat(http, max_tokens=50)).json()
+    assert body["usage"]["completion_tokens"] == 5
+    assert body["choices"][0]["finish_reason"] == "length"
+
+
+async def test_concurrent_requests_are_served_one_after_the_other(
+    client: httpx2.AsyncClient,
+) -> None:
+    answers = await asyncio.gather(*[_chat(client, max_tokens=12) for _ in range(3)])
+    contents = {r.json()["choices"][0]["message"]["content"] for r in answers}
+    assert len(contents) == 1  # same greedy answer: no request saw another's state
+
+
+async def test_response_format_json_schema_is_accepted(client: httpx2.AsyncClient) -> None:
+    schema = {"type": "json_schema", "json_schema": {"name": "clue", "schema": {"type": "object"}}}
+    assert (await _chat(client, response_format=schema)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "messages[0].content",
+        ),
+        ({"n": 2}, "n"),
+        ({"temperature": 3}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": True}, "max_tokens"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"stop": [""]}, "stop"),
+        ({"tools": [{"type": "function"}]}, "tools"),
+        ({"stream_options": {"include_usage": True}}, "stream_options"),
+        ({"response_format": {"type": "xml"}}, "response_format"),
+        ({"user": 42}, "user"),
+    ],
+)
+async def test_bad_input_is_a_clear_400(
+    client: httpx2.AsyncClient, fields: dict[str, Any], param: str
+) -> None:
+    response = await _chat(client, **fields)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert error["message"]
+
+
+async def test_body_that_is_not_json_or_too_large_is_refused(tiny_model: Any) -> None:
+    async with _client(tiny_model, max_body=1000) as http:
+        bad = await http.post(
+            CHAT, content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert bad.status_code == 400
+        assert "not valid JSON" in bad.json()["error"]["message"]
+        big = await http.post(CHAT, json={"messages": [{"role": "user", "content": "x" * 2000}]})
+        assert big.status_code == 413
+        assert (await http.post(TEXT, json={"prompt": ""})).status_code == 400
+
+
+def test_the_assembler_holds_back_partial_characters_and_stop_prefixes() -> None:
+    pieces = {1: "Hel", 2: "lo ", 3: "EN", 4: "D", 5: "\ufffd"}
+
+    def decode(ids: Any) -> str:
+        text = "".join(pieces[i] for i in ids)
+        return text.replace("D\ufffd", "D!") if len(ids) == 5 else text
+
+    text = TextAssembler(decode, stop=["END"])
+    assert [text.add(1), text.add(2), text.add(3)] == ["Hel", "lo ", ""]  # "EN" may start "END"
+    assert text.add(4) == "" and text.stopped  # "END": cut, never sent
+    plain = TextAssembler(decode)
+    assert [plain.add(i) for i in (1, 2, 3, 4)] == ["Hel", "lo ", "EN", "D"]
+    assert plain.add(5) == "!"  # decode of all five gives "...D!" so only the new char goes out
+    partial = TextAssembler(lambda ids: "ab\ufffd")
+    assert partial.add(1) == "ab"
+    assert partial.flush() == "\ufffd"
+
+
+def test_gate_worker_wants_exactly_one_model_source() -> None:
+    from gate.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["worker"]).exit_code == 2
+    assert (
+        runner.invoke(app, ["worker", "--model", "smollm2", "--random-init", "llama"]).exit_code
+        == 2
+    )
+    assert (
+        runner.invoke(app, ["worker", "--random-init", "llama", "--device", "tpu"]).exit_code == 2
+    )
+
+
+@pytest.mark.model
+async def test_smollm2_knows_the_capital_of_france(smollm2_server: str) -> None:
+    messages: Any = [{"role": "user", "content": "What is the capital of France?"}]
+    if importlib.util.find_spec("openai") is not None:
+        from openai import AsyncOpenAI
+
+        async with AsyncOpenAI(
+            base_url=f"{smollm2_server}/v1", api_key="unused", timeout=60
+        ) as client:
+            reply = await client.chat.completions.create(
+                model="smollm2", messages=messages, temperature=0, max_tokens=32
+            )
+        answer = reply.choices[0].message.content or ""
+        assert reply.usage is not None and reply.usage.completion_tokens > 0
+    else:
+        async with httpx2.AsyncClient(base_url=smollm2_server, timeout=60) as http:
+            body = (
+                await http.post(
+                    CHAT, json={"messages": messages, "temperature": 0, "max_tokens": 32}
+                )
+            ).json()
+        answer = body["choices"][0]["message"]["content"]
+    assert "Paris" in answer
+
+
+@pytest.mark.model
+async def test_smollm2_streams_with_usage_and_stops_at_its_end_token(smollm2_server: str) -> None:
+    body = {
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "temperature": 0,
+        "max_tokens": 64,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    async with httpx2.AsyncClient(base_url=smollm2_server, timeout=60) as http:
+        events = _events(await http.post(CHAT, json=body))
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
+    assert text.strip()
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+    assert 0 < events[-1]["usage"]["completion_tokens"] < 64
