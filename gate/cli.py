@@ -584,6 +584,8 @@ async def _run_factory(url: str, pools, action):  # type: ignore[no-untyped-def]
     from puzzles.db import create_engine, create_schema
 
     engine = create_engine(url)
+    # Probe the backends in the background so a dead one is skipped and a revived one used again.
+    watches = [asyncio.create_task(pool.watch_health()) for pool in pools]
     try:
         await create_schema(engine)
         return await action(engine)
@@ -591,6 +593,9 @@ async def _run_factory(url: str, pools, action):  # type: ignore[no-untyped-def]
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     finally:
+        for watch in watches:
+            watch.cancel()
+        await asyncio.gather(*watches, return_exceptions=True)
         for pool in pools:
             await pool.aclose()
         await engine.dispose()

@@ -520,6 +520,19 @@ async def test_health_probes_the_models_endpoint_and_marks_backends_up_or_down(
     assert pool.is_up("b")
 
 
+async def test_the_health_watch_probes_on_its_interval_until_cancelled(
+    servers: FakeServers, sleeps: Sleeps, make_pool: Callable[..., LLMPool]
+) -> None:
+    pool = make_pool(backend("a"))
+    watch = asyncio.create_task(pool.watch_health(interval=15))
+    await yield_to_other_tasks()
+    watch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await watch
+    probes = [r for r in servers.requests if r.url.path == "/v1/models"]
+    assert len(probes) >= 2 and set(sleeps) == {15}
+
+
 async def test_when_every_backend_is_down_a_call_fails_fast_without_a_request(
     servers: FakeServers, make_pool: Callable[..., LLMPool]
 ) -> None:

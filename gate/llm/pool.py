@@ -208,6 +208,14 @@ class LLMPool:
         results = await asyncio.gather(*(self._probe(state) for state in self._states))
         return {state.backend.name: ok for state, ok in zip(self._states, results, strict=True)}
 
+    async def watch_health(self, interval: float = 15.0) -> None:
+        """Probe every backend every ``interval`` seconds until cancelled, so a backend that came
+        back is used again (and a dead one avoided) without waiting for traffic to find out.
+        Run it as a task next to the pool: ``asyncio.create_task(pool.watch_health())``."""
+        while True:
+            await self.health()
+            await self._sleep(interval)
+
     async def aclose(self) -> None:
         if self._owns_clients:
             await asyncio.gather(*(state.client.close() for state in self._states))
