@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
@@ -197,17 +195,15 @@ async def test_index_spells_only_coverable_words_and_holds_no_answers(engine: As
     assert "orvath" not in repr(index.clues).lower()
 
 
-async def test_thousands_of_clues_seed_quickly(engine: AsyncEngine) -> None:
+async def test_thousands_of_clues_seed_in_bulk_and_reseeding_adds_nothing(
+    engine: AsyncEngine,
+) -> None:
+    # Seeding speed is measured by bench/seed.py, not asserted here.
     bank = ClueBank(engine)
     drafts = synthetic("abcdefghijklmnopqrstuvwxyz", 200, tier=2)  # 5,200 clues
-    start = time.perf_counter()
     report = await bank.seed(drafts, [f"{w}" for w in WORDS])
-    elapsed = time.perf_counter() - start
     assert report.clues.added == 5_200
-    assert elapsed < 5.0, f"seeding 5,200 clues took {elapsed:.2f}s"
-    start = time.perf_counter()
     assert (await bank.seed(drafts, WORDS)).clues.duplicates == 5_200
-    assert time.perf_counter() - start < 5.0
 
 
 async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path) -> None:
@@ -274,9 +270,7 @@ async def test_builtin_clue_set_seeds_sqlite_and_composes(tmp_path) -> None:
         await create_schema(engine)
         bank = ClueBank(engine)
         drafts = list(builtin_clues())
-        start = time.perf_counter()
         report = await bank.seed(drafts, words)
-        assert time.perf_counter() - start < 5.0
         assert report.clues.added + report.clues.rejected == len(drafts)
         assert report.clues.added > 1_000
         assert not (await bank.seed(drafts, words)).changed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import string
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 
 import pytest
@@ -213,19 +212,15 @@ def test_sources_are_listed_explicitly() -> None:
         assert all(c.source == module.SOURCE for c in module.clues())
 
 
-def test_generation_is_fast_in_a_fresh_process() -> None:
+def test_generation_needs_no_import_time_work() -> None:
+    # How fast generation runs is measured by bench/seed.py; here only that importing the package
+    # builds nothing (the demo's first start pays for generation once, when it seeds).
     code = (
-        "import time; t = time.perf_counter();"
-        "from puzzles.knowledge import builtin_clues; n = sum(1 for _ in builtin_clues());"
-        "print(n, time.perf_counter() - t)"
+        "import puzzles.knowledge as k, sys;"
+        "print(any(m in sys.modules for m in ('pycountry', 'countryinfo', 'periodictable')))"
     )
-    started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert int(out[0]) >= 3000
-    assert float(out[1]) < 3.0
-    assert time.perf_counter() - started < 10
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_import_does_no_work() -> None:
