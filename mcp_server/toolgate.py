@@ -289,38 +289,43 @@ class ToolGate:
         meta: dict[str, Any],
         responses: dict[str, Any],
     ) -> Any:
-        gatekeeper = await self.gatekeeper()
         challenge_id = state["challenge"]
-        words = _answers_from(answer)
+        outcome = await self._solve(challenge_id, caller, answer)
+        if isinstance(outcome, int):  # wrong, with attempts left: ask again with a fresh state
+            issued = await (await self.gatekeeper()).challenges.view(challenge_id)
+            notice = f"That is not the hidden word; {outcome} attempt(s) left."
+            return await self._input_required(params, caller, challenge_id, issued, notice)
+        if not isinstance(outcome, str):
+            return outcome  # an error result
+        return await self._spend_and_run(
+            ctx, call_next, params, rule, caller, outcome, meta, responses
+        )
+
+    async def _solve(self, challenge_id: str, caller: _Caller, reply: Any) -> Any:
+        """Check an elicitation reply: the new pass token (str), the attempts left after a wrong
+        answer (int > 0), or an error result to send back."""
+        words = _answers_from(_wire(reply))
         if words is None:
             return _error("Payment declined: no answer was given.", code="payment_declined")
+        gatekeeper = await self.gatekeeper()
         try:
             minted = await gatekeeper.challenges.solve(
                 challenge_id, caller.identity_for(gatekeeper), words
             )
         except WrongAnswer as wrong:
-            if wrong.attempts_left <= 0:
-                return _error(
-                    "Wrong answer, and no attempts are left. Call the tool again for a new puzzle.",
-                    code="wrong_answer",
-                    attempts_left=0,
-                )
-            issued = await gatekeeper.challenges.view(challenge_id)
-            return await self._input_required(
-                params,
-                caller,
-                challenge_id,
-                issued,
-                f"That is not the hidden word; {wrong.attempts_left} attempt(s) left.",
+            if wrong.attempts_left > 0:
+                return wrong.attempts_left
+            return _error(
+                "Wrong answer, and no attempts are left. Call the tool again for a new puzzle.",
+                code="wrong_answer",
+                attempts_left=0,
             )
         except (ChallengeGone, ChallengeMismatch):
             return _error(
                 "This puzzle is no longer valid. Call the tool again for a new one.",
                 code="challenge_gone",
             )
-        return await self._spend_and_run(
-            ctx, call_next, params, rule, caller, minted.token, meta, responses
-        )
+        return minted.token
 
     async def _spend_and_run(
         self,
@@ -413,28 +418,11 @@ class ToolGate:
                     challenge=_challenge_payload(issued, ""),
                     pass_meta_key=PASS_META_KEY,
                 )
-            words = _answers_from(_wire(reply))
-            if words is None:
-                return _error("Payment declined: no answer was given.", code="payment_declined")
-            try:
-                minted = await gatekeeper.challenges.solve(
-                    issued.challenge_id, caller.identity_for(gatekeeper), words
-                )
-            except WrongAnswer as wrong:
-                if wrong.attempts_left <= 0:
-                    return _error(
-                        "Wrong answer, and no attempts are left.",
-                        code="wrong_answer",
-                        attempts_left=0,
-                    )
-                notice = f"That is not the hidden word; {wrong.attempts_left} attempt(s) left."
-                issued = await gatekeeper.challenges.view(issued.challenge_id)
-                continue
-            except (ChallengeGone, ChallengeMismatch):
-                return _error(
-                    "This puzzle is no longer valid; call the tool again.", code="challenge_gone"
-                )
-            return minted.token
+            outcome = await self._solve(issued.challenge_id, caller, reply)
+            if not isinstance(outcome, int):
+                return outcome  # the pass token, or an error result
+            notice = f"That is not the hidden word; {outcome} attempt(s) left."
+            issued = await gatekeeper.challenges.view(issued.challenge_id)
 
     # -- sealed request state ---------------------------------------------------------------------
 
