@@ -712,27 +712,36 @@ def puzzles_verify(
     """Verify unverified clues with solver models: verified, or rejected with the reason."""
     from puzzles.factory.jobs import run_verify_job
 
+    _solver_job(
+        "verifying",
+        "verified",
+        run_verify_job,
+        (backends, backend, model, solver),
+        database_url,
+        source_prefix=source,
+        limit=limit,
+        concurrency=concurrency,
+        name=job,
+    )
+
+
+def _solver_job(title, verb, run, llm, database_url, **options):  # type: ignore[no-untyped-def]
+    """Run a verify or calibrate job over the configured solver models with a progress bar."""
+    backends, backend, model, solver = llm
     config = _config(database_url=database_url)
     found = _load_llm_backends(backends, backend, model)
     _, solvers, pools = _factory_pools(found, None, solver or [])
-    with _FactoryProgress("verifying") as bar:
+    with _FactoryProgress(title) as bar:
         report = asyncio.run(
             _run_factory(
                 config.resolved_database_url,
                 pools,
-                lambda engine: run_verify_job(
-                    engine,
-                    solvers,
-                    source_prefix=source,
-                    limit=limit,
-                    concurrency=concurrency,
-                    name=job,
-                    on_start=bar.start,
-                    on_item=bar.item,
+                lambda engine: run(
+                    engine, solvers, on_start=bar.start, on_item=bar.item, **options
                 ),
             )
         )
-    _print_job_report(report, "verified")
+    _print_job_report(report, verb)
 
 
 @puzzles_app.command("calibrate")
@@ -754,31 +763,21 @@ def puzzles_calibrate(
     """Set tier and expected solve cost of verified clues from reference solvers."""
     from puzzles.factory.jobs import run_calibrate_job
 
-    config = _config(database_url=database_url)
-    found = _load_llm_backends(backends, backend, model)
-    _, solvers, pools = _factory_pools(found, None, solver or [])
-    with _FactoryProgress("calibrating") as bar:
-        report = asyncio.run(
-            _run_factory(
-                config.resolved_database_url,
-                pools,
-                lambda engine: run_calibrate_job(
-                    engine,
-                    solvers,
-                    source_prefix=source,
-                    limit=limit,
-                    recalibrate=recalibrate,
-                    samples=samples,
-                    temperature=temperature,
-                    max_tokens=max_tokens,
-                    concurrency=concurrency,
-                    name=job,
-                    on_start=bar.start,
-                    on_item=bar.item,
-                ),
-            )
-        )
-    _print_job_report(report, "calibrated")
+    _solver_job(
+        "calibrating",
+        "calibrated",
+        run_calibrate_job,
+        (backends, backend, model, solver),
+        database_url,
+        source_prefix=source,
+        limit=limit,
+        recalibrate=recalibrate,
+        samples=samples,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        name=job,
+    )
 
 
 FileKind = Annotated[
