@@ -139,6 +139,7 @@ class LLMPool:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         ledger: UsageLedger | None = None,
+        name: str = "default",
     ) -> None:
         """``http_client`` is shared by all backends and stays the caller's to close (tests pass
         one built on ``httpx2.MockTransport``); without it each backend gets its own."""
@@ -159,6 +160,7 @@ class LLMPool:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.ledger = ledger or UsageLedger()
+        self.name = name
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -215,6 +217,43 @@ class LLMPool:
         while True:
             await self.health()
             await self._sleep(interval)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Backends and flows as plain JSON-ready data (shape: ``gate.llm.snapshot``)."""
+        now = self._clock()
+        usage = self.ledger.snapshot()
+        return {
+            "name": self.name,
+            "at": time.time(),
+            "jain": None,
+            "backends": [
+                {
+                    "name": state.backend.name,
+                    "url": state.backend.base_url,
+                    "kind": "openai",
+                    "healthy": state.is_up(now),
+                    "in_flight": state.reserved,
+                    "cap": state.backend.max_in_flight,
+                    "queue": None,
+                }
+                for state in self._states
+            ],
+            "flows": [
+                {
+                    "tenant": tenant,
+                    "job_class": job_class,
+                    "weight": 1.0,
+                    "queued": 0,
+                    "in_flight": 0,
+                    "service": float(flow_usage.total_tokens),
+                    "prompt_tokens": flow_usage.prompt_tokens,
+                    "output_tokens": flow_usage.completion_tokens,
+                    "wait_p50_s": None,
+                    "wait_max_s": None,
+                }
+                for (tenant, job_class), flow_usage in sorted(usage.by_flow.items())
+            ],
+        }
 
     async def aclose(self) -> None:
         if self._owns_clients:
