@@ -23,7 +23,7 @@ from gate.answers import normalize_answer
 from gate.clock import Clock, system_clock
 from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
 from gate.keys import KeyRing, b64url, b64url_decode
-from gate.ledger import bump
+from gate.ledger import bump, enlist
 from gate.passes import PassClaims, PassCodec
 from gate.pricing import MAX_GATES, puzzle_spec
 from gate.puzzle import PublicPuzzle, PuzzleSource, puzzle_from_dict, puzzle_to_dict
@@ -109,6 +109,7 @@ class ChallengeService:
             [
                 Put(_key(challenge_id), json.dumps(record).encode(), self.ttl),
                 bump(terms.subject, "issued"),
+                enlist(terms.subject),
                 *extra_ops,
             ]
         )

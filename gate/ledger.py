@@ -14,8 +14,19 @@ LEDGER_TTL = 30 * 86_400.0
 FIELDS = ("issued", "solved", "failed", "tokens_paid", "served", "throttled")
 
 
+# Every identity that was ever challenged is a field of this counter hash (value: challenges
+# issued), so the admin dashboard can list and rank clients without scanning keys.  Only the
+# challenge path writes it: requests served on a pass add nothing to the hot path.
+LEDGER_INDEX = "ledger-index"
+
+
 def ledger_key(identity: str) -> str:
     return f"ledger:{identity}"
+
+
+def enlist(identity: str) -> HIncr:
+    """Count a challenge issued to ``identity`` in the index of known clients."""
+    return HIncr(LEDGER_INDEX, identity, 1, LEDGER_TTL)
 
 
 def bump(identity: str, field: str, amount: int = 1) -> HIncr:
