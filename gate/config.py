@@ -58,6 +58,23 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "GATE_CHALLENGE_TTL": ("300", "Seconds a challenge stays solvable."),
     "GATE_MAX_ATTEMPTS": ("5", "Wrong answers allowed per challenge."),
     "GATE_SERVE_LIMIT": ("500", "Times one clue may be served before it is withdrawn."),
+    "GATE_ADMIN_SESSION_TTL": ("28800", "Seconds an admin dashboard login lasts."),
+    "GATE_ADMIN_LOCKOUT_FAILURES": (
+        "5",
+        "Failed admin logins (per user name, and per client address) before logins are refused.",
+    ),
+    "GATE_ADMIN_LOCKOUT_MINUTES": (
+        "15",
+        "Minutes failed admin logins are counted over, and how long a lockout lasts.",
+    ),
+    "GATE_ADMIN_SECURE_COOKIE": (
+        "auto",
+        "Secure flag on admin cookies: auto (when served over https), true or false.",
+    ),
+    "GATE_ADMIN_SAMPLE_INTERVAL": (
+        "60",
+        "Seconds between the dashboard's ledger snapshots into SQL (the charts' history).",
+    ),
 }
 
 
