@@ -20,9 +20,11 @@ from gate.clock import Clock, system_clock
 from gate.errors import ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
+from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
 from gate.pricing import RateCurve, max_puzzle_price, seconds_until, sliding_rate
 from gate.puzzle import PuzzleSource
+from gate.revocation import is_revoked, read_revocation
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict, normalize_path
 from gate.store import Get, Incr, Op, Store
 
@@ -73,6 +75,7 @@ class Allow:
 @dataclass(frozen=True, slots=True)
 class Deny:
     rule: Rule
+    reason: str = "policy"  # or "blocked": an operator blocked this client (an override)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,28 @@ class Challenge:
 
 
 Decision = Allow | Deny | Throttle | Challenge
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What ``decide`` would answer for a request, computed without changing anything.
+
+    ``action`` is the outcome the rule calls for (allow, deny, throttle, challenge); with
+    ``dry_run`` the rule only records it and the request would pass.  ``price_tokens`` is what a
+    challenge would ask, with the client's current rate multiplier and tier discount applied.
+    """
+
+    action: str
+    price_tokens: int | None
+    tier: str | None
+    rule: str
+    reasons: tuple[str, ...]
+    dry_run: bool
+    identity: str = ""
+    rate: float = 0.0  # the client's requests per window, this one included
+    multiplier: float = 1.0
+    base_price: int | None = None  # the rule's price before rate and tier
+    retry_after: int | None = None  # for throttle: seconds until the price is payable again
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +180,8 @@ class Gatekeeper:
         self._identity = functools.lru_cache(maxsize=65_536)(self._resolve_identity)
         self.api_keys: Mapping[str, ApiKeyInfo] = {}  # key hash -> holder; replaced on refresh
         self.bot_keys: KeyDirectory | None = None  # known bots (Web Bot Auth); None: none verified
+        # Operator overrides by identity (blocked, tier); replaced whole on refresh.
+        self.overrides: Mapping[str, IdentityOverride] = NO_OVERRIDES
         self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
 
     def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
@@ -207,14 +234,30 @@ class Gatekeeper:
         metrics.BOT_SIGNATURES.labels("verified").inc()
         return signature.name
 
-    def tier(self, visitor: Visitor) -> Tier | None:
+    def tier(self, visitor: Visitor, subject: str | None = None) -> Tier | None:
+        """The pricing tier: an operator override first, then the API key's, then verified bot."""
+        name = self._tier_name(visitor, subject)
+        return self.rules.tiers.get(name) if name else None
+
+    def _tier_name(self, visitor: Visitor, subject: str | None = None) -> str:
         name = ""
+        if self.overrides:
+            override = self.overrides.get(subject or self.identity(visitor))
+            if override is not None and override.tier:
+                return override.tier
         if visitor.api_key is not None:
             holder = self.api_keys.get(hash_api_key(visitor.api_key))
             name = holder.tier if holder is not None else ""
         if not name and visitor.bot is not None:
             name = VERIFIED_BOT_TIER
-        return self.rules.tiers.get(name) if name else None
+        return name
+
+    def blocked(self, visitor: Visitor, subject: str | None = None) -> IdentityOverride | None:
+        """The override that blocks this client, if an operator blocked it."""
+        if not self.overrides:
+            return None
+        override = self.overrides.get(subject or self.identity(visitor))
+        return override if override is not None and override.blocked else None
 
     @property
     def rules(self) -> RuleSource:
@@ -223,6 +266,11 @@ class Gatekeeper:
     @rules.setter
     def rules(self, rules: RuleSource) -> None:
         """Replace the rules; a rule no puzzle can pay for is refused (ConfigError) up front."""
+        self.check_rules(rules)
+        self._rules = rules
+
+    def check_rules(self, rules: RuleSource) -> None:
+        """Raise ``ConfigError`` when a priced rule costs more than one challenge can."""
         for rule in rules.terms():
             if rule.action is not Action.PRICE:
                 continue
@@ -234,17 +282,20 @@ class Gatekeeper:
                         f"challenge can cost at tier {tier} ({cap}); lower the price or raise "
                         "GATE_MAX_PRICE"
                     )
-        self._rules = rules
 
     def verdict(self, visitor: Visitor) -> Verdict:
-        """Which rule applies to ``visitor``'s request (no store access)."""
+        """Which rule applies to ``visitor``'s request (no store access).  A blocked client
+        meets the deny rule ``override:blocked`` whatever the policy says."""
+        subject = self.identity(visitor)
+        if self.overrides and self.blocked(visitor, subject) is not None:
+            return Verdict(BLOCKED, BLOCKED.scope)
         facts = RequestFacts(
             path=normalize_path(visitor.path),
             method=visitor.method,
             host=visitor.host,
             headers=visitor.headers,
             address=self._address(visitor.peer, visitor.forwarded_for),
-            identity=self.identity(visitor),
+            identity=subject,
         )
         return self.rules.evaluate(facts)
 
@@ -256,6 +307,10 @@ class Gatekeeper:
         elif isinstance(verdict, Rule):
             verdict = Verdict(verdict, verdict.scope)
         rule = verdict.rule
+        # Blocking is an operator's act on one client, not a rule: dry run does not soften it.
+        if self.overrides and self.blocked(visitor) is not None:
+            _count("deny", BLOCKED.scope)
+            return Deny(BLOCKED, reason="blocked")
         if rule.action is Action.ALLOW:
             _count("allow", verdict.name)
             return Allow(rule)
@@ -290,37 +345,39 @@ class Gatekeeper:
         ops: list[Op] = [Incr(f"{rate_key}:{slot}", 1, 2 * window), Get(f"{rate_key}:{slot - 1}")]
         if claims is not None:
             meter_ttl = max(1.0, claims.expires_at - now + window)
-            ops += [Incr(f"pass:{claims.pass_id}:used", 1, meter_ttl), bump(subject, "served")]
+            # The identity's revocation time rides in the same round trip as the meter.
+            ops += [
+                Incr(f"pass:{claims.pass_id}:used", 1, meter_ttl),
+                bump(subject, "served"),
+                read_revocation(subject),
+            ]
         results = await self.store.execute(ops)
         rate = sliding_rate(results[0], int(results[1] or 0), window, now)
 
         if claims is not None:
             remaining = claims.budget - results[2]
-            if remaining >= 0:
+            if is_revoked(claims, results[4]):
+                metrics.PASSES.labels("revoked").inc()
+                reason = "revoked"
+            elif remaining >= 0:
                 return Allow(rule, remaining, claims)
-            if remaining == -1:  # counted once, on the first request past the budget
-                metrics.PASSES.labels("exhausted").inc()
-            reason = "exhausted"
+            else:
+                if remaining == -1:  # counted once, on the first request past the budget
+                    metrics.PASSES.labels("exhausted").inc()
+                reason = "exhausted"
         corrections: list[Op] = [bump(subject, "served", -1)] if claims is not None else []
 
-        tier = self.tier(visitor)
+        tier = self.tier(visitor, subject)
         free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
         if rate <= free:
             await self.store.execute([*corrections, bump(subject, "served")])
             return Allow(rule, remaining=int(free - rate))
         level = self.settings.human_tier if visitor.human else self.settings.agent_tier
-        # Above the cap, waiting is the cheaper path: say for how long instead of pricing a puzzle
-        # no client should solve (or the bank could not even compose).
-        cap = min(self.settings.max_price, max_puzzle_price(level))
-        discount = 1.0 - tier.discount if tier else 1.0
-        price = math.ceil(rule.price * self.settings.curve.multiplier(rate) * discount)
+        price, cap, discount = self._price(rule, rate, tier, level)
         if price > cap:
             await self.store.execute([*corrections, bump(subject, "throttled")])
-            limit = (
-                self.settings.curve.max_rate(cap / (rule.price * discount)) - 1
-            )  # room for the retry
-            wait = seconds_until(results[0], int(results[1] or 0), window, now, limit)
-            return Throttle(rule, retry_after=max(1, math.ceil(wait)), price=price)
+            wait = self._wait(rule, cap, discount, results[0], int(results[1] or 0), now)
+            return Throttle(rule, retry_after=wait, price=price)
         if dry_run:  # no puzzle is composed for a request that will pass anyway
             if corrections:
                 await self.store.execute(corrections)
@@ -328,6 +385,108 @@ class Gatekeeper:
         terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
         issued = await self.challenges.issue(terms, price=price, tier=level, extra_ops=corrections)
         return Challenge(rule, issued, reason)
+
+    def _price(
+        self, rule: Rule, rate: float, tier: Tier | None, level: int
+    ) -> tuple[int, int, float]:
+        """(price, cap, discount factor) of a challenge at ``rate`` for a client of ``tier``.
+
+        Above the cap, waiting is the cheaper path: the client is told for how long instead of
+        being priced a puzzle no client should solve (or the bank could not even compose).
+        """
+        cap = min(self.settings.max_price, max_puzzle_price(level))
+        discount = 1.0 - tier.discount if tier else 1.0
+        price = math.ceil(rule.price * self.settings.curve.multiplier(rate) * discount)
+        return price, cap, discount
+
+    def _wait(
+        self, rule: Rule, cap: int, discount: float, current: int, previous: int, now: float
+    ) -> int:
+        """Seconds until a throttled client's price is back under the cap."""
+        limit = self.settings.curve.max_rate(cap / (rule.price * discount)) - 1  # room to retry
+        wait = seconds_until(current, previous, self.settings.rate_window, now, limit)
+        return max(1, math.ceil(wait))
+
+    async def preview(self, visitor: Visitor) -> Preview:
+        """What ``decide`` would answer for ``visitor`` now, without side effects: nothing is
+        counted, metered or issued (the store is only read, in one round trip)."""
+        subject = self.identity(visitor)
+        tier_name = self._tier_name(visitor, subject) or None
+        tier = self.rules.tiers.get(tier_name) if tier_name else None
+        reasons: list[str] = []
+        if tier_name and tier is None:
+            reasons.append(f"tier {tier_name!r} is not defined by the policy: no discount")
+        blocked = self.blocked(visitor, subject)
+        if blocked is not None:
+            why = f": {blocked.reason}" if blocked.reason else ""
+            reasons.append(f"identity {subject} is blocked by an operator{why}")
+            return Preview("deny", None, tier_name, BLOCKED.scope, tuple(reasons), False, subject)
+        verdict = self.verdict(visitor)
+        rule, name, dry_run = verdict.rule, verdict.name, verdict.dry_run
+        reasons.append(
+            f"rule {name!r} applies" + (f" (weight {verdict.weight})" if verdict.weight else "")
+        )
+        if dry_run:
+            reasons.append("dry run: the outcome is recorded and the request passes")
+        if rule.action is not Action.PRICE:
+            action = "allow" if rule.action is Action.ALLOW else "deny"
+            return Preview(action, None, tier_name, name, tuple(reasons), dry_run, subject)
+
+        now = self.clock()
+        window = self.settings.rate_window
+        slot = int(now // window)
+        claims, why = self._usable_pass(visitor.tokens, subject, rule)
+        ops: list[Op] = [Get(f"rate:{subject}:{slot}"), Get(f"rate:{subject}:{slot - 1}")]
+        if claims is not None:
+            ops += [Get(f"pass:{claims.pass_id}:used"), read_revocation(subject)]
+        results = await self.store.execute(ops)
+        current = int(results[0] or 0) + 1  # decide() counts the request before pricing it
+        previous = int(results[1] or 0)
+        rate = sliding_rate(current, previous, window, now)
+        multiplier = self.settings.curve.multiplier(rate)
+
+        def answer(action: str, price: int | None = None, retry: int | None = None) -> Preview:
+            return Preview(
+                action,
+                price,
+                tier_name,
+                name,
+                tuple(reasons),
+                dry_run,
+                subject,
+                rate,
+                multiplier,
+                rule.price,
+                retry,
+            )
+
+        if claims is not None:
+            remaining = claims.budget - (int(results[2] or 0) + 1)
+            if is_revoked(claims, results[3]):
+                reasons.append("the pass was revoked")
+            elif remaining >= 0:
+                reasons.append(f"a valid pass pays ({remaining} requests left after this one)")
+                return answer("allow")
+            else:
+                reasons.append("the pass's budget is spent")
+        elif visitor.tokens:
+            reasons.append(f"no usable pass ({why})")
+        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
+        if rate <= free:
+            reasons.append(f"within the free allowance ({free} per {window:g} s)")
+            return answer("allow")
+        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
+        price, cap, discount = self._price(rule, rate, tier, level)
+        reasons.append(
+            f"rate {rate:.1f} per {window:g} s: multiplier {multiplier:g}"
+            + (f", tier {tier.name!r} discount {tier.discount:g}" if tier else "")
+        )
+        if price > cap:
+            reasons.append(f"price {price} is above the cap {cap}: the client is told to wait")
+            return answer(
+                "throttle", price, self._wait(rule, cap, discount, current, previous, now)
+            )
+        return answer("challenge", price)
 
     def _usable_pass(
         self, tokens: Sequence[str], subject: str, rule: Rule

@@ -121,6 +121,62 @@ class PolicyChange(Base):
     document: Mapped[str] = mapped_column(Text)
 
 
+class PolicyVersion(Base):
+    """A stored policy document; the newest version is what every replica runs.
+
+    ``version`` only grows (the primary key), so a replica learns of a change with one cheap
+    ``max(version)`` query.  Only documents that validated are ever stored.
+    """
+
+    __tablename__ = "policy_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(300))  # a dashboard user, or "file:<path>"
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdentityOverride(Base):
+    """An operator's override for one client identity: a pricing tier, or blocked outright.
+
+    ``identity`` uses the gate's identity keys: ``net:<network>``, ``key:<API key name>``,
+    ``bot:<bot name>``, or an adapter-given identity such as ``mcp:stdio``.
+    """
+
+    __tablename__ = "identity_overrides"
+
+    identity: Mapped[str] = mapped_column(String(300), primary_key=True)
+    tier: Mapped[str | None] = mapped_column(String(100), default=None)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    actor: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdentityAction(Base):
+    """Audit trail of operator actions on identities (override set or cleared, passes revoked).
+
+    Append-only; its growing ``id`` also tells replicas that the overrides changed.
+    """
+
+    __tablename__ = "identity_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    identity: Mapped[str] = mapped_column(String(300), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # set, clear, revoke
+    tier: Mapped[str | None] = mapped_column(String(100), default=None)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    actor: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    __table_args__ = (
+        CheckConstraint("action IN ('set', 'clear', 'revoke')", name="action"),
+    )
+
+
 class ApiKey(Base):
     """An API key: the client it names, its pricing tier, and only a hash of the key itself."""
 
