@@ -6,7 +6,7 @@ public: prices, rule names and rates tell an attacker how the gate is tuned.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.asgi import make_asgi_app  # plain ASGI callable, no web framework
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -31,6 +31,38 @@ LATENCY = Histogram(
     "gate_decision_seconds",
     "Time the gate spends deciding a request (store round trip included).",
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+    registry=REGISTRY,
+)
+
+# LLM pool flows (tenant x job class), labelled by pool name: how fairly the pool shares its
+# backends.  Tenants come from configuration, not from clients, so the label set stays small.
+_FLOW = ["pool", "tenant", "job_class"]
+LLM_FLOW_QUEUED = Gauge(
+    "gate_llm_flow_queued",
+    "LLM calls waiting for a backend slot, per flow.",
+    _FLOW,
+    registry=REGISTRY,
+)
+LLM_FLOW_IN_FLIGHT = Gauge(
+    "gate_llm_flow_in_flight", "LLM calls running on a backend, per flow.", _FLOW, registry=REGISTRY
+)
+LLM_FLOW_SERVICE = Gauge(
+    "gate_llm_flow_service_tokens",
+    "Weighted tokens served per flow (input_weight*prompt + output_weight*output).",
+    _FLOW,
+    registry=REGISTRY,
+)
+LLM_FLOW_WAIT = Histogram(
+    "gate_llm_flow_wait_seconds",
+    "Time LLM calls waited for a backend slot, per flow.",
+    _FLOW,
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+LLM_SHED = Counter(
+    "gate_llm_shed",
+    "LLM calls refused because their deadline could not be met.",
+    _FLOW,
     registry=REGISTRY,
 )
 

@@ -6,7 +6,15 @@ Framework-free like the rest of the core: the pool speaks to OpenAI-compatible s
 
 from __future__ import annotations
 
-from gate.llm.backends import ENV_VAR, KNOWN_CAPABILITIES, Backend, backends_from_env, load_backends
+from gate.llm.affinity import PrefixAffinity
+from gate.llm.backends import (
+    ENV_VAR,
+    KNOWN_CAPABILITIES,
+    KNOWN_KINDS,
+    Backend,
+    backends_from_env,
+    load_backends,
+)
 from gate.llm.pool import (
     CHARS_PER_TOKEN,
     Completion,
@@ -15,33 +23,50 @@ from gate.llm.pool import (
     LLMPool,
     LLMRateLimited,
     LLMRejected,
+    LLMShed,
     LLMTimeout,
     LLMUnavailable,
     estimate_prompt_tokens,
     estimate_tokens,
 )
+from gate.llm.scheduler import FairScheduler, FlowStats, jain_index
+from gate.llm.snapshot import pool_snapshot, publish_snapshot, read_pool_snapshots
+from gate.llm.tenants import TENANTS_ENV_VAR, FairnessSettings, fairness_from_env, load_fairness
 from gate.llm.usage import CallTags, JobClass, Usage, UsageLedger, UsageSnapshot
 
 __all__ = [
     "CHARS_PER_TOKEN",
     "ENV_VAR",
     "KNOWN_CAPABILITIES",
+    "KNOWN_KINDS",
+    "TENANTS_ENV_VAR",
     "Backend",
     "CallTags",
     "Completion",
+    "FairScheduler",
+    "FairnessSettings",
+    "FlowStats",
     "JobClass",
     "LLMBadResponse",
     "LLMError",
     "LLMPool",
     "LLMRateLimited",
     "LLMRejected",
+    "LLMShed",
     "LLMTimeout",
     "LLMUnavailable",
+    "PrefixAffinity",
     "Usage",
     "UsageLedger",
     "UsageSnapshot",
     "backends_from_env",
     "estimate_prompt_tokens",
     "estimate_tokens",
+    "fairness_from_env",
+    "jain_index",
     "load_backends",
+    "load_fairness",
+    "pool_snapshot",
+    "publish_snapshot",
+    "read_pool_snapshots",
 ]

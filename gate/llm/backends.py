@@ -9,6 +9,7 @@ The file named by ``GATE_LLM_BACKENDS`` is a YAML (or JSON, which YAML reads too
       max_in_flight: 8
       capabilities: [chat, json]   # "json": honours response_format json_schema (vLLM, SGLang)
       timeout: 60                  # seconds for connect and for each read of the stream
+      kind: openai                 # or gate-worker: the pool also polls {root}/queue for its load
 
 A mapping with a single ``backends`` key holding that list is accepted too.  Every mistake is a
 ``ConfigError`` that names the entry (position and name) and the field, because this file is
@@ -31,6 +32,7 @@ ENV_VAR = "GATE_LLM_BACKENDS"
 # A closed set, so that a typo such as "jsno" fails at start-up instead of silently disabling
 # structured output on that backend.
 KNOWN_CAPABILITIES = frozenset({"chat", "json"})
+KNOWN_KINDS = frozenset({"openai", "gate-worker"})
 _FIELDS = frozenset(
     {
         "name",
@@ -41,6 +43,7 @@ _FIELDS = frozenset(
         "max_in_flight",
         "capabilities",
         "timeout",
+        "kind",
     }
 )
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -59,9 +62,16 @@ class Backend:
     max_in_flight: int = 4
     capabilities: frozenset[str] = frozenset({"chat"})
     timeout: float = 60.0
+    kind: str = "openai"  # "gate-worker": a `gate worker`, whose queue the pool reads
 
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    @property
+    def queue_url(self) -> str:
+        """A gate worker's queue endpoint: ``/queue`` at the server root (beside ``/v1``)."""
+        root = self.base_url.removesuffix("/v1")
+        return f"{root}/queue"
 
 
 def load_backends(
@@ -142,7 +152,15 @@ def _parse_entry(position: int, entry: object, env: Mapping[str, str]) -> Backen
         max_in_flight=_positive_int(entry.get("max_in_flight", 4), "max_in_flight", fail),
         capabilities=_capabilities(entry.get("capabilities", ["chat"]), fail),
         timeout=_positive_number(entry.get("timeout", 60.0), "timeout", fail),
+        kind=_kind_of(entry.get("kind", "openai"), fail),
     )
+
+
+def _kind_of(value: object, fail: _Fail) -> str:
+    if value not in KNOWN_KINDS:
+        known = ", ".join(sorted(KNOWN_KINDS))
+        raise fail("kind", f"must be one of {known}, got {value!r}")
+    return str(value)
 
 
 def _api_key(entry: dict[str, Any], env: Mapping[str, str], fail: _Fail) -> str:

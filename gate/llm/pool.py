@@ -1,9 +1,16 @@
 """A pool of OpenAI-compatible chat backends with caps, retries, health and usage accounting.
 
 Every call streams, so that a long generation holds no response buffer and servers that report
-usage do so in the final chunk.  Routing is deliberately simple here (most free slots among healthy
-backends); fair queuing between tenants and job classes is layered on top using the ``CallTags``
-each call carries.
+usage do so in the final chunk.
+
+Scheduling: each backend takes at most ``max_in_flight`` requests, so queueing (and therefore
+fairness) happens here rather than inside the engines.  A call waits for a slot in a
+``FairScheduler`` (virtual token counters per (tenant, job class) flow, interactive before batch
+with a batch floor); whenever a slot frees, the scheduler names the next request and the pool
+routes it: to an untried backend first (failover), then to the backend that recently served the
+same prompt prefix (``PrefixAffinity``, guarded against imbalance), else to the one with the most
+free slots.  Tokens are charged to the flow as they stream and reconciled with the final usage.
+A call with a deadline it cannot meet is refused at once with ``LLMShed``.
 
 Failure policy, per attempt:
 
@@ -33,9 +40,13 @@ from typing import Any
 import httpx2
 import openai
 
+from gate import metrics
 from gate.errors import GateError
+from gate.llm.affinity import PrefixAffinity
 from gate.llm.backends import Backend
-from gate.llm.usage import CallTags, UsageLedger
+from gate.llm.scheduler import FairScheduler, Ticket
+from gate.llm.tenants import FairnessSettings
+from gate.llm.usage import CallTags, Flow, UsageLedger
 
 Message = Mapping[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
@@ -81,6 +92,16 @@ class LLMBadResponse(LLMError):
     """The backend's stream could not be understood."""
 
 
+class LLMShed(LLMError):
+    """The pool refused the call because its deadline cannot be met: the queue ahead of it is
+    expected to take longer.  Nothing was sent; the caller may retry later or elsewhere."""
+
+    def __init__(self, message: str, *, estimated_wait_s: float, deadline_s: float) -> None:
+        super().__init__(message)
+        self.estimated_wait_s = estimated_wait_s
+        self.deadline_s = deadline_s
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     text: str
@@ -91,6 +112,7 @@ class Completion:
     latency_s: float
     usage_reported: bool  # False: the token counts are estimates (see CHARS_PER_TOKEN)
     finish_reason: str | None = None  # "length" means max_tokens cut the text short
+    queued_s: float = 0.0  # time spent waiting for a backend slot (last attempt)
 
 
 def estimate_tokens(text: str) -> int:
@@ -110,19 +132,35 @@ class _BackendState:
     def __init__(self, backend: Backend, client: openai.AsyncOpenAI) -> None:
         self.backend = backend
         self.client = client
-        self.slots = asyncio.Semaphore(backend.max_in_flight)
-        # Holders plus waiters: counting waiters too spreads a burst across backends instead of
-        # queueing it all on whichever one looked free first.
-        self.reserved = 0
+        self.in_flight = 0
         self.failures = 0  # consecutive retryable failures
         self.down_until: float | None = None
+        self.queue: dict[str, Any] | None = None  # last /queue answer of a gate worker
 
     def is_up(self, now: float) -> bool:
         return self.down_until is None or now >= self.down_until
 
     @property
     def free(self) -> int:
-        return self.backend.max_in_flight - self.reserved
+        return self.backend.max_in_flight - self.in_flight
+
+    @property
+    def external_load(self) -> int:
+        """Requests a gate worker reports beyond ours: other clients sharing it."""
+        if self.queue is None:
+            return 0
+        reported = _int_field(self.queue, "running") + _int_field(self.queue, "waiting")
+        return max(0, reported - self.in_flight)
+
+
+@dataclass(slots=True)
+class _Request:
+    """What the pool needs to route a queued request once the scheduler picks it."""
+
+    future: asyncio.Future[_BackendState]
+    tried: frozenset[str]
+    prefer_json: bool
+    prefix: str | None
 
 
 class LLMPool:
@@ -140,9 +178,13 @@ class LLMPool:
         rng: random.Random | None = None,
         ledger: UsageLedger | None = None,
         name: str = "default",
+        fairness: FairnessSettings | None = None,
+        affinity: PrefixAffinity | None = None,
     ) -> None:
         """``http_client`` is shared by all backends and stays the caller's to close (tests pass
-        one built on ``httpx2.MockTransport``); without it each backend gets its own."""
+        one built on ``httpx2.MockTransport``); without it each backend gets its own.
+        ``fairness`` sets tenant weights and the batch floor (``GATE_LLM_TENANTS``); ``name``
+        labels the pool's snapshot and metrics."""
         if not backends:
             raise ValueError("LLMPool needs at least one backend")
         names = [backend.name for backend in backends]
@@ -161,6 +203,18 @@ class LLMPool:
         self._rng = rng or random.Random()
         self.ledger = ledger or UsageLedger()
         self.name = name
+        self._http = http_client
+        self._own_http: httpx2.AsyncClient | None = None
+        settings = fairness or FairnessSettings()
+        self.scheduler = FairScheduler(
+            weights=settings.weights,
+            default_weight=settings.default_weight,
+            input_weight=settings.input_weight,
+            output_weight=settings.output_weight,
+            batch_floor=settings.batch_floor,
+            clock=clock,
+        )
+        self.affinity = affinity or PrefixAffinity(clock=clock)
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -178,29 +232,44 @@ class LLMPool:
         temperature: float = 0.0,
         json_schema: dict[str, Any] | None = None,
         stop: str | Sequence[str] | None = None,
+        deadline: float | None = None,
     ) -> Completion:
         """Stream one chat completion and return its whole text (unparsed, even with a schema:
-        backends without the "json" capability only see the schema if the prompt carries it)."""
+        backends without the "json" capability only see the schema if the prompt carries it).
+
+        ``deadline`` (seconds from now; default ``tags.deadline_s``) bounds the wait for a slot:
+        a call expected to wait longer is refused at once with ``LLMShed``, and one still queued
+        when it passes is shed then."""
         candidates = [state for state in self._states if state.backend.supports("chat")]
         if not candidates:
             raise LLMUnavailable("no LLM backend offers the 'chat' capability")
+        if deadline is None:
+            deadline = tags.deadline_s
+        deadline_at = None if deadline is None else self._clock() + deadline
+        prefix = self.affinity.key(messages)
         tried: set[str] = set()
         last: LLMError | None = None
         for attempt in range(self._retries + 1):
-            state = self._pick(candidates, tried, prefer_json=json_schema is not None)
-            if state is None:
+            now = self._clock()
+            up = [state for state in candidates if state.is_up(now)]
+            if not up:
                 break
-            if state.backend.name in tried:
+            if all(state.backend.name in tried for state in up):
                 await self._sleep(self._backoff_delay(attempt, last))
+            state, ticket = await self._acquire(
+                tags, frozenset(tried), json_schema is not None, prefix, deadline_at
+            )
             tried.add(state.backend.name)
             try:
                 return await self._attempt(
-                    state, messages, tags, max_tokens, temperature, json_schema, stop
+                    state, ticket, messages, tags, max_tokens, temperature, json_schema, stop
                 )
             except LLMRejected:
                 raise
             except LLMError as error:
                 last = error
+            finally:
+                self._release(state, ticket)
         if last is None:
             raise LLMUnavailable(f"all {len(candidates)} LLM backend(s) are marked down")
         raise last
@@ -216,48 +285,207 @@ class LLMPool:
         Run it as a task next to the pool: ``asyncio.create_task(pool.watch_health())``."""
         while True:
             await self.health()
+            await self.poll_queues()
+            await self._sleep(interval)
+
+    async def poll_queues(self) -> dict[str, dict[str, Any] | None]:
+        """Read the queue of every ``gate-worker`` backend (GET {root}/queue); the answer feeds
+        routing (its load from other clients) and the snapshot.  A failed read clears it."""
+        workers = [state for state in self._states if state.backend.kind == "gate-worker"]
+        answers = await asyncio.gather(*(self._read_queue(state) for state in workers))
+        for state, answer in zip(workers, answers, strict=True):
+            state.queue = answer
+        return {state.backend.name: state.queue for state in workers}
+
+    async def watch_queues(self, interval: float = 2.0) -> None:
+        """Poll the gate workers' queues every ``interval`` seconds until cancelled."""
+        while True:
+            await self.poll_queues()
             await self._sleep(interval)
 
     def snapshot(self) -> dict[str, Any]:
         """Backends and flows as plain JSON-ready data (shape: ``gate.llm.snapshot``)."""
         now = self._clock()
-        usage = self.ledger.snapshot()
         return {
             "name": self.name,
             "at": time.time(),
-            "jain": None,
+            "jain": self.scheduler.jain(),
             "backends": [
                 {
                     "name": state.backend.name,
                     "url": state.backend.base_url,
-                    "kind": "openai",
+                    "kind": state.backend.kind,
                     "healthy": state.is_up(now),
-                    "in_flight": state.reserved,
+                    "in_flight": state.in_flight,
                     "cap": state.backend.max_in_flight,
-                    "queue": None,
+                    "queue": state.queue,
                 }
                 for state in self._states
             ],
             "flows": [
                 {
-                    "tenant": tenant,
-                    "job_class": job_class,
-                    "weight": 1.0,
-                    "queued": 0,
-                    "in_flight": 0,
-                    "service": float(flow_usage.total_tokens),
-                    "prompt_tokens": flow_usage.prompt_tokens,
-                    "output_tokens": flow_usage.completion_tokens,
-                    "wait_p50_s": None,
-                    "wait_max_s": None,
+                    "tenant": flow.tenant,
+                    "job_class": flow.job_class,
+                    "weight": flow.weight,
+                    "queued": flow.queued,
+                    "in_flight": flow.in_flight,
+                    "service": flow.service,
+                    "prompt_tokens": flow.prompt_tokens,
+                    "output_tokens": flow.output_tokens,
+                    "wait_p50_s": flow.wait_p50_s,
+                    "wait_max_s": flow.wait_max_s,
                 }
-                for (tenant, job_class), flow_usage in sorted(usage.by_flow.items())
+                for flow in self.scheduler.stats()
             ],
         }
 
     async def aclose(self) -> None:
         if self._owns_clients:
             await asyncio.gather(*(state.client.close() for state in self._states))
+        if self._own_http is not None:
+            await self._own_http.aclose()
+
+    # -- queueing -----------------------------------------------------------------------------
+
+    async def _acquire(
+        self,
+        tags: CallTags,
+        tried: frozenset[str],
+        prefer_json: bool,
+        prefix: str | None,
+        deadline_at: float | None,
+    ) -> tuple[_BackendState, Ticket]:
+        """Queue for a slot and wait until the scheduler dispatches this call to a backend."""
+        now = self._clock()
+        if deadline_at is not None:
+            usable = [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
+            wait = self.scheduler.estimated_wait(
+                tags.tenant,
+                tags.job_class,
+                capacity=sum(s.backend.max_in_flight for s in usable),
+                free=sum(max(s.free, 0) for s in usable),
+            )
+            if now + wait > deadline_at:
+                raise self._shed(tags, wait, deadline_at - now)
+        future: asyncio.Future[_BackendState] = asyncio.get_running_loop().create_future()
+        ticket = self.scheduler.submit(
+            tags.tenant,
+            tags.job_class,
+            deadline_at=deadline_at,
+            payload=_Request(future, tried, prefer_json, prefix),
+        )
+        self._observe(ticket.flow)
+        self._dispatch()
+        try:
+            state = await future
+        except asyncio.CancelledError:
+            # Cancelled while queued: leave the queue; cancelled just as a slot came: give it back.
+            dispatched = not self.scheduler.cancel(ticket)
+            if dispatched and future.done() and not future.cancelled() and not future.exception():
+                self._release(future.result(), ticket)
+            self._observe(ticket.flow)
+            raise
+        return state, ticket
+
+    def _dispatch(self) -> None:
+        """Hand free slots to queued calls, in the scheduler's order, until one or the other runs
+        out.  Called whenever a call is queued or a slot is released."""
+        while True:
+            now = self._clock()
+            usable = [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
+            free = [s for s in usable if s.free > 0]
+            if not free and usable:
+                return
+            ticket = self.scheduler.pop()
+            if ticket is None:
+                return
+            request: _Request = ticket.payload
+            self._observe(ticket.flow, waited=now - ticket.enqueued_at)
+            if request.future.done():  # its caller went away
+                self.scheduler.finish(ticket)
+                continue
+            if not usable:
+                self.scheduler.finish(ticket)
+                request.future.set_exception(LLMUnavailable("every LLM backend is marked down"))
+                continue
+            if ticket.deadline_at is not None and now > ticket.deadline_at:
+                self.scheduler.finish(ticket)
+                request.future.set_exception(
+                    self._shed(
+                        CallTags(ticket.flow[0], ticket.flow[1]),
+                        now - ticket.enqueued_at,
+                        ticket.deadline_at - ticket.enqueued_at,
+                    )
+                )
+                continue
+            state = self._route(request, free)
+            state.in_flight += 1
+            request.future.set_result(state)
+
+    def _route(self, request: _Request, free: list[_BackendState]) -> _BackendState:
+        fresh = [state for state in free if state.backend.name not in request.tried] or free
+        loads = {
+            s.backend.name: (s.in_flight + s.external_load, s.backend.max_in_flight) for s in fresh
+        }
+        chosen_name = self.affinity.choose(request.prefix, loads)
+        if chosen_name is not None:
+            chosen = next(s for s in fresh if s.backend.name == chosen_name)
+        else:
+            # max() keeps the first of equals, so ties go to the order of the configuration file.
+            chosen = max(
+                fresh,
+                key=lambda s: (
+                    s.free - s.external_load,
+                    request.prefer_json and s.backend.supports("json"),
+                ),
+            )
+        self.affinity.remember(request.prefix, chosen.backend.name)
+        return chosen
+
+    def _release(self, state: _BackendState, ticket: Ticket) -> None:
+        state.in_flight -= 1
+        started = ticket.dispatched_at
+        self.scheduler.finish(
+            ticket, service_s=None if started is None else self._clock() - started
+        )
+        self._observe(ticket.flow)
+        self._dispatch()
+
+    def _shed(self, tags: CallTags, wait: float, deadline: float) -> LLMShed:
+        metrics.LLM_SHED.labels(self.name, tags.tenant, tags.job_class).inc()
+        return LLMShed(
+            f"LLM pool {self.name!r} is overloaded: the {tags.job_class} call of tenant "
+            f"{tags.tenant!r} would wait about {wait:.1f}s for a backend, beyond its "
+            f"{deadline:.1f}s deadline",
+            estimated_wait_s=wait,
+            deadline_s=deadline,
+        )
+
+    def _observe(self, flow: Flow, *, waited: float | None = None) -> None:
+        """Refresh the flow's prometheus series (queue depth, in flight, service, waits)."""
+        labels = (self.name, flow[0], flow[1])
+        for stats in self.scheduler.stats():
+            if (stats.tenant, stats.job_class) == flow:
+                metrics.LLM_FLOW_QUEUED.labels(*labels).set(stats.queued)
+                metrics.LLM_FLOW_IN_FLIGHT.labels(*labels).set(stats.in_flight)
+                metrics.LLM_FLOW_SERVICE.labels(*labels).set(stats.service)
+        if waited is not None:
+            metrics.LLM_FLOW_WAIT.labels(*labels).observe(max(waited, 0.0))
+
+    async def _read_queue(self, state: _BackendState) -> dict[str, Any] | None:
+        url = state.backend.queue_url
+        client = self._http
+        if client is None:
+            if self._own_http is None:
+                self._own_http = httpx2.AsyncClient()
+            client = self._own_http
+        try:
+            response = await client.get(url, timeout=state.backend.timeout)
+            response.raise_for_status()
+            answer = response.json()
+        except (httpx2.HTTPError, ValueError):
+            return None
+        return answer if isinstance(answer, dict) else None
 
     # -- routing and health -------------------------------------------------------------------
 
@@ -266,18 +494,6 @@ class LLMPool:
             if state.backend.name == name:
                 return state
         raise KeyError(name)
-
-    def _pick(
-        self, candidates: list[_BackendState], tried: set[str], *, prefer_json: bool
-    ) -> _BackendState | None:
-        now = self._clock()
-        up = [state for state in candidates if state.is_up(now)]
-        fresh = [state for state in up if state.backend.name not in tried]
-        pool = fresh or up
-        if not pool:
-            return None
-        # max() keeps the first of equals, so ties go to the order of the configuration file.
-        return max(pool, key=lambda s: (s.free, prefer_json and s.backend.supports("json")))
 
     def _backoff_delay(self, attempt: int, last: LLMError | None) -> float:
         base = min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
@@ -320,6 +536,7 @@ class LLMPool:
     async def _attempt(
         self,
         state: _BackendState,
+        ticket: Ticket,
         messages: Sequence[Message],
         tags: CallTags,
         max_tokens: int,
@@ -335,32 +552,42 @@ class LLMPool:
             "temperature": temperature,
             "stream": True,
             "stream_options": {"include_usage": True},
+            # The tenant travels with the call, so a fair backend (the gate worker) can share
+            # its own batch between tenants too.
+            "user": tags.tenant,
+            "extra_headers": {"X-Gate-Tenant": tags.tenant},
         }
         if stop is not None:
             request["stop"] = stop if isinstance(stop, str) else list(stop)
         if json_schema is not None and backend.supports("json"):
             request["response_format"] = _response_format(json_schema)
         reading = _StreamReader()
-        state.reserved += 1
+        # Charge the prompt when it is dispatched (that is when the backend spends on it) and the
+        # output as it streams, so a long generation counts against its flow while it runs.
+        charged = _Charged(prompt=estimate_prompt_tokens(messages))
+        self.scheduler.charge(ticket.flow, prompt_tokens=charged.prompt)
+        started = self._clock()
+        queued_s = started - ticket.enqueued_at
         try:
-            async with state.slots:
-                started = self._clock()
-                try:
-                    stream = await state.client.chat.completions.create(**request)
-                    async with stream:
-                        async for chunk in stream:
-                            reading.feed(chunk)
-                except Exception as exc:
-                    error = _translate(exc, backend.name)
-                    self._record(tags, messages, reading, ok=False)
-                    if not isinstance(error, LLMRejected):
-                        self._note_failure(state, error, exc)
-                    raise error from exc
-                latency = self._clock() - started
-        finally:
-            state.reserved -= 1
+            stream = await state.client.chat.completions.create(**request)
+            async with stream:
+                async for chunk in stream:
+                    reading.feed(chunk)
+                    produced = estimate_tokens(reading.text)
+                    if produced > charged.output:
+                        self.scheduler.charge(ticket.flow, output_tokens=produced - charged.output)
+                        charged.output = produced
+        except Exception as exc:
+            error = _translate(exc, backend.name)
+            self._record(tags, messages, reading, ticket, charged, ok=False)
+            if not isinstance(error, LLMRejected):
+                self._note_failure(state, error, exc)
+            raise error from exc
+        latency = self._clock() - started
         self._mark_up(state)
-        prompt_tokens, completion_tokens = self._record(tags, messages, reading, ok=True)
+        prompt_tokens, completion_tokens = self._record(
+            tags, messages, reading, ticket, charged, ok=True
+        )
         return Completion(
             text=reading.text,
             prompt_tokens=prompt_tokens,
@@ -370,10 +597,18 @@ class LLMPool:
             latency_s=latency,
             usage_reported=reading.usage is not None,
             finish_reason=reading.finish_reason,
+            queued_s=queued_s,
         )
 
     def _record(
-        self, tags: CallTags, messages: Sequence[Message], reading: _StreamReader, *, ok: bool
+        self,
+        tags: CallTags,
+        messages: Sequence[Message],
+        reading: _StreamReader,
+        ticket: Ticket,
+        charged: _Charged,
+        *,
+        ok: bool,
     ) -> tuple[int, int]:
         if reading.usage is not None:
             prompt, completion = reading.usage
@@ -389,7 +624,23 @@ class LLMPool:
             ok=ok,
             estimated=reading.usage is None,
         )
+        # Reconcile the flow's running charge with the final figures (either way).
+        self.scheduler.charge(
+            ticket.flow,
+            prompt_tokens=prompt - charged.prompt,
+            output_tokens=completion - charged.output,
+        )
+        charged.prompt, charged.output = prompt, completion
+        self._observe(ticket.flow)
         return prompt, completion
+
+
+@dataclass(slots=True)
+class _Charged:
+    """Tokens of one attempt charged to its flow so far."""
+
+    prompt: int
+    output: int = 0
 
 
 class _StreamReader:
@@ -478,6 +729,11 @@ def _retry_after(response: httpx2.Response) -> float | None:
     except ValueError:
         return None  # an HTTP date: rare from LLM servers, and the backoff still applies
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _int_field(answer: Mapping[str, Any], name: str) -> int:
+    value = answer.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _message_text(message: Message) -> str:

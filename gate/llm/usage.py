@@ -22,6 +22,8 @@ class CallTags:
     tenant: str
     job_class: JobClass
     job_id: str | None = None
+    # Longest acceptable wait for a backend slot, in seconds; beyond it the pool sheds the call.
+    deadline_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
