@@ -527,7 +527,7 @@ async def test_a_call_whose_deadline_cannot_be_met_is_shed_at_once_without_a_req
     await settle()
     sent = len(servers.requests)
 
-    with pytest.raises(LLMShed, match="would wait about .* beyond its 5.0s deadline") as caught:
+    with pytest.raises(LLMShed, match=r"would wait about .* beyond its 5\.0s deadline") as caught:
         await ask(pool, tags("other", deadline_s=5.0))
 
     assert isinstance(caught.value, LLMError)
