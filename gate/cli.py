@@ -64,7 +64,8 @@ def demo(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Run a demo site with free and priced pages behind the gate (embedded defaults)."""
-    config = _config(store_url=redis_url, database_url=database_url)
+    # A demo brings any database it is given up to date (services only check; see docs/deploy.md).
+    config = _config(store_url=redis_url, database_url=database_url, db_auto_upgrade="always")
     _run_server(_serve_demo(config, host, port, metrics_port))
 
 
@@ -308,6 +309,80 @@ def apikeys_revoke(
         console.print(f"[red]no active key named {name!r}[/red]")
         raise typer.Exit(1)
     console.print(f"Revoked the key of {name}.")
+
+
+db_app = typer.Typer(
+    help="The SQL schema: migrations (run `gate db upgrade` before starting new replicas).",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+def _db_run(database_url: str | None, action):  # type: ignore[no-untyped-def]
+    """Run ``action(engine)`` on the configured database; schema errors exit 1 with the reason."""
+    from gate.errors import ConfigError
+    from puzzles.db import create_engine
+
+    async def main():  # type: ignore[no-untyped-def]
+        engine = create_engine(_config(database_url=database_url).resolved_database_url)
+        try:
+            return await action(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Migrate the schema (a 0.1.0 database is adopted first); safe to run again."""
+    from puzzles.migrations import upgrade
+
+    before, after = _db_run(database_url, lambda engine: upgrade(engine, revision))
+    if before.current == after.current:
+        console.print(f"Schema already at revision {after.current}; nothing to do.")
+    else:
+        console.print(f"Upgraded the schema from {before.describe()} to revision {after.current}.")
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrl = None) -> None:
+    """Show the schema revision; exit 3 when it is not the newest this release knows."""
+    from puzzles.migrations import schema_state
+
+    state = _db_run(database_url, schema_state)
+    status = "up to date" if state.up_to_date else f"newest is {state.head}"
+    console.print(f"{state.describe()} ({status})")
+    if not state.up_to_date:
+        raise typer.Exit(3)
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """List the migration revisions of this release, newest first."""
+    from puzzles.migrations import script_directory
+
+    for script in script_directory().walk_revisions():
+        console.print(f"{script.revision}  {script.doc.splitlines()[0] if script.doc else ''}")
+
+
+@db_app.command("stamp")
+def db_stamp(
+    revision: Annotated[str, typer.Argument(help="The revision the schema is at already.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Record a revision without migrating (for a schema changed by hand; use with care)."""
+    from puzzles.migrations import stamp
+
+    state = _db_run(database_url, lambda engine: stamp(engine, revision))
+    console.print(f"Stamped the schema at {state.describe()}.")
 
 
 async def _with_engine(config, action, *args):  # type: ignore[no-untyped-def]

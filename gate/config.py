@@ -35,6 +35,21 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "GATE_STATE_DIR/signing-key.pem, created on first start.",
     ),
     "GATE_VERIFY_KEY_FILES": ("", "Comma-separated PEM keys that still verify (rotation overlap)."),
+    "GATE_SIGNING_KEY": (
+        "",
+        "The signing key itself (PEM, or base64 of the 32-byte Ed25519 seed) for secret stores "
+        "that inject variables; used instead of GATE_SIGNING_KEY_FILE (set only one).",
+    ),
+    "GATE_VERIFY_KEYS": (
+        "",
+        "Comma-separated public keys that still verify, as `gate keys public` prints them "
+        "(base64 of the 32 raw bytes).",
+    ),
+    "GATE_DB_AUTO_UPGRADE": (
+        "sqlite",
+        "Whether services migrate the SQL schema on start: sqlite (only a SQLite database), "
+        "always or never; otherwise an old schema stops them until `gate db upgrade` runs.",
+    ),
     "GATE_TRUSTED_PROXIES": ("", "Comma-separated CIDRs whose X-Forwarded-For is believed."),
     "GATE_POLICY_FILE": (
         "",
@@ -96,6 +111,9 @@ class GateConfig:
     database_url: str = ""
     signing_key_file: Path | None = None
     verify_key_files: tuple[Path, ...] = ()
+    signing_key: str = field(default="", repr=False)  # a secret: never in a repr or a log line
+    verify_keys: tuple[str, ...] = ()
+    db_auto_upgrade: str = "sqlite"
     serve_limit: int = 500
     policy_file: Path | None = None
     bot_keys_dir: Path | None = None
@@ -140,6 +158,13 @@ class GateConfig:
             ),
         )
         signing = env.get("GATE_SIGNING_KEY_FILE", "")
+        if signing and env.get("GATE_SIGNING_KEY"):
+            raise ConfigError("set GATE_SIGNING_KEY or GATE_SIGNING_KEY_FILE, not both")
+        auto_upgrade = env.get("GATE_DB_AUTO_UPGRADE") or SETTINGS["GATE_DB_AUTO_UPGRADE"][0]
+        if auto_upgrade not in ("sqlite", "always", "never"):
+            raise ConfigError(
+                f"GATE_DB_AUTO_UPGRADE must be sqlite, always or never, got {auto_upgrade!r}"
+            )
         config = cls(
             state_dir=Path(env.get("GATE_STATE_DIR") or ".gate"),
             store_url=env.get("GATE_STORE_URL") or "memory://",
@@ -150,6 +175,11 @@ class GateConfig:
                 for item in env.get("GATE_VERIFY_KEY_FILES", "").split(",")
                 if item.strip()
             ),
+            signing_key=env.get("GATE_SIGNING_KEY", ""),
+            verify_keys=tuple(
+                item.strip() for item in env.get("GATE_VERIFY_KEYS", "").split(",") if item.strip()
+            ),
+            db_auto_upgrade=auto_upgrade,
             serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
             policy_file=Path(env["GATE_POLICY_FILE"]) if env.get("GATE_POLICY_FILE") else None,
             bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,

@@ -3,6 +3,11 @@
 A key id (``kid``) is derived from the public key so tokens name the key that signed them and old
 passes keep verifying after a new key becomes active.  The same secret seeds an HMAC key used to
 digest expected answers, so the store never holds an answer in the clear.
+
+Keys come from PEM files (``GATE_SIGNING_KEY_FILE``, ``GATE_VERIFY_KEY_FILES``) or from the
+environment (``GATE_SIGNING_KEY``, ``GATE_VERIFY_KEYS``) for platforms whose secret stores inject
+variables.  In a variable a key is PEM or the base64 of its 32 raw bytes (the private seed, or the
+public key as :func:`public_key_text` prints it); base64 keeps a key on one line.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +108,57 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+def _raw_key_bytes(text: str) -> bytes | None:
+    """The 32 bytes of a base64 (standard or URL-safe) key, or ``None`` when it is not one."""
+    compact = "".join(text.split())
+    try:
+        raw = base64.b64decode(
+            compact.replace("-", "+").replace("_", "/") + "=" * (-len(compact) % 4), validate=True
+        )
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def parse_private_key(text: str, *, origin: str = "GATE_SIGNING_KEY") -> Ed25519PrivateKey:
+    """An Ed25519 private key from PEM text or base64 of its 32-byte seed."""
+    raw = _raw_key_bytes(text)
+    try:
+        key = (
+            Ed25519PrivateKey.from_private_bytes(raw)
+            if raw is not None
+            else serialization.load_pem_private_key(text.strip().encode(), password=None)
+        )
+    except (ValueError, TypeError) as exc:  # the message never repeats the secret
+        raise ConfigError(f"{origin} is neither PEM nor base64 of a 32-byte Ed25519 seed") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{origin} is not an Ed25519 key")
+    return key
+
+
+def parse_public_key(text: str, *, origin: str = "GATE_VERIFY_KEYS") -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM text or base64 of its 32 raw bytes."""
+    raw = _raw_key_bytes(text)
+    try:
+        key = (
+            Ed25519PublicKey.from_public_bytes(raw)
+            if raw is not None
+            else serialization.load_pem_public_key(text.strip().encode())
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{origin} holds a key that is neither PEM nor base64 of 32 bytes"
+        ) from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError(f"{origin} holds a key that is not Ed25519")
+    return key
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """The one-line form of a public key for ``GATE_VERIFY_KEYS`` (URL-safe base64, no padding)."""
+    return b64url(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
 def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -113,10 +170,23 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
 
 
 def load_keyring(
-    signing_key_file: Path | None, verify_key_files: tuple[Path, ...] = (), *, create: bool = False
+    signing_key_file: Path | None,
+    verify_key_files: tuple[Path, ...] = (),
+    *,
+    create: bool = False,
+    signing_key: str = "",
+    verify_keys: Sequence[str] = (),
 ) -> KeyRing:
-    """Load the active key (creating it with mode 0600 when ``create`` and absent) and old keys."""
-    if signing_key_file is None:
+    """Load the active key and the old keys that still verify.
+
+    ``signing_key`` (the key's text) wins over ``signing_key_file``; a missing file is created with
+    mode 0600 only when ``create`` (the embedded default: an operator's explicit path that does not
+    exist is an error, or replicas would each mint with a key of their own).  With neither, the
+    ring holds a fresh key that lives as long as the process.
+    """
+    if signing_key:
+        ring = KeyRing(parse_private_key(signing_key))
+    elif signing_key_file is None:
         ring = KeyRing.generate()
     else:
         if not signing_key_file.exists():
@@ -126,4 +196,6 @@ def load_keyring(
         ring = KeyRing(load_private_key(signing_key_file))
     for path in verify_key_files:
         ring.add_verify_key(load_public_key(path))
+    for text in verify_keys:
+        ring.add_verify_key(parse_public_key(text))
     return ring

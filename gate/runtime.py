@@ -106,15 +106,23 @@ async def open_runtime(
     """
     from puzzles.bank import ClueBank
     from puzzles.composer import BankComposer
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import auto_upgrades, create_engine, prepare_schema
 
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    keys = load_keyring(config.resolved_signing_key_file, config.verify_key_files, create=True)
+    keys = load_keyring(
+        None if config.signing_key else config.resolved_signing_key_file,
+        config.verify_key_files,
+        create=config.signing_key_file is None,  # only the embedded default is made on first start
+        signing_key=config.signing_key,
+        verify_keys=config.verify_keys,
+    )
     engine = create_engine(config.resolved_database_url)
     store = store if store is not None else open_store(config.store_url)
     try:
         await store.ping()
-        await create_schema(engine)
+        await prepare_schema(
+            engine, auto_upgrade=auto_upgrades(config.db_auto_upgrade, config.resolved_database_url)
+        )
         bank = ClueBank(engine)
         seeded = 0
         if seed and await bank.is_empty():

@@ -1,4 +1,4 @@
-"""Engine and session set-up for the SQL side of the gate (clue bank, word list, later policies).
+"""Engine and session set-up for the SQL side of the gate (clue bank, word list, policies, ...).
 
 The gate is async end to end, so every URL is rewritten to an async driver: an operator can paste
 the ``postgresql://...`` URL their platform hands out, or a ``sqlite:///...`` path, and still get
@@ -27,8 +27,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-
-from puzzles.models import Base
 
 DEFAULT_URL = "sqlite+aiosqlite:///./gate.db"
 URL_ENV = "GATE_DATABASE_URL"
@@ -110,9 +108,37 @@ def create_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table that does not exist yet (Alembic migrations will take over later)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    """Bring the schema to the newest revision, whatever state it is in (see puzzles.migrations).
+
+    For one-shot tools, tests and the embedded default; long-running services call
+    :func:`prepare_schema`, which may only check.
+    """
+    from puzzles.migrations import bring_to_head
+
+    await bring_to_head(engine)
+
+
+AUTO_UPGRADE_MODES = ("sqlite", "always", "never")
+
+
+def auto_upgrades(mode: str, url: str) -> bool:
+    """Whether a service started with ``GATE_DB_AUTO_UPGRADE=mode`` migrates ``url`` itself.
+
+    ``sqlite`` (the default): the embedded SQLite file is upgraded on start, a shared PostgreSQL
+    database is only checked (its operator runs ``gate db upgrade`` once, before the replicas).
+    """
+    if mode not in AUTO_UPGRADE_MODES:
+        raise ValueError(f"unknown auto-upgrade mode {mode!r}")
+    if mode == "sqlite":
+        return resolve_url(url).get_backend_name() == "sqlite"
+    return mode == "always"
+
+
+async def prepare_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
+    """Upgrade the schema, or refuse (``SchemaError``) unless it is at the newest revision."""
+    from puzzles.migrations import ensure_schema
+
+    await ensure_schema(engine, auto_upgrade=auto_upgrade)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
