@@ -55,6 +55,14 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "",
         "YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on SIGHUP.",
     ),
+    "GATE_POLICY_POLL": (
+        "2",
+        "Seconds between a replica's checks for a newer stored policy version (SQL).",
+    ),
+    "GATE_OVERRIDES_POLL": (
+        "5",
+        "Seconds between a replica's checks for changed identity overrides (tier, block).",
+    ),
     "GATE_BOT_KEYS_DIR": (
         "",
         "Directory of JWK Set files (*.json) with the Ed25519 keys of known bots "
@@ -104,6 +112,17 @@ def _int(env: Mapping[str, str], name: str, *, minimum: int = 0) -> int:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name) or SETTINGS[name][0]
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0.05 <= value <= 3_600:  # also refuses nan and inf
+        raise ConfigError(f"{name} must be between 0.05 and 3600 seconds, got {raw}")
+    return value
+
+
 @dataclass(frozen=True)
 class GateConfig:
     state_dir: Path = Path(".gate")
@@ -117,6 +136,8 @@ class GateConfig:
     serve_limit: int = 500
     policy_file: Path | None = None
     bot_keys_dir: Path | None = None
+    policy_poll: float = 2.0  # seconds between checks for a newer stored policy
+    overrides_poll: float = 5.0  # seconds between checks for changed identity overrides
     gate: GateSettings = field(default_factory=GateSettings)
 
     @property
@@ -183,6 +204,8 @@ class GateConfig:
             serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
             policy_file=Path(env["GATE_POLICY_FILE"]) if env.get("GATE_POLICY_FILE") else None,
             bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,
+            policy_poll=_seconds(env, "GATE_POLICY_POLL"),
+            overrides_poll=_seconds(env, "GATE_OVERRIDES_POLL"),
             gate=gate,
         )
         return _replace(config, overrides)

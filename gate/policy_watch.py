@@ -2,7 +2,8 @@
 
 A new file is parsed and validated as a whole before anything changes; an invalid one keeps the
 running policy and the reason is logged.  ``apply`` may refuse a valid policy too (raise
-``ConfigError``), with the same effect.
+``ConfigError``), with the same effect.  The runtime's ``apply`` stores the document as a new
+policy version, which every replica then applies (see ``gate.runtime``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class PolicyWatcher:
             await self.apply(policy, text, actor)
         except ConfigError as exc:
             log.error("policy not applied, keeping the running one: %s", exc)
+            return False
+        except Exception:
+            # Storing failed (the database is down): look at the same content again next time.
+            self._seen = None
+            log.exception("policy %s not applied, keeping the running one", self.path)
             return False
         log.info("policy %s applied (%s, %s)", self.path, policy.digest, actor)
         return True

@@ -2,6 +2,14 @@
 
 This is the one module of ``gate`` that knows the concrete parts (the SQL bank in ``puzzles``); the
 core modules only know their contracts.  Adapters (middleware, demo, MCP) start here.
+
+Policy, one path for every source: the running policy is always the newest version stored in SQL
+(``puzzles.policy_store``).  Each replica polls ``max(version)`` every ``GATE_POLICY_POLL`` seconds
+and applies a newer version whole, or keeps the running one when it does not validate.  A policy
+file (``GATE_POLICY_FILE``) is an input to that store: when its content changes (at start, on the
+file watch, on SIGHUP) it is stored as a new version by ``file:<path>``, so file edits and dashboard
+edits reach every replica the same way.  Until any version is stored, the rules given in code run.
+Identity overrides (tier, block) are reloaded the same way every ``GATE_OVERRIDES_POLL`` seconds.
 """
 
 from __future__ import annotations
@@ -9,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gate.config import GateConfig
+from gate.errors import ConfigError
 from gate.gatekeeper import Gatekeeper
 from gate.keys import load_keyring
 from gate.passes import PassCodec
@@ -26,10 +36,11 @@ log = logging.getLogger("reasoning_gate")
 API_KEY_REFRESH = 30.0  # seconds
 
 if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from puzzles.bank import ClueBank
     from puzzles.composer import BankComposer
+    from puzzles.policy_store import StoredPolicy
 
 
 @dataclass
@@ -42,6 +53,13 @@ class Runtime:
     composer: BankComposer
     bank: ClueBank
     watcher: PolicyWatcher | None = None
+    # Sessions for the operator's tables (stored policy, overrides), on an engine of their own
+    # that keeps no idle SQLite connection.  Set by open_runtime.
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    policy_version: int = 0  # the stored version running here; 0: the rules given in code
+    _refused_version: int = 0  # newest stored version that did not validate here (logged once)
+    _overrides_revision: int = -1
+    _poll_engine: AsyncEngine | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def flush_serves(self) -> None:
@@ -66,6 +84,91 @@ class Runtime:
             except Exception:  # keep the last good list; a database hiccup must not stop the gate
                 log.exception("refreshing API keys failed; keeping the previous list")
 
+    def _sessions(self) -> async_sessionmaker[AsyncSession]:
+        assert self.sessions is not None, "open_runtime sets the sessions"
+        return self.sessions
+
+    async def sync_policy(self) -> bool:
+        """Apply the newest stored policy version if it is newer than the running one.
+
+        True when a version was applied.  A version that does not validate here (say a price
+        above this replica's GATE_MAX_PRICE) is never applied: the running policy stays, and the
+        refusal is logged once per version.
+        """
+        from gate.policy import parse_policy
+        from puzzles.policy_store import latest_version, policy_version
+
+        sessions = self._sessions()
+        latest = await latest_version(sessions)
+        if latest <= self.policy_version or latest == self._refused_version:
+            return False
+        stored = await policy_version(sessions, latest)
+        if stored is None:  # removed between the two reads
+            return False
+        try:
+            self.gatekeeper.rules = parse_policy(stored.text, source=f"policy version {latest}")
+        except ConfigError as exc:
+            self._refused_version = latest
+            log.error("stored policy not applied, keeping the running one: %s", exc)
+            return False
+        self.policy_version = latest
+        log.info("policy version %d applied (by %s)", latest, stored.actor)
+        return True
+
+    async def refresh_overrides(self) -> bool:
+        """Reload the identity overrides when they changed; True when they were replaced."""
+        from gate.overrides import effective
+        from puzzles.overrides import load_override_view, overrides_revision
+
+        sessions = self._sessions()
+        revision = await overrides_revision(sessions)
+        if revision == self._overrides_revision:
+            return False
+        self.gatekeeper.overrides = effective(await load_override_view(sessions))
+        self._overrides_revision = revision
+        return True
+
+    async def _every(
+        self, interval: float, job: Callable[[], Awaitable[object]], what: str
+    ) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job()
+            except Exception:  # keep what runs; a database hiccup must not stop the gate
+                log.exception("%s failed; keeping the previous state", what)
+
+    async def import_policy_file(self, path: Path, text: str, trigger: str) -> StoredPolicy | None:
+        """Store the policy file's ``text`` as a new version, unless it is already what the file
+        last gave (or, on SIGHUP, what runs), then apply the newest version here at once.
+
+        Raises ``ConfigError`` when the document does not validate (nothing is stored).
+        """
+        from puzzles.policy_store import current_policy, policy_history, save_policy
+
+        sessions = self._sessions()
+        actor = f"file:{path}"
+        # On SIGHUP the operator asks for the file to run, even over a later dashboard edit; a
+        # start or a file-watch poll only imports content the file has not given before, so a
+        # restart never undoes a dashboard edit and replicas sharing the file import it once.
+        if trigger == "sighup":
+            last = await current_policy(sessions)
+        else:
+            previous = await policy_history(sessions, limit=1, actor=actor)
+            last = previous[0] if previous else None
+        stored = None
+        if last is None or last.text != text:
+            stored = await save_policy(
+                sessions,
+                text,
+                actor,
+                note=trigger,
+                source=str(path),
+                check=self.gatekeeper.check_rules,
+            )
+        await self.sync_policy()
+        return stored
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -76,6 +179,8 @@ class Runtime:
         finally:
             await self.store.close()
             await self.engine.dispose()
+            if self._poll_engine is not None:
+                await self._poll_engine.dispose()
 
 
 async def seed_bank(database_url: str) -> tuple[int, int]:
@@ -142,34 +247,58 @@ async def open_runtime(
 
         gatekeeper.bot_keys = KeyDirectory.load(config.bot_keys_dir)
     runtime = Runtime(config, store, gatekeeper, engine, seeded, composer, bank)
-    await runtime.refresh_api_keys()
-    runtime._tasks.append(asyncio.create_task(runtime._refresh_api_keys_forever()))
-    if config.policy_file is not None:
-        try:
-            await _start_policy(runtime, config.policy_file)
-        except BaseException:
-            await runtime.close()
-            raise
+    runtime._poll_engine, runtime.sessions = _operator_sessions(config.resolved_database_url)
+    try:
+        await runtime.refresh_api_keys()
+        if config.policy_file is not None:
+            await _watch_policy_file(runtime, config.policy_file)
+        await runtime.sync_policy()
+        await runtime.refresh_overrides()
+    except BaseException:
+        await runtime.close()
+        raise
+    runtime._tasks += [
+        asyncio.create_task(runtime._refresh_api_keys_forever()),
+        asyncio.create_task(
+            runtime._every(config.policy_poll, runtime.sync_policy, "checking the stored policy")
+        ),
+        asyncio.create_task(
+            runtime._every(config.overrides_poll, runtime.refresh_overrides, "loading overrides")
+        ),
+    ]
+    if runtime.watcher is not None:
+        runtime._tasks.append(asyncio.create_task(runtime.watcher.run()))
     return runtime
 
 
-async def _start_policy(runtime: Runtime, path: Path) -> None:
-    """Apply the policy file (it replaces the code's rules) and watch it for changes."""
-    from gate.errors import ConfigError
-    from puzzles.audit import record_policy_change
+def _operator_sessions(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    """Sessions for the frequent small polls, on their own engine: on SQLite it keeps no idle
+    connection (aiosqlite keeps a thread per open one), on PostgreSQL one instead of one per poll."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
 
-    async def apply(policy: Policy, text: str, actor: str) -> None:
-        runtime.gatekeeper.rules = policy  # validates prices; raises ConfigError to refuse
-        await record_policy_change(
-            runtime.engine, digest=policy.digest, source=str(path), actor=actor, document=text
-        )
+    from puzzles.db import create_engine, session_factory
+
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, poolclass=NullPool)
+    else:
+        engine = create_engine(url, pool_size=1, max_overflow=2)
+    return engine, session_factory(engine)
+
+
+async def _watch_policy_file(runtime: Runtime, path: Path) -> None:
+    """Import the policy file into the store now (an invalid file stops the start), and watch it
+    for changes; a changed file that does not validate keeps the running policy."""
+
+    async def apply(policy: Policy, text: str, trigger: str) -> None:
+        await runtime.import_policy_file(path, text, trigger)
 
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read policy {path}: {exc}") from exc
-    await apply(parse_policy(text, source=str(path)), text, "startup")
-    watcher = PolicyWatcher(path, apply)
+    runtime.gatekeeper.check_rules(parse_policy(text, source=str(path)))
+    await runtime.import_policy_file(path, text, "startup")
+    watcher = PolicyWatcher(path, apply, interval=runtime.config.policy_poll)
     watcher.mark_loaded(text)
     runtime.watcher = watcher
-    runtime._tasks.append(asyncio.create_task(watcher.run()))

@@ -101,3 +101,25 @@ def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = tmp_path_factory.mktemp("gate-state")
     asyncio.run(_seed(f"sqlite+aiosqlite:///{state / 'gate.db'}"))
     return state
+
+
+@pytest.fixture(autouse=True)
+def _seeded_operator_state_cleared(request: pytest.FixtureRequest) -> None:
+    """The seeded bank is shared by the session, but what operators store in it (policy versions,
+    identity overrides) must not reach the next test: a runtime applies the newest stored policy,
+    so a policy file one test imported would replace the next test's rules."""
+    if "seeded_state" not in request.fixturenames:
+        return
+    import contextlib
+    import sqlite3
+
+    state: Path = request.getfixturevalue("seeded_state")
+    db = sqlite3.connect(state / "gate.db")
+    try:
+        with db:
+            for table in ("policy_versions", "identity_overrides", "identity_actions"):
+                # A table not created yet holds nothing.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute(f"DELETE FROM {table}")
+    finally:
+        db.close()

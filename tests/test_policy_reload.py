@@ -1,4 +1,8 @@
-"""Hot reload: a valid change applies and is audited; an invalid file keeps the running policy."""
+"""Hot reload: a valid change applies and is audited; an invalid file keeps the running policy.
+
+The policy file is an input to the stored policy (``puzzles.policy_store``): a changed file becomes
+a new version by ``file:<path>``, and the runtime runs the newest stored version.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from gate.gatekeeper import Visitor
 from gate.rules import Action, RuleSet
 from gate.runtime import open_runtime
 from puzzles.audit import policy_history
+from puzzles.policy_store import policy_history as versions
+from puzzles.policy_store import save_policy
 
 FIRST = """
 rules:
@@ -58,9 +64,45 @@ async def test_policy_changes_apply_after_validation_and_are_audited(
             gatekeeper.verdict(Visitor(path="/other", peer="192.0.2.1")).rule.action is Action.ALLOW
         )
 
+        stored = await versions(runtime._sessions())
+        assert [(item.actor, item.note) for item in stored] == [
+            (f"file:{policy_file}", "sighup"),
+            (f"file:{policy_file}", "startup"),
+        ]
+        assert runtime.policy_version == stored[0].version
         history = await policy_history(runtime.engine)
-        assert [entry.actor for entry in history[:2]] == ["sighup", "startup"]
+        assert [entry.source for entry in history[:2]] == [str(policy_file)] * 2
         assert "price: 2500" in history[0].document
+    finally:
+        await runtime.close()
+
+
+async def test_a_restart_keeps_a_dashboard_edit_until_the_file_changes_or_sighup(
+    seeded_state: Path, tmp_path: Path
+) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(FIRST)
+    config = GateConfig.from_env({"GATE_POLICY_FILE": str(policy_file)}, state_dir=seeded_state)
+    visitor = Visitor(path="/api/x", peer="192.0.2.1")
+
+    runtime = await open_runtime(config, RuleSet([]), seed=False)
+    try:
+        await save_policy(runtime._sessions(), SECOND.replace("2500", "3500"), "alice")
+        assert await runtime.sync_policy()
+    finally:
+        await runtime.close()
+
+    runtime = await open_runtime(config, RuleSet([]), seed=False)  # same file: not imported again
+    try:
+        assert runtime.gatekeeper.verdict(visitor).rule.price == 3500
+        assert runtime.watcher is not None
+        runtime.watcher.request_reload("sighup")
+        assert await runtime.watcher.reload("sighup")  # the operator asks for the file
+        assert runtime.gatekeeper.verdict(visitor).rule.price == 1500
+        assert [item.actor for item in await versions(runtime._sessions())][:2] == [
+            f"file:{policy_file}",
+            "alice",
+        ]
     finally:
         await runtime.close()
 
