@@ -983,18 +983,51 @@ def worker(
         str | None,
         typer.Option(
             "--random-init",
-            help="Serve a tiny random model of this architecture (llama, qwen2, ...).",
+            help="Serve a randomly initialised model of this architecture (llama, qwen2, ...).",
         ),
     ] = None,
+    size: Annotated[
+        str,
+        typer.Option(help="Shape of --random-init: tiny (2 layers, tests) or 1b (TinyLlama's)."),
+    ] = "tiny",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="float32, bfloat16 or float16 (default: float32 on cpu, bfloat16 on cuda)."
+        ),
+    ] = None,
     max_new_tokens_cap: Annotated[
         int, typer.Option("--max-new-tokens-cap", help="Upper bound on any request's max_tokens.")
     ] = 512,
+    scheduler: Annotated[
+        str, typer.Option(help="vtc (fair across tenants), fifo or prefill_first.")
+    ] = "vtc",
+    sampling: Annotated[
+        bool,
+        typer.Option(help="Honour temperature/top_p; --no-sampling decodes greedily, faster."),
+    ] = True,
+    block_size: Annotated[
+        int | None, typer.Option(help="Tokens per KV cache page (engine default 256).")
+    ] = None,
+    num_blocks: Annotated[
+        int | None, typer.Option(help="KV cache pages (default: sized from free memory).")
+    ] = None,
+    max_batch_tokens: Annotated[
+        int | None, typer.Option(help="Most tokens in one forward pass (default: sized).")
+    ] = None,
+    max_batch: Annotated[
+        int | None, typer.Option(help="Most requests in one batch (engine default 1024).")
+    ] = None,
+    cuda_graphs: Annotated[
+        bool | None, typer.Option(help="Capture CUDA graphs (default: the engine decides).")
+    ] = None,
 ) -> None:
     """Serve a language model over an OpenAI-compatible API (needs scripts/install-model.sh)."""
     from gate.worker.app import serve
+    from gate.worker.engine import EngineOptions
     from gate.worker.model import ModelUnavailable
 
     if (model is None) == (random_init is None):
@@ -1003,18 +1036,119 @@ def worker(
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         console.print(f"[red]--device must be cpu or cuda, got {device!r}[/red]")
         raise typer.Exit(2)
+    if scheduler not in ("vtc", "fifo", "prefill_first"):
+        console.print(
+            f"[red]--scheduler must be vtc, fifo or prefill_first, got {scheduler!r}[/red]"
+        )
+        raise typer.Exit(2)
+    options = EngineOptions(
+        scheduler=scheduler,
+        sampling=sampling,
+        block_size=block_size,
+        num_blocks=num_blocks,
+        max_batch_tokens=max_batch_tokens,
+        max_requests_per_batch=max_batch,
+        cuda_graphs=cuda_graphs,
+    )
     try:
         serve(
             model=model,
             random_init=random_init,
+            size=size,
             host=host,
             port=port,
             device=device,
+            dtype=dtype,
             max_new_tokens_cap=max_new_tokens_cap,
+            options=options,
         )
     except ModelUnavailable as exc:
         console.print(f"[red]cannot load the model:[/red] {exc}")
         raise typer.Exit(1) from exc
+
+
+# -- the admin dashboard ---------------------------------------------------------------------------
+
+admin_app = typer.Typer(help="The admin dashboard and its logins.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+
+def _admin_password(password_stdin: bool) -> str:
+    import sys
+
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
+
+
+@admin_app.command("serve")
+def admin_serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="The store the gateways use.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the admin dashboard (prices, clients, puzzle bank, LLM pool) on its own port."""
+    from admin.serve import serve_admin
+    from gate.errors import GateError
+
+    config = _config(store_url=redis_url, database_url=database_url)
+    try:
+        _run_server(serve_admin(config, host, port, ready=console.print))
+    except GateError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@admin_app.command("create-user")
+def admin_create_user(
+    username: Annotated[str, typer.Argument(help="The login name.")],
+    database_url: DatabaseUrl = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a dashboard login (the password is stored as an Argon2id hash)."""
+    from admin.serve import create_user
+    from gate.errors import ConfigError
+
+    config = _config(database_url=database_url)
+    try:
+        asyncio.run(
+            create_user(config.resolved_database_url, username, _admin_password(password_stdin))
+        )
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"Admin user {username} created.")
+
+
+@admin_app.command("passwd")
+def admin_passwd(
+    username: Annotated[str, typer.Argument(help="The login name.")],
+    database_url: DatabaseUrl = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a dashboard login's password."""
+    from admin.serve import change_password
+    from gate.errors import ConfigError
+
+    config = _config(database_url=database_url)
+    try:
+        asyncio.run(
+            change_password(
+                config.resolved_database_url, username, _admin_password(password_stdin)
+            )
+        )
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"Password of {username} changed.")
 
 
 if __name__ == "__main__":  # python -m gate.cli

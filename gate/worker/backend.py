@@ -1,8 +1,7 @@
 """What the HTTP layer needs from a generation engine, and engine-independent text handling.
 
-The HTTP layer (``gate.worker.app``) only knows ``Backend``; today ``TransformersBackend`` runs one
-``generate()`` at a time, and a later continuous-batching engine with a fair scheduler can take its
-place without any change to the API code.  ``tenant`` is carried through for that scheduler.
+The HTTP layer (``gate.worker.app``) only knows ``Backend``; ``gate.worker.engine`` implements it on
+transformers' continuous batching engine, where ``tenant`` reaches the fair scheduler.
 """
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from gate.worker.tenants import TenantView
 
 FinishReason = Literal["stop", "length"]
 
@@ -65,6 +66,19 @@ class Finished:
 GenerationEvent = TextDelta | Finished
 
 
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    """What ``GET /queue`` and ``/metrics`` report: the engine's load, in total and per tenant."""
+
+    model: str
+    running: int
+    waiting: int
+    max_batch: int | None
+    kv_blocks_free: int | None
+    kv_blocks_total: int | None
+    tenants: dict[str, TenantView]
+
+
 class Backend(Protocol):
     """A generation engine.  ``generate`` yields ``TextDelta``s and ends with one ``Finished``."""
 
@@ -74,6 +88,12 @@ class Backend(Protocol):
     async def prepare(self, prompt: Prompt) -> list[int]:
         """Tokenize a prompt; raises ``PromptError`` before any response byte is sent."""
         ...
+
+    def validate(self, params: SamplingParams) -> None:
+        """Raise ``PromptError`` for parameters this engine cannot honour."""
+        ...
+
+    def queue(self) -> QueueView: ...
 
     def generate(
         self, prompt_ids: list[int], params: SamplingParams, *, tenant: str | None = None

@@ -1,0 +1,391 @@
+"""Fairness and throughput of ``gate worker``'s engine: the fair (VTC) scheduler against FIFO.
+
+Run on a GPU: ``python bench/worker_fairness.py`` (a random-init ~1.1B Llama, TinyLlama's shape).
+Check here on the CPU: ``.venv/bin/python bench/worker_fairness.py --smoke``.
+
+In-process, on ``ContinuousBatchingBackend`` (the same object the HTTP server drives), per policy:
+
+- two flooding tenants keep ``--outstanding`` requests each in flight, closed loop, for
+  ``--duration`` seconds: ``flood-big`` (long prompts and answers) and ``flood-small`` (short ones),
+  so FIFO, which serves requests, gives them unequal token service while VTC evens it out;
+- a ``light`` tenant sends one short request every ``1/--light-rate`` seconds, open loop.
+
+Figures: Jain's index of weighted service over 10 s windows among the tenants backlogged in the
+window (a request waiting for admission at least half the window); the accumulated service gap
+between backlogged tenants over time (at thirds of the run, and the maximum); the light tenant's
+time to first token, p50/p99, against a solo run of the same light load; weighted tokens/s
+(``w_in`` per prompt token, ``w_out`` per generated token) and output tokens/s against FIFO.
+
+``--throughput`` runs the issue's throughput workload instead (N requests of 256 prompt / 128
+output tokens submitted at once) under each policy and engine setting listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gate.worker.backend import Finished, SamplingParams
+from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+from gate.worker.model import LoadedModel, random_model
+
+WINDOW_S = 10.0
+SAMPLE_S = 0.25
+
+
+@dataclass(frozen=True)
+class Load:
+    name: str
+    prompt: int
+    output: int
+
+
+@dataclass
+class Run:
+    policy: str
+    started: float = 0.0
+    ended: float = 0.0
+    samples: list[tuple[float, dict[str, tuple[float, int]]]] = field(default_factory=list)
+    ttft: list[float] = field(default_factory=list)
+    output_tokens: int = 0
+
+
+def _prompt(rng: random.Random, length: int) -> list[int]:
+    return [rng.randrange(3, 250) for _ in range(length)]
+
+
+async def _one(
+    backend: ContinuousBatchingBackend,
+    rng: random.Random,
+    load: Load,
+    run: Run | None,
+    *,
+    stream: bool,
+) -> None:
+    params = SamplingParams(max_new_tokens=load.output)
+    sent = time.perf_counter()
+    first = True
+    async for event in backend.stream_tokens(
+        _prompt(rng, load.prompt), params, tenant=load.name, text=False, streaming=stream
+    ):
+        if first and run is not None and stream:
+            run.ttft.append(time.perf_counter() - sent)
+        first = False
+        if isinstance(event, Finished) and run is not None:
+            run.output_tokens += event.completion_tokens
+
+
+async def _flood(
+    backend: ContinuousBatchingBackend,
+    load: Load,
+    outstanding: int,
+    run: Run,
+    stop: asyncio.Event,
+) -> None:
+    rng = random.Random(load.name)
+
+    async def worker() -> None:
+        while not stop.is_set():
+            await _one(backend, rng, load, run, stream=False)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(outstanding)]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()  # closes the generators: the engine cancels and frees their cache
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _light(
+    backend: ContinuousBatchingBackend, load: Load, rate: float, run: Run, stop: asyncio.Event
+) -> None:
+    rng = random.Random(load.name)
+    tasks: list[asyncio.Task[None]] = []
+    while not stop.is_set():
+        tasks.append(asyncio.create_task(_one(backend, rng, load, run, stream=True)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0 / rate)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _sample(backend: ContinuousBatchingBackend, run: Run, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        view = backend.queue()
+        stamp = time.perf_counter() - run.started
+        run.samples.append((stamp, {t: (v.service, v.waiting) for t, v in view.tenants.items()}))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SAMPLE_S)
+
+
+async def _scenario(
+    backend: ContinuousBatchingBackend,
+    policy: str,
+    floods: list[Load],
+    light: Load,
+    args: argparse.Namespace,
+    duration: float,
+) -> Run:
+    run = Run(policy)
+    stop = asyncio.Event()
+    run.started = time.perf_counter()
+    tasks = [asyncio.create_task(_sample(backend, run, stop))]
+    tasks += [asyncio.create_task(_flood(backend, f, args.outstanding, run, stop)) for f in floods]
+    tasks.append(asyncio.create_task(_light(backend, light, args.light_rate, run, stop)))
+    await asyncio.sleep(duration)
+    run.ended = time.perf_counter()
+    stop.set()
+    await asyncio.gather(*tasks)
+    return run
+
+
+def _jain(values: list[float]) -> float:
+    total = sum(values)
+    squares = sum(v * v for v in values)
+    return 1.0 if squares == 0 else total * total / (len(values) * squares)
+
+
+def _service(sample: dict[str, tuple[float, int]], tenant: str) -> float:
+    return sample.get(tenant, (0.0, 0))[0]
+
+
+def fairness(run: Run, tenants: list[str]) -> dict[str, Any]:
+    """Jain per 10 s window among backlogged tenants, and the accumulated service gap."""
+    samples = run.samples
+    base = samples[0][1]
+    jains: list[float] = []
+    windows = 0
+    start = 0.0
+    end_time = samples[-1][0]
+    while start + WINDOW_S <= end_time + 1e-9:
+        inside = [s for s in samples if start <= s[0] <= start + WINDOW_S]
+        first, last = inside[0][1], inside[-1][1]
+        backlogged = [
+            t
+            for t in tenants
+            if sum(1 for s in inside if s[1].get(t, (0, 0))[1] > 0) * 2 >= len(inside)
+        ]
+        windows += 1
+        if len(backlogged) >= 2:
+            jains.append(_jain([_service(last, t) - _service(first, t) for t in backlogged]))
+        start += WINDOW_S
+    gaps: list[tuple[float, float]] = []
+    for stamp, sample in samples:
+        backlogged = [t for t in tenants if sample.get(t, (0, 0))[1] > 0]
+        if len(backlogged) >= 2:
+            served = [_service(sample, t) - _service(base, t) for t in backlogged]
+            gaps.append((stamp, max(served) - min(served)))
+        else:
+            gaps.append((stamp, 0.0))
+
+    def gap_in(lo: float, hi: float) -> float:
+        return max((g for s, g in gaps if end_time * lo <= s <= end_time * hi), default=0.0)
+
+    elapsed = run.ended - run.started
+    served = {t: _service(samples[-1][1], t) - _service(base, t) for t in tenants}
+    return {
+        "jain_min": min(jains) if jains else None,
+        "jain_mean": statistics.fmean(jains) if jains else None,
+        "windows_2plus": len(jains),
+        "windows": windows,
+        "gap_thirds": [gap_in(0, 1 / 3), gap_in(1 / 3, 2 / 3), gap_in(2 / 3, 1)],
+        "service_per_s": sum(served.values()) / elapsed,
+        "served": served,
+    }
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _backend(loaded: LoadedModel, options: EngineOptions) -> ContinuousBatchingBackend:
+    gc.collect()
+    return ContinuousBatchingBackend(loaded, options)
+
+
+async def _warm(backend: ContinuousBatchingBackend, loads: list[Load]) -> None:
+    rng = random.Random(0)
+    await asyncio.gather(*[_one(backend, rng, load, None, stream=True) for load in loads * 2])
+
+
+async def fairness_bench(
+    loaded: LoadedModel, args: argparse.Namespace, base: EngineOptions
+) -> None:
+    floods = [Load("flood-big", *args.big), Load("flood-small", *args.small)][: args.floods]
+    light = Load("light", *args.light)
+    tenants = [f.name for f in floods] + [light.name]
+
+    solo_backend = _backend(loaded, replace(base, scheduler="fifo"))
+    try:
+        await _warm(solo_backend, [*floods, light])
+        solo = await _scenario(solo_backend, "solo", [], light, args, args.solo_duration)
+    finally:
+        solo_backend.close()
+    results: dict[str, tuple[Run, dict[str, Any]]] = {}
+    for policy in args.policies:
+        backend = _backend(loaded, replace(base, scheduler=policy))
+        try:
+            await _warm(backend, [*floods, light])
+            run = await _scenario(backend, policy, floods, light, args, args.duration)
+        finally:
+            backend.close()
+        results[policy] = (run, fairness(run, tenants))
+
+    solo_p50, solo_p99 = _pct(solo.ttft, 0.5), _pct(solo.ttft, 0.99)
+    fifo_rate = results["fifo"][1]["service_per_s"] if "fifo" in results else None
+    fifo_out = (
+        results["fifo"][0].output_tokens / (results["fifo"][0].ended - results["fifo"][0].started)
+        if "fifo" in results
+        else None
+    )
+    print(
+        f"\nlight solo TTFT p50 {solo_p50 * 1000:.0f} ms, p99 {solo_p99 * 1000:.0f} ms "
+        f"({len(solo.ttft)} requests)"
+    )
+    header = (
+        "| policy | Jain min / mean (windows >=2 backlogged) | max service gap per third |"
+        " light TTFT p50 / p99 (x solo p99) | weighted tok/s (x FIFO) | output tok/s (x FIFO) |"
+    )
+    print(header)
+    print("|" + "---|" * 6)
+    summary: dict[str, Any] = {"solo_ttft_ms": [solo_p50 * 1000, solo_p99 * 1000]}
+    for policy, (run, fair) in results.items():
+        elapsed = run.ended - run.started
+        out_rate = run.output_tokens / elapsed
+        p50, p99 = _pct(run.ttft, 0.5), _pct(run.ttft, 0.99)
+        jain = (
+            f"{fair['jain_min']:.3f} / {fair['jain_mean']:.3f} ({fair['windows_2plus']}/{fair['windows']})"
+            if fair["jain_min"] is not None
+            else f"n/a (0/{fair['windows']})"
+        )
+        gaps = ", ".join(f"{g:,.0f}" for g in fair["gap_thirds"])
+        ratio = f" ({fair['service_per_s'] / fifo_rate:.2f}x)" if fifo_rate else ""
+        out_ratio = f" ({out_rate / fifo_out:.2f}x)" if fifo_out else ""
+        print(
+            f"| {policy} | {jain} | {gaps} | {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
+            f" ({p99 / solo_p99:.1f}x) | {fair['service_per_s']:,.0f}{ratio} |"
+            f" {out_rate:,.0f}{out_ratio} |"
+        )
+        summary[policy] = fair | {"ttft_ms": [p50 * 1000, p99 * 1000], "output_per_s": out_rate}
+    print("\nweighted service per tenant over the run:")
+    for policy, (_, fair) in results.items():
+        print(f"  {policy}: " + ", ".join(f"{t} {v:,.0f}" for t, v in fair["served"].items()))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(summary, handle, indent=1)
+
+
+async def throughput_bench(
+    loaded: LoadedModel, args: argparse.Namespace, base: EngineOptions
+) -> None:
+    load = Load("bulk", args.tp_prompt, args.tp_output)
+    print(
+        f"\nthroughput: {args.tp_requests} requests of {load.prompt} prompt / {load.output} output"
+        " tokens submitted at once"
+    )
+    print("| setting | policy | output tok/s | wall s |")
+    print("|---|---|---|---|")
+    for setting in args.settings:
+        options = replace(base, **_SETTINGS[setting])
+        for policy in args.policies:
+            backend = _backend(loaded, replace(options, scheduler=policy))
+            try:
+                await _warm(backend, [load])
+                run = Run(policy)
+                rng = random.Random(1)
+                started = time.perf_counter()
+                await asyncio.gather(
+                    *[_one(backend, rng, load, run, stream=False) for _ in range(args.tp_requests)]
+                )
+                wall = time.perf_counter() - started
+            finally:
+                backend.close()
+            print(f"| {setting} | {policy} | {run.output_tokens / wall:,.0f} | {wall:.1f} |")
+
+
+_SETTINGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "graphs": {"cuda_graphs": True},
+    "graphs-async": {"cuda_graphs": True, "async_batching": True},
+    "sampling": {"sampling": True},
+    "compile": {"compile_level": 1},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU, short run")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--size", default="1b")
+    parser.add_argument("--policies", default="vtc,fifo", type=lambda s: s.split(","))
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--solo-duration", type=float, default=20.0)
+    parser.add_argument("--floods", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--outstanding", type=int, default=192, help="per flooding tenant")
+    parser.add_argument("--light-rate", type=float, default=2.0, help="light requests per second")
+    parser.add_argument("--big", type=int, nargs=2, default=(512, 256), metavar=("IN", "OUT"))
+    parser.add_argument("--small", type=int, nargs=2, default=(128, 64), metavar=("IN", "OUT"))
+    parser.add_argument("--light", type=int, nargs=2, default=(128, 64), metavar=("IN", "OUT"))
+    parser.add_argument("--max-batch", type=int, default=128)
+    parser.add_argument("--num-blocks", type=int, default=None)
+    parser.add_argument("--block-size", type=int, default=None)
+    parser.add_argument("--max-batch-tokens", type=int, default=None)
+    parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--sampling", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--settings", default="default,graphs", type=lambda s: s.split(","))
+    parser.add_argument("--tp-requests", type=int, default=256)
+    parser.add_argument("--tp-prompt", type=int, default=256)
+    parser.add_argument("--tp-output", type=int, default=128)
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args()
+    if args.smoke:
+        args.device, args.size = "cpu", "tiny"
+        args.duration, args.solo_duration = min(args.duration, 20.0), min(args.solo_duration, 5.0)
+        args.outstanding, args.max_batch, args.light_rate = 8, 8, 2.0
+        args.big, args.small, args.light = (64, 32), (16, 8), (16, 8)
+        args.num_blocks, args.block_size, args.max_batch_tokens = 256, 16, 256
+        args.tp_requests, args.tp_prompt, args.tp_output = 16, 32, 16
+    import torch
+
+    loaded = random_model("llama", size=args.size, device=args.device)
+    params = sum(p.numel() for p in loaded.model.parameters())
+    card = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    import transformers
+
+    print(
+        f"model {loaded.model_id} ({params / 1e9:.2f}B parameters, {loaded.model.dtype}) on {card};"
+        f" torch {torch.__version__}, transformers {transformers.__version__}"
+    )
+    base = EngineOptions(
+        sampling=args.sampling,
+        ignore_eos=True,
+        max_requests_per_batch=args.max_batch,
+        num_blocks=args.num_blocks,
+        block_size=args.block_size,
+        max_batch_tokens=args.max_batch_tokens,
+        cuda_graphs=args.cuda_graphs,
+    )
+    if args.throughput:
+        asyncio.run(throughput_bench(loaded, args, replace(base, max_requests_per_batch=None)))
+    else:
+        print(
+            f"floods {args.floods} x {args.outstanding} outstanding, light {args.light_rate}/s,"
+            f" max batch {args.max_batch}, {args.duration:.0f} s per policy"
+        )
+        asyncio.run(fairness_bench(loaded, args, base))
+
+
+if __name__ == "__main__":
+    main()
