@@ -1,0 +1,296 @@
+"""The admin dashboard over HTTP (no browser): login, sessions, CSRF, lockout, headers, levers.
+
+Real SQL (SQLite and PostgreSQL), the real store contract; the app is driven in-process through
+httpx2's ASGI transport.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from admin.app import create_admin_app, mount_admin, state_changing_routes
+from admin.ledgers import client_ledgers
+from admin.sampler import series, take_sample
+from admin.serve import create_user
+from admin.settings import AdminSettings
+from gate.clock import ManualClock
+from gate.config import GateConfig
+from gate.ledger import bump, enlist
+from gate.revocation import revocation_key
+from gate.runtime import Runtime, open_runtime
+from gate.store import MemoryStore
+from middleware.demo import DEMO_RULES
+from puzzles.overrides import list_overrides
+
+BASE = "http://admin.test"
+USER, PASSWORD = "operator", "correct horse battery"
+PAGES = ["/", "/policy", "/clients", "/bank", "/pool", "/api/overview", "/api/series", "/api/jobs"]
+SETTINGS = AdminSettings(lockout_failures=3, lockout_seconds=60.0, sample_interval=0.05)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its production cost takes a noticeable fraction of a second per login."""
+    from argon2 import PasswordHasher
+
+    import admin.users
+
+    monkeypatch.setattr(admin.users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
+
+
+async def _open(url: str, state: Path) -> Runtime:
+    config = GateConfig.from_env({}, state_dir=state, database_url=url, db_auto_upgrade="always")
+    opened = await open_runtime(config, DEMO_RULES, seed=False, store=MemoryStore())
+    await create_user(url, USER, PASSWORD)
+    return opened
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """On SQLite only: for what does not depend on the database."""
+    opened = await _open(f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}", tmp_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def sql_runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """On SQLite and PostgreSQL: for the dashboard's queries."""
+    opened = await _open(database_url, tmp_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@asynccontextmanager
+async def _client(runtime: Runtime) -> AsyncIterator[httpx2.AsyncClient]:
+    dashboard = create_admin_app(runtime, SETTINGS)
+    await dashboard.start()
+    transport = httpx2.ASGITransport(app=dashboard)
+    try:
+        async with httpx2.AsyncClient(transport=transport, base_url=BASE) as http:
+            yield http
+    finally:
+        await dashboard.stop()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx2.AsyncClient]:
+    async with _client(runtime) as http:
+        yield http
+
+
+@pytest.fixture
+async def sql_client(sql_runtime: Runtime) -> AsyncIterator[httpx2.AsyncClient]:
+    async with _client(sql_runtime) as http:
+        yield http
+
+
+def _token(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "page has no CSRF field"
+    return found.group(1)
+
+
+async def _login(client: httpx2.AsyncClient, password: str = PASSWORD) -> httpx2.Response:
+    form = await client.get("/login")
+    return await client.post(
+        "/login", data={"csrf": _token(form.text), "username": USER, "password": password}
+    )
+
+
+async def _logged_in(client: httpx2.AsyncClient) -> str:
+    assert (await _login(client)).status_code == 303
+    return _token((await client.get("/policy")).text)
+
+
+async def test_nothing_but_the_login_page_answers_without_a_login(client) -> None:
+    for path in PAGES:
+        response = await client.get(path)
+        assert response.status_code == 303 and response.headers["location"] == "/login", path
+    assert (await client.get("/login")).status_code == 200
+
+
+async def test_login_sets_a_strict_http_only_session_and_logout_ends_it(client) -> None:
+    response = await _login(client)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = next(
+        value
+        for name, value in response.headers.multi_items()
+        if name == "set-cookie" and value.startswith("rg_admin=")
+    )
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain http here; auto turns it on over https
+    assert (await client.get("/")).status_code == 200
+    csrf = _token((await client.get("/")).text)
+    assert (await client.post("/logout", data={"csrf": csrf})).status_code == 303
+    assert (await client.get("/")).status_code == 303
+
+
+async def test_a_login_without_the_forms_token_is_refused(client) -> None:
+    await client.get("/login")
+    refused = await client.post("/login", data={"username": USER, "password": PASSWORD})
+    assert refused.status_code == 403
+    assert (await client.get("/")).status_code == 303
+
+
+async def test_every_state_changing_request_without_the_csrf_token_is_refused(client) -> None:
+    csrf = await _logged_in(client)
+    routes = state_changing_routes()
+    assert {"/logout", "/policy", "/policy/price", "/policy/dry-run", "/clients/block"} <= set(
+        routes
+    )
+    for path in routes:
+        missing = await client.post(path, data={"identity": "net:192.0.2.0/24", "on": "1"})
+        assert missing.status_code == 403, path
+        forged = await client.post(path, data={"csrf": "forged-token-x" * 3, "identity": "x"})
+        assert forged.status_code == 403, path
+        cross_site = await client.post(
+            path, data={"csrf": csrf}, headers={"Origin": "https://evil.example"}
+        )
+        assert cross_site.status_code == 403, path
+    # The header form, as fetch() sends it, is accepted.
+    accepted = await client.post(
+        "/clients/revoke", data={"identity": "net:192.0.2.0/24"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert accepted.status_code == 303
+    assert (await client.get("/")).status_code == 200  # still logged in
+
+
+async def test_repeated_failures_lock_the_login_even_for_the_right_password(client) -> None:
+    for _ in range(SETTINGS.lockout_failures):
+        assert (await _login(client, "wrong password!")).status_code == 401
+    locked = await _login(client)
+    assert locked.status_code == 429 and "Too many failed logins" in locked.text
+    assert (await client.get("/")).status_code == 303
+
+
+async def test_pages_carry_a_strict_csp_and_are_never_cached_or_framed(client) -> None:
+    await _logged_in(client)
+    for path in ["/", "/policy", "/clients", "/bank", "/pool", "/login"]:
+        response = await client.get(path, follow_redirects=True)
+        assert response.status_code == 200, path
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["cache-control"] == "no-store"
+        assert "<script>" not in response.text and " style=" not in response.text
+    static = await client.get("/static/admin.js")
+    assert static.status_code == 200 and static.headers.get("cache-control") != "no-store"
+
+
+async def test_a_stored_policy_change_is_validated_and_audited(sql_client, sql_runtime) -> None:
+    client, runtime = sql_client, sql_runtime
+    csrf = await _logged_in(client)
+    policy = await client.get("/policy")
+    assert "articles" in policy.text  # the running rules, before anything is stored
+    saved = await client.post(
+        "/policy/price", data={"csrf": csrf, "rule": "articles", "price": "2222"}
+    )
+    assert saved.status_code == 303
+    bad = await client.post(
+        "/policy",
+        data={"csrf": csrf, "text": "rules:\n  - name: x\n    action: challenge\n    price: -1\n"},
+    )
+    assert bad.status_code == 400 and "x" in bad.text and "price" in bad.text
+    page = (await client.get("/policy")).text
+    assert "2222" in page and "price of articles set to 2222" in page and USER in page
+    preview = await client.post(
+        "/policy/preview", data={"csrf": csrf, "path": "/articles/1", "address": "198.51.100.4"}
+    )
+    assert preview.status_code == 200 and "2222" in preview.text
+    assert await runtime.store.hgetall("ledger-index") == {}  # the preview counted nothing
+
+
+async def test_clients_show_ledgers_and_take_blocks_tiers_and_revocations(
+    sql_client, sql_runtime
+) -> None:
+    client, runtime = sql_client, sql_runtime
+    identity = "net:198.51.100.0/24"
+    await runtime.store.execute(
+        [enlist(identity), bump(identity, "issued"), bump(identity, "tokens_paid", 1500)]
+    )
+    csrf = await _logged_in(client)
+    page = await client.get("/clients")
+    assert identity in page.text and "1500" in page.text
+    blocked = await client.post(
+        "/clients/block", data={"csrf": csrf, "identity": identity, "blocked": "1"}
+    )
+    assert blocked.status_code == 303
+    (override,) = await list_overrides(client._transport.app.admin.sessionmaker)
+    assert override.identity == identity and override.blocked and override.actor == USER
+    await client.post("/clients/revoke", data={"csrf": csrf, "identity": identity})
+    assert await runtime.store.get(revocation_key(identity)) is not None
+    unknown_tier = await client.post(
+        "/clients/tier", data={"csrf": csrf, "identity": identity, "tier": "gold"}
+    )
+    assert unknown_tier.status_code == 400
+    assert "Unblock" in (await client.get("/clients")).text
+
+
+async def test_the_bank_page_shows_counts_and_answers(sql_client) -> None:
+    client = sql_client
+    await _logged_in(client)
+    page = await client.get("/bank")
+    assert (
+        page.status_code == 200 and "Sample clues" in page.text and "By initial letter" in page.text
+    )
+
+
+async def test_samples_make_a_series_of_growth_per_interval(sql_runtime) -> None:
+    runtime = sql_runtime
+    import admin.models  # noqa: F401
+    from puzzles.db import create_schema
+
+    await create_schema(runtime.engine)
+    clock = ManualClock(1_000.0)
+    identity = "net:203.0.113.0/24"
+    await runtime.store.execute([enlist(identity), bump(identity, "issued", 2)])
+    assert await take_sample(runtime.engine, runtime.store, 10.0, clock) is not None
+    assert await take_sample(runtime.engine, runtime.store, 10.0, clock) is None  # slot taken
+    await runtime.store.execute([bump(identity, "issued", 3), bump(identity, "solved")])
+    clock.advance(10.0)
+    await take_sample(runtime.engine, runtime.store, 10.0, clock)
+    (point,) = await series(runtime.engine, hours=24 * 365 * 100)
+    assert point.values["issued"] == 3 and point.values["solved"] == 1
+    (entry,) = await client_ledgers(runtime.store)
+    assert entry.issued == 5
+
+
+async def test_mounted_under_a_prefix_every_link_and_cookie_keeps_it(runtime) -> None:
+    async def site(scope, receive, send):  # type: ignore[no-untyped-def]
+        raise AssertionError("the dashboard's paths never reach the gated site")
+
+    dashboard = create_admin_app(runtime, SETTINGS)
+    await dashboard.start()
+    try:
+        app = mount_admin(site, dashboard, "/_gate/admin")
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url=BASE) as http:
+            bare = await http.get("/_gate/admin")
+            assert bare.status_code == 308 and bare.headers["location"] == "/_gate/admin/"
+            first = await http.get("/_gate/admin/")
+            assert first.headers["location"] == "/_gate/admin/login"
+            form = await http.get("/_gate/admin/login")
+            assert 'action="/_gate/admin/login"' in form.text
+            assert "/_gate/admin/static/admin.css" in form.text
+            done = await http.post(
+                "/_gate/admin/login",
+                data={"csrf": _token(form.text), "username": USER, "password": PASSWORD},
+            )
+            assert done.headers["location"] == "/_gate/admin/"
+            assert "Path=/_gate/admin/" in done.headers["set-cookie"]
+            page = await http.get("/_gate/admin/clients")
+            assert 'href="/_gate/admin/policy"' in page.text
+    finally:
+        await dashboard.stop()
