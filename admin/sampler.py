@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from itertools import pairwise
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
