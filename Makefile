@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model
+.PHONY: install demo test bench services install-model browser
 .DEFAULT_GOAL := demo
 
 $(BIN)/gate: pyproject.toml
@@ -23,11 +23,16 @@ demo: install
 services:
 	scripts/services.sh
 
-test: install-model services
+test: install-model services browser
 	$(BIN)/pytest
 
 bench: install services
 	$(BIN)/python bench/gate_overhead.py
+
+# Debian's chromium for the admin dashboard's browser tests (Playwright drives it; it downloads
+# no browser of its own).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 # The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
 install-model: install
