@@ -20,6 +20,7 @@ imports every model module so the metadata (and autogenerate) always covers the 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +44,7 @@ V010_TABLES: Final = frozenset(
 VERSION_TABLE: Final = "alembic_version"
 MODEL_MODULES: Final = ("puzzles.models", "admin.models")
 _LOCK_KEY: Final = "reasoning-gate/migrations/"
+_CAST: Final = re.compile(r"::[a-z ]+(\(\d+\))?$", re.IGNORECASE)
 
 
 class SchemaError(ConfigError):
@@ -110,9 +112,34 @@ def configure_context(context: Any, connection: Connection) -> None:
         target_metadata=target_metadata(),
         # SQLite alters a table by copying it; batch mode does that for every later revision.
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-        compare_server_default=True,
+        **compare_options(),
     )
+
+
+def compare_options() -> dict[str, Any]:
+    """How autogenerate and the drift test compare the database with the models."""
+    return {"compare_type": True, "compare_server_default": _server_default_differs}
+
+
+def _literal(default: str) -> str:
+    default = _CAST.sub("", default.strip())  # PostgreSQL: 'x'::character varying
+    while default.startswith("(") and default.endswith(")"):
+        default = default[1:-1].strip()
+    return default.strip("'\"")
+
+
+def _server_default_differs(
+    _context: Any,
+    _inspected_column: Any,
+    _metadata_column: Any,
+    inspected: str | None,
+    _metadata_default: Any,
+    rendered: str | None,
+) -> bool | None:
+    """Compare defaults by value: SQLite reflects ``DEFAULT ''`` as ``('')``, PostgreSQL adds casts."""
+    if inspected is None or rendered is None:
+        return None  # Alembic's own rule: a default added or dropped is a difference
+    return _literal(inspected) != _literal(rendered)
 
 
 def _state(connection: Connection) -> SchemaState:
