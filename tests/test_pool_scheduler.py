@@ -267,7 +267,7 @@ def test_short_prompts_have_no_affinity_key() -> None:
 def test_fairness_settings_load_from_yaml() -> None:
     settings_ = load_fairness(
         "tenants:\n  site-a: 2\n  site-b: {weight: 0.5}\n"
-        "output_weight: 3\nbatch_floor: 0.2\ndefault_weight: 1.5\n"
+        "output_weight: 3\nbatch_floor: 0.2\ndefault_weight: 1.5\npolicy: fifo\nheadroom: 2\n"
     )
     assert settings_ == FairnessSettings(
         weights={"site-a": 2.0, "site-b": 0.5},
@@ -275,6 +275,8 @@ def test_fairness_settings_load_from_yaml() -> None:
         input_weight=1.0,
         output_weight=3.0,
         batch_floor=0.2,
+        policy="fifo",
+        headroom=2,
     )
 
 
@@ -286,6 +288,8 @@ def test_fairness_settings_load_from_yaml() -> None:
         ("batch_floor: 2\n", "batch_floor must be within"),
         ("priority: 1\n", "key 'priority' is not known"),
         ("- a\n", "expected a mapping"),
+        ("policy: lottery\n", "policy must be fair or fifo"),
+        ("headroom: -1\n", "headroom must be an integer >= 0"),
     ],
 )
 def test_bad_fairness_settings_are_config_errors(text: str, message: str) -> None:
@@ -404,6 +408,8 @@ async def make_pool(servers: Servers, clock: ManualClock) -> AsyncIterator[Calla
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(servers.handle))
 
     def build(*backends: Backend, **options: Any) -> LLMPool:
+        # No headroom by default, so that these tests see the caps and the queue order alone.
+        options.setdefault("fairness", FairnessSettings(headroom=0))
         return LLMPool(list(backends), http_client=client, clock=clock, **options)
 
     yield build
@@ -458,11 +464,40 @@ async def test_a_flooding_tenant_does_not_make_a_light_one_wait_behind_its_queue
     assert order[:5] == ["heavy", "light", "heavy", "light", "heavy"]
 
 
+async def test_headroom_lets_a_tenant_below_its_share_start_while_the_flood_waits(
+    servers: Servers, make_pool: Callable[..., LLMPool]
+) -> None:
+    servers.hold = True
+    pool = make_pool(backend("a", max_in_flight=2), fairness=FairnessSettings(headroom=1))
+    flood = [ask(pool, tags("heavy")) for _ in range(5)]
+    await settle()
+    light = ask(pool, tags("light"))
+    second = ask(pool, tags("light"))
+    await settle()
+
+    # heavy holds both slots; light's first call takes the headroom slot, its second waits.
+    assert sorted(chat["user"] for chat in servers.chats()) == ["heavy", "heavy", "light"]
+    assert pool.snapshot()["backends"][0]["in_flight"] == 3
+    servers.hold = False
+    servers.release.set()
+    await asyncio.gather(*flood, light, second)
+
+
+def test_fifo_policy_dispatches_in_arrival_order_across_flows_and_bands() -> None:
+    scheduler = FairScheduler(clock=ManualClock(), fifo=True)
+    order = [("a", "batch"), ("a", "batch"), ("b", "interactive"), ("a", "batch")]
+    tickets = [scheduler.submit(tenant, job_class) for tenant, job_class in order]  # type: ignore[arg-type]
+    assert [scheduler.pop() for _ in order] == tickets
+    assert scheduler.pop_under_share(8) is None
+
+
 async def test_interactive_calls_go_ahead_of_queued_batch_calls(
     servers: Servers, make_pool: Callable[..., LLMPool]
 ) -> None:
     servers.hold = True
-    pool = make_pool(backend("a", max_in_flight=1), fairness=FairnessSettings(batch_floor=0.0))
+    pool = make_pool(
+        backend("a", max_in_flight=1), fairness=FairnessSettings(batch_floor=0.0, headroom=0)
+    )
     batch = [ask(pool, tags("t", "batch", job_id=str(i))) for i in range(4)]
     await settle()
     preview = ask(pool, tags("admin", "interactive"))
@@ -623,7 +658,7 @@ async def test_the_snapshot_reports_flows_with_weights_queues_service_and_waits(
     pool = make_pool(
         backend("a", max_in_flight=1),
         name="factory",
-        fairness=FairnessSettings(weights={"big": 2.0}, output_weight=1.0),
+        fairness=FairnessSettings(weights={"big": 2.0}, output_weight=1.0, headroom=0),
     )
     calls = [ask(pool, tags("big")), ask(pool, tags("small"))]
     await settle()

@@ -113,6 +113,7 @@ class Completion:
     usage_reported: bool  # False: the token counts are estimates (see CHARS_PER_TOKEN)
     finish_reason: str | None = None  # "length" means max_tokens cut the text short
     queued_s: float = 0.0  # time spent waiting for a backend slot (last attempt)
+    ttft_s: float | None = None  # queueing plus time to the first text (last attempt)
 
 
 def estimate_tokens(text: str) -> int:
@@ -213,8 +214,10 @@ class LLMPool:
             output_weight=settings.output_weight,
             batch_floor=settings.batch_floor,
             clock=clock,
+            fifo=settings.policy == "fifo",
         )
         self.affinity = affinity or PrefixAffinity(clock=clock)
+        self._headroom = settings.headroom
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -389,14 +392,21 @@ class LLMPool:
 
     def _dispatch(self) -> None:
         """Hand free slots to queued calls, in the scheduler's order, until one or the other runs
-        out.  Called whenever a call is queued or a slot is released."""
+        out.  Called whenever a call is queued or a slot is released.  When every cap is reached,
+        a call of a flow below its fair share may still take one of ``headroom`` extra slots per
+        backend (see ``FairScheduler.pop_under_share``)."""
         while True:
             now = self._clock()
             usable = [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
-            free = [s for s in usable if s.free > 0]
-            if not free and usable:
-                return
-            ticket = self.scheduler.pop()
+            targets = [s for s in usable if s.free > 0]
+            if targets or not usable:
+                ticket = self.scheduler.pop()
+            else:
+                targets = [s for s in usable if s.free + self._headroom > 0]
+                if not targets:
+                    return
+                slots = sum(s.backend.max_in_flight for s in usable)
+                ticket = self.scheduler.pop_under_share(slots)
             if ticket is None:
                 return
             request: _Request = ticket.payload
@@ -418,7 +428,7 @@ class LLMPool:
                     )
                 )
                 continue
-            state = self._route(request, free)
+            state = self._route(request, targets)
             state.in_flight += 1
             request.future.set_result(state)
 
@@ -568,11 +578,14 @@ class LLMPool:
         self.scheduler.charge(ticket.flow, prompt_tokens=charged.prompt)
         started = self._clock()
         queued_s = started - ticket.enqueued_at
+        first_text_at: float | None = None
         try:
             stream = await state.client.chat.completions.create(**request)
             async with stream:
                 async for chunk in stream:
                     reading.feed(chunk)
+                    if first_text_at is None and reading.text:
+                        first_text_at = self._clock()
                     produced = estimate_tokens(reading.text)
                     if produced > charged.output:
                         self.scheduler.charge(ticket.flow, output_tokens=produced - charged.output)
@@ -598,6 +611,7 @@ class LLMPool:
             usage_reported=reading.usage is not None,
             finish_reason=reading.finish_reason,
             queued_s=queued_s,
+            ttft_s=None if first_text_at is None else first_text_at - ticket.enqueued_at,
         )
 
     def _record(

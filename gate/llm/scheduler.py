@@ -127,7 +127,10 @@ class FairScheduler:
         batch_floor: float = 0.1,
         clock: Callable[[], float],
         window_s: float = 10.0,
+        fifo: bool = False,
     ) -> None:
+        """``fifo=True`` dispatches in arrival order across all flows and bands (the baseline the
+        benchmark compares against); accounting and figures stay the same."""
         for name, value in (("input_weight", input_weight), ("output_weight", output_weight)):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -150,6 +153,7 @@ class FairScheduler:
         self._contended = 0
         self._contended_batch = 0
         self.mean_service_s: float | None = None
+        self.fifo = fifo
 
     # -- the driver's calls --------------------------------------------------------------------
 
@@ -177,22 +181,41 @@ class FairScheduler:
 
     def pop(self) -> Ticket | None:
         """The next request to dispatch, now marked in flight; ``None`` when nothing waits."""
-        band = self._pick_band()
-        if band is None:
+        if self.fifo:
+            waiting = [state for state in self._flows.values() if state.queue]
+            if not waiting:
+                return None
+            state = min(waiting, key=lambda state: state.queue[0].seq)
+        else:
+            band = self._pick_band()
+            if band is None:
+                return None
+            state = min(
+                (state for flow, state in self._flows.items() if flow[1] == band and state.queue),
+                key=lambda state: (state.counter, state.queue[0].seq),
+            )
+        return self._take(state)
+
+    def pop_under_share(self, slots: int) -> Ticket | None:
+        """The next request of a flow holding fewer than its fair share of ``slots`` (the pool's
+        total in-flight caps split evenly among the flows with work queued or running); ``None``
+        when no such flow waits.  The pool offers such requests its headroom above the caps, so
+        a tenant arriving in a pool saturated by others starts at once instead of waiting for a
+        slot to free.  FIFO has no such notion and always answers ``None``."""
+        if self.fifo:
             return None
-        state = min(
-            (state for flow, state in self._flows.items() if flow[1] == band and state.queue),
-            key=lambda state: (state.counter, state.queue[0].seq),
-        )
-        ticket = state.queue.popleft()
-        if not state.queue:
-            self._last_left[band] = state.counter
-        now = self._clock()
-        ticket.dispatched_at = now
-        state.in_flight += 1
-        state.dispatched += 1
-        state.waits.append(now - ticket.enqueued_at)
-        return ticket
+        active = sum(1 for state in self._flows.values() if state.queue or state.in_flight)
+        if not active:
+            return None
+        share = slots / active
+        eligible = [
+            (BANDS.index(flow[1]), state.counter, state.queue[0].seq, state)
+            for flow, state in self._flows.items()
+            if state.queue and state.in_flight < share
+        ]
+        if not eligible:
+            return None
+        return self._take(min(eligible, key=lambda item: item[:3])[3])
 
     def cancel(self, ticket: Ticket) -> bool:
         """Withdraw a request that is still queued (its caller gave up); ``False`` if it was not."""
@@ -284,6 +307,17 @@ class FairScheduler:
         return jain_index(shares)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _take(self, state: _FlowState) -> Ticket:
+        ticket = state.queue.popleft()
+        if not state.queue:
+            self._last_left[ticket.flow[1]] = state.counter
+        now = self._clock()
+        ticket.dispatched_at = now
+        state.in_flight += 1
+        state.dispatched += 1
+        state.waits.append(now - ticket.enqueued_at)
+        return ticket
 
     def _flow(self, flow: Flow) -> _FlowState:
         state = self._flows.get(flow)

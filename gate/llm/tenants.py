@@ -9,6 +9,9 @@ The file named by ``GATE_LLM_TENANTS`` is YAML (or JSON)::
     input_weight: 1         # service = input_weight * prompt tokens + output_weight * output
     output_weight: 2        #   tokens (output costs more: it is generated one step at a time)
     batch_floor: 0.1        # share of dispatches batch work keeps while interactive work waits
+    policy: fair            # or fifo: arrival order, no fairness (a baseline for comparisons)
+    headroom: 1             # extra slots per backend above max_in_flight, only for tenants
+                            #   below their fair share: a newcomer starts without waiting
 
 Every key is optional; without the file every tenant weighs 1.
 """
@@ -27,7 +30,18 @@ from gate.errors import ConfigError
 __all__ = ["TENANTS_ENV_VAR", "FairnessSettings", "fairness_from_env", "load_fairness"]
 
 TENANTS_ENV_VAR = "GATE_LLM_TENANTS"
-_KEYS = frozenset({"tenants", "default_weight", "input_weight", "output_weight", "batch_floor"})
+_KEYS = frozenset(
+    {
+        "tenants",
+        "default_weight",
+        "input_weight",
+        "output_weight",
+        "batch_floor",
+        "policy",
+        "headroom",
+    }
+)
+_POLICIES = ("fair", "fifo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +51,8 @@ class FairnessSettings:
     input_weight: float = 1.0
     output_weight: float = 2.0
     batch_floor: float = 0.1
+    policy: str = "fair"
+    headroom: int = 1
 
 
 def load_fairness(text_or_path: str | Path) -> FairnessSettings:
@@ -74,7 +90,15 @@ def load_fairness(text_or_path: str | Path) -> FairnessSettings:
     floor = _number(data.get("batch_floor", 0.1), "batch_floor", source, positive=False)
     if floor > 1:
         raise ConfigError(f"{source}: batch_floor must be within [0, 1], got {floor}")
+    policy = data.get("policy", "fair")
+    if policy not in _POLICIES:
+        raise ConfigError(f"{source}: policy must be fair or fifo, got {policy!r}")
+    headroom = data.get("headroom", 1)
+    if isinstance(headroom, bool) or not isinstance(headroom, int) or headroom < 0:
+        raise ConfigError(f"{source}: headroom must be an integer >= 0, got {headroom!r}")
     return FairnessSettings(
+        headroom=headroom,
+        policy=str(policy),
         weights=weights,
         default_weight=_number(
             data.get("default_weight", 1), "default_weight", source, positive=True
