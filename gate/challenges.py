@@ -95,6 +95,7 @@ class ChallengeService:
         cost = composed.public.cost
         record: dict[str, Any] = {
             "digest": b64url(self._digest(challenge_id, composed.words)),
+            "kid": self.keys.kid,  # the answer key; survives a signing-key rotation
             "gates": len(composed.words),
             "subject": terms.subject,
             "scope": terms.scope,
@@ -161,7 +162,11 @@ class ChallengeService:
             await self.store.delete(key)
             raise ChallengeGone("no attempts left")
         attempts_left = self.max_attempts - tries
-        submitted = self._digest(challenge_id, answers) if len(answers) == record["gates"] else b""
+        submitted = (
+            self._digest(challenge_id, answers, record.get("kid"))
+            if len(answers) == record["gates"]
+            else b""
+        )
         expected = b64url_decode(record["digest"])
         if not hmac.compare_digest(submitted, expected):
             ops: list[Op] = [bump(subject, "failed")]
@@ -188,9 +193,9 @@ class ChallengeService:
         metrics.PASSES.labels("minted").inc()
         return MintedPass(token, claims)
 
-    def _digest(self, challenge_id: str, words: Sequence[str]) -> bytes:
+    def _digest(self, challenge_id: str, words: Sequence[str], kid: str | None = None) -> bytes:
         joined = "|".join(normalize_answer(word) for word in words)
-        return self.keys.answer_digest(challenge_id, joined)
+        return self.keys.answer_digest(challenge_id, joined, kid)
 
 
 def _key(challenge_id: str) -> str:

@@ -971,6 +971,43 @@ def keys_generate(
     console.print(f"Wrote {path} (key id {key_id(key.public_key())}).")
 
 
+@keys_app.command("public")
+def keys_public(
+    path: Annotated[Path, typer.Argument(help="A PEM key, private or public.")],
+) -> None:
+    """Print a key's id and public key in the one-line form GATE_VERIFY_KEYS takes."""
+    from gate.errors import ConfigError
+    from gate.keys import key_id, load_public_key, public_key_text
+
+    try:
+        public = load_public_key(path)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    print(f"{key_id(public)} {public_key_text(public)}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    path: Annotated[Path, typer.Argument(help="The signing key file (GATE_SIGNING_KEY_FILE).")],
+) -> None:
+    """Replace the signing key at PATH with a new one; the old one is kept beside it, retired."""
+    from gate.errors import ConfigError
+    from gate.keys import rotate_key_file
+
+    try:
+        old_kid, new_kid, retired = rotate_key_file(path)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"New signing key {new_kid} at {path}; the old key {old_kid} moved to {retired}.\n"
+        f"Restart every replica with GATE_VERIFY_KEY_FILES={retired} so that passes and "
+        "challenges it signed stay valid; remove it once the longest pass lifetime of your "
+        "policy has passed (docs/deploy.md#signing-keys-and-rotation)."
+    )
+
+
 @app.command()
 def worker(
     model: Annotated[

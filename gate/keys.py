@@ -40,6 +40,14 @@ def key_id(public: Ed25519PublicKey) -> str:
     return b64url(hashlib.sha256(raw).digest()[:6])
 
 
+def _answer_key(private: Ed25519PrivateKey) -> bytes:
+    seed = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    # Domain-separated so the answer key is useless as a signing key and vice versa.
+    return hmac.new(seed, b"reasoning-gate/answer-digest/v1", hashlib.sha256).digest()
+
+
 @dataclass
 class KeyRing:
     signing: Ed25519PrivateKey
@@ -48,15 +56,10 @@ class KeyRing:
     def __post_init__(self) -> None:
         self.kid = key_id(self.signing.public_key())
         self.verifying.setdefault(self.kid, self.signing.public_key())
-        seed = self.signing.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        # Domain-separated so the answer key is useless as a signing key and vice versa.
-        self.answer_key = hmac.new(
-            seed, b"reasoning-gate/answer-digest/v1", hashlib.sha256
-        ).digest()
+        self.answer_key = _answer_key(self.signing)
+        # Answer keys of retired keys whose private half is still configured: a challenge issued
+        # just before a rotation stays solvable on replicas that already switched.
+        self.answer_keys: dict[str, bytes] = {self.kid: self.answer_key}
 
     @classmethod
     def generate(cls) -> KeyRing:
@@ -77,10 +80,21 @@ class KeyRing:
     def add_verify_key(self, public: Ed25519PublicKey) -> None:
         self.verifying[key_id(public)] = public
 
-    def answer_digest(self, context: str, normalized: str) -> bytes:
-        return hmac.new(
-            self.answer_key, f"{context}\x00{normalized}".encode(), hashlib.sha256
-        ).digest()
+    def add_retired_key(self, private: Ed25519PrivateKey) -> None:
+        """A former signing key: it verifies passes and checks answers, but never signs."""
+        kid = key_id(private.public_key())
+        self.verifying[kid] = private.public_key()
+        self.answer_keys.setdefault(kid, _answer_key(private))
+
+    def answer_digest(self, context: str, normalized: str, kid: str | None = None) -> bytes:
+        """The keyed digest of an answer under key ``kid`` (default: the active key).
+
+        An unknown ``kid`` gives an empty digest, which matches nothing: fail closed.
+        """
+        key = self.answer_keys.get(kid or self.kid)
+        if key is None:
+            return b""
+        return hmac.new(key, f"{context}\x00{normalized}".encode(), hashlib.sha256).digest()
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
@@ -91,6 +105,15 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"signing key {path} is not an Ed25519 key")
     return key
+
+
+def load_verify_file(path: Path) -> Ed25519PublicKey | Ed25519PrivateKey:
+    """A key that still verifies: a public PEM, or a retired signing key's own (private) file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot load verification key {path}: {exc}") from exc
+    return load_private_key(path) if b"PRIVATE KEY" in data else load_public_key(path)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -169,6 +192,27 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
         handle.write(pem)
 
 
+def rotate_key_file(path: Path) -> tuple[str, str, Path]:
+    """Move the key at ``path`` aside (``<stem>.<kid>.retired.pem``) and write a new one there.
+
+    Returns the old and new key ids and the retired file.  Both files are mode 0600 and the old
+    key is moved, never copied, so exactly one file holds each secret.
+    """
+    old = load_private_key(path)
+    old_kid = key_id(old.public_key())
+    retired = path.with_name(f"{path.stem}.{old_kid}.retired.pem")
+    if retired.exists():
+        raise ConfigError(f"{retired} exists already; move it away first")
+    path.rename(retired)
+    try:
+        new = Ed25519PrivateKey.generate()
+        write_private_key(path, new)
+    except BaseException:
+        retired.rename(path)  # leave things as they were
+        raise
+    return old_kid, key_id(new.public_key()), retired
+
+
 def load_keyring(
     signing_key_file: Path | None,
     verify_key_files: tuple[Path, ...] = (),
@@ -195,7 +239,11 @@ def load_keyring(
             write_private_key(signing_key_file, Ed25519PrivateKey.generate())
         ring = KeyRing(load_private_key(signing_key_file))
     for path in verify_key_files:
-        ring.add_verify_key(load_public_key(path))
+        key = load_verify_file(path)
+        if isinstance(key, Ed25519PrivateKey):
+            ring.add_retired_key(key)
+        else:
+            ring.add_verify_key(key)
     for text in verify_keys:
         ring.add_verify_key(parse_public_key(text))
     return ring

@@ -56,7 +56,8 @@ async def make_v010_database(engine: AsyncEngine) -> None:
         )
         await connection.execute(text("INSERT INTO words (word, length) VALUES ('game', 4)"))
         await connection.execute(
-            text("INSERT INTO api_keys (name, key_hash, tier) VALUES ('acme', :hash, '')"), {"hash": "f" * 64}
+            text("INSERT INTO api_keys (name, key_hash, tier) VALUES ('acme', :hash, '')"),
+            {"hash": "f" * 64},
         )
 
 
