@@ -182,6 +182,8 @@ class Gatekeeper:
         self.bot_keys: KeyDirectory | None = None  # known bots (Web Bot Auth); None: none verified
         # Operator overrides by identity (blocked, tier); replaced whole on refresh.
         self.overrides: Mapping[str, IdentityOverride] = NO_OVERRIDES
+        self._key_tiers_of: Mapping[str, ApiKeyInfo] | None = None
+        self._key_tiers_by_name: Mapping[str, str] = {}
         self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
 
     def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
@@ -248,9 +250,24 @@ class Gatekeeper:
         if visitor.api_key is not None:
             holder = self.api_keys.get(hash_api_key(visitor.api_key))
             name = holder.tier if holder is not None else ""
-        if not name and visitor.bot is not None:
+        elif visitor.identity is not None and visitor.identity.startswith("key:"):
+            # An identity given by the caller (a preview, an adapter that knows its client): a
+            # key holder is priced with the key's tier as if the key had been presented.
+            name = self._key_tiers().get(visitor.identity[4:], "")
+        if not name and (
+            visitor.bot is not None
+            or (visitor.identity is not None and visitor.identity.startswith("bot:"))
+        ):
             name = VERIFIED_BOT_TIER
         return name
+
+    def _key_tiers(self) -> Mapping[str, str]:
+        """Key holder name -> tier, rebuilt when the key list is replaced."""
+        keys = self.api_keys
+        if self._key_tiers_of is not keys:
+            self._key_tiers_by_name = {info.name: info.tier for info in keys.values()}
+            self._key_tiers_of = keys
+        return self._key_tiers_by_name
 
     def blocked(self, visitor: Visitor, subject: str | None = None) -> IdentityOverride | None:
         """The override that blocks this client, if an operator blocked it."""

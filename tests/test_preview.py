@@ -171,6 +171,18 @@ async def test_preview_explains_the_price() -> None:
     assert unknown.tier == "gold" and "not defined" in unknown.reasons[0]
 
 
+async def test_preview_of_a_named_identity_uses_its_key_tier() -> None:
+    from gate.identity import ApiKeyInfo, hash_api_key
+
+    clock = ManualClock()
+    gk, _, _ = keeper(MemoryStore(clock=clock), clock)
+    gk.api_keys = {hash_api_key("rgk_secret"): ApiKeyInfo("acme", "partner")}
+    by_name = await gk.preview(Visitor(path="/api/x", peer=None, identity="key:acme"))
+    by_key = await gk.preview(Visitor(path="/api/x", peer=ALICE, api_key="rgk_secret"))
+    assert by_name == by_key
+    assert (by_name.identity, by_name.tier, by_name.action) == ("key:acme", "partner", "allow")
+
+
 async def test_preview_sees_a_revoked_pass() -> None:
     clock = ManualClock()
     store = MemoryStore(clock=clock)
