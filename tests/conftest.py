@@ -18,7 +18,12 @@ import pytest
 from gate.clock import ManualClock
 from gate.store import MemoryStore, RedisStore, Store
 
-pytest_plugins = ["tests.plugins.sql", "tests.plugins.leaks", "tests.plugins.model"]
+pytest_plugins = [
+    "tests.plugins.sql",
+    "tests.plugins.leaks",
+    "tests.plugins.model",
+    "tests.plugins.browser",
+]
 
 _DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 

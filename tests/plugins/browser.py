@@ -1,0 +1,120 @@
+"""Pytest plugin: a real headless Chromium (Debian's ``chromium`` driven by Playwright), and
+servers that run on their own event loop in a background thread so sync Playwright can drive
+them from the test's thread.
+
+Chromium is required, like Redis and PostgreSQL: when it is missing the run fails with the
+command that installs it (``make browser``), never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless browser per test module (pages and contexts are cheap, browsers are not).
+
+    Not per session: while sync Playwright runs, its event loop counts as running in the test
+    thread, so other modules' ``asyncio.run`` calls would fail.  Set up the fixtures that need
+    ``asyncio.run`` (servers, seeded banks) before this one.
+    """
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"the browser tests need Debian's chromium at {CHROMIUM}: run `make browser`",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class ThreadedServers:
+    """Runs ``main(info, ready, stop)`` on a fresh event loop in a daemon thread.
+
+    ``main`` puts what tests need into ``info`` (a dict), calls ``ready()``, then awaits ``stop``;
+    the thread ends when ``close`` sets it.  A failure before ready is raised in the test's thread.
+    """
+
+    def __init__(
+        self, main: Callable[[dict[str, Any], Callable[[], None], asyncio.Event], Awaitable[None]]
+    ) -> None:
+        self._main = main
+        self.info: dict[str, Any] = {}
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="test-servers", daemon=True)
+
+    def _run(self) -> None:
+        async def runner() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            await self._main(self.info, self._ready.set, self._stop)
+
+        try:
+            asyncio.run(runner())
+        except BaseException as exc:  # reported to the test thread
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def start(self, timeout: float = 60.0) -> dict[str, Any]:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("test servers did not start")
+        if self._error is not None:
+            raise RuntimeError("test servers failed to start") from self._error
+        return self.info
+
+    def call(self, coroutine: Awaitable[Any], timeout: float = 30.0) -> Any:
+        """Run ``coroutine`` on the servers' loop and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        if self._error is not None:
+            raise RuntimeError("test servers failed") from self._error
+
+
+@contextlib.asynccontextmanager
+async def on_loopback(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", proxy_headers=False
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
