@@ -4,8 +4,9 @@ Run: ``.venv/bin/python bench/pool_fairness.py [--seconds 40] [--tenants 2,8] [-
 
 Scenario (N tenants, all batch class, weight 1): ``flood`` sends Poisson arrivals at 10x the
 pool's capacity; with N > 2, N-2 ``steady-i`` tenants each send at 0.3x capacity (more than their
-fair share, so they stay backlogged too); ``light`` sends at ``--light`` x capacity, below its share,
-and its time to first token (TTFT, queueing included) is compared with a run where it is alone.
+fair share, so they stay backlogged too); ``light`` sends at ``--light`` (0.5) x its fair share
+(capacity / N), and its time to first token (TTFT, queueing included) is compared with a run
+where it is alone.
 
 Backends:
 
@@ -193,7 +194,7 @@ class RunResult:
 
 
 def tenant_rates(tenants: int, capacity_rps: float, light: float) -> dict[str, float]:
-    rates = {"flood": 10 * capacity_rps, "light": light * capacity_rps}
+    rates = {"flood": 10 * capacity_rps, "light": light * capacity_rps / tenants}
     for i in range(tenants - 2):
         rates[f"steady-{i}"] = 0.3 * capacity_rps
     return rates
@@ -460,9 +461,11 @@ async def real(
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--tenants", default="2,8")
-    parser.add_argument("--light", type=float, default=0.1, help="light tenant rate x capacity")
+    parser.add_argument(
+        "--light", type=float, default=0.5, help="light tenant's rate x its fair share"
+    )
     parser.add_argument("--backends", type=int, default=2)
     parser.add_argument("--cap", type=int, default=4, help="in-flight cap per backend")
     parser.add_argument("--real", action="store_true", help="also run against 2 gate workers")

@@ -474,11 +474,10 @@ class LLMPool:
     def _observe(self, flow: Flow, *, waited: float | None = None) -> None:
         """Refresh the flow's prometheus series (queue depth, in flight, service, waits)."""
         labels = (self.name, flow[0], flow[1])
-        for stats in self.scheduler.stats():
-            if (stats.tenant, stats.job_class) == flow:
-                metrics.LLM_FLOW_QUEUED.labels(*labels).set(stats.queued)
-                metrics.LLM_FLOW_IN_FLIGHT.labels(*labels).set(stats.in_flight)
-                metrics.LLM_FLOW_SERVICE.labels(*labels).set(stats.service)
+        queued, in_flight, service = self.scheduler.figures(flow)
+        metrics.LLM_FLOW_QUEUED.labels(*labels).set(queued)
+        metrics.LLM_FLOW_IN_FLIGHT.labels(*labels).set(in_flight)
+        metrics.LLM_FLOW_SERVICE.labels(*labels).set(service)
         if waited is not None:
             metrics.LLM_FLOW_WAIT.labels(*labels).observe(max(waited, 0.0))
 

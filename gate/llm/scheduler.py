@@ -11,8 +11,9 @@ Which request goes next (``pop``):
 1. *Band.*  Interactive requests go ahead of batch ones, except that while both bands have
    requests waiting, batch gets at least ``batch_floor`` of the dispatches, so a steady stream of
    interactive work can slow a batch job but never stop it.
-2. *Flow.*  Within the band, the waiting flow with the lowest counter; ties go to the flow that
-   has waited longest.  A flow that becomes backlogged (its queue goes from empty to non-empty)
+2. *Flow.*  Within the band, the waiting flow with the lowest counter; ties go to the flow with
+   fewer requests running (a newcomer lifted to the lowest counter goes first), then to the one
+   that has waited longest.  A flow that becomes backlogged (its queue goes from empty to non-empty)
    is first *lifted* to the lowest counter among the band's backlogged flows (or, when none is,
    to the counter of the flow that left the backlog last), so idling never banks credit that
    would later let it starve the others.
@@ -192,7 +193,7 @@ class FairScheduler:
                 return None
             state = min(
                 (state for flow, state in self._flows.items() if flow[1] == band and state.queue),
-                key=lambda state: (state.counter, state.queue[0].seq),
+                key=lambda state: (state.counter, state.in_flight, state.queue[0].seq),
             )
         return self._take(state)
 
@@ -209,13 +210,13 @@ class FairScheduler:
             return None
         share = slots / active
         eligible = [
-            (BANDS.index(flow[1]), state.counter, state.queue[0].seq, state)
+            (BANDS.index(flow[1]), state.counter, state.in_flight, state.queue[0].seq, state)
             for flow, state in self._flows.items()
             if state.queue and state.in_flight < share
         ]
         if not eligible:
             return None
-        return self._take(min(eligible, key=lambda item: item[:3])[3])
+        return self._take(min(eligible, key=lambda item: item[:4])[4])
 
     def cancel(self, ticket: Ticket) -> bool:
         """Withdraw a request that is still queued (its caller gave up); ``False`` if it was not."""
@@ -288,6 +289,13 @@ class FairScheduler:
 
     def stats(self) -> list[FlowStats]:
         return [self._stats(flow, state) for flow, state in sorted(self._flows.items())]
+
+    def figures(self, flow: Flow) -> tuple[int, int, float]:
+        """(queued, in flight, service) of one flow: the cheap subset the metrics refresh."""
+        state = self._flows.get(flow)
+        if state is None:
+            return 0, 0, 0.0
+        return len(state.queue), state.in_flight, state.service
 
     def counters(self) -> dict[Flow, float]:
         return {flow: state.counter for flow, state in self._flows.items()}
