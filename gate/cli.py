@@ -562,17 +562,47 @@ def _pick_backends(backends, name: str):  # type: ignore[no-untyped-def]
     return chosen
 
 
+def _pool_options(role: str) -> dict[str, Any]:
+    """Name (for the dashboard's snapshot) and fair-scheduling settings of a factory pool."""
+    import os
+
+    from gate.llm import fairness_from_env
+
+    return {"name": f"{role}@{os.getpid()}", "fairness": fairness_from_env(os.environ)}
+
+
+def _publish_pools(pools) -> list[asyncio.Task[None]]:  # type: ignore[no-untyped-def]
+    """While the pools run, publish their snapshots for the dashboard (when GATE_STORE_URL names
+    a shared store; a memory store would be seen by no one)."""
+    import os
+
+    url = os.environ.get("GATE_STORE_URL", "").strip()
+    if not pools or not url or url.startswith("memory:"):
+        return []
+    from gate.llm import publish_every
+    from gate.store import open_store
+
+    async def publish() -> None:
+        store = open_store(url)
+        try:
+            await publish_every(pools, store)
+        finally:
+            await store.close()
+
+    return [asyncio.create_task(publish())]
+
+
 def _factory_pools(backends, generator: str | None, solver_names: list[str]):  # type: ignore[no-untyped-def]
     """(generation pool, solvers, pools to close): one pool per solver model, so they differ."""
     from gate.llm import LLMPool
     from puzzles.factory.verify import Solver
 
     gen_backends = _pick_backends(backends, generator) if generator else backends
-    gen_pool = LLMPool(gen_backends)
+    gen_pool = LLMPool(gen_backends, **_pool_options("generate"))
     pools = [gen_pool]
     solvers = []
     for name in solver_names:
-        pool = LLMPool(_pick_backends(backends, name))
+        pool = LLMPool(_pick_backends(backends, name), **_pool_options(f"solve-{name}"))
         pools.append(pool)
         solvers.append(Solver(pool, name))
     if not solvers:
@@ -661,6 +691,7 @@ async def _run_factory(url: str, pools, action):  # type: ignore[no-untyped-def]
     engine = create_engine(url)
     # Probe the backends in the background so a dead one is skipped and a revived one used again.
     watches = [asyncio.create_task(pool.watch_health()) for pool in pools]
+    watches += _publish_pools(pools)
     try:
         await create_schema(engine)
         return await action(engine)
