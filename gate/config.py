@@ -70,6 +70,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "GATE_LLM_BACKENDS": ("", "YAML/JSON file listing the OpenAI-compatible LLM backends of the puzzle "
                           "factory (name, base_url, model, max_in_flight, capabilities)."),
+    "GATE_LLM_TENANTS": (
+        "",
+        "YAML file of the LLM pool's fair scheduling: tenant weights, token weights, batch floor, "
+        "headroom, policy (fair or fifo); empty: every tenant weighs 1.",
+    ),
     "GATE_RATE_WINDOW": ("60", "Seconds over which a client's request rate is measured."),
     "GATE_RATE_CURVE": (
         "0:1,30:1,120:2,600:8,3000:32",

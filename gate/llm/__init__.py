@@ -30,7 +30,12 @@ from gate.llm.pool import (
     estimate_tokens,
 )
 from gate.llm.scheduler import FairScheduler, FlowStats, jain_index
-from gate.llm.snapshot import pool_snapshot, publish_snapshot, read_pool_snapshots
+from gate.llm.snapshot import (
+    pool_snapshot,
+    publish_every,
+    publish_snapshot,
+    read_pool_snapshots,
+)
 from gate.llm.tenants import TENANTS_ENV_VAR, FairnessSettings, fairness_from_env, load_fairness
 from gate.llm.usage import CallTags, JobClass, Usage, UsageLedger, UsageSnapshot
 
@@ -67,6 +72,7 @@ __all__ = [
     "load_backends",
     "load_fairness",
     "pool_snapshot",
+    "publish_every",
     "publish_snapshot",
     "read_pool_snapshots",
 ]

@@ -20,9 +20,13 @@ Storage uses only the store contract's existing ops: the snapshot is a ``Put`` u
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from gate.errors import StoreError
 from gate.store.base import Store
 from gate.store.ops import Get, HGetAll, HIncr, Put
 
@@ -33,16 +37,19 @@ __all__ = [
     "INDEX_KEY",
     "SNAPSHOT_TTL_S",
     "pool_snapshot",
+    "publish_every",
     "publish_snapshot",
     "read_pool_snapshots",
     "snapshot_key",
 ]
 
 SNAPSHOT_TTL_S = 30.0
+PUBLISH_INTERVAL_S = 5.0
 INDEX_KEY = "llm:pools"
 # The index only lists names; a day is long enough that a pool publishing every few seconds
 # re-creates it long before it matters, and short enough that names of retired pools fade away.
 _INDEX_TTL_S = 86_400.0
+_log = logging.getLogger(__name__)
 
 
 def snapshot_key(name: str) -> str:
@@ -83,3 +90,17 @@ async def read_pool_snapshots(store: Store) -> list[dict[str, Any]]:
         if isinstance(snapshot, dict):
             snapshots.append(snapshot)
     return snapshots
+
+
+async def publish_every(
+    pools: Sequence[LLMPool], store: Store, interval: float = PUBLISH_INTERVAL_S
+) -> None:
+    """Publish every pool's snapshot every ``interval`` seconds until cancelled.  A store that
+    fails is logged and retried next time: the dashboard's view must never stop the work."""
+    while True:
+        for pool in pools:
+            try:
+                await publish_snapshot(store, pool_snapshot(pool))
+            except StoreError as exc:
+                _log.warning("could not publish LLM pool %r snapshot: %s", pool.name, exc)
+        await asyncio.sleep(interval)
