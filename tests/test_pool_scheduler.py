@@ -35,6 +35,7 @@ from gate.llm import (
     load_backends,
     load_fairness,
     pool_snapshot,
+    publish_every,
     publish_snapshot,
     read_pool_snapshots,
 )
@@ -691,3 +692,21 @@ async def test_snapshots_are_published_listed_and_expire(store: Store) -> None:
 
     await store.delete(snapshot_key("gen"))  # what the 30 s TTL does to a pool that stopped
     assert await read_pool_snapshots(store) == [second]
+
+
+async def test_publish_every_keeps_each_pools_snapshot_in_the_store(
+    make_pool: Callable[..., LLMPool], store: Store
+) -> None:
+    pools = [make_pool(backend("a"), name="gen@1"), make_pool(backend("b"), name="solve@1")]
+    publishing = asyncio.create_task(publish_every(pools, store, interval=3600))
+    for _ in range(200):
+        if len(await read_pool_snapshots(store)) == 2:
+            break
+        await asyncio.sleep(0)
+    publishing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await publishing
+
+    shown = await read_pool_snapshots(store)
+    assert [s["name"] for s in shown] == ["gen@1", "solve@1"]
+    assert shown[0]["backends"][0]["name"] == "a"
