@@ -128,6 +128,10 @@ def set_dry_run(text: str, on: bool, rule: str | None = None) -> str:
     document = _load(text)
     if rule is None:
         return _edit(text, document, (), "dry_run", on)
+    if rule == "default" or rule.startswith("threshold:"):
+        raise ConfigError(
+            f"rule {rule!r} follows the policy's own dry_run: switch it for the whole policy"
+        )
     path, _ = _find_rule(document, rule)
     return _edit(text, document, path, "dry_run", on)
 
@@ -162,10 +166,7 @@ KeyPath = tuple[str | int, ...]
 def _find_rule(document: dict[str, Any], name: str) -> tuple[KeyPath, dict[str, Any]]:
     """Where rule ``name`` sits in the document, named as ``gate.policy`` names it."""
     if name == "default":
-        default = document.get("default", {"action": "allow"})
-        if not isinstance(default, dict):
-            raise ConfigError("rule 'default': write it as a mapping to edit it")
-        return ("default",), default
+        return ("default",), _default_terms(document)
     for index, raw in enumerate(document.get("thresholds") or []):
         if isinstance(raw, dict) and f"threshold:{raw.get('weight')}" == name:
             return ("thresholds", index), raw
@@ -173,6 +174,11 @@ def _find_rule(document: dict[str, Any], name: str) -> tuple[KeyPath, dict[str, 
         if isinstance(raw, dict) and (raw.get("name") or f"rule-{index}") == name:
             return ("rules", index - 1), raw
     raise ConfigError(f"no rule named {name!r} in the policy")
+
+
+def _default_terms(document: dict[str, Any]) -> dict[str, Any]:
+    raw = document.get("default", {"action": "allow"})
+    return raw if isinstance(raw, dict) else {"action": raw}
 
 
 def _edit(text: str, document: dict[str, Any], path: KeyPath, key: str, value: bool | int) -> str:
@@ -184,10 +190,11 @@ def _edit(text: str, document: dict[str, Any], path: KeyPath, key: str, value: b
 
     expected = copy.deepcopy(document)
     target: Any = expected
-    for step in path:
-        target = target[step]
-    if path == ("default",) and "default" not in expected:
-        expected["default"] = target
+    if path == ("default",):  # may be absent, or written as a bare action
+        target = expected["default"] = _default_terms(expected)
+    else:
+        for step in path:
+            target = target[step]
     target[key] = value
     literal = ("true" if value else "false") if isinstance(value, bool) else str(value)
     try:
@@ -207,7 +214,7 @@ def _edit_in_place(text: str, path: KeyPath, key: str, literal: str) -> str | No
         return None
     for step in path:
         if isinstance(node, yaml.MappingNode):
-            node = next(value for k, value in node.value if k.value == step)
+            node = next((value for k, value in node.value if k.value == step), None)
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
             node = node.value[step]
         else:

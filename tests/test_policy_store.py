@@ -155,6 +155,8 @@ def test_edits_of_flow_style_documents_fall_back_to_a_rewrite() -> None:
     }
     assert parse_policy(set_rule_price(flow, "api", 300)).rules[0].terms.price == 300  # type: ignore[union-attr]
     assert parse_policy(set_dry_run("", True)).dry_run
+    bare = "defaults: {price: 100}\ndefault: challenge\n"
+    assert parse_policy(set_rule_price(bare, "default", 300)).default.price == 300
 
 
 @pytest.mark.parametrize(
@@ -164,7 +166,10 @@ def test_edits_of_flow_style_documents_fall_back_to_a_rewrite() -> None:
         (lambda: set_rule_price(POLICY, "static", 10), "only a challenge rule"),
         (lambda: set_rule_price(POLICY, "api", 0), "positive"),
         (lambda: set_dry_run("- a list", True), "a mapping"),
-        (lambda: set_dry_run(POLICY, True, rule="default"), "as a mapping"),
+        (lambda: set_dry_run(POLICY, True, rule="default"), "for the whole policy"),
+        (lambda: set_dry_run(POLICY, True, rule="threshold:5"), "for the whole policy"),
+        (lambda: set_rule_price("default: allow", "default", 5), "only a challenge rule"),
+        (lambda: set_rule_price("default: {action: deny}", "default", 5), "only a challenge"),
     ],
 )
 def test_edits_name_what_is_wrong(edit: object, message: str) -> None:
