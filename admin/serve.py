@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from admin.app import create_admin_app
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
+
+from admin.app import DEFAULT_PREFIX, AdminApp, create_admin_app, mount_admin
 from admin.settings import AdminSettings
 from gate.config import GateConfig
 from gate.rules import RuleSet
-from gate.runtime import open_runtime
+from gate.runtime import Runtime, open_runtime
 
 
 async def serve_admin(
@@ -41,12 +45,24 @@ async def serve_admin(
         await runtime.close()
 
 
-async def create_user(database_url: str, username: str, password: str) -> None:
-    import admin.models  # noqa: F401 - the tables must be on the metadata before create_schema
-    from admin.users import create_user as create
-    from puzzles.db import create_engine, create_schema
+def _engine(database_url: str) -> AsyncEngine:
+    """An engine for a one-shot command; a SQLite file's folder is created like a gate's state."""
+    from sqlalchemy.engine import make_url
 
-    engine = create_engine(database_url)
+    import admin.models  # noqa: F401 - the tables must be on the metadata before create_schema
+    from puzzles.db import create_engine
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(database_url)
+
+
+async def create_user(database_url: str, username: str, password: str) -> None:
+    from admin.users import create_user as create
+    from puzzles.db import create_schema
+
+    engine = _engine(database_url)
     try:
         await create_schema(engine)
         await create(engine, username, password)
@@ -55,13 +71,22 @@ async def create_user(database_url: str, username: str, password: str) -> None:
 
 
 async def change_password(database_url: str, username: str, password: str) -> None:
-    import admin.models  # noqa: F401
     from admin.users import set_password
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_schema
 
-    engine = create_engine(database_url)
+    engine = _engine(database_url)
     try:
         await create_schema(engine)
         await set_password(engine, username, password)
     finally:
         await engine.dispose()
+
+
+async def with_dashboard(
+    site: ASGIApp, runtime: Runtime, prefix: str = DEFAULT_PREFIX
+) -> tuple[ASGIApp, AdminApp]:
+    """``site`` with the dashboard mounted under ``prefix``, sharing ``runtime``; started (stop
+    it with ``AdminApp.stop`` before closing the runtime)."""
+    dashboard = create_admin_app(runtime)
+    await dashboard.start()
+    return mount_admin(site, dashboard, prefix), dashboard

@@ -62,11 +62,18 @@ def demo(
     ] = None,
     database_url: DatabaseUrl = None,
     metrics_port: MetricsPort = None,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin",
+            help="Also serve the admin dashboard at /_gate/admin/ (logins: gate admin create-user).",
+        ),
+    ] = False,
 ) -> None:
     """Run a demo site with free and priced pages behind the gate (embedded defaults)."""
     # A demo brings any database it is given up to date (services only check; see docs/deploy.md).
     config = _config(store_url=redis_url, database_url=database_url, db_auto_upgrade="always")
-    _run_server(_serve_demo(config, host, port, metrics_port))
+    _run_server(_serve_demo(config, host, port, metrics_port, admin=admin))
 
 
 def _run_server(main: Coroutine[Any, Any, None]) -> None:
@@ -79,7 +86,7 @@ def _run_server(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _serve_demo(config, host: str, port: int, metrics_port: int | None) -> None:  # type: ignore[no-untyped-def]
+async def _serve_demo(config, host: str, port: int, metrics_port: int | None, *, admin: bool = False) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
     from gate.errors import GateError
@@ -96,13 +103,19 @@ async def _serve_demo(config, host: str, port: int, metrics_port: int | None) ->
     if runtime.seeded:
         console.print(f"Seeded the clue bank with {runtime.seeded} built-in clues.")
     print(walkthrough(f"http://{host}:{port}"), flush=True)  # plain print: copy-paste must not wrap
-    server = uvicorn.Server(
-        uvicorn_config(demo_app(runtime.gatekeeper), host, port, log_level="info")
-    )
+    site, dashboard = demo_app(runtime.gatekeeper), None
+    if admin:
+        from admin.serve import with_dashboard
+
+        site, dashboard = await with_dashboard(site, runtime)
+        print(f"Admin dashboard: http://{host}:{port}/_gate/admin/", flush=True)
+    server = uvicorn.Server(uvicorn_config(site, host, port, log_level="info"))
     try:
         async with operator_hooks(runtime, metrics_port=metrics_port):
             await server.serve()
     finally:
+        if dashboard is not None:
+            await dashboard.stop()
         await runtime.close()
 
 
