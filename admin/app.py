@@ -25,7 +25,7 @@ from admin.settings import AdminSettings
 from admin.views import auth, bank, clients, overview, policy, pool
 from admin.web import Admin
 from gate.runtime import Runtime
-from puzzles.db import create_schema, session_factory
+from puzzles.db import session_factory
 
 DEFAULT_PREFIX = "/_gate/admin"
 GET, POST = ["GET"], ["POST"]
@@ -85,10 +85,8 @@ class AdminApp:
         self._sampler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Create the dashboard's tables (when missing) and start the ledger sampler."""
-        import admin.models  # noqa: F401 - registers the tables on the shared metadata
-
-        await create_schema(self.admin.engine)
+        """Start the ledger sampler.  The tables are the runtime's business: ``open_runtime``
+        checks (or brings) the schema to the current migration, which includes the dashboard's."""
         if self._sampler is None:
             self._sampler = asyncio.create_task(
                 sample_forever(

@@ -6,6 +6,7 @@ httpx2's ASGI transport.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from sqlalchemy import insert
 
 from admin.app import create_admin_app, mount_admin, state_changing_routes
 from admin.ledgers import client_ledgers
 from admin.sampler import series, take_sample
 from admin.serve import create_user
 from admin.settings import AdminSettings
+from admin.users import authenticate
 from gate.clock import ManualClock
 from gate.config import GateConfig
 from gate.ledger import bump, enlist
@@ -26,6 +29,9 @@ from gate.revocation import revocation_key
 from gate.runtime import Runtime, open_runtime
 from gate.store import MemoryStore
 from middleware.demo import DEMO_RULES
+from puzzles.composer import SERVE_KEY
+from puzzles.db import create_engine
+from puzzles.models import Clue, FactoryItem, FactoryJob
 from puzzles.overrides import list_overrides
 
 BASE = "http://admin.test"
@@ -238,21 +244,79 @@ async def test_clients_show_ledgers_and_take_blocks_tiers_and_revocations(
     assert "Unblock" in (await client.get("/clients")).text
 
 
-async def test_the_bank_page_shows_counts_and_answers(sql_client) -> None:
-    client = sql_client
+async def test_the_bank_page_shows_counts_clues_running_out_jobs_and_answers(
+    sql_client, sql_runtime
+) -> None:
+    client, runtime = sql_client, sql_runtime
+    async with runtime.engine.begin() as connection:
+        for number, (answer, tier) in enumerate([("Mars", 1), ("Graph", 2), ("Venus", 2)]):
+            await connection.execute(
+                insert(Clue).values(
+                    id=number + 1,
+                    domain="Astronomy",
+                    text=f"clue {number}",
+                    text_key=f"clue {number}",
+                    answer=answer,
+                    initial=answer[0].lower(),
+                    tier=tier,
+                    source="test",
+                    expected_tokens=300,
+                )
+            )
+        await connection.execute(
+            insert(FactoryJob).values(id=1, name="refill", kind="generate", params="{}")
+        )
+        await connection.execute(
+            insert(FactoryItem),
+            [
+                {"job_id": 1, "position": 0, "status": "accepted"},
+                {"job_id": 1, "position": 1, "status": "rejected"},
+                {"job_id": 1, "position": 2, "status": "pending"},
+                {"job_id": 1, "position": 3, "status": "pending"},
+            ],
+        )
+    limit = runtime.config.serve_limit
+    await runtime.store.incr(SERVE_KEY.format(2), int(limit * 0.9), 3600.0)
     await _logged_in(client)
-    page = await client.get("/bank")
-    assert (
-        page.status_code == 200 and "Sample clues" in page.text and "By initial letter" in page.text
-    )
+    page = (await client.get("/bank")).text
+    near = page.split("Near the serve limit")[1].split("Generation jobs")[0]
+    assert "clue 1" in near and "clue 0" not in near and str(int(limit * 0.9)) in near
+    assert "refill" in page and 'value="2"' in page and "2/4" in page
+    assert "Mars" in page and "Graph" in page  # answers: shown on this page only
+    assert "Mars" not in (await client.get("/clients")).text
+    jobs = (await client.get("/api/jobs")).json()
+    assert jobs[0]["name"] == "refill" and jobs[0]["percent"] == 50
+
+
+def test_logins_are_managed_from_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gate.cli import app
+
+    runner = CliRunner()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'state' / 'gate.db'}"
+    create = ["admin", "create-user", "alice", "--database-url", url, "--password-stdin"]
+    assert runner.invoke(app, create, input="a long enough password\n").exit_code == 0
+    again = runner.invoke(app, create, input="another long password\n")
+    assert again.exit_code == 1 and "exists" in again.output
+    short = runner.invoke(app, [*create[:2], "bob", *create[3:]], input="short\n")
+    assert short.exit_code == 1 and "12 characters" in short.output
+    passwd = ["admin", "passwd", "alice", "--database-url", url, "--password-stdin"]
+    assert runner.invoke(app, passwd, input="the new long password\n").exit_code == 0
+
+    async def check(password: str) -> bool:
+        engine = create_engine(url)
+        try:
+            return await authenticate(engine, "alice", password)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(check("the new long password"))
+    assert not asyncio.run(check("a long enough password"))
 
 
 async def test_samples_make_a_series_of_growth_per_interval(sql_runtime) -> None:
     runtime = sql_runtime
-    import admin.models  # noqa: F401
-    from puzzles.db import create_schema
-
-    await create_schema(runtime.engine)
     clock = ManualClock(1_000.0)
     identity = "net:203.0.113.0/24"
     await runtime.store.execute([enlist(identity), bump(identity, "issued", 2)])
