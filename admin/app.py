@@ -8,7 +8,6 @@ previews).  Alone (``gate admin serve``) it starts with the server's lifespan; m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -83,23 +82,27 @@ class AdminApp:
         site.state.admin = self.admin
         self.app: ASGIApp = SecurityHeaders(site)
         self._sampler: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
         """Start the ledger sampler.  The tables are the runtime's business: ``open_runtime``
         checks (or brings) the schema to the current migration, which includes the dashboard's."""
         if self._sampler is None:
+            self._stop = asyncio.Event()
             self._sampler = asyncio.create_task(
                 sample_forever(
-                    self.admin.engine, self.admin.runtime.store, self.settings.sample_interval
+                    self.admin.engine,
+                    self.admin.runtime.store,
+                    self.settings.sample_interval,
+                    self._stop,
                 )
             )
 
     async def stop(self) -> None:
         task, self._sampler = self._sampler, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            self._stop.set()
+            await task
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

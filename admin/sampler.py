@@ -7,6 +7,7 @@ processes may run: a store counter per time slot elects the one that writes each
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,13 +50,21 @@ async def take_sample(
     return current
 
 
-async def sample_forever(engine: AsyncEngine, store: Store, interval: float) -> None:
-    while True:
+async def sample_forever(
+    engine: AsyncEngine, store: Store, interval: float, stop: asyncio.Event
+) -> None:
+    """Sample every ``interval`` seconds until ``stop`` is set.
+
+    Stopping waits for a sample in progress instead of cancelling it: a database call cut off
+    midway would leave its driver thread answering a loop that may be gone.
+    """
+    while not stop.is_set():
         try:
             await take_sample(engine, store, interval)
         except Exception:  # a hiccup of SQL or the store costs one point of history, no more
             log.exception("ledger sample failed")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def series(engine: AsyncEngine, hours: float = 24.0, limit: int = 2_000) -> list[Point]:

@@ -7,10 +7,13 @@ ledgers must not linger in shared caches).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gate.identity import IPNetwork, forwarded_scheme
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,10 +62,18 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def same_origin(request: Request) -> bool:
+def client_scheme(request: Request, trusted_proxies: Sequence[IPNetwork]) -> str:
+    """The scheme the browser used: a trusted proxy's ``X-Forwarded-Proto`` (TLS usually ends
+    at the proxy), else the connection's own."""
+    peer = request.client.host if request.client else None
+    proto = request.headers.getlist("x-forwarded-proto")
+    return forwarded_scheme(peer, proto, trusted_proxies) or request.url.scheme
+
+
+def same_origin(request: Request, trusted_proxies: Sequence[IPNetwork] = ()) -> bool:
     """A write must come from a page of this site: Origin (or, without it, Referer) names our
     own scheme, host and port.  Requests with neither still need the CSRF token."""
-    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    own = f"{client_scheme(request, trusted_proxies)}://{request.url.netloc}".lower()
     origin = request.headers.get("origin")
     if origin is not None:
         return origin.lower() == own

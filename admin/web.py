@@ -21,9 +21,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from admin.lockout import Lockout
-from admin.security import same_origin
+from admin.security import client_scheme, same_origin
 from admin.sessions import SESSION_COOKIE, Session, SessionStore
 from admin.settings import AdminSettings
+from gate.identity import IPNetwork
 from gate.runtime import Runtime
 
 MAX_FORM_BYTES = 1 << 20  # a policy document is the largest thing an admin posts
@@ -52,6 +53,10 @@ class Admin:
     def engine(self) -> AsyncEngine:
         return self.runtime.engine
 
+    @property
+    def trusted_proxies(self) -> tuple[IPNetwork, ...]:
+        return self.runtime.config.gate.trusted_proxies
+
 
 def admin_of(request: Request) -> Admin:
     return request.app.state.admin  # type: ignore[no-any-return]
@@ -62,10 +67,10 @@ def url(request: Request, path: str) -> str:
     return request.scope.get("root_path", "").rstrip("/") + path
 
 
-def secure_cookies(request: Request, settings: AdminSettings) -> bool:
-    if settings.secure_cookie is not None:
-        return settings.secure_cookie
-    return request.url.scheme == "https"
+def secure_cookies(request: Request, admin: Admin) -> bool:
+    if admin.settings.secure_cookie is not None:
+        return admin.settings.secure_cookie
+    return client_scheme(request, admin.trusted_proxies) == "https"
 
 
 def set_cookie(
@@ -78,7 +83,7 @@ def set_cookie(
         path=url(request, "/") or "/",
         httponly=True,
         samesite="strict",
-        secure=secure_cookies(request, admin.settings),
+        secure=secure_cookies(request, admin),
     )
 
 
@@ -143,7 +148,7 @@ def page(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
 def action(handler: ActionHandler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         admin = admin_of(request)
-        if not same_origin(request):
+        if not same_origin(request, admin.trusted_proxies):
             return refuse(403, "cross-site request refused")
         session = await admin.sessions.load(request.cookies.get(SESSION_COOKIE))
         form = await read_form(request)

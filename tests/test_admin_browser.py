@@ -111,7 +111,15 @@ _POOL_SNAPSHOT: dict[str, Any] = {
             "healthy": True,
             "in_flight": 6,
             "cap": 8,
-            "queue": None,
+            "queue": {
+                "model": "gate-worker",
+                "running": 6,
+                "waiting": 3,
+                "max_batch": 32,
+                "kv_blocks_free": 410,
+                "kv_blocks_total": 1024,
+                "tenants": {},
+            },
         },
         {
             "name": "llama-cpp",

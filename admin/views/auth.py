@@ -30,7 +30,7 @@ LOCKED = "Too many failed logins. Try again later."
 def _address(request: Request, admin: Admin) -> str:
     peer = request.client.host if request.client else None
     forwarded = tuple(request.headers.getlist("x-forwarded-for"))
-    return client_address(peer, forwarded, admin.runtime.config.gate.trusted_proxies)
+    return client_address(peer, forwarded, admin.trusted_proxies)
 
 
 async def login_form(request: Request) -> Response:
@@ -48,7 +48,7 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     admin = admin_of(request)
-    if not same_origin(request):
+    if not same_origin(request, admin.trusted_proxies):
         return refuse(403, "cross-site request refused")
     form = await read_form(request)
     if isinstance(form, Response):
