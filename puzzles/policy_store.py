@@ -231,11 +231,13 @@ def _edit_in_place(text: str, path: KeyPath, key: str, literal: str) -> str | No
         return None
     # A new key goes on its own line after the mapping's last entry, at its keys' indentation.
     column = node.value[0][0].start_mark.column
-    last = node.value[-1][1].end_mark
-    if last.column == 0:
-        at = last.index
+    last = node.value[-1][1].end_mark.index
+    line_start = text.rfind("\n", 0, last) + 1
+    if text[line_start:last].strip(" -") == "":
+        at = line_start  # a nested block ended: the mark sits before the next entry's line
     else:
-        newline = text.find("\n", last.index)
+        newline = text.find("\n", last)
         at = len(text) if newline < 0 else newline + 1
-    prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
-    return text[:at] + prefix + " " * column + f"{key}: {literal}\n" + text[at:]
+    eol = "\r\n" if "\r\n" in text else "\n"
+    prefix = "" if at == 0 or text[at - 1] == "\n" else eol
+    return text[:at] + prefix + " " * column + f"{key}: {literal}{eol}" + text[at:]

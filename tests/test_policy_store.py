@@ -143,6 +143,25 @@ def test_set_dry_run_adds_or_flips_the_flag_globally_or_per_rule() -> None:
     assert [rule.dry_run for rule in parse_policy(static_on).rules] == [True, False, False]
 
 
+def test_a_new_key_after_a_nested_block_stays_in_its_rule() -> None:
+    nested = (
+        "rules:\n"
+        "  - name: api\n"
+        "    action: challenge\n"
+        "    price: 10\n"
+        "    match:\n"
+        "      path: /api/\n"
+        "      # only the API\n"
+        "  - name: rest\n"
+        "    action: allow\n"
+    )
+    edited = set_dry_run(nested, True, rule="api")
+    assert "# only the API" in edited
+    assert [rule.dry_run for rule in parse_policy(edited).rules] == [True, False]
+    crlf = set_dry_run(nested.replace("\n", "\r\n"), True, rule="rest")
+    assert crlf.endswith("    action: allow\r\n    dry_run: true\r\n")
+
+
 def test_edits_of_flow_style_documents_fall_back_to_a_rewrite() -> None:
     flow = "rules: [{name: api, match: {path: /api/}, action: challenge, price: 100}]"
     edited = set_dry_run(flow, True, rule="api")
