@@ -209,6 +209,24 @@ def test_a_heavier_tenant_gets_service_in_proportion_to_its_weight() -> None:
     assert services["b"] / services["d"] == pytest.approx(2.0, rel=0.1)
 
 
+def test_only_sparse_flows_are_offered_headroom_the_least_served_first() -> None:
+    clock = ManualClock(start=0.0)
+    scheduler = FairScheduler(clock=clock)
+    for _ in range(3):
+        scheduler.submit("flood", "batch")
+    scheduler.pop()
+    scheduler.charge(("flood", "batch"), prompt_tokens=500)
+    assert scheduler.pop_sparse() is None  # the flood has work running and waiting
+
+    served = scheduler.submit("served", "batch")
+    scheduler.charge(("served", "batch"), prompt_tokens=50)
+    newcomer = scheduler.submit("newcomer", "batch")
+
+    assert scheduler.pop_sparse() is newcomer
+    assert scheduler.pop_sparse() is served
+    assert scheduler.pop_sparse() is None
+
+
 def test_cancel_withdraws_only_queued_requests() -> None:
     scheduler = FairScheduler(clock=ManualClock(start=0.0))
     first = scheduler.submit("a", "batch")
@@ -489,7 +507,7 @@ def test_fifo_policy_dispatches_in_arrival_order_across_flows_and_bands() -> Non
     order = [("a", "batch"), ("a", "batch"), ("b", "interactive"), ("a", "batch")]
     tickets = [scheduler.submit(tenant, job_class) for tenant, job_class in order]  # type: ignore[arg-type]
     assert [scheduler.pop() for _ in order] == tickets
-    assert scheduler.pop_under_share(8) is None
+    assert scheduler.pop_sparse() is None
 
 
 async def test_interactive_calls_go_ahead_of_queued_batch_calls(

@@ -393,8 +393,8 @@ class LLMPool:
     def _dispatch(self) -> None:
         """Hand free slots to queued calls, in the scheduler's order, until one or the other runs
         out.  Called whenever a call is queued or a slot is released.  When every cap is reached,
-        a call of a flow below its fair share may still take one of ``headroom`` extra slots per
-        backend (see ``FairScheduler.pop_under_share``)."""
+        the call of a sparse flow may still take one of ``headroom`` extra slots per backend (see
+        ``FairScheduler.pop_sparse``)."""
         while True:
             now = self._clock()
             usable = [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
@@ -405,29 +405,27 @@ class LLMPool:
                 targets = [s for s in usable if s.free + self._headroom > 0]
                 if not targets:
                     return
-                slots = sum(s.backend.max_in_flight for s in usable)
-                ticket = self.scheduler.pop_under_share(slots)
+                ticket = self.scheduler.pop_sparse()
             if ticket is None:
                 return
             request: _Request = ticket.payload
-            self._observe(ticket.flow, waited=now - ticket.enqueued_at)
-            if request.future.done():  # its caller went away
-                self.scheduler.finish(ticket)
-                continue
+            failure: LLMError | None = None
             if not usable:
-                self.scheduler.finish(ticket)
-                request.future.set_exception(LLMUnavailable("every LLM backend is marked down"))
-                continue
-            if ticket.deadline_at is not None and now > ticket.deadline_at:
-                self.scheduler.finish(ticket)
-                request.future.set_exception(
-                    self._shed(
-                        CallTags(ticket.flow[0], ticket.flow[1]),
-                        now - ticket.enqueued_at,
-                        ticket.deadline_at - ticket.enqueued_at,
-                    )
+                failure = LLMUnavailable("every LLM backend is marked down")
+            elif ticket.deadline_at is not None and now > ticket.deadline_at:
+                failure = self._shed(
+                    CallTags(ticket.flow[0], ticket.flow[1]),
+                    now - ticket.enqueued_at,
+                    ticket.deadline_at - ticket.enqueued_at,
                 )
+            if request.future.done() or failure is not None:
+                # Not sent after all: its caller went away, or it fails here.
+                self.scheduler.drop(ticket)
+                self._observe(ticket.flow)
+                if failure is not None and not request.future.done():
+                    request.future.set_exception(failure)
                 continue
+            self._observe(ticket.flow, waited=now - ticket.enqueued_at)
             state = self._route(request, targets)
             state.in_flight += 1
             request.future.set_result(state)

@@ -197,26 +197,34 @@ class FairScheduler:
             )
         return self._take(state)
 
-    def pop_under_share(self, slots: int) -> Ticket | None:
-        """The next request of a flow holding fewer than its fair share of ``slots`` (the pool's
-        total in-flight caps split evenly among the flows with work queued or running); ``None``
-        when no such flow waits.  The pool offers such requests its headroom above the caps, so
-        a tenant arriving in a pool saturated by others starts at once instead of waiting for a
-        slot to free.  FIFO has no such notion and always answers ``None``."""
+    def pop_sparse(self) -> Ticket | None:
+        """The request of a *sparse* flow (nothing running, only this one request waiting), the
+        least served of them first; ``None`` when there is none.  Like FQ-CoDel's new-flow queue:
+        the pool offers these its headroom above the caps, so a tenant arriving in a pool others
+        saturate starts at once instead of waiting for a slot to free.  A flood never qualifies
+        (it always has work waiting or running) and a sparse flow holds at most one such slot.
+        FIFO has no such notion and always answers ``None``."""
         if self.fifo:
             return None
-        active = sum(1 for state in self._flows.values() if state.queue or state.in_flight)
-        if not active:
+        now = self._clock()
+        sparse = []
+        for flow, state in self._flows.items():
+            if len(state.queue) == 1 and state.in_flight == 0:
+                self._trim(state, now)
+                recent = sum(amount for _, amount in state.recent) / state.weight
+                sparse.append((BANDS.index(flow[1]), recent, state.counter, state.queue[0].seq))
+                sparse[-1] += (state,)  # type: ignore[assignment]
+        if not sparse:
             return None
-        share = slots / active
-        eligible = [
-            (BANDS.index(flow[1]), state.counter, state.in_flight, state.queue[0].seq, state)
-            for flow, state in self._flows.items()
-            if state.queue and state.in_flight < share
-        ]
-        if not eligible:
-            return None
-        return self._take(min(eligible, key=lambda item: item[:4])[4])
+        return self._take(min(sparse, key=lambda item: item[:4])[4])  # type: ignore[misc]
+
+    def drop(self, ticket: Ticket) -> None:
+        """Undo ``pop`` for a request that will not run after all (its caller has gone)."""
+        state = self._flows[ticket.flow]
+        state.in_flight -= 1
+        state.dispatched -= 1
+        if state.waits:
+            state.waits.pop()
 
     def cancel(self, ticket: Ticket) -> bool:
         """Withdraw a request that is still queued (its caller gave up); ``False`` if it was not."""
