@@ -41,6 +41,7 @@ from gate.llm import (
 )
 from gate.llm.snapshot import snapshot_key
 from gate.llm.usage import JobClass
+from gate.metrics import REGISTRY
 from gate.store import Store
 
 # -- the scheduler's invariants -------------------------------------------------------------------
@@ -545,6 +546,22 @@ async def test_output_is_charged_to_the_flow_while_it_streams_and_reconciled_at_
     assert (flow.prompt_tokens, flow.output_tokens) == (20, 7)  # the server's final usage
     assert flow.service == 27
     assert completion.completion_tokens == 7
+    assert completion.queued_s == 0.0
+    assert completion.ttft_s is not None
+
+
+async def test_flow_figures_reach_the_prometheus_registry(
+    servers: Servers, make_pool: Callable[..., LLMPool]
+) -> None:
+    pool = make_pool(backend("a"), name="metrics-test")
+    await ask(pool, tags("site-m"))
+
+    labels = {"pool": "metrics-test", "tenant": "site-m", "job_class": "batch"}
+    sample = REGISTRY.get_sample_value
+    assert sample("gate_llm_flow_service_tokens", labels) == 20 + 2 * 5  # default weights 1 and 2
+    assert sample("gate_llm_flow_queued", labels) == 0
+    assert sample("gate_llm_flow_in_flight", labels) == 0
+    assert sample("gate_llm_flow_wait_seconds_count", labels) == 1
 
 
 async def test_streamed_output_counts_before_the_call_ends(
