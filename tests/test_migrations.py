@@ -7,6 +7,9 @@ or a PostgreSQL schema of its own).
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,3 +200,23 @@ def test_revisions_ship_with_the_package() -> None:
     assert (folder / "versions" / "__init__.py").is_file()  # a package: wheels carry it
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert '"migrations/script.py.mako"' in pyproject and '"alembic' in pyproject
+
+
+def test_a_service_on_an_old_schema_stops_and_names_the_fix(tmp_path: Path) -> None:
+    """The real `gate proxy` process, told never to migrate, refuses a 0.1.0 database."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}"
+    engine = create_engine(url)
+    asyncio.run(make_v010_database(engine))
+    asyncio.run(engine.dispose())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    env.update(GATE_STATE_DIR=str(tmp_path), GATE_DATABASE_URL=url, GATE_DB_AUTO_UPGRADE="never")
+    result = subprocess.run(
+        [sys.executable, "-m", "gate.cli", "proxy", "--upstream", "http://127.0.0.1:9"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = " ".join((result.stdout + result.stderr).split())  # rich wraps long lines
+    assert result.returncode == 1, output
+    assert "release 0.1.0" in output and "gate db upgrade" in output
