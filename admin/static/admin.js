@@ -1,25 +1,10 @@
 // Reasoning Gate admin: progressive enhancement only; every page works without it.
-// - The overview's counters refresh every few seconds from the app's JSON.
-// - fetch() writes (none yet beyond refreshes) send the session's CSRF token in X-CSRF-Token.
+// The overview's counters refresh every few seconds from the app's JSON.  (A script that writes
+// sends the page's CSRF token, the value of any input[name=csrf], in the X-CSRF-Token header.)
 "use strict";
 
 (function () {
   const REFRESH_MS = 5000;
-
-  function csrfToken() {
-    const field = document.querySelector('input[name="csrf"]');
-    return field ? field.value : "";
-  }
-
-  // For scripts that write: the same token the forms carry, as a header.
-  window.rgAdminPost = function (url, data) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(data || {}),
-    });
-  };
 
   function show(field, value) {
     const node = document.querySelector('#totals [data-field="' + field + '"]');
