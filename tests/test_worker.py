@@ -1,8 +1,10 @@
 """``gate worker``: the OpenAI-compatible API over a tiny random model, and the real SmolLM2.
 
-The API tests run in-process (httpx2's ASGI transport) on a 2-layer random Llama: greedy decoding
-of a seeded model is deterministic, so stop sequences and streaming can be compared exactly.  The
-tests marked ``model`` talk to a real server process (``smollm2_server`` in ``tests.plugins.model``).
+The API tests run in-process (httpx2's ASGI transport) on a 2-layer random Llama served by the
+continuous batching engine: greedy decoding of a seeded model is deterministic, so stop sequences,
+streaming and plain ``generate`` can be compared exactly.  The tests marked ``model`` talk to a real
+server process (``smollm2_server`` in ``tests.plugins.model``).  Fairness between tenants is in
+``tests/test_worker_fair.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2
@@ -24,32 +26,45 @@ TEXT = "/v1/completions"
 HELLO = [{"role": "user", "content": "Hello there"}]
 
 
+# A small, explicit cache: on a CPU the engine would otherwise size it from free memory.
+SMALL_ENGINE = {"block_size": 16, "num_blocks": 128, "max_batch_tokens": 256}
+
+
+def require_model_stack() -> None:
+    for name in ("torch", "transformers", "psutil"):
+        if importlib.util.find_spec(name) is None:
+            pytest.fail(
+                f"the worker tests need {name}: bash scripts/install-model.sh", pytrace=False
+            )
+
+
 @pytest.fixture(scope="module")
 def tiny_model() -> Any:
-    if (
-        importlib.util.find_spec("torch") is None
-        or importlib.util.find_spec("transformers") is None
-    ):
-        pytest.fail(
-            "the worker tests need torch and transformers: bash scripts/install-model.sh",
-            pytrace=False,
-        )
+    require_model_stack()
     from gate.worker.model import random_model
 
-    return random_model("llama", layers=2, hidden=128)
+    return random_model("llama")
 
 
-def _client(tiny_model: Any, **options: Any) -> httpx2.AsyncClient:
+@pytest.fixture(scope="module")
+def backend(tiny_model: Any) -> Iterator[Any]:
+    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+
+    engine = ContinuousBatchingBackend(tiny_model, EngineOptions(**SMALL_ENGINE))
+    yield engine
+    engine.close()
+
+
+def _client(backend: Any, **options: Any) -> httpx2.AsyncClient:
     from gate.worker.app import create_app
-    from gate.worker.model import TransformersBackend
 
-    app = create_app(TransformersBackend(tiny_model), **options)
+    app = create_app(backend, **options)
     return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://worker")
 
 
 @pytest.fixture
-async def client(tiny_model: Any) -> AsyncIterator[httpx2.AsyncClient]:
-    async with _client(tiny_model) as http:
+async def client(backend: Any) -> AsyncIterator[httpx2.AsyncClient]:
+    async with _client(backend) as http:
         yield http
 
 
@@ -75,10 +90,27 @@ async def _chat(client: httpx2.AsyncClient, **fields: Any) -> httpx2.Response:
 
 async def test_health_and_models_name_the_model(client: httpx2.AsyncClient) -> None:
     health = (await client.get("/health")).json()
-    assert health == {"status": "ok", "model": "random-llama-2x128"}
+    assert health == {"status": "ok", "model": "random-llama-tiny"}
     models = (await client.get("/v1/models")).json()
     assert models["object"] == "list"
-    assert [m["id"] for m in models["data"]] == ["random-llama-2x128"]
+    assert [m["id"] for m in models["data"]] == ["random-llama-tiny"]
+
+
+async def test_greedy_answers_equal_plain_generate(
+    client: httpx2.AsyncClient, tiny_model: Any
+) -> None:
+    import torch
+
+    ids = tiny_model.tokenizer.apply_chat_template(
+        HELLO, add_generation_prompt=True, tokenize=True, return_dict=False
+    )
+    with torch.inference_mode():
+        out = tiny_model.model.generate(
+            torch.tensor([ids]), max_new_tokens=24, do_sample=False, attention_mask=None
+        )
+    expected = tiny_model.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+    answers = await asyncio.gather(*[_chat(client) for _ in range(3)])  # batched together
+    assert [a.json()["choices"][0]["message"]["content"] for a in answers] == [expected] * 3
 
 
 async def test_chat_without_streaming_reports_exact_usage(
@@ -172,29 +204,31 @@ async def test_a_stop_sequence_ends_the_answer_before_it(client: httpx2.AsyncCli
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
 
 
-async def test_seeded_sampling_repeats(client: httpx2.AsyncClient) -> None:
-    first, second = [
-        (await _chat(client, temperature=1.0, top_p=0.9, seed=7)).json()["choices"][0]["message"][
-            "content"
-        ]
-        for _ in range(2)
-    ]
-    assert first == second
+async def test_sampling_with_a_temperature_runs_beside_greedy_requests(
+    client: httpx2.AsyncClient,
+) -> None:
+    greedy = [_chat(client) for _ in range(2)]
+    sampled = [_chat(client, temperature=1.5, top_p=0.95, seed=7) for _ in range(4)]
+    answers = [r.json() for r in await asyncio.gather(*greedy, *sampled)]
+    assert answers[0]["choices"][0]["message"] == answers[1]["choices"][0]["message"]
+    assert all(a["usage"]["completion_tokens"] == 24 for a in answers[2:])
+    # A shared batch cannot honour per-request seeds: four samples are not all the same text.
+    assert len({a["choices"][0]["message"]["content"] for a in answers[2:]}) > 1
 
 
-async def test_max_tokens_is_clipped_to_the_server_cap(tiny_model: Any) -> None:
-    async with _client(tiny_model, max_new_tokens_cap=5) as http:
+async def test_max_tokens_is_clipped_to_the_server_cap(backend: Any) -> None:
+    async with _client(backend, max_new_tokens_cap=5) as http:
         body = (await _chat(http, max_tokens=50)).json()
     assert body["usage"]["completion_tokens"] == 5
     assert body["choices"][0]["finish_reason"] == "length"
 
 
-async def test_concurrent_requests_are_served_one_after_the_other(
+async def test_concurrent_requests_share_batches_without_sharing_state(
     client: httpx2.AsyncClient,
 ) -> None:
-    answers = await asyncio.gather(*[_chat(client, max_tokens=12) for _ in range(3)])
-    contents = {r.json()["choices"][0]["message"]["content"] for r in answers}
-    assert len(contents) == 1  # same greedy answer: no request saw another's state
+    answers = await asyncio.gather(*[_chat(client, max_tokens=12 + i % 2) for i in range(6)])
+    contents = [r.json()["choices"][0]["message"]["content"] for r in answers]
+    assert len(set(contents[0::2])) == 1 and len(set(contents[1::2])) == 1
 
 
 async def test_response_format_json_schema_is_accepted(client: httpx2.AsyncClient) -> None:
@@ -235,8 +269,8 @@ async def test_bad_input_is_a_clear_400(
     assert error["message"]
 
 
-async def test_body_that_is_not_json_or_too_large_is_refused(tiny_model: Any) -> None:
-    async with _client(tiny_model, max_body=1000) as http:
+async def test_body_that_is_not_json_or_too_large_is_refused(backend: Any) -> None:
+    async with _client(backend, max_body=1000) as http:
         bad = await http.post(
             CHAT, content=b"{not json", headers={"content-type": "application/json"}
         )
@@ -245,6 +279,103 @@ async def test_body_that_is_not_json_or_too_large_is_refused(tiny_model: Any) ->
         big = await http.post(CHAT, json={"messages": [{"role": "user", "content": "x" * 2000}]})
         assert big.status_code == 413
         assert (await http.post(TEXT, json={"prompt": ""})).status_code == 400
+
+
+async def _idle_queue(client: httpx2.AsyncClient) -> dict[str, Any]:
+    """The queue once the engine has dropped every request (cancellations land within a step)."""
+    for _ in range(500):
+        body: dict[str, Any] = (await client.get("/queue")).json()
+        if body["running"] == 0 and body["waiting"] == 0:
+            return body
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the engine still holds requests: {body}")
+
+
+async def test_queue_reports_the_engine_and_each_tenant(
+    client: httpx2.AsyncClient, tiny_model: Any
+) -> None:
+    before = (await _idle_queue(client))["tenants"].get("queue-a")
+    assert before is None
+    # A prompt no earlier test sent: prefix caching would skip (and not charge) a shared prefix.
+    fresh = [{"role": "user", "content": "Queue test: an unseen prompt"}]
+    await _chat(client, user="queue-a", max_tokens=7, messages=fresh)
+    await _chat(client, user="queue-b", max_tokens=3)
+    body = await _idle_queue(client)
+    assert set(body) == {
+        "model",
+        "running",
+        "waiting",
+        "max_batch",
+        "kv_blocks_free",
+        "kv_blocks_total",
+        "tenants",
+    }
+    assert body["model"] == "random-llama-tiny"
+    assert body["kv_blocks_total"] == 128 and 0 < body["kv_blocks_free"] <= 128
+    assert isinstance(body["max_batch"], int) and body["max_batch"] > 0
+    prompt = _prompt_tokens(tiny_model, fresh)
+    assert body["tenants"]["queue-a"] == {
+        "running": 0,
+        "waiting": 0,
+        "service": prompt + 2.0 * 7,  # w_in = 1 per prompt token, w_out = 2 per output token
+        "prompt_tokens": prompt,
+        "output_tokens": 7,
+    }
+    assert body["tenants"]["queue-b"]["output_tokens"] == 3
+
+
+async def test_the_tenant_header_wins_over_the_user_field(client: httpx2.AsyncClient) -> None:
+    body = {"messages": HELLO, "temperature": 0, "max_tokens": 2, "user": "from-body"}
+    await client.post(CHAT, json=body, headers={"X-Gate-Tenant": "from-header"})
+    tenants = (await _idle_queue(client))["tenants"]
+    assert tenants["from-header"]["output_tokens"] == 2
+    assert "from-body" not in tenants
+
+
+async def test_metrics_show_the_queue_numbers(client: httpx2.AsyncClient) -> None:
+    await _chat(client, user="metrics-t", max_tokens=4)
+    queue = await _idle_queue(client)
+    text = (await client.get("/metrics")).text
+    assert "gate_worker_running 0.0" in text
+    assert f"gate_worker_kv_blocks_total {float(queue['kv_blocks_total'])}" in text
+    assert 'gate_worker_tenant_output_tokens_total{tenant="metrics-t"} 4.0' in text
+    service = queue["tenants"]["metrics-t"]["service"]
+    assert f'gate_worker_tenant_service_total{{tenant="metrics-t"}} {service}' in text
+
+
+async def test_closing_a_generation_early_frees_its_slot_and_cache(
+    client: httpx2.AsyncClient, backend: Any
+) -> None:
+    # The HTTP layer closes the generator when a client leaves (ASGITransport buffers whole
+    # responses, so the disconnect itself is driven here at the backend seam).
+    from gate.worker.backend import SamplingParams, TextPrompt
+
+    idle = await _idle_queue(client)
+    prompt = await backend.prepare(TextPrompt("a prompt long enough to fill one cache block"))
+    events = backend.generate(prompt, SamplingParams(max_new_tokens=500), tenant="leaver")
+    await events.__anext__()  # a token arrived: the request holds cache now
+    busy = backend.queue()
+    assert busy.running + busy.waiting == 1
+    assert busy.kv_blocks_free < idle["kv_blocks_free"]
+    await events.aclose()
+    after = await _idle_queue(client)
+    # Its blocks came back (complete prompt blocks may stay cached for prefix sharing).
+    assert after["kv_blocks_free"] > busy.kv_blocks_free
+    assert after["tenants"]["leaver"]["output_tokens"] < 500
+
+
+async def test_a_greedy_only_worker_refuses_a_temperature(tiny_model: Any) -> None:
+    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+
+    engine = ContinuousBatchingBackend(tiny_model, EngineOptions(sampling=False, **SMALL_ENGINE))
+    try:
+        async with _client(engine) as http:
+            refused = await _chat(http, temperature=0.8)
+            assert refused.status_code == 400
+            assert refused.json()["error"]["param"] == "temperature"
+            assert (await _chat(http, max_tokens=3)).json()["usage"]["completion_tokens"] == 3
+    finally:
+        engine.close()
 
 
 def test_the_assembler_holds_back_partial_characters_and_stop_prefixes() -> None:

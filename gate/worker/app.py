@@ -290,7 +290,7 @@ def serve(
         else load_model(model or "smollm2", device, dtype)
     )
     log.info("loaded %s on %s in %.1f s", loaded.model_id, loaded.device, loaded.load_seconds)
-    backend = ContinuousBatchingBackend(loaded, options)
+    backend = ContinuousBatchingBackend(loaded, options.for_device(device))
     app = create_app(backend, max_new_tokens_cap=max_new_tokens_cap)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

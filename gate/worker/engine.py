@@ -17,8 +17,9 @@ import asyncio
 import inspect
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gate.worker.backend import (
@@ -42,6 +43,9 @@ GREEDY_TEMPERATURE = 1e-6
 _FINISHED, _FAILED = "FINISHED", "FAILED"
 
 
+CPU_CACHE = {"block_size": 32, "num_blocks": 256, "max_batch_tokens": 512}
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     """Engine settings; None leaves the engine's own choice (sized from free memory on a GPU)."""
@@ -55,9 +59,18 @@ class EngineOptions:
     cuda_graphs: bool | None = None
     async_batching: bool | None = None
     compile_level: int = 0
+    max_memory_percent: float | None = None  # share of free GPU memory for the KV cache
     ignore_eos: bool = False  # benchmarks: every request runs to max_tokens
     w_in: float = 1.0
     w_out: float = 2.0
+
+    def for_device(self, device: str) -> EngineOptions:
+        """On a CPU the engine would size its cache from free RAM (gigabytes): 8192 tokens of
+        cache (``CPU_CACHE``) are plenty there, unless set explicitly."""
+        if not device.startswith("cpu"):
+            return self
+        unset = {k: v for k, v in CPU_CACHE.items() if getattr(self, k) is None}
+        return replace(self, **unset)
 
 
 def _engine_config(options: EngineOptions, scheduler_type: str) -> Any:
@@ -75,6 +88,7 @@ def _engine_config(options: EngineOptions, scheduler_type: str) -> Any:
         "use_cuda_graph": options.cuda_graphs,
         "use_async_batching": options.async_batching,
         "default_compile_level": options.compile_level,
+        "max_memory_percent": options.max_memory_percent,
     }
     if options.block_size is not None:
         values[page] = options.block_size
@@ -113,6 +127,16 @@ class ContinuousBatchingBackend:
             continuous_batching_config=_engine_config(self.options, self._scheduler_name),
         )
         self._manager.start()
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 300.0) -> None:
+        """Block until the engine thread has built its cache, so ``/queue`` is complete from the
+        first request on and a start-up failure surfaces here, not in the first request."""
+        deadline = time.monotonic() + timeout
+        while getattr(self._manager, "batch_processor", None) is None:
+            if not self._manager.is_running() or time.monotonic() > deadline:
+                raise RuntimeError("the continuous batching engine did not start")
+            time.sleep(0.01)
 
     @property
     def model_id(self) -> str:
@@ -179,9 +203,11 @@ class ContinuousBatchingBackend:
         tenant: str | None = None,
         text: bool = True,
         streaming: bool = True,
+        trace: Callable[[Any], None] | None = None,
     ) -> AsyncIterator[GenerationEvent]:
         """``generate``; with ``text=False`` deltas are empty strings, one per token, and with
-        ``streaming=False`` the engine hands over all tokens at the end (benchmarks)."""
+        ``streaming=False`` the engine hands over all tokens at the end (benchmarks).  ``trace``
+        gets the engine's first output (its ``created_time`` and ``lifespan`` time the queue)."""
         self.validate(params)
         limit = min(params.max_new_tokens, self.context_length - len(prompt_ids))
         request_id = f"gate-{next(self._ids)}"
@@ -212,6 +238,8 @@ class ContinuousBatchingBackend:
         try:
             while True:
                 output = await updates.get()
+                if trace is not None and not seen:
+                    trace(output)
                 if output.error is not None or output.status.name == _FAILED:
                     done = True
                     raise RuntimeError(output.error or "generation failed")

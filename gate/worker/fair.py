@@ -58,6 +58,7 @@ class _TenantAware(engine_scheduler.Scheduler):
     def reset(self) -> None:
         super().reset()
         self._tenant: dict[str, str] = {}
+        self._reserved: dict[str, int] = {}  # output tokens reserved in the counter, per request
         self._load: Counter[str] = Counter()  # requests each tenant has in this scheduler
         self._queues: dict[str, deque[tuple[str, float, int]]] = {}
         self._arrivals = itertools.count()
@@ -77,23 +78,27 @@ class _TenantAware(engine_scheduler.Scheduler):
         self._queues.setdefault(tenant, deque()).append((request_id, cost, next(self._arrivals)))
 
     def finish_request(self, request_id: str) -> None:
-        held = request_id in self.active_requests
+        state = self.active_requests.get(request_id)
         super().finish_request(request_id)
-        if held:
-            self._leave(request_id)
+        if state is not None:
+            self._leave(state)
 
     def clear_cancelled_requests(self) -> list[RequestState]:
         cancelled = super().clear_cancelled_requests()
         for state in cancelled:
-            self._leave(state.request_id)
+            self._leave(state)
         return cancelled
 
-    def _leave(self, request_id: str) -> None:
-        tenant = self._tenant.pop(request_id, None)
-        if tenant is not None:
-            self._load[tenant] -= 1
-            if self._load[tenant] <= 0:
-                del self._load[tenant]
+    def _leave(self, state: RequestState) -> None:
+        tenant = self._tenant.pop(state.request_id, None)
+        if tenant is None:
+            return
+        self._load[tenant] -= 1
+        if self._load[tenant] <= 0:
+            del self._load[tenant]
+        reserved = self._reserved.pop(state.request_id, 0)
+        if reserved:
+            self.ledger.reserve(tenant, state.generated_len() - reserved)
 
     def schedule_batch(self, token_budget: int, cache_budget: int) -> ScheduleResult:
         decoding = {
@@ -110,15 +115,22 @@ class _TenantAware(engine_scheduler.Scheduler):
     def _charge(self, batch: list[FutureRequestState], decoding: set[str]) -> None:
         bills: dict[str, list[int]] = {}
         for future in batch:
-            request_id = future.state.request_id
-            bill = bills.setdefault(self._tenant.get(request_id, DEFAULT_TENANT), [0, 0])
+            state = future.state
+            request_id = state.request_id
+            bill = bills.setdefault(self._tenant.get(request_id, DEFAULT_TENANT), [0, 0, 0])
             if request_id in decoding:
                 bill[1] += 1
-            else:
-                bill[0] += future.query_length
-                bill[1] += int(future.has_new_token)
-        for tenant, (prompt, output) in bills.items():
+                continue
+            bill[0] += future.query_length
+            bill[1] += int(future.has_new_token)
+            if request_id not in self._reserved:  # admitted now
+                budget = state.max_new_tokens if state.max_new_tokens is not None else 0
+                self._reserved[request_id] = budget
+                bill[2] += budget
+        for tenant, (prompt, output, reserve) in bills.items():
             self.ledger.charge(tenant, prompt, output)
+            if reserve:
+                self.ledger.reserve(tenant, reserve)
 
 
 class VTCScheduler(_TenantAware):

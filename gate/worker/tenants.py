@@ -25,7 +25,7 @@ DEFAULT_W_OUT = 2.0  # a generated token costs a full forward step; a prompt tok
 
 @dataclass(slots=True)
 class TenantStats:
-    counter: float = 0.0  # VTC's virtual counter: service plus lifts
+    counter: float = 0.0  # VTC's virtual counter: prompt service, reserved output, lifts
     service: float = 0.0  # weighted tokens actually served, never lifted
     prompt_tokens: int = 0
     output_tokens: int = 0
@@ -94,13 +94,24 @@ class TenantLedger:
                 stats.counter = max(s.counter for s in self._stats.values())
 
     def charge(self, tenant: str, prompt_tokens: int, output_tokens: int) -> None:
+        """Tokens served.  Output tokens reach the counter through ``reserve``, not here."""
         with self._lock:
             stats = self._stats.setdefault(tenant, TenantStats())
-            cost = self.w_in * prompt_tokens + self.w_out * output_tokens
-            stats.counter += cost
-            stats.service += cost
+            stats.counter += self.w_in * prompt_tokens
+            stats.service += self.w_in * prompt_tokens + self.w_out * output_tokens
             stats.prompt_tokens += prompt_tokens
             stats.output_tokens += output_tokens
+
+    def reserve(self, tenant: str, output_tokens: int) -> None:
+        """Move ``output_tokens`` of future output into the counter (negative: give them back).
+
+        Admission reserves a request's whole ``max_tokens`` and its end returns what it did not
+        generate.  Charging output only as it is decoded would let one tenant get a full batch
+        admitted at one counter value and then be owed nothing for all that committed work: the
+        service gap would grow with the batch size instead of staying within one request.
+        """
+        with self._lock:
+            self._stats.setdefault(tenant, TenantStats()).counter += self.w_out * output_tokens
 
     def counters(self) -> dict[str, float]:
         with self._lock:
