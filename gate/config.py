@@ -42,8 +42,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "GATE_VERIFY_KEYS": (
         "",
-        "Comma-separated public keys that still verify, as `gate keys public` prints them "
-        "(base64 of the 32 raw bytes).",
+        "Comma-separated keys that also verify: public keys as `gate keys public` prints them, "
+        "or signing keys in PEM (a rotation's overlap).",
     ),
     "GATE_DB_AUTO_UPGRADE": (
         "sqlite",

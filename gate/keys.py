@@ -81,7 +81,8 @@ class KeyRing:
         self.verifying[key_id(public)] = public
 
     def add_retired_key(self, private: Ed25519PrivateKey) -> None:
-        """A former signing key: it verifies passes and checks answers, but never signs."""
+        """Another signing key (a retired one, or the next one during a rolling rotation): it
+        verifies passes and checks answers of challenges issued under it, but never signs here."""
         kid = key_id(private.public_key())
         self.verifying[kid] = private.public_key()
         self.answer_keys.setdefault(kid, _answer_key(private))
@@ -245,5 +246,8 @@ def load_keyring(
         else:
             ring.add_verify_key(key)
     for text in verify_keys:
-        ring.add_verify_key(parse_public_key(text))
+        if "PRIVATE KEY" in text:  # a signing key of a rotation's overlap (see add_retired_key)
+            ring.add_retired_key(parse_private_key(text, origin="GATE_VERIFY_KEYS"))
+        else:
+            ring.add_verify_key(parse_public_key(text))
     return ring

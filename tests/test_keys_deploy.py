@@ -135,3 +135,22 @@ def test_rotation_refuses_to_overwrite_a_retired_key(tmp_path: Path) -> None:
     path.with_name(f"k.{ring.kid}.retired.pem").write_text("taken")
     result = runner.invoke(app, ["keys", "rotate", str(path)])
     assert result.exit_code == 1 and load_keyring(path).kid == ring.kid
+
+
+async def test_during_a_rolling_switch_each_replica_accepts_what_the_other_signs(
+    store: Store,
+) -> None:
+    old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    # Step 2 half done: one replica signs with the new key, one still with the old; each has the
+    # other's signing key as a verifier (from a file on one, from the environment on the other).
+    switched = load_keyring(None, signing_key=pem(new), verify_keys=[pem(old)])
+    waiting = load_keyring(None, signing_key=seed_b64(old), verify_keys=[pem(new)])
+    source = FixedWordSource()
+    for issuer, checker in ((switched, waiting), (waiting, switched)):
+        issued = await ChallengeService(store, source, PassCodec(issuer)).issue(
+            TERMS, price=500, tier=2
+        )
+        minted = await ChallengeService(store, source, PassCodec(checker)).solve(
+            issued.challenge_id, TERMS.subject, [source.issued[-1]]
+        )
+        assert PassCodec(issuer).verify(minted.token).budget == TERMS.budget
