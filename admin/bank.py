@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from gate.store import Get, Store
 from puzzles.composer import SERVE_KEY
@@ -69,7 +71,9 @@ class SampleClue:
 _SERVABLE = (Clue.status == VERIFIED) & Clue.retired.is_(False)
 
 
-async def _grouped(engine: AsyncEngine, column, where=_SERVABLE) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+async def _grouped(
+    engine: AsyncEngine, column: ColumnElement[Any], where: ColumnElement[bool] = _SERVABLE
+) -> list[tuple[str, int]]:
     query = select(column, func.count()).where(where).group_by(column).order_by(func.count().desc())
     async with engine.connect() as connection:
         return [(str(key), int(count)) for key, count in (await connection.execute(query)).all()]

@@ -57,7 +57,12 @@ def _servers(state: Path, redis_url: str) -> Callable[..., Any]:
     async def main(info: dict[str, Any], ready: Callable[[], None], stop: asyncio.Event) -> None:
         prefix = f"rg-admin-e2e:{uuid.uuid4().hex}:"
         url = f"sqlite+aiosqlite:///{state / 'gate.db'}"
-        env = {"GATE_POLICY_POLL": "0.2", "GATE_OVERRIDES_POLL": "0.2"}
+        # A flat rate curve: the agent's polling must not raise its own prices mid-test.
+        env = {
+            "GATE_POLICY_POLL": "0.2",
+            "GATE_OVERRIDES_POLL": "0.2",
+            "GATE_RATE_CURVE": "0:1,1000000:1",
+        }
         config = GateConfig.from_env(env, state_dir=state, database_url=url)
         site_runtime = await open_runtime(
             config, DEMO_RULES, seed=False, store=RedisStore.from_url(redis_url, prefix=prefix)
@@ -71,7 +76,9 @@ def _servers(state: Path, redis_url: str) -> Callable[..., Any]:
             await create_user(url, USER, PASSWORD)
             # The operator's first stored policy: the demo's rules, with names to edit them by.
             await save_policy(
-                session_factory(admin_runtime.engine), starter_policy(DEMO_RULES), "setup"
+                session_factory(admin_runtime.engine),
+                starter_policy(DEMO_RULES) + "tiers:\n  partner: {discount: 0.5}\n",
+                "setup",
             )
             await publish_snapshot(admin_runtime.store, _POOL_SNAPSHOT | {"at": time.time()})
             solver = await BankSolver.load(site_runtime.engine)  # type: ignore[arg-type]
@@ -340,6 +347,29 @@ def test_blocking_a_client_reaches_the_site_and_unblocking_restores_it(
     page.locator(f'tr[data-identity="{AGENT}"] button:has-text("Unblock")').click()
     page.wait_for_load_state()
     _until(lambda: agent.get("/articles/3").status_code == 401, "the client is priced again")
+
+
+def test_a_tier_assigned_in_the_dashboard_discounts_the_next_challenge(
+    page: Any, live: dict[str, Any], agent: httpx2.Client
+) -> None:
+    first = agent.get("/articles/4")
+    tier = puzzle_from_dict(first.json()["challenge"]["puzzle"]).tier
+    full = _clue_count(first)
+    page.goto(live["admin"] + f"/clients?identity={AGENT}")
+    row = page.locator(f'tr[data-identity="{AGENT}"]')
+    row.locator("select[name=tier]").select_option("partner")
+    row.locator('button:has-text("Assign")').click()
+    page.wait_for_load_state()
+    assert "tier partner" in page.locator(".notice").inner_text()
+    _until(
+        lambda: _clue_count(agent.get("/articles/4")) == _clues(1_500, tier) < full,
+        "the partner tier halves the price",
+    )
+    row = page.locator(f'tr[data-identity="{AGENT}"]')
+    row.locator("select[name=tier]").select_option("")
+    row.locator('button:has-text("Assign")').click()
+    page.wait_for_load_state()
+    _until(lambda: _clue_count(agent.get("/articles/4")) == full, "the full price again")
 
 
 def test_writes_without_the_csrf_token_are_refused_in_the_browser(
