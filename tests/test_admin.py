@@ -385,3 +385,41 @@ async def test_behind_a_trusted_tls_proxy_the_https_origin_is_ours_and_cookies_a
                     assert "Secure" in done.headers["set-cookie"]
         finally:
             await runtime.close()
+
+
+def test_gate_admin_serve_runs_the_dashboard_on_its_own_port(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'state' / 'gate.db'}"
+    asyncio.run(create_user(url, USER, PASSWORD))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    env["GATE_STATE_DIR"] = str(tmp_path / "state")
+    args = [sys.executable, "-m", "gate.cli", "admin", "serve", "--port", str(port)]
+    args += ["--database-url", url]
+    with (tmp_path / "admin.log").open("w") as log:
+        server = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    form = http.get("/login", timeout=1)
+                    break
+                except httpx2.TransportError:
+                    assert server.poll() is None, (tmp_path / "admin.log").read_text()
+                    assert time.monotonic() < deadline, "gate admin serve did not start"
+                    time.sleep(0.2)
+            assert "script-src 'self'" in form.headers["content-security-policy"]
+            data = {"csrf": _token(form.text), "username": USER, "password": PASSWORD}
+            assert http.post("/login", data=data).status_code == 303
+            assert http.get("/bank").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
