@@ -296,6 +296,25 @@ def test_a_price_change_in_the_dashboard_reaches_the_next_challenge(
     )
 
 
+def test_the_preview_prices_a_request_under_the_draft_without_saving_it(
+    page: Any, live: dict[str, Any]
+) -> None:
+    page.goto(live["admin"] + "/policy")
+    version = page.locator("#policy-version").inner_text()
+    page.fill("#pv-path", "/articles/9")
+    page.fill("#pv-address", "198.51.100.9")
+    page.click("#preview-button")
+    page.wait_for_load_state()
+    result = page.locator("#preview-result").inner_text()
+    assert "challenge at 3000 expected solver tokens" in result and "articles" in result
+    draft = page.locator("#policy-text").input_value().replace("price: 3000", "price: 4500", 1)
+    page.fill("#policy-text", draft)
+    page.click("#preview-button")
+    page.wait_for_load_state()
+    assert "challenge at 4500" in page.locator("#preview-result").inner_text()
+    assert page.locator("#policy-version").inner_text() == version  # nothing was saved
+
+
 def _clues(price: int, tier: int) -> int:
     spec = puzzle_spec(price, tier)
     return spec.gates * spec.length
