@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from gate.policy import parse_policy
-from gate.rules import RuleSource
+from gate.rules import RuleSource, Tier
 
 _TERMS = ("price", "budget", "pass_ttl", "free_per_window")
 
@@ -44,8 +44,8 @@ def _name_of(match: dict[str, Any]) -> str:
     return slug or "rule"
 
 
-def rule_rows(text: str) -> tuple[bool, list[dict[str, Any]]]:
-    """(the policy's global dry run, one row per rule as the policy names them)."""
+def rule_rows(text: str) -> tuple[bool, list[dict[str, Any]], list[Tier]]:
+    """(the policy's global dry run, one row per rule as the policy names them, its tiers)."""
     policy = parse_policy(text, source="stored policy")
     rows = []
     for described in policy.describe():
@@ -64,4 +64,4 @@ def rule_rows(text: str) -> tuple[bool, list[dict[str, Any]]]:
                 "editable": rule is not None or name == "default",
             }
         )
-    return policy.dry_run, rows
+    return policy.dry_run, rows, sorted(policy.tiers.values(), key=lambda tier: tier.name)

@@ -46,9 +46,9 @@ async def _page(
 ) -> Response:
     text, version = await _current_text(admin)
     try:
-        dry_run, rows = rule_rows(text)
+        dry_run, rows, tiers = rule_rows(text)
     except ConfigError as exc:  # a stored policy always validated; this is belt and braces
-        dry_run, rows, error = False, [], error or str(exc)
+        dry_run, rows, tiers, error = False, [], [], error or str(exc)
     return render(
         request,
         "policy.html",
@@ -57,6 +57,7 @@ async def _page(
         version=version,
         dry_run=dry_run,
         rows=rows,
+        tiers=tiers,
         error=error,
         notice=request.query_params.get("notice", ""),
         preview=preview,
