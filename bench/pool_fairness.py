@@ -33,6 +33,7 @@ import json
 import math
 import os
 import random
+import selectors
 import statistics
 import subprocess
 import sys
@@ -128,6 +129,40 @@ def _event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
+class _VirtualSelector(selectors.DefaultSelector):
+    """Never blocks: a wait for the next timer moves the loop's virtual clock there instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        if timeout is not None and timeout > 0:
+            self.now += timeout
+        return super().select(0)
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock only moves when every task waits on a timer: the simulated
+    runs take no wall time for their sleeps, and CPU load on the machine cannot distort them
+    (the pool's own CPU time counts as zero; the real-worker runs measure that)."""
+
+    def __init__(self) -> None:
+        self._virtual = _VirtualSelector()
+        super().__init__(selector=self._virtual)
+
+    def time(self) -> float:
+        return self._virtual.now
+
+
+def simulate(coroutine: Any) -> Any:
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 # -- calibration against a real worker ------------------------------------------------------------
 
 
@@ -159,7 +194,14 @@ async def calibrate(base_url: str, concurrency: int) -> LatencyModel:
     """Fit the latency model: solo calls of two prompt and two output sizes, then ``concurrency``
     calls at once.  The medians of three tries keep one noisy sample from skewing the fit."""
     client = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=120)
-    await _timed_call(client, "warm up", 4)
+    for attempt in range(3):  # the first calls of a fresh worker may fail while it warms up
+        try:
+            await _timed_call(client, "warm up", 4)
+            break
+        except openai.APIError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(2)
 
     async def median_of(prompt: str, tokens: int) -> tuple[float, float, int, int]:
         runs = [await _timed_call(client, prompt, tokens) for _ in range(3)]
@@ -171,11 +213,14 @@ async def calibrate(base_url: str, concurrency: int) -> LatencyModel:
     a = max(short_ttft - b * short_prompt, 1e-3)
     ttft, total, _, produced = await median_of("word " * 5, 32)
     c = max((total - ttft) / max(produced - 1, 1), 1e-4)
-    together = await asyncio.gather(
-        *(_timed_call(client, "word " * 5, 32) for _ in range(concurrency))
-    )
+    shared = []
+    for _ in range(3):
+        together = await asyncio.gather(
+            *(_timed_call(client, "word " * 5, 32) for _ in range(concurrency))
+        )
+        shared.append(statistics.median(r[1] for r in together))
     solo_s = a + b * short_prompt + c * produced
-    shared_s = statistics.median(r[1] for r in together)
+    shared_s = statistics.median(shared)
     s = max((shared_s / solo_s - 1) / max(concurrency - 1, 1), 0.0)
     await client.close()
     return LatencyModel(a=a, b=b, c=c, s=s)
@@ -213,7 +258,8 @@ async def run_load(
     rng = random.Random(seed)
     messages = [{"role": "user", "content": PROMPT}]
     calls: set[asyncio.Task[None]] = set()
-    started = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     stop_at = started + seconds
 
     async def call(tenant: str) -> None:
@@ -228,9 +274,9 @@ async def run_load(
             result.ttfts.setdefault(tenant, []).append(completion.ttft_s)
 
     async def arrivals(tenant: str, rate: float) -> None:
-        next_at = time.perf_counter() + rng.expovariate(rate)
+        next_at = loop.time() + rng.expovariate(rate)
         while next_at < stop_at:
-            await asyncio.sleep(max(next_at - time.perf_counter(), 0))
+            await asyncio.sleep(max(next_at - loop.time(), 0))
             task = asyncio.create_task(call(tenant))
             calls.add(task)
             task.add_done_callback(calls.discard)
@@ -238,7 +284,7 @@ async def run_load(
 
     async def sampler() -> None:
         while True:
-            now = time.perf_counter() - started
+            now = loop.time() - started
             service: dict[str, float] = {}
             queued: dict[str, int] = {}
             for flow in pool.scheduler.stats():
@@ -249,7 +295,7 @@ async def run_load(
 
     sampling = asyncio.create_task(sampler())
     await asyncio.gather(*(arrivals(tenant, rate) for tenant, rate in rates.items()))
-    await asyncio.sleep(max(stop_at - time.perf_counter(), 0))
+    await asyncio.sleep(max(stop_at - loop.time(), 0))
     sampling.cancel()
     for task in list(calls):
         task.cancel()
@@ -352,7 +398,11 @@ def table(rows: list[tuple[str, RunResult, RunResult | None, RunResult]]) -> str
 # -- scenarios ------------------------------------------------------------------------------------
 
 
+HEADROOM = 1  # --headroom: the pool's extra slots per backend for sparse flows
+
+
 def sim_pool(model: LatencyModel, backends: int, cap: int, policy: str) -> LLMPool:
+    """A pool over simulated backends, on the running loop's clock (virtual in ``simulate``)."""
     servers = [SimBackend(model) for _ in range(backends)]
 
     async def route(request: httpx2.Request) -> httpx2.Response:
@@ -365,27 +415,49 @@ def sim_pool(model: LatencyModel, backends: int, cap: int, policy: str) -> LLMPo
     ]
     # Affinity is off here: every prompt shares one template, which would pin all of it to one
     # backend and measure routing rather than scheduling.
-    pool = LLMPool(configured, http_client=client, fairness=FairnessSettings(policy=policy))
+    pool = LLMPool(
+        configured,
+        http_client=client,
+        fairness=FairnessSettings(policy=policy, headroom=HEADROOM),
+        clock=asyncio.get_running_loop().time,
+    )
     pool.affinity.prefix_chars = 10**9
     return pool
 
 
+def best_cap(model: LatencyModel, prompt: int, output: int, most: int = 8) -> int:
+    """The in-flight cap that gets the most requests per second out of one modelled engine."""
+    return max(range(1, most + 1), key=lambda cap: cap / model.service_s(prompt, output, cap))
+
+
 async def simulated(
-    model: LatencyModel, tenants: list[int], seconds: float, light: float, backends: int, cap: int
+    models: dict[str, tuple[LatencyModel, int]],
+    tenants: list[int],
+    seconds: float,
+    light: float,
+    backends: int,
 ) -> list[tuple[str, RunResult, RunResult | None, RunResult]]:
+    """Fair, FIFO and solo runs for every (model, tenant count), all at the same time."""
     prompt = estimate_prompt_tokens([{"role": "user", "content": PROMPT}])
-    capacity = backends * cap / model.service_s(prompt, MAX_TOKENS, cap)
-    print(f"simulated: {backends} backends x cap {cap}, capacity {capacity:.1f} req/s")
-    jobs: list[tuple[str, str, dict[str, float]]] = []
-    for n in tenants:
-        rates = tenant_rates(n, capacity, light)
-        jobs += [(f"sim {n} tenants", "fair", rates), (f"sim {n} tenants", "fifo", rates)]
-        jobs.append((f"sim {n} tenants", "solo", {"light": rates["light"]}))
-    pools = [sim_pool(model, backends, cap, "fifo" if p == "fifo" else "fair") for _, p, _ in jobs]
+    jobs: list[tuple[str, str, dict[str, float], LatencyModel, int]] = []
+    for label, (model, cap) in models.items():
+        capacity = backends * cap / model.service_s(prompt, MAX_TOKENS, cap)
+        print(f"{label}: {backends} backends x cap {cap}, capacity {capacity:.1f} req/s")
+        for n in tenants:
+            rates = tenant_rates(n, capacity, light)
+            name = f"{label} {n} tenants"
+            jobs += [(name, "fair", rates, model, cap), (name, "fifo", rates, model, cap)]
+            jobs.append((name, "solo", {"light": rates["light"]}, model, cap))
     results = await asyncio.gather(
         *(
-            run_load(f"{name} {policy}", pool, rates, seconds, seed=i)
-            for i, ((name, policy, rates), pool) in enumerate(zip(jobs, pools, strict=True))
+            run_load(
+                f"{name} {policy}",
+                sim_pool(model, backends, cap, "fifo" if policy == "fifo" else "fair"),
+                rates,
+                seconds,
+                seed=i,
+            )
+            for i, (name, policy, rates, model, cap) in enumerate(jobs)
         )
     )
     rows = []
@@ -443,10 +515,14 @@ async def real(
         runs = {}
         for policy, load in (("solo", {"light": rates["light"]}), ("fair", rates), ("fifo", rates)):
             pool = LLMPool(
-                configured, fairness=FairnessSettings(policy="fifo" if policy == "fifo" else "fair")
+                configured,
+                fairness=FairnessSettings(
+                    policy="fifo" if policy == "fifo" else "fair", headroom=HEADROOM
+                ),
             )
             pool.affinity.prefix_chars = 10**9
             polling = asyncio.create_task(pool.watch_queues(1.0))
+            print(f"real {n} tenants {policy}...", flush=True)
             runs[policy] = await run_load(f"real {n} {policy}", pool, load, seconds, seed=n)
             polling.cancel()
             await asyncio.gather(polling, return_exceptions=True)
@@ -459,7 +535,12 @@ async def real(
     return rows
 
 
-async def main() -> None:
+# A GPU-like engine for reference: batching is nearly free (each extra request slows a step by
+# 15 %), so the pool's caps, not the engine, bound throughput.
+REFERENCE = LatencyModel(a=0.02, b=0.0004, c=0.03, s=0.15)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--tenants", default="2,8")
@@ -467,33 +548,42 @@ async def main() -> None:
         "--light", type=float, default=0.5, help="light tenant's rate x its fair share"
     )
     parser.add_argument("--backends", type=int, default=2)
-    parser.add_argument("--cap", type=int, default=4, help="in-flight cap per backend")
+    parser.add_argument("--cap", type=int, default=4, help="in-flight cap of the reference model")
     parser.add_argument("--real", action="store_true", help="also run against 2 gate workers")
-    parser.add_argument("--real-seconds", type=float, default=30.0)
+    parser.add_argument("--real-seconds", type=float, default=60.0)
     parser.add_argument("--real-tenants", default="2")
-    parser.add_argument("--no-calibrate", action="store_true", help="use the built-in model")
+    parser.add_argument("--no-calibrate", action="store_true", help="reference model only")
     parser.add_argument("--port", type=int, default=8311)
+    parser.add_argument("--headroom", type=int, default=1, help="pool headroom per backend")
     args = parser.parse_args()
+    global HEADROOM
+    HEADROOM = args.headroom
     tenants = [int(n) for n in args.tenants.split(",")]
+    prompt = estimate_prompt_tokens([{"role": "user", "content": PROMPT}])
 
-    model = LatencyModel(a=0.02, b=0.0004, c=0.03, s=0.15)
+    models = {"sim-ref": (REFERENCE, args.cap)}
     workers: list[subprocess.Popen[bytes]] = []
     ports = [args.port + i for i in range(args.backends)]
     try:
         if args.real or not args.no_calibrate:
             workers = start_workers(args.backends if args.real else 1, args.port)
-            await wait_ready(ports[: len(workers)])
+            asyncio.run(wait_ready(ports[: len(workers)]))
+        calibrated: LatencyModel | None = None
         if not args.no_calibrate:
-            model = await calibrate(f"http://127.0.0.1:{args.port}/v1", args.cap)
-        print(f"latency model: a={model.a:.4f}s b={model.b * 1000:.3f}ms/token "
-              f"c={model.c * 1000:.1f}ms/step s={model.s:.3f}/extra request")  # fmt: skip
-        rows = await simulated(model, tenants, args.seconds, args.light, args.backends, args.cap)
+            calibrated = asyncio.run(calibrate(f"http://127.0.0.1:{args.port}/v1", 4))
+            models["sim-cal"] = (calibrated, best_cap(calibrated, prompt, MAX_TOKENS))
+        for label, (model, cap) in models.items():
+            print(f"{label} latency model: a={model.a:.4f}s b={model.b * 1000:.3f}ms/token "
+                  f"c={model.c * 1000:.1f}ms/step s={model.s:.3f}/extra request, cap {cap}")  # fmt: skip
+        started = time.perf_counter()
+        rows = simulate(simulated(models, tenants, args.seconds, args.light, args.backends))
+        print(f"simulated runs: {time.perf_counter() - started:.0f} s of wall time")
         if args.real:
-            prompt = estimate_prompt_tokens([{"role": "user", "content": PROMPT}])
-            capacity = args.backends * args.cap / model.service_s(prompt, MAX_TOKENS, args.cap)
+            model, cap = models.get("sim-cal", models["sim-ref"])
+            capacity = args.backends * cap / model.service_s(prompt, MAX_TOKENS, cap)
             real_tenants = [int(n) for n in args.real_tenants.split(",")]
-            rows += await real(
-                ports, real_tenants, args.real_seconds, args.light, args.cap, capacity
+            rows += asyncio.run(
+                real(ports, real_tenants, args.real_seconds, args.light, cap, capacity)
             )
     finally:
         for process in workers:
@@ -503,8 +593,9 @@ async def main() -> None:
     print()
     print(table(rows))
     errors = sum(run.errors for _, run, _, _ in rows)
-    print(f"\nfailed calls: {errors}; window {WINDOW_S:.0f} s, sampled every {SAMPLE_S} s")
+    print(f"\nfailed calls: {errors}; window {WINDOW_S:.0f} s, sampled every {SAMPLE_S} s; "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -217,15 +217,15 @@ def test_only_sparse_flows_are_offered_headroom_the_least_served_first() -> None
         scheduler.submit("flood", "batch")
     scheduler.pop()
     scheduler.charge(("flood", "batch"), prompt_tokens=500)
-    assert scheduler.pop_sparse() is None  # the flood has work running and waiting
+    assert scheduler.pop_sparse(8) is None  # the flood has work running and waiting
 
     served = scheduler.submit("served", "batch")
     scheduler.charge(("served", "batch"), prompt_tokens=50)
     newcomer = scheduler.submit("newcomer", "batch")
 
-    assert scheduler.pop_sparse() is newcomer
-    assert scheduler.pop_sparse() is served
-    assert scheduler.pop_sparse() is None
+    assert scheduler.pop_sparse(8) is newcomer
+    assert scheduler.pop_sparse(8) is served
+    assert scheduler.pop_sparse(8) is None
 
 
 def test_cancel_withdraws_only_queued_requests() -> None:
@@ -508,7 +508,7 @@ def test_fifo_policy_dispatches_in_arrival_order_across_flows_and_bands() -> Non
     order = [("a", "batch"), ("a", "batch"), ("b", "interactive"), ("a", "batch")]
     tickets = [scheduler.submit(tenant, job_class) for tenant, job_class in order]  # type: ignore[arg-type]
     assert [scheduler.pop() for _ in order] == tickets
-    assert scheduler.pop_sparse() is None
+    assert scheduler.pop_sparse(8) is None
 
 
 async def test_interactive_calls_go_ahead_of_queued_batch_calls(
@@ -745,3 +745,36 @@ async def test_publish_every_keeps_each_pools_snapshot_in_the_store(
     shown = await read_pool_snapshots(store)
     assert [s["name"] for s in shown] == ["gen@1", "solve@1"]
     assert shown[0]["backends"][0]["name"] == "a"
+
+
+# -- against the real gate worker (in-process, its own ASGI app) -----------------------------------
+
+
+async def test_the_pool_reads_a_real_gate_workers_queue_and_its_tenant_figures() -> None:
+    """The /queue contract, end to end: the tenant the pool sends as ``user`` shows up in the
+    worker's per-tenant figures, which the pool's snapshot carries."""
+    from gate.worker.app import create_app
+    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from gate.worker.model import random_model
+
+    engine = ContinuousBatchingBackend(
+        random_model("llama"), EngineOptions(block_size=16, num_blocks=64, max_batch_tokens=128)
+    )
+    transport = httpx2.ASGITransport(app=create_app(engine))
+    try:
+        async with httpx2.AsyncClient(transport=transport) as client:
+            pool = LLMPool(
+                [backend("worker", base_url="http://worker/v1", kind="gate-worker")],
+                http_client=client,
+            )
+            completion = await pool.chat(
+                [{"role": "user", "content": "Hello"}], tags=tags("site-w"), max_tokens=4
+            )
+            await pool.poll_queues()
+    finally:
+        engine.close()
+
+    queue = pool_snapshot(pool)["backends"][0]["queue"]
+    assert queue is not None and queue["running"] == 0
+    assert queue["tenants"]["site-w"]["output_tokens"] == completion.completion_tokens == 4
+    assert completion.usage_reported

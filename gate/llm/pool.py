@@ -405,7 +405,8 @@ class LLMPool:
                 targets = [s for s in usable if s.free + self._headroom > 0]
                 if not targets:
                     return
-                ticket = self.scheduler.pop_sparse()
+                slots = sum(s.backend.max_in_flight for s in usable)
+                ticket = self.scheduler.pop_sparse(slots)
             if ticket is None:
                 return
             request: _Request = ticket.payload

@@ -197,26 +197,32 @@ class FairScheduler:
             )
         return self._take(state)
 
-    def pop_sparse(self) -> Ticket | None:
-        """The request of a *sparse* flow (nothing running, only this one request waiting), the
-        least served of them first; ``None`` when there is none.  Like FQ-CoDel's new-flow queue:
-        the pool offers these its headroom above the caps, so a tenant arriving in a pool others
-        saturate starts at once instead of waiting for a slot to free.  A flood never qualifies
-        (it always has work waiting or running) and a sparse flow holds at most one such slot.
-        FIFO has no such notion and always answers ``None``."""
+    def pop_sparse(self, slots: int) -> Ticket | None:
+        """The request of a *sparse* flow, the least served of them first; ``None`` when there
+        is none.  Sparse: only this one request waits, and the flow holds fewer than its fair
+        share of ``slots`` (the pool's caps split evenly among the flows with work waiting or
+        running).  Like FQ-CoDel's new-flow queue: the pool offers these its headroom above the
+        caps, so a tenant arriving in a pool others saturate starts at once instead of waiting
+        for a slot to free.  A flood never qualifies (it always has a queue).  FIFO has no such
+        notion and always answers ``None``."""
         if self.fifo:
             return None
-        now = self._clock()
-        sparse = []
-        for flow, state in self._flows.items():
-            if len(state.queue) == 1 and state.in_flight == 0:
-                self._trim(state, now)
-                recent = sum(amount for _, amount in state.recent) / state.weight
-                sparse.append((BANDS.index(flow[1]), recent, state.counter, state.queue[0].seq))
-                sparse[-1] += (state,)  # type: ignore[assignment]
-        if not sparse:
+        active = sum(1 for state in self._flows.values() if state.queue or state.in_flight)
+        if not active:
             return None
-        return self._take(min(sparse, key=lambda item: item[:4])[4])  # type: ignore[misc]
+        share = slots / active
+        now = self._clock()
+        best: tuple[int, float, float, int] | None = None
+        chosen: _FlowState | None = None
+        for flow, state in self._flows.items():
+            if len(state.queue) != 1 or state.in_flight >= share:
+                continue
+            self._trim(state, now)
+            recent = sum(amount for _, amount in state.recent) / state.weight
+            key = (BANDS.index(flow[1]), recent, state.counter, state.queue[0].seq)
+            if best is None or key < best:
+                best, chosen = key, state
+        return None if chosen is None else self._take(chosen)
 
     def drop(self, ticket: Ticket) -> None:
         """Undo ``pop`` for a request that will not run after all (its caller has gone)."""

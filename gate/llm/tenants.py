@@ -11,8 +11,8 @@ The file named by ``GATE_LLM_TENANTS`` is YAML (or JSON)::
     batch_floor: 0.1        # share of dispatches batch work keeps while interactive work waits
     policy: fair            # or fifo: arrival order, no fairness (a baseline for comparisons)
     headroom: 1             # extra slots per backend above max_in_flight, only for sparse
-                            #   flows (nothing running, one call waiting): a newcomer starts
-                            #   at once in a pool that others saturate
+                            #   flows (one call waiting, under their share of slots): a
+                            #   newcomer starts at once in a pool that others saturate
 
 Every key is optional; without the file every tenant weighs 1.
 """
