@@ -274,6 +274,21 @@ def test_the_dashboard_asks_for_a_login_and_logs_in(
     assert page.locator("h1").inner_text() == "Overview"
 
 
+def test_the_overview_counters_follow_the_traffic_live(
+    page: Any, live: dict[str, Any], agent: httpx2.Client
+) -> None:
+    page.goto(live["admin"] + "/")
+    issued = page.locator('#totals [data-field="issued"]')
+    before = int(issued.inner_text())
+    assert agent.get("/articles/1").status_code == 401
+    # The page's script polls api/overview; no reload happens here.
+    page.wait_for_function(
+        "([node, count]) => parseInt(node.textContent, 10) > count",
+        arg=[issued.element_handle(), before],
+        timeout=DEADLINE * 1000,
+    )
+
+
 def test_a_price_change_in_the_dashboard_reaches_the_next_challenge(
     page: Any, live: dict[str, Any], agent: httpx2.Client
 ) -> None:
@@ -416,6 +431,6 @@ def test_every_page_renders_without_console_errors(
     ]:
         response = page.goto(live["admin"] + path)
         assert response is not None and response.status == 200, path
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("load")
         assert page.locator("h1").count() == 1
         page.screenshot(path=shots / f"{name}.png", full_page=True)

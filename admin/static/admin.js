@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const REFRESH_MS = 5000;
+  const DEFAULT_REFRESH_MS = 5000;
 
   function show(field, value) {
     const node = document.querySelector('#totals [data-field="' + field + '"]');
@@ -34,7 +34,8 @@
     const totals = document.getElementById("totals");
     if (totals && totals.dataset.refresh) {
       const url = totals.dataset.refresh;
-      window.setInterval(() => refresh(url), REFRESH_MS);
+      const every = parseInt(totals.dataset.refreshMs, 10) || DEFAULT_REFRESH_MS;
+      window.setInterval(() => refresh(url), every);
     }
   });
 })();

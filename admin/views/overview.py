@@ -63,6 +63,8 @@ async def overview(request: Request, admin: Admin, session: Session) -> Response
         session=session,
         charts=list(zip(charts, legends, strict=True)),
         interval=admin.settings.sample_interval,
+        # Counters refresh as often as samples come, between every 0.5 s and every 5 s.
+        refresh_ms=round(1000 * min(5.0, max(0.5, admin.settings.sample_interval))),
         **numbers,
     )
 
