@@ -113,12 +113,12 @@ async def read_form(request: Request) -> FormData | Response:
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
         return refuse(413, "request too large")
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > MAX_FORM_BYTES:  # also when a chunked body gives no length up front
             return refuse(413, "request too large")
-    request._body = body  # starlette parses the form from the buffered body
+    request._body = bytes(body)  # starlette parses the form from the buffered body
     return await request.form(max_files=0, max_fields=200)
 
 

@@ -423,3 +423,9 @@ def test_gate_admin_serve_runs_the_dashboard_on_its_own_port(tmp_path: Path) -> 
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+async def test_oversized_forms_are_refused_before_parsing(client) -> None:
+    csrf = await _logged_in(client)
+    huge = await client.post("/policy", data={"csrf": csrf, "text": "#" * (2 << 20)})
+    assert huge.status_code == 413
