@@ -30,7 +30,7 @@ from gate.runtime import Runtime, open_runtime
 from gate.store import MemoryStore
 from middleware.demo import DEMO_RULES
 from puzzles.composer import SERVE_KEY
-from puzzles.db import create_engine
+from puzzles.db import create_engine, session_factory
 from puzzles.models import Clue, FactoryItem, FactoryJob
 from puzzles.overrides import list_overrides
 
@@ -235,7 +235,7 @@ async def test_clients_show_ledgers_and_take_blocks_tiers_and_revocations(
         "/clients/block", data={"csrf": csrf, "identity": identity, "blocked": "1"}
     )
     assert blocked.status_code == 303
-    (override,) = await list_overrides(client._transport.app.admin.sessionmaker)
+    (override,) = await list_overrides(session_factory(runtime.engine))
     assert override.identity == identity and override.blocked and override.actor == USER
     await client.post("/clients/revoke", data={"csrf": csrf, "identity": identity})
     assert await runtime.store.get(revocation_key(identity)) is not None
@@ -244,6 +244,8 @@ async def test_clients_show_ledgers_and_take_blocks_tiers_and_revocations(
     )
     assert unknown_tier.status_code == 400
     assert "Unblock" in (await client.get("/clients")).text
+    await client.post("/clients/block", data={"csrf": csrf, "identity": identity, "blocked": "0"})
+    assert await list_overrides(session_factory(runtime.engine)) == []  # cleared
 
 
 async def test_the_bank_page_shows_counts_clues_running_out_jobs_and_answers(

@@ -4,8 +4,6 @@ and reach every replica on its next refresh; revocation is immediate (it lives i
 
 from __future__ import annotations
 
-import time
-
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,8 +12,7 @@ from admin.audit import record_action
 from admin.ledgers import client_ledgers, read_ledgers
 from admin.sessions import Session
 from admin.web import Admin, action, back, page, refuse, render
-from gate.revocation import revoke_identity_passes
-from puzzles.overrides import list_overrides, set_override
+from puzzles.overrides import clear_override, list_overrides, revoke_passes, set_override
 
 MAX_IDENTITY = 300
 
@@ -55,7 +52,7 @@ async def clients_revoke(
     identity = _identity(form)
     if identity is None:
         return refuse(400, "an identity is required")
-    await revoke_identity_passes(admin.runtime.store, identity, now=time.time())
+    await revoke_passes(admin.sessionmaker, admin.runtime.store, identity, actor=session.user)
     await record_action(admin.engine, session.user, "revoke-passes", identity)
     return back(request, "/clients", notice=f"Passes of {identity} revoked.")
 
@@ -74,6 +71,10 @@ async def _override(
     )
     new_tier = tier if tier is not None else (current.tier if current else None)
     new_blocked = blocked if blocked is not None else (current.blocked if current else False)
+    if not new_tier and not new_blocked:  # nothing left to override
+        if current is not None:
+            await clear_override(admin.sessionmaker, identity, session.user)
+        return
     await set_override(
         admin.sessionmaker,
         identity,
