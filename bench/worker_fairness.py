@@ -55,7 +55,10 @@ class Run:
     ended: float = 0.0
     samples: list[tuple[float, dict[str, tuple[float, int]]]] = field(default_factory=list)
     ttft: list[float] = field(default_factory=list)
+    ttft_at: list[tuple[float, float]] = field(default_factory=list)  # (sent, ttft)
     admit_wait: list[float] = field(default_factory=list)  # engine: created -> scheduled
+    steps_to_first: list[int] = field(default_factory=list)  # engine steps from send to 1st token
+    steps: list[tuple[float, int]] = field(default_factory=list)  # (time, engine steps so far)
     engine_ttft: list[float] = field(default_factory=list)  # engine: created -> first delivery
     output_tokens: int = 0
 
@@ -74,6 +77,7 @@ async def _one(
 ) -> None:
     params = SamplingParams(max_new_tokens=load.output)
     sent = time.perf_counter()
+    sent_step = _steps(backend)
     first = True
 
     def trace(output: Any) -> None:
@@ -81,6 +85,7 @@ async def _one(
             now = time.perf_counter()
             run.admit_wait.append(output.lifespan[0] - output.created_time)
             run.engine_ttft.append(now - output.created_time)
+            run.steps_to_first.append(_steps(backend) - sent_step)
 
     async for event in backend.stream_tokens(
         _prompt(rng, load.prompt),
@@ -92,9 +97,14 @@ async def _one(
     ):
         if first and run is not None and stream:
             run.ttft.append(time.perf_counter() - sent)
+            run.ttft_at.append((sent - run.started, run.ttft[-1]))
         first = False
         if isinstance(event, Finished) and run is not None:
             run.output_tokens += event.completion_tokens
+
+
+def _steps(backend: ContinuousBatchingBackend) -> int:
+    return int(getattr(backend._manager, "current_batch", 0))
 
 
 async def _flood(
@@ -136,6 +146,7 @@ async def _sample(backend: ContinuousBatchingBackend, run: Run, stop: asyncio.Ev
         view = backend.queue()
         stamp = time.perf_counter() - run.started
         run.samples.append((stamp, {t: (v.service, v.waiting) for t, v in view.tenants.items()}))
+        run.steps.append((stamp, _steps(backend)))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SAMPLE_S)
 
@@ -316,6 +327,29 @@ async def fairness_bench(
             f"  {policy}: {_pct(run.admit_wait, 0.5) * 1000:.0f} / {_pct(run.admit_wait, 0.99) * 1000:.0f};"
             f" {_pct(run.engine_ttft, 0.5) * 1000:.0f} / {_pct(run.engine_ttft, 0.99) * 1000:.0f}"
         )
+    print("\nlight TTFT after the first window (the flood has filled the batch), p50 / p99 / max:")
+    for policy, (run, _) in [("solo", (solo, None)), *results.items()]:
+        steady = [t for at, t in run.ttft_at if at >= WINDOW_S]
+        worst = max(run.ttft_at, key=lambda item: item[1], default=(0.0, 0.0))
+        print(
+            f"  {policy}: {_pct(steady, 0.5) * 1000:.0f} / {_pct(steady, 0.99) * 1000:.0f} /"
+            f" {max(steady, default=0.0) * 1000:.0f} ms; worst overall {worst[1] * 1000:.0f} ms"
+            f" sent at {worst[0]:.1f} s"
+        )
+    print("\nengine steps: per second overall; longest sample interval without a step;")
+    print("light: engine steps from send to first token, p50 / p99 / max")
+    for policy, (run, _) in [("solo", (solo, None)), *results.items()]:
+        rate = (run.steps[-1][1] - run.steps[0][1]) / max(1e-9, run.steps[-1][0] - run.steps[0][0])
+        stall, last_change = 0.0, run.steps[0]
+        for stamp, count in run.steps:
+            if count != last_change[1]:
+                last_change = (stamp, count)
+            stall = max(stall, stamp - last_change[0])
+        waits = [float(w) for w in run.steps_to_first]
+        print(
+            f"  {policy}: {rate:.1f} steps/s; stall {stall:.2f} s;"
+            f" {_pct(waits, 0.5):.0f} / {_pct(waits, 0.99):.0f} / {max(waits, default=0):.0f}"
+        )
     print("\nweighted service per tenant over the run:")
     for policy, (_, fair) in results.items():
         print(f"  {policy}: " + ", ".join(f"{t} {v:,.0f}" for t, v in fair["served"].items()))
@@ -380,7 +414,6 @@ def main() -> None:
     parser.add_argument("--num-blocks", type=int, default=None)
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--max-batch-tokens", type=int, default=None)
-    parser.add_argument("--attention", default=None, help="attn implementation (default: sdpa)")
     parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--sampling", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--throughput", action="store_true")

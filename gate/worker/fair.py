@@ -8,8 +8,8 @@ class bound to one ``TenantLedger`` into the engine's ``SCHEDULER_MAPPING`` unde
 
 - ``vtc``: running decodes first (they hold cache and cost one token each), then split prefills,
   then waiting requests in VTC order (``gate.worker.tenants.fair_order``).  When the batch is full,
-  a few waiting requests of tenants served less than the top running tenant go first, and that
-  tenant's decodes wait a step (see ``VTCScheduler._schedule``).  When the cache is full
+  a few waiting requests of a tenant served less than every other running tenant go first, and
+  the most-served tenant's decodes wait a step (``VTCScheduler._promotions``).  When the cache is full
   the engine offloads starved requests from the end of ``starved_requests``: that list is sorted so
   the most-served tenant's requests are preempted first, and a flood gives its cache back before
   a light tenant does.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import Any
 
 from transformers.generation.continuous_batching import scheduler as engine_scheduler
@@ -166,22 +167,13 @@ class VTCScheduler(_TenantAware):
         candidates: list[RequestState] = decoding + prefilling
         if not self.block_new_requests and self.waiting_requests:
             budget = self.max_requests_per_batch
-            reserve = max(1, budget // 32)
+            reserve = max(2, budget // 16)
             room = max(reserve, budget - len(candidates))
             order = fair_order(self._waiting_heads(room), counters, room)
             waiting = [self.waiting_requests[rid] for rid in order]
-            # A full batch would make a newly arrived light tenant wait for a flood's request to
-            # finish.  Up to ``reserve`` waiting requests of tenants served less than the top
-            # running one go ahead of the decodes instead; the cap bounds how far the running
-            # set may exceed the batch, so the skipped decodes resume within a few steps.
-            spare = budget + reserve - len(self.active_requests)
             promoted = 0
             if decoding and len(candidates) >= budget:
-                top = level(decoding[-1])
-                while (
-                    promoted < min(reserve, spare, len(waiting)) and level(waiting[promoted]) < top
-                ):
-                    promoted += 1
+                promoted = self._promotions(waiting, decoding, level, reserve)
             candidates = waiting[:promoted] + candidates + waiting[promoted:]
         removed: set[str] = set()
         batch, allocation_failed, fast_path, q_tokens, kv_read = self._process_candidates(
@@ -199,6 +191,36 @@ class VTCScheduler(_TenantAware):
         if not batch and allocation_failed:
             return None, fast_path, 0, 0
         return batch, fast_path, q_tokens, kv_read
+
+    def _promotions(
+        self,
+        waiting: list[RequestState],
+        decoding: list[RequestState],
+        level: Callable[[RequestState], float],
+        reserve: int,
+    ) -> int:
+        """How many of the first waiting requests go ahead of a full batch of decodes.
+
+        A full batch would make a light tenant's new request wait until a flood's request ends,
+        which can take hundreds of steps when the flood's requests are long.  A waiting request
+        goes first when its tenant's counter is below that of every other tenant with running
+        decodes (it is the one owed service), and only while the running set exceeds the batch
+        by less than ``reserve``: the decodes left out are the most-served tenant's, for a step.
+        """
+        spare = self.max_requests_per_batch + reserve - len(self.active_requests)
+        running: dict[str, float] = {}
+        for state in decoding:
+            tenant = self._tenant.get(state.request_id, DEFAULT_TENANT)
+            running[tenant] = level(state)
+        promoted = 0
+        while promoted < min(spare, len(waiting)):
+            state = waiting[promoted]
+            tenant = self._tenant.get(state.request_id, DEFAULT_TENANT)
+            others = [value for name, value in running.items() if name != tenant]
+            if not others or level(state) >= min(others):
+                break
+            promoted += 1
+        return promoted
 
     def _waiting_heads(self, limit: int) -> dict[str, list[tuple[str, float, int]]]:
         """Each tenant's first ``limit`` requests still waiting, dropping the admitted ones."""
