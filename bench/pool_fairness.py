@@ -494,8 +494,29 @@ async def wait_ready(ports: list[int], timeout: float = 120.0) -> None:
                 await asyncio.sleep(0.5)
 
 
+async def measure_capacity(backends: list[Backend], seconds: float) -> float:
+    """Requests per second the workers complete when the pool keeps every slot busy."""
+    pool = LLMPool(backends, fairness=FairnessSettings(headroom=0))
+    slots = sum(backend.max_in_flight for backend in backends)
+    messages = [{"role": "user", "content": PROMPT}]
+    done = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            await pool.chat(messages, tags=CallTags("probe", "batch"), max_tokens=MAX_TOKENS)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(slots)))
+    elapsed = time.perf_counter() - started
+    await pool.aclose()
+    return done / elapsed
+
+
 async def real(
-    ports: list[int], tenants: list[int], seconds: float, light: float, cap: int, capacity: float
+    ports: list[int], tenants: list[int], seconds: float, light: float, cap: int
 ) -> list[tuple[str, RunResult, RunResult | None, RunResult]]:
     configured = [
         Backend(
@@ -508,7 +529,8 @@ async def real(
         )
         for i, port in enumerate(ports)
     ]
-    print(f"real: {len(ports)} gate workers x cap {cap}, capacity {capacity:.1f} req/s")
+    capacity = await measure_capacity(configured, seconds=15.0)
+    print(f"real: {len(ports)} gate workers x cap {cap}, measured capacity {capacity:.2f} req/s")
     rows = []
     for n in tenants:
         rates = tenant_rates(n, capacity, light)
@@ -579,12 +601,9 @@ def main() -> None:
         rows = simulate(simulated(models, tenants, args.seconds, args.light, args.backends))
         print(f"simulated runs: {time.perf_counter() - started:.0f} s of wall time")
         if args.real:
-            model, cap = models.get("sim-cal", models["sim-ref"])
-            capacity = args.backends * cap / model.service_s(prompt, MAX_TOKENS, cap)
+            cap = models.get("sim-cal", models["sim-ref"])[1]
             real_tenants = [int(n) for n in args.real_tenants.split(",")]
-            rows += asyncio.run(
-                real(ports, real_tenants, args.real_seconds, args.light, cap, capacity)
-            )
+            rows += asyncio.run(real(ports, real_tenants, args.real_seconds, args.light, cap))
     finally:
         for process in workers:
             process.terminate()

@@ -241,8 +241,8 @@ class LLMPool:
         backends without the "json" capability only see the schema if the prompt carries it).
 
         ``deadline`` (seconds from now; default ``tags.deadline_s``) bounds the wait for a slot:
-        a call expected to wait longer is refused at once with ``LLMShed``, and one still queued
-        when it passes is shed then."""
+        a call expected to wait longer is refused at once with ``LLMShed``, and one whose deadline
+        has passed by the time a slot comes for it is shed then rather than sent."""
         candidates = [state for state in self._states if state.backend.supports("chat")]
         if not candidates:
             raise LLMUnavailable("no LLM backend offers the 'chat' capability")
