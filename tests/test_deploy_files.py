@@ -235,3 +235,28 @@ def test_the_health_check_counts_any_answer_below_500_as_up(status_server: str) 
     with ThreadingHTTPServer(("127.0.0.1", 0), _Handler) as closed:
         port = closed.server_address[1]
     assert not healthy(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_the_image_install_carries_every_data_file_the_packages_read() -> None:
+    """The image installs a wheel (`pip install .`), not the checkout: a template, script or data
+    file that no package-data pattern names would be missing in the container only."""
+    import tomllib
+    from pathlib import PurePosixPath
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns: dict[str, list[str]] = config["tool"]["setuptools"]["package-data"]
+    missing = []
+    for top in ("gate", "puzzles", "middleware", "mcp_server", "admin"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            # A pattern belongs to a package and may reach into its subfolders.
+            owners = [p for p in path.parents if (p / "__init__.py").is_file()]
+            if not any(
+                len(relative.parts) == len(PurePosixPath(pattern).parts) and relative.match(pattern)
+                for owner in owners
+                for relative in [PurePosixPath(path.relative_to(owner).as_posix())]
+                for pattern in patterns.get(".".join(owner.relative_to(ROOT).parts), [])
+            ):
+                missing.append(str(path.relative_to(ROOT)))
+    assert missing == [], f"add to [tool.setuptools.package-data]: {missing}"
