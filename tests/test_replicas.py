@@ -1,7 +1,8 @@
 """Two real ``gate proxy`` processes on one Redis and one PostgreSQL behave as one gate.
 
 The schema is made the production way (``gate db upgrade``, then services that only check it), both
-replicas share the signing key file and the policy, and each test speaks for a client network of its
+replicas hold one signing key (one from its file, the other from ``GATE_SIGNING_KEY``) and share the
+policy, and each test speaks for a client network of its
 own (``X-Forwarded-For`` from the trusted loopback proxy) so ledgers and rate counters never mix.
 Every wait has a deadline and the processes are killed on teardown, whatever happened.
 """
@@ -9,6 +10,7 @@ Every wait has a deadline and the processes are killed on teardown, whatever hap
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import random
 import signal
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import make_url
 
 from gate.keys import load_keyring
@@ -154,7 +157,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         GATE_POLICY_POLL="0.2",
         GATE_STATE_DIR=str(tmp / "state"),
     )
-    load_keyring(tmp / "signing-key.pem", create=True)
+    ring = load_keyring(tmp / "signing-key.pem", create=True)
+    # Replica A reads the key file, replica B the same key from its environment.
+    seed = ring.signing.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    env_b = {k: v for k, v in env.items() if k != "GATE_SIGNING_KEY_FILE"}
+    env_b["GATE_SIGNING_KEY"] = base64.b64encode(seed).decode()
     (tmp / "policy.yaml").write_text(PRICED)
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
@@ -171,12 +180,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         solver = asyncio.run(_seed(url))
         ports = (_free_port(), _free_port())
         logs = (tmp / "a.log", tmp / "b.log")
-        for port, log in zip(ports, logs, strict=True):
+        for port, log, replica_env in zip(ports, logs, (env, env_b), strict=True):
             args = [sys.executable, "-m", "gate.cli", "proxy", "--port", str(port)]
             args += ["--upstream", f"http://127.0.0.1:{upstream.server_address[1]}"]
             with log.open("w") as out:
                 processes.append(
-                    subprocess.Popen(args, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
+                    subprocess.Popen(
+                        args, env=replica_env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT
+                    )
                 )
         built = Cluster(
             tuple(f"http://127.0.0.1:{port}" for port in ports),  # type: ignore[arg-type]
