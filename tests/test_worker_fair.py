@@ -113,3 +113,15 @@ async def test_a_flood_is_served_fairly_under_vtc_and_unfairly_under_fifo(
     # (its earlier admissions included); FIFO had to serve nearly all 8 flood requests first.
     assert fair["flood"] <= 2.0 * fair["light"], fair
     assert fifo["flood"] >= 3.0 * fifo["light"], fifo
+
+
+def test_tenant_names_past_the_cap_share_one_bucket() -> None:
+    from gate.worker.tenants import MAX_TENANTS, OVERFLOW_TENANT
+
+    ledger = TenantLedger()
+    for i in range(MAX_TENANTS - 1):
+        assert ledger.open(f"r{i}", f"t{i}") == f"t{i}"
+    assert ledger.open("last", "one-more") == "one-more"
+    assert ledger.open("x", "beyond") == OVERFLOW_TENANT
+    assert ledger.open("y", "t5") == "t5"  # known names keep their own counter
+    assert len(ledger.snapshot(running_ids=[])) == MAX_TENANTS + 1

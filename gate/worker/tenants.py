@@ -19,6 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_TENANT = "default"
+# Tenants come from a request field: past this many distinct names, new ones share one bucket,
+# so neither memory nor the /metrics label set grows without bound.
+MAX_TENANTS = 1024
+OVERFLOW_TENANT = "other"
 DEFAULT_W_IN = 1.0
 DEFAULT_W_OUT = 2.0  # a generated token costs a full forward step; a prompt token a slice of one
 
@@ -54,11 +58,14 @@ class TenantLedger:
     _open: dict[str, _Open] = field(default_factory=dict, repr=False)
     _stats: dict[str, TenantStats] = field(default_factory=dict, repr=False)
 
-    def open(self, request_id: str, tenant: str) -> None:
-        """A request is about to be handed to the engine."""
+    def open(self, request_id: str, tenant: str) -> str:
+        """A request is about to be handed to the engine; returns the tenant it is counted under."""
         with self._lock:
+            if tenant not in self._stats and len(self._stats) >= MAX_TENANTS:
+                tenant = OVERFLOW_TENANT
             self._open[request_id] = _Open(tenant)
             self._stats.setdefault(tenant, TenantStats())
+            return tenant
 
     def close(self, request_id: str) -> None:
         """The request finished, failed or was cancelled: it no longer counts as running or waiting."""
