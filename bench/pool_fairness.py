@@ -52,6 +52,10 @@ WINDOW_S = 10.0
 SAMPLE_S = 0.5
 PROMPT = "Give one word that starts with the letter Q and names a bird. " * 6  # ~100 tokens
 MAX_TOKENS = 24
+# Real workers on two shared CPU cores serve about one request per second: smaller requests give
+# the 10 s windows more of them.
+REAL_PROMPT = "Name a bird that starts with Q."
+REAL_MAX_TOKENS = 8
 
 
 # -- latency model and simulated backends ---------------------------------------------------------
@@ -251,12 +255,14 @@ async def run_load(
     rates: dict[str, float],
     seconds: float,
     seed: int,
+    prompt: str = PROMPT,
+    max_tokens: int = MAX_TOKENS,
 ) -> RunResult:
     """Open-loop Poisson arrivals per tenant for ``seconds``; then everything still queued is
     cancelled (the pool withdraws it) and the figures are returned."""
     result = RunResult(label, seconds)
     rng = random.Random(seed)
-    messages = [{"role": "user", "content": PROMPT}]
+    messages = [{"role": "user", "content": prompt}]
     calls: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -265,7 +271,7 @@ async def run_load(
     async def call(tenant: str) -> None:
         try:
             completion = await pool.chat(
-                messages, tags=CallTags(tenant, "batch"), max_tokens=MAX_TOKENS
+                messages, tags=CallTags(tenant, "batch"), max_tokens=max_tokens
             )
         except LLMError:
             result.errors += 1
@@ -498,14 +504,14 @@ async def measure_capacity(backends: list[Backend], seconds: float) -> float:
     """Requests per second the workers complete when the pool keeps every slot busy."""
     pool = LLMPool(backends, fairness=FairnessSettings(headroom=0))
     slots = sum(backend.max_in_flight for backend in backends)
-    messages = [{"role": "user", "content": PROMPT}]
+    messages = [{"role": "user", "content": REAL_PROMPT}]
     done = 0
     stop_at = time.perf_counter() + seconds
 
     async def client() -> None:
         nonlocal done
         while time.perf_counter() < stop_at:
-            await pool.chat(messages, tags=CallTags("probe", "batch"), max_tokens=MAX_TOKENS)
+            await pool.chat(messages, tags=CallTags("probe", "batch"), max_tokens=REAL_MAX_TOKENS)
             done += 1
 
     started = time.perf_counter()
@@ -545,7 +551,15 @@ async def real(
             pool.affinity.prefix_chars = 10**9
             polling = asyncio.create_task(pool.watch_queues(1.0))
             print(f"real {n} tenants {policy}...", flush=True)
-            runs[policy] = await run_load(f"real {n} {policy}", pool, load, seconds, seed=n)
+            runs[policy] = await run_load(
+                f"real {n} {policy}",
+                pool,
+                load,
+                seconds,
+                seed=n,
+                prompt=REAL_PROMPT,
+                max_tokens=REAL_MAX_TOKENS,
+            )
             polling.cancel()
             await asyncio.gather(polling, return_exceptions=True)
             await pool.aclose()
