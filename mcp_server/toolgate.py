@@ -233,6 +233,8 @@ class ToolGate:
         if isinstance(decision, Allow):
             return await self._run(ctx, call_next, params, meta, responses, state, decision)
         if isinstance(decision, Deny):
+            if decision.reason == "blocked":
+                return _error("The server's operator has blocked this client.", code="blocked")
             return _error(f"The tool {name!r} is not available.", code="denied")
         if isinstance(decision, Throttle):
             return _error(

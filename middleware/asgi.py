@@ -133,12 +133,15 @@ class GateMiddleware:
             )
         else:
             assert isinstance(decision, Deny)
+            blocked = decision.reason == "blocked"
             response = message_response(
                 403,
                 "Forbidden",
-                "Access to this resource is not allowed.",
+                "The site's operator has blocked this client."
+                if blocked
+                else "Access to this resource is not allowed.",
                 flavor=flavor,
-                error="denied",
+                error="blocked" if blocked else "denied",
             )
         await self._answer(scope, receive, send, response)
 

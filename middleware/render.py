@@ -38,6 +38,7 @@ _WHY = {
     "expired": "The pass presented has expired.",
     "not_applicable": "The pass presented does not cover this resource or this client.",
     "exhausted": "The pass presented has used up its request budget.",
+    "revoked": "The pass presented was revoked by the site's operator.",
 }
 
 _MEDIA = {

@@ -16,6 +16,7 @@ from gate.errors import StoreError
 from gate.gatekeeper import Gatekeeper, GateSettings
 from gate.identity import parse_networks
 from gate.keys import KeyRing
+from gate.overrides import IdentityOverride, effective
 from gate.passes import PassCodec
 from gate.puzzle import ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
 from gate.rules import Action, Rule, RuleSet
@@ -188,6 +189,16 @@ def test_oversized_and_malformed_answers_are_refused_before_parsing() -> None:
 def test_denied_paths_are_forbidden() -> None:
     client, _ = build()
     assert client.get("/closed/x").status_code == 403
+
+
+def test_a_client_the_operator_blocked_is_told_so_on_free_and_paid_paths() -> None:
+    client, _ = build()
+    keeper = client.app.gatekeeper
+    keeper.overrides = effective({"net:203.0.113.0/24": IdentityOverride(blocked=True)})
+    for path in ("/free", "/paid/x"):
+        response = client.get(path, headers=JSON)
+        assert response.status_code == 403
+        assert response.json()["error"] == "blocked"
 
 
 class BrokenStore(MemoryStore):
