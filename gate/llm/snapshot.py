@@ -101,6 +101,6 @@ async def publish_every(
         for pool in pools:
             try:
                 await publish_snapshot(store, pool_snapshot(pool))
-            except StoreError as exc:
+            except (StoreError, ValueError) as exc:  # ValueError: a worker sent NaN in /queue
                 _log.warning("could not publish LLM pool %r snapshot: %s", pool.name, exc)
         await asyncio.sleep(interval)
