@@ -221,16 +221,22 @@ class ContinuousBatchingBackend:
                 "temperature": GREEDY_TEMPERATURE if greedy else params.temperature,
                 "top_p": 1.0 if greedy else params.top_p,
             }
-        added = self._manager.add_request(
-            prompt_ids,
-            request_id=request_id,
-            max_new_tokens=limit,
-            streaming=streaming,
-            eos_token_id=-1 if self.options.ignore_eos else sorted(self._eos),
-            **sampling,
-        )
+        try:
+            added = self._manager.add_request(
+                prompt_ids,
+                request_id=request_id,
+                max_new_tokens=limit,
+                streaming=streaming,
+                eos_token_id=-1 if self.options.ignore_eos else sorted(self._eos),
+                **sampling,
+            )
+        except BaseException:
+            added = None
+            raise
+        finally:
+            if added is None:  # refused (stopping) or failed: nothing will ever answer it
+                self._forget(request_id)
         if added is None:
-            self.ledger.close(request_id)
             raise RuntimeError("the engine is not accepting requests (stopping)")
         assembler = TextAssembler(self._decode, params.stop) if text else None
         done = False
@@ -270,13 +276,17 @@ class ContinuousBatchingBackend:
                     return
         finally:
             if not done:
-                # The client left or a stop sequence ended it early: give the cache back now, and
-                # drop the handler, which the engine only removes after a final output.
+                # The client left or a stop sequence ended it early: give the cache back now.
                 self._manager.cancel_request(request_id)
-                router = self._manager.output_router
-                with router._lock:
-                    router.result_handlers.pop(request_id, None)
-            self.ledger.close(request_id)
+            self._forget(request_id)
+
+    def _forget(self, request_id: str) -> None:
+        # The engine drops a result handler only after a final output, which a cancelled or
+        # refused request never gets.
+        router = self._manager.output_router
+        with router._lock:
+            router.result_handlers.pop(request_id, None)
+        self.ledger.close(request_id)
 
     def queue(self) -> QueueView:
         processor = getattr(self._manager, "batch_processor", None)
