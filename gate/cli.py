@@ -248,6 +248,13 @@ def proxy(
     max_body: Annotated[int, typer.Option(help="Largest request body in bytes (then 413).")] = 10
     * 2**20,
     metrics_port: MetricsPort = None,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin",
+            help="Also serve the admin dashboard at /_gate/admin/ (logins: gate admin create-user).",
+        ),
+    ] = False,
 ) -> None:
     """Put a whole website behind the gate: a streaming reverse proxy to --upstream."""
     from gate.errors import GateError
@@ -266,6 +273,7 @@ def proxy(
                 timeout=timeout,
                 max_body=max_body,
                 metrics_port=metrics_port,
+                admin=admin,
                 ready=lambda line: console.print(line),
             )
         )

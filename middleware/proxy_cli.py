@@ -116,8 +116,11 @@ async def serve_proxy(
     log_level: str = "info",
     ready: Callable[[str], None] | None = None,
     metrics_port: int | None = None,
+    admin: bool = False,
 ) -> None:
     """Serve ``upstream`` behind the gate on ``host:port`` until cancelled.
+
+    ``admin`` mounts the dashboard at ``/_gate/admin/`` (outside the gate: it has its own logins).
 
     ``rules`` are ``--rule`` strings, added after those of ``rules_path``.  ``config`` defaults to
     the ``GATE_*`` environment with ``redis_url``/``database_url`` over it.  Raises ConfigError (bad
@@ -142,9 +145,14 @@ async def serve_proxy(
             max_body=max_body,
             allowed_redirect_origins=allowed_redirect_origins,
         )
+        site, dashboard = app, None
+        if admin:
+            from admin.serve import with_dashboard
+
+            site, dashboard = await with_dashboard(app, runtime)
         server = uvicorn.Server(
             uvicorn.Config(
-                app,
+                site,
                 host=host,
                 port=port,
                 log_level=log_level,
@@ -177,6 +185,8 @@ async def serve_proxy(
             raise
         finally:
             await app.app.aclose()  # type: ignore[attr-defined]  # idempotent after lifespan
+            if dashboard is not None:
+                await dashboard.stop()
             await hooks.__aexit__(None, None, None)
     finally:
         await runtime.close()

@@ -834,3 +834,37 @@ async def test_serve_proxy_serves_the_rules_it_is_given(
         with anyio.fail_after(15), pytest.raises(asyncio.CancelledError):
             await task
     assert "2 rules" in lines[0]
+
+
+async def test_serve_proxy_can_mount_the_dashboard_outside_the_gate(
+    site: tuple[Site, str], seeded_state: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = anyio.Event()
+    config = GateConfig.from_env({}, state_dir=seeded_state, store_url="memory://")
+    task = asyncio.create_task(
+        serve_proxy(
+            site[1],
+            port=port,
+            rules=["/=price:1500"],
+            config=config,
+            log_level="warning",
+            admin=True,
+            ready=lambda line: started.set(),
+        )
+    )
+    try:
+        with anyio.fail_after(20):
+            await started.wait()
+            async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                assert (await client.get("/page", headers=JSON)).status_code == 401
+                login = await client.get("/_gate/admin/login")
+                assert login.status_code == 200 and "<form" in login.text
+                # Everything else of the dashboard still wants a login, not a puzzle.
+                assert (await client.get("/_gate/admin/")).status_code in (302, 303)
+    finally:
+        task.cancel()
+        with anyio.fail_after(15), pytest.raises(asyncio.CancelledError):
+            await task
