@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,28 +58,29 @@ def _engine(database_url: str) -> AsyncEngine:
     return create_engine(database_url)
 
 
-async def create_user(database_url: str, username: str, password: str) -> None:
-    from admin.users import create_user as create
+async def _on_users(
+    database_url: str, change: Callable[[AsyncEngine, str, str], Awaitable[object]], *args: str
+) -> None:
     from puzzles.db import create_schema
 
     engine = _engine(database_url)
     try:
         await create_schema(engine)
-        await create(engine, username, password)
+        await change(engine, *args)
     finally:
         await engine.dispose()
+
+
+async def create_user(database_url: str, username: str, password: str) -> None:
+    from admin.users import create_user as create
+
+    await _on_users(database_url, create, username, password)
 
 
 async def change_password(database_url: str, username: str, password: str) -> None:
     from admin.users import set_password
-    from puzzles.db import create_schema
 
-    engine = _engine(database_url)
-    try:
-        await create_schema(engine)
-        await set_password(engine, username, password)
-    finally:
-        await engine.dispose()
+    await _on_users(database_url, set_password, username, password)
 
 
 async def with_dashboard(

@@ -6,7 +6,7 @@ Commands import their heavy parts lazily so ``gate --help`` stays instant.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -1196,6 +1196,24 @@ def admin_serve(
         raise typer.Exit(1) from exc
 
 
+def _set_login(
+    action: Callable[[str, str, str], Awaitable[None]],
+    username: str,
+    database_url: str | None,
+    password_stdin: bool,
+    done: str,
+) -> None:
+    from gate.errors import ConfigError
+
+    config = _config(database_url=database_url)
+    try:
+        asyncio.run(action(config.resolved_database_url, username, _admin_password(password_stdin)))
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(done)
+
+
 @admin_app.command("create-user")
 def admin_create_user(
     username: Annotated[str, typer.Argument(help="The login name.")],
@@ -1204,17 +1222,10 @@ def admin_create_user(
 ) -> None:
     """Create a dashboard login (the password is stored as an Argon2id hash)."""
     from admin.serve import create_user
-    from gate.errors import ConfigError
 
-    config = _config(database_url=database_url)
-    try:
-        asyncio.run(
-            create_user(config.resolved_database_url, username, _admin_password(password_stdin))
-        )
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    console.print(f"Admin user {username} created.")
+    _set_login(
+        create_user, username, database_url, password_stdin, f"Admin user {username} created."
+    )
 
 
 @admin_app.command("passwd")
@@ -1225,19 +1236,10 @@ def admin_passwd(
 ) -> None:
     """Set a dashboard login's password."""
     from admin.serve import change_password
-    from gate.errors import ConfigError
 
-    config = _config(database_url=database_url)
-    try:
-        asyncio.run(
-            change_password(
-                config.resolved_database_url, username, _admin_password(password_stdin)
-            )
-        )
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    console.print(f"Password of {username} changed.")
+    _set_login(
+        change_password, username, database_url, password_stdin, f"Password of {username} changed."
+    )
 
 
 if __name__ == "__main__":  # python -m gate.cli

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
-from collections.abc import Sequence
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from gate.pricing import TIER_COST
 from gate.puzzle import ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
@@ -44,3 +48,42 @@ class FixedWordSource:
 
 def answers_for(source: FixedWordSource, gates: int) -> Sequence[str]:
     return source.issued[-gates:]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for servers started as subprocesses)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def on_loopback(
+    app: Any, *, lifespan: str = "off", log_level: str = "warning"
+) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL.
+
+    ``proxy_headers=False``: the gate, not uvicorn, decides whose X-Forwarded-For counts.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            lifespan=lifespan,  # type: ignore[arg-type]
+            log_level=log_level,
+            proxy_headers=False,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(10):
+            await task

@@ -38,7 +38,8 @@ from middleware.demo import DEMO_RULES, demo_app
 from puzzles.db import session_factory
 from puzzles.policy_store import save_policy
 from tests.bank_solver import BankSolver
-from tests.plugins.browser import ThreadedServers, on_loopback
+from tests.plugins.browser import ThreadedServers
+from tests.support import on_loopback
 
 USER, PASSWORD = "operator", "correct horse battery"
 PREFIX = "/_gate/admin"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 from gate.cli import app
 from gate.keys import load_keyring
+from tests.support import free_port as _free_port
 
 runner = CliRunner()
 
@@ -44,12 +44,6 @@ def test_bad_configuration_is_reported_without_a_traceback(monkeypatch: pytest.M
     monkeypatch.setenv("GATE_MAX_ATTEMPTS", "lots")
     result = runner.invoke(app, ["puzzles", "stats"])
     assert result.exit_code == 2 and "GATE_MAX_ATTEMPTS" in result.output
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])

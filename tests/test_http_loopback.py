@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2
 import pytest
-import uvicorn
 
 from gate.config import GateConfig
 from gate.keys import KeyRing
@@ -21,6 +18,7 @@ from middleware import BUDGET_HEADER
 from middleware.demo import DEMO_RULES, demo_app
 from puzzles.db import create_engine
 from tests.bank_solver import BankSolver
+from tests.support import on_loopback
 
 JSON = {"Accept": "application/json"}
 
@@ -36,30 +34,11 @@ async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
         await opened.close()
 
 
-@asynccontextmanager
-async def serving(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=0, lifespan="off", log_level="info", proxy_headers=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture
 async def site(runtime: Runtime) -> AsyncIterator[tuple[httpx2.AsyncClient, BankSolver]]:
     solver = await BankSolver.load(runtime.engine)  # type: ignore[arg-type]
     async with (
-        serving(demo_app(runtime.gatekeeper)) as base,
+        on_loopback(demo_app(runtime.gatekeeper), log_level="info") as base,
         httpx2.AsyncClient(base_url=base) as client,
     ):
         yield client, solver

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -29,18 +28,13 @@ from gate.puzzle import puzzle_from_dict
 from mcp_server.gateway import UpstreamError, UpstreamSpec, open_gateway, serve_gateway
 from mcp_server.toolgate import PASS_META_KEY, PUZZLE_META_KEY, tool_rules
 from tests.bank_solver import BankSolver
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_SCRIPT = ROOT / "tests" / "mcp_upstream.py"
 UPSTREAM_COMMAND = f"{shlex.quote(sys.executable)} {shlex.quote(str(UPSTREAM_SCRIPT))} stdio"
 MODES = ("legacy", "2026-07-28")
 LIMIT = 30  # seconds any one test may take; nothing here should come near it
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def wait_for_port(port: int) -> None:

@@ -6,18 +6,15 @@ stdio (a subprocess).  The test-only solver reads answers from the bank.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import mcp_types as types
 import pytest
-import uvicorn
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
@@ -33,6 +30,7 @@ from mcp_server import PASS_META_KEY, ToolGate, tool_rules
 from mcp_server.toolgate import BUDGET_META_KEY, PRICE_META_KEY, PUZZLE_META_KEY
 from middleware import GateMiddleware
 from tests.bank_solver import BankSolver
+from tests.support import on_loopback
 
 MODES = ["legacy", "2026-07-28"]
 
@@ -275,22 +273,6 @@ async def test_a_tool_can_be_priced_with_a_decorator(runtime: Runtime) -> None:
     assert refused.is_error and refused.structured_content["challenge"]["price"] >= 2_000
 
 
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", proxy_headers=False)
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 def _shared_site(gatekeeper: Gatekeeper, gate: ToolGate) -> Starlette:
     from contextlib import asynccontextmanager as lifespan_manager
 
@@ -322,7 +304,7 @@ async def test_over_streamable_http_a_pass_paid_over_http_pays_for_tools(
     gatekeeper = runtime.gatekeeper
     gatekeeper.rules = RuleSet([Rule("/api/", **shared)])  # type: ignore[arg-type]
     gate = ToolGate({"search": Rule(**shared)}, gatekeeper=gatekeeper)  # type: ignore[arg-type]
-    async with serving(_shared_site(gatekeeper, gate)) as base:
+    async with on_loopback(_shared_site(gatekeeper, gate), lifespan="auto") as base:
         async with httpx2.AsyncClient(base_url=base) as http:
             challenge = (await http.get("/api/x", headers={"Accept": "application/json"})).json()[
                 "challenge"

@@ -19,7 +19,6 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -39,6 +38,8 @@ from middleware.proxy import ReverseProxy, proxy_app
 from middleware.proxy_cli import load_rules, parse_rule, parse_rules, serve_proxy
 from tests.bank_solver import BankSolver
 from tests.plugins.leaks import LEDGER
+from tests.support import free_port
+from tests.support import on_loopback as serving
 
 UPSTREAM = "http://upstream.internal:8080"
 JSON = {"Accept": "application/json"}
@@ -525,31 +526,6 @@ class Site:
         )
 
 
-@asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            lifespan="off",
-            log_level="warning",
-            proxy_headers=False,  # the gate, not uvicorn, decides whose X-Forwarded-For counts
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        with anyio.fail_after(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        with anyio.fail_after(10):
-            await task
-
-
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
     store = RedisStore.from_url(redis_url, prefix=f"rg-proxy:{uuid.uuid4().hex}:")
@@ -839,9 +815,7 @@ async def test_serve_proxy_serves_the_rules_it_is_given(
 async def test_serve_proxy_can_mount_the_dashboard_outside_the_gate(
     site: tuple[Site, str], seeded_state: Path
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     started = anyio.Event()
     config = GateConfig.from_env({}, state_dir=seeded_state, store_url="memory://")
     task = asyncio.create_task(

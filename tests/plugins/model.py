@@ -10,7 +10,6 @@ model answered.  Tests that don't request the fixture never pay for it.
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.support import free_port as _free_port
+
 START_TIMEOUT_S = 120.0
 INSTALL = "bash scripts/install-model.sh   (into the active venv; see the README, 'Model worker')"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _require_model_stack() -> None:
