@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from gate.clock import ManualClock
-from gate.store import MemoryStore, RedisStore, Store
+from gate.store import MemoryStore, Store
 
 pytest_plugins = [
     "tests.plugins.sql",
@@ -65,22 +64,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         await memory.close()
         return
 
-    url: str = request.getfixturevalue("redis_url")
-    prefix = f"rg-test:{uuid.uuid4().hex}:"
-    redis_store = RedisStore.from_url(url, prefix=prefix)
-    try:
-        yield redis_store
-    finally:
-        await redis_store.close()
-        from redis.asyncio import Redis
+    from tests.support import redis_store
 
-        cleaner = Redis.from_url(url)
-        try:
-            keys = [key async for key in cleaner.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await cleaner.delete(*keys)
-        finally:
-            await cleaner.aclose()
+    url: str = request.getfixturevalue("redis_url")
+    async with redis_store(url) as store_:
+        yield store_
 
 
 async def _seed(url: str) -> None:

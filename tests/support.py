@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import random
 import socket
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from gate.pricing import TIER_COST
 from gate.puzzle import ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
+from gate.store import RedisStore
 
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
 
@@ -87,3 +89,28 @@ async def on_loopback(
         server.should_exit = True
         async with asyncio.timeout(10):
             await task
+
+
+async def delete_keys(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key under ``prefix`` (a test's own namespace)."""
+    from redis.asyncio import Redis
+
+    cleaner = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in cleaner.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await cleaner.delete(*keys)
+    finally:
+        await cleaner.aclose()
+
+
+@contextlib.asynccontextmanager
+async def redis_store(redis_url: str, prefix: str | None = None) -> AsyncIterator[RedisStore]:
+    """A real Redis store under a fresh key prefix (or ``prefix``), its keys deleted afterwards."""
+    prefix = prefix or f"rg-test:{uuid.uuid4().hex}:"
+    store = RedisStore.from_url(redis_url, prefix=prefix)
+    try:
+        yield store
+    finally:
+        await store.close()
+        await delete_keys(redis_url, prefix)

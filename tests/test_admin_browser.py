@@ -39,7 +39,7 @@ from puzzles.db import session_factory
 from puzzles.policy_store import save_policy
 from tests.bank_solver import BankSolver
 from tests.plugins.browser import ThreadedServers
-from tests.support import on_loopback
+from tests.support import delete_keys, on_loopback
 
 USER, PASSWORD = "operator", "correct horse battery"
 PREFIX = "/_gate/admin"
@@ -94,15 +94,7 @@ def _servers(state: Path, redis_url: str) -> Callable[..., Any]:
             await dashboard.stop()
             await site_runtime.close()
             await admin_runtime.close()
-            from redis.asyncio import Redis
-
-            cleaner = Redis.from_url(redis_url)
-            try:
-                keys = [key async for key in cleaner.scan_iter(match=f"{prefix}*", count=1000)]
-                if keys:
-                    await cleaner.delete(*keys)
-            finally:
-                await cleaner.aclose()
+            await delete_keys(redis_url, prefix)
 
     return main
 

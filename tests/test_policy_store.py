@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,6 @@ from gate.gatekeeper import Deny, Visitor
 from gate.policy import parse_policy
 from gate.rules import RuleSet
 from gate.runtime import Runtime, open_runtime
-from gate.store import RedisStore
 from puzzles.db import create_engine, create_schema, session_factory
 from puzzles.models import PolicyVersion
 from puzzles.policy_store import (
@@ -30,6 +27,7 @@ from puzzles.policy_store import (
     set_dry_run,
     set_rule_price,
 )
+from tests.support import redis_store
 
 POLICY = """\
 # Prices for the public API (edited by ops)
@@ -54,26 +52,6 @@ thresholds:
     price: 4000
 default: allow
 """
-
-
-@asynccontextmanager
-async def redis_store(url: str, prefix: str | None = None) -> AsyncIterator[RedisStore]:
-    """A Redis store under a fresh key prefix, its keys deleted afterwards."""
-    from redis.asyncio import Redis
-
-    prefix = prefix or f"rg-test:{uuid.uuid4().hex}:"
-    store = RedisStore.from_url(url, prefix=prefix)
-    try:
-        yield store
-    finally:
-        await store.close()
-        cleaner = Redis.from_url(url)
-        try:
-            keys = [key async for key in cleaner.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await cleaner.delete(*keys)
-        finally:
-            await cleaner.aclose()
 
 
 # -- versions ----------------------------------------------------------------------------------
