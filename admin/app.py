@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from admin.lockout import Lockout
 from admin.sampler import sample_forever
@@ -24,6 +24,7 @@ from admin.settings import AdminSettings
 from admin.views import auth, bank, clients, overview, policy, pool
 from admin.web import Admin
 from gate.runtime import Runtime
+from middleware.lifespan import run_lifespan
 from puzzles.db import session_factory
 
 DEFAULT_PREFIX = "/_gate/admin"
@@ -106,24 +107,9 @@ class AdminApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await run_lifespan(receive, send, self.start, self.stop)
             return
         await self.app(scope, receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.start()
-                except Exception as exc:
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 def create_admin_app(runtime: Runtime, settings: AdminSettings | None = None) -> AdminApp:

@@ -18,6 +18,7 @@ from gate.config import GateConfig
 from gate.rules import Rule, RuleSet
 from gate.runtime import Runtime, open_runtime
 from middleware.asgi import GateMiddleware
+from middleware.lifespan import run_lifespan
 from middleware.render import message_response
 
 log = logging.getLogger("reasoning_gate")
@@ -88,20 +89,5 @@ class ReasoningGate:
                 raise
             log.debug("the wrapped app does not speak ASGI lifespan; the gate runs it alone")
         if not seen_startup:
-            await self._own_lifespan(receive, send)
+            await run_lifespan(receive, send, self.start, self.stop)
 
-    async def _own_lifespan(self, receive: Receive, send: Send) -> None:
-        """Lifespan for wrapped apps that do not implement it themselves."""
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.start()
-                except Exception as exc:
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
