@@ -158,6 +158,14 @@ def mcp_gateway(
     host: Annotated[str, typer.Option(help="Interface to listen on (http).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (http).")] = 8100,
     path: Annotated[str, typer.Option(help="URL path of the MCP endpoint (http).")] = "/mcp",
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A Host name clients may use (repeatable; DNS-rebinding protection allows only "
+            "these and --host). Needed when published under a public name.",
+        ),
+    ] = None,
     redis_url: Annotated[
         str | None, typer.Option("--redis-url", help="Use Redis instead of the in-process store.")
     ] = None,
@@ -209,6 +217,7 @@ def mcp_gateway(
                 host=host,
                 port=port,
                 path=path,
+                allowed_hosts=tuple(allowed_host or ()),
                 rules=rules,
                 config=config,
                 ready=ready,

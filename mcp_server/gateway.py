@@ -13,7 +13,7 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -528,22 +528,24 @@ async def open_gateway(
                 await gate.aclose()
 
 
-def transport_security(host: str) -> Any:
-    """The SDK protects loopback binds from DNS rebinding by itself; elsewhere, allow exactly the
-    bound host (any port) instead of leaving the check off."""
+def transport_security(host: str, allowed_hosts: Sequence[str] = ()) -> Any:
+    """The SDK protects loopback binds from DNS rebinding by itself; elsewhere, or when the operator
+    names the public host names, allow exactly those and the bound host (any port) instead of
+    leaving the check off."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    if host in ("127.0.0.1", "localhost", "::1"):
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if loopback and not allowed_hosts:
         return None
-    name = f"[{host}]" if ":" in host else host
+    names = [f"[{name}]" if ":" in name else name for name in (host, *allowed_hosts)]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=[name, f"{name}:*"],
+        allowed_hosts=[form for name in names for form in (name, f"{name}:*")],
         allowed_origins=[
-            f"http://{name}",
-            f"http://{name}:*",
-            f"https://{name}",
-            f"https://{name}:*",
+            f"{scheme}://{name}{port}"
+            for name in names
+            for scheme in ("http", "https")
+            for port in ("", ":*")
         ],
     )
 
@@ -555,6 +557,7 @@ async def serve_gateway(
     host: str = "127.0.0.1",
     port: int = 8100,
     path: str = "/mcp",
+    allowed_hosts: Sequence[str] = (),
     rules: Mapping[str, Rule] | None = None,
     config: GateConfig | None = None,
     ready: Callable[[str], None] | None = None,
@@ -571,7 +574,7 @@ async def serve_gateway(
             return
         app = server.streamable_http_app(
             streamable_http_path=path,
-            transport_security=transport_security(host),
+            transport_security=transport_security(host, allowed_hosts),
             host=host,
             # SSE (the default), not json_response: a legacy client's elicitation travels on
             # the request's own stream; JSON responses would cut it off.

@@ -377,6 +377,18 @@ def test_binding_elsewhere_allows_exactly_that_host() -> None:
     assert settings.allowed_hosts == ["10.1.2.3", "10.1.2.3:*"]
 
 
+def test_public_host_names_named_by_the_operator_are_allowed_and_nothing_else() -> None:
+    from mcp_server.gateway import transport_security
+
+    settings = transport_security("0.0.0.0", ["mcp.example.com"])
+    assert settings.enable_dns_rebinding_protection
+    assert settings.allowed_hosts == ["0.0.0.0", "0.0.0.0:*", "mcp.example.com", "mcp.example.com:*"]
+    assert "https://mcp.example.com" in settings.allowed_origins
+    assert "https://evil.example" not in settings.allowed_origins
+    loopback = transport_security("127.0.0.1", ["mcp.example.com"])
+    assert loopback.allowed_hosts[-2:] == ["mcp.example.com", "mcp.example.com:*"]
+
+
 # -- with the gate -------------------------------------------------------------------------------
 
 
