@@ -9,6 +9,7 @@ command that installs it (``make browser``), never skips.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium by default; GATE_TEST_CHROMIUM points elsewhere (another distribution's build).
+CHROMIUM = Path(os.environ.get("GATE_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 
 @pytest.fixture(scope="module")
