@@ -405,6 +405,7 @@ def table(rows: list[tuple[str, RunResult, RunResult | None, RunResult]]) -> str
 
 
 HEADROOM = 1  # --headroom: the pool's extra slots per backend for sparse flows
+BURST = 0.0  # --burst: weighted tokens of credit a flow under its share keeps
 
 
 def sim_pool(model: LatencyModel, backends: int, cap: int, policy: str) -> LLMPool:
@@ -424,7 +425,7 @@ def sim_pool(model: LatencyModel, backends: int, cap: int, policy: str) -> LLMPo
     pool = LLMPool(
         configured,
         http_client=client,
-        fairness=FairnessSettings(policy=policy, headroom=HEADROOM),
+        fairness=FairnessSettings(policy=policy, headroom=HEADROOM, burst=BURST),
         clock=asyncio.get_running_loop().time,
     )
     pool.affinity.prefix_chars = 10**9
@@ -545,7 +546,9 @@ async def real(
             pool = LLMPool(
                 configured,
                 fairness=FairnessSettings(
-                    policy="fifo" if policy == "fifo" else "fair", headroom=HEADROOM
+                    policy="fifo" if policy == "fifo" else "fair",
+                    headroom=HEADROOM,
+                    burst=BURST,
                 ),
             )
             pool.affinity.prefix_chars = 10**9
@@ -591,9 +594,10 @@ def main() -> None:
     parser.add_argument("--no-calibrate", action="store_true", help="reference model only")
     parser.add_argument("--port", type=int, default=8311)
     parser.add_argument("--headroom", type=int, default=1, help="pool headroom per backend")
+    parser.add_argument("--burst", type=float, default=0.0, help="pool burst credit (tokens)")
     args = parser.parse_args()
-    global HEADROOM
-    HEADROOM = args.headroom
+    global HEADROOM, BURST
+    HEADROOM, BURST = args.headroom, args.burst
     tenants = [int(n) for n in args.tenants.split(",")]
     prompt = estimate_prompt_tokens([{"role": "user", "content": PROMPT}])
 

@@ -66,10 +66,14 @@ class Simulation:
     """K slots driven the way the pool drives them: dispatch whenever a slot is free; charge the
     prompt at dispatch and the output at completion (the latest a streamed charge can land)."""
 
-    def __init__(self, slots: int, batch_floor: float = 0.1) -> None:
+    def __init__(self, slots: int, batch_floor: float = 0.1, burst: float = 0.0) -> None:
         self.clock = ManualClock(start=0.0)
         self.scheduler = FairScheduler(
-            weights=WEIGHTS, output_weight=2.0, batch_floor=batch_floor, clock=self.clock
+            weights=WEIGHTS,
+            output_weight=2.0,
+            batch_floor=batch_floor,
+            clock=self.clock,
+            burst=burst,
         )
         self.slots = slots
         self.in_flight: list[Any] = []
@@ -104,12 +108,13 @@ def largest_normalised_cost(scheduler: FairScheduler) -> float:
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops=operations, slots=st.integers(1, 6))
+@given(ops=operations, slots=st.integers(1, 6), burst=st.sampled_from([0.0, 300.0]))
 def test_backlogged_flows_of_a_band_never_drift_apart_by_more_than_the_bound(
-    ops: list[tuple[Any, ...]], slots: int
+    ops: list[tuple[Any, ...]], slots: int, burst: float
 ) -> None:
-    sim = Simulation(slots)
-    bound = (slots + 1) * largest_normalised_cost(sim.scheduler)
+    sim = Simulation(slots, burst=burst)
+    # Burst credit widens the bound by what a lift may leave a flow behind.
+    bound = (slots + 1) * largest_normalised_cost(sim.scheduler) + burst / min(WEIGHTS.values())
     for op in ops:
         if op[0] == "submit":
             sim.submit(*op[1:])
@@ -172,6 +177,20 @@ def test_a_flow_that_joins_a_flood_is_served_within_one_round(flood: int, flows:
         sim.dispatch()
         served.update(t.flow[0] for t in sim.in_flight)
     assert set(joiners) <= served
+
+
+def test_burst_credit_lets_a_flow_under_its_share_keep_at_most_that_much() -> None:
+    clock = ManualClock(start=0.0)
+    scheduler = FairScheduler(clock=clock, burst=100.0, weights={"light": 2.0})
+    flood = scheduler.submit("flood", "batch")
+    scheduler.submit("flood", "batch")
+    scheduler.charge(flood.flow, prompt_tokens=1_000)
+    scheduler.submit("light", "batch")
+    counters = scheduler.counters()
+    # 100 weighted tokens of credit are 50 normalised ones for a tenant of weight 2.
+    assert counters[("light", "batch")] == counters[("flood", "batch")] - 50
+    with pytest.raises(ValueError):
+        FairScheduler(clock=clock, burst=-1.0)
 
 
 def test_an_idle_flow_is_lifted_to_the_lowest_backlogged_counter_and_banks_no_credit() -> None:
@@ -288,6 +307,7 @@ def test_fairness_settings_load_from_yaml() -> None:
     settings_ = load_fairness(
         "tenants:\n  site-a: 2\n  site-b: {weight: 0.5}\n"
         "output_weight: 3\nbatch_floor: 0.2\ndefault_weight: 1.5\npolicy: fifo\nheadroom: 2\n"
+        "burst: 500\n"
     )
     assert settings_ == FairnessSettings(
         weights={"site-a": 2.0, "site-b": 0.5},
@@ -297,6 +317,7 @@ def test_fairness_settings_load_from_yaml() -> None:
         batch_floor=0.2,
         policy="fifo",
         headroom=2,
+        burst=500.0,
     )
 
 

@@ -215,6 +215,7 @@ class LLMPool:
             batch_floor=settings.batch_floor,
             clock=clock,
             fifo=settings.policy == "fifo",
+            burst=settings.burst,
         )
         self.affinity = affinity or PrefixAffinity(clock=clock)
         self._headroom = settings.headroom

@@ -129,9 +129,15 @@ class FairScheduler:
         clock: Callable[[], float],
         window_s: float = 10.0,
         fifo: bool = False,
+        burst: float = 0.0,
     ) -> None:
         """``fifo=True`` dispatches in arrival order across all flows and bands (the baseline the
-        benchmark compares against); accounting and figures stay the same."""
+        benchmark compares against); accounting and figures stay the same.
+
+        ``burst`` is the credit, in weighted tokens, that a flow under its share may keep: on a
+        lift it lands up to ``burst / weight`` below the lowest backlogged counter, so a light
+        tenant's short burst is served at once instead of waiting for the flood to catch up.  It
+        widens the fairness bound by that much; 0 is strict VTC."""
         for name, value in (("input_weight", input_weight), ("output_weight", output_weight)):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -155,6 +161,9 @@ class FairScheduler:
         self._contended_batch = 0
         self.mean_service_s: float | None = None
         self.fifo = fifo
+        if not (math.isfinite(burst) and burst >= 0):
+            raise ValueError(f"burst must be a finite number >= 0, got {burst!r}")
+        self.burst = burst
 
     # -- the driver's calls --------------------------------------------------------------------
 
@@ -351,7 +360,7 @@ class FairScheduler:
         band = flow[1]
         waiting = [s.counter for f, s in self._flows.items() if f[1] == band and s.queue]
         floor = min(waiting) if waiting else self._last_left[band]
-        state.counter = max(state.counter, floor)
+        state.counter = max(state.counter, floor - self.burst / state.weight)
 
     def _band_waiting(self, band: JobClass) -> bool:
         return any(state.queue for flow, state in self._flows.items() if flow[1] == band)

@@ -13,6 +13,8 @@ The file named by ``GATE_LLM_TENANTS`` is YAML (or JSON)::
     headroom: 1             # extra slots per backend above max_in_flight, only for sparse
                             #   flows (one call waiting, under their share of slots): a
                             #   newcomer starts at once in a pool that others saturate
+    burst: 0                # weighted tokens of credit a tenant under its share keeps, so a
+                            #   short burst is served at once (widens the fairness bound by it)
 
 Every key is optional; without the file every tenant weighs 1.
 """
@@ -40,6 +42,7 @@ _KEYS = frozenset(
         "batch_floor",
         "policy",
         "headroom",
+        "burst",
     }
 )
 _POLICIES = ("fair", "fifo")
@@ -54,6 +57,7 @@ class FairnessSettings:
     batch_floor: float = 0.1
     policy: str = "fair"
     headroom: int = 1
+    burst: float = 0.0
 
 
 def load_fairness(text_or_path: str | Path) -> FairnessSettings:
@@ -99,6 +103,7 @@ def load_fairness(text_or_path: str | Path) -> FairnessSettings:
         raise ConfigError(f"{source}: headroom must be an integer >= 0, got {headroom!r}")
     return FairnessSettings(
         headroom=headroom,
+        burst=_number(data.get("burst", 0), "burst", source, positive=False),
         policy=str(policy),
         weights=weights,
         default_weight=_number(
