@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gate.llm.scheduler import jain_index
 from gate.worker.backend import Finished, SamplingParams
 from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
 from gate.worker.model import LoadedModel, random_model
@@ -172,12 +173,6 @@ async def _scenario(
     return run
 
 
-def _jain(values: list[float]) -> float:
-    total = sum(values)
-    squares = sum(v * v for v in values)
-    return 1.0 if squares == 0 else total * total / (len(values) * squares)
-
-
 def _service(sample: dict[str, tuple[float, int]], tenant: str) -> float:
     return sample.get(tenant, (0.0, 0))[0]
 
@@ -207,8 +202,9 @@ def fairness(run: Run, tenants: list[str]) -> dict[str, Any]:
         first, last = inside[0][1], inside[-1][1]
         members = backlogged(inside)
         windows += 1
-        if len(members) >= 2:
-            jains.append(_jain([_service(last, t) - _service(first, t) for t in members]))
+        index = jain_index([_service(last, t) - _service(first, t) for t in members])
+        if index is not None:  # None with fewer than two backlogged tenants
+            jains.append(index)
         start += WINDOW_S
     gaps: list[tuple[float, float]] = []
     for i, (stamp, sample) in enumerate(samples):
