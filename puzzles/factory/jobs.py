@@ -170,6 +170,26 @@ async def _pending(engine: AsyncEngine, job_id: int) -> tuple[list[Any], int, in
     return list(rows), int(total or 0), int(total or 0) - len(rows)
 
 
+async def _open_job(
+    engine: AsyncEngine,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    make_items: Callable[[], Awaitable[Sequence[tuple[int, dict[str, Any], int | None]]]],
+    name: str | None,
+    on_start: OnStart | None,
+) -> tuple[int, str, list[Any], int, int]:
+    """Find or create the job; its id, name, items still to do, items in all and items done
+    (``on_start`` hears the last two)."""
+    job_id, job_name = await find_or_create_job(
+        engine, kind=kind, params=params, make_items=make_items, name=name
+    )
+    rows, total, done = await _pending(engine, job_id)
+    if on_start:
+        on_start(total, done)
+    return job_id, job_name, rows, total, done
+
+
 async def _finish_job(engine: AsyncEngine, job_id: int) -> None:
     async with engine.begin() as conn:
         left = await conn.scalar(
@@ -326,12 +346,14 @@ async def run_generate_job(
         chosen = await targets(engine) if callable(targets) else targets
         return [(i, t.to_dict(), None) for i, t in enumerate(chosen)]
 
-    job_id, job_name = await find_or_create_job(
-        engine, kind="generate", params=params, make_items=make_items, name=name
+    job_id, job_name, rows, total, done = await _open_job(
+        engine,
+        kind="generate",
+        params=params,
+        make_items=make_items,
+        name=name,
+        on_start=on_start,
     )
-    rows, total, done = await _pending(engine, job_id)
-    if on_start:
-        on_start(total, done)
     async with engine.connect() as conn:
         seen_keys = set((await conn.execute(select(_clues.c.text_key))).scalars())
     insert = _insert(engine)
@@ -482,16 +504,14 @@ async def run_verify_job(
         raise ValueError("verification needs at least one solver")
     where = (_clues.c.status == UNVERIFIED) & _clues.c.source.startswith(source_prefix)
     params = {"source": source_prefix, "limit": limit, "solvers": [s.name for s in solvers]}
-    job_id, job_name = await find_or_create_job(
+    job_id, job_name, rows, total, done = await _open_job(
         engine,
         kind="verify",
         params=params,
         make_items=lambda: _clue_items(engine, where, limit),
         name=name,
+        on_start=on_start,
     )
-    rows, total, done = await _pending(engine, job_id)
-    if on_start:
-        on_start(total, done)
     lock, tally, tags, start = asyncio.Lock(), _Tally(), call_tags(job_name), time.monotonic()
 
     async def work(row: Any) -> None:
@@ -587,16 +607,14 @@ async def run_calibrate_job(
         "samples": samples,
         "solvers": [s.name for s in solvers],
     }
-    job_id, job_name = await find_or_create_job(
+    job_id, job_name, rows, total, done = await _open_job(
         engine,
         kind="calibrate",
         params=params,
         make_items=lambda: _clue_items(engine, where, limit),
         name=name,
+        on_start=on_start,
     )
-    rows, total, done = await _pending(engine, job_id)
-    if on_start:
-        on_start(total, done)
     lock, tally, tags, start = asyncio.Lock(), _Tally(), call_tags(job_name), time.monotonic()
 
     async def work(row: Any) -> None:
