@@ -151,6 +151,14 @@ _WOULD = {
 }
 
 
+def _dry_run_ops(rule_name: str, subject: str, would: str) -> list[Op]:
+    """Count what a dry-run rule would have done: per rule, and in the client's ledger."""
+    return [
+        Incr(f"dry-run:{rule_name}:{would}", 1, 30 * 86_400.0),
+        bump(subject, f"dry_run_{would}"),
+    ]
+
+
 class Gatekeeper:
     def __init__(
         self,
@@ -332,24 +340,24 @@ class Gatekeeper:
             _count("allow", verdict.name)
             return Allow(rule)
         started = time.perf_counter()
-        decision = await self._decide(visitor, rule, dry_run=verdict.dry_run)
+        dry_run = verdict.name if verdict.dry_run else None
+        decision = await self._decide(visitor, rule, dry_run=dry_run)
         metrics.LATENCY.observe(time.perf_counter() - started)
         _count(_OUTCOME[type(decision)] if not verdict.dry_run else "dry_run", verdict.name)
         if verdict.dry_run and not isinstance(decision, Allow):
-            # Dry run: count what would have happened, let the request through.
+            # Dry run: what would have happened is already counted (in the round trip _decide
+            # made, or here for a deny, which makes none); the request goes through.
             would = _WOULD[type(decision)]
-            await self.store.execute(
-                [
-                    Incr(f"dry-run:{verdict.name}:{would}", 1, 30 * 86_400.0),
-                    bump(self.identity(visitor), f"dry_run_{would}"),
-                ]
-            )
+            if isinstance(decision, Deny):
+                await self.store.execute(_dry_run_ops(verdict.name, self.identity(visitor), would))
             return Allow(rule, dry_run=would)
         return decision
 
     async def _decide(
-        self, visitor: Visitor, rule: Rule, *, dry_run: bool
+        self, visitor: Visitor, rule: Rule, *, dry_run: str | None
     ) -> Decision | _UnissuedChallenge:
+        """``dry_run``: the dry-run rule's name; its counters join the store round trip made
+        for the outcome, so a dry-run request costs no more round trips than a real one."""
         if rule.action is Action.DENY:
             return Deny(rule)
         subject = self.identity(visitor)
@@ -387,17 +395,20 @@ class Gatekeeper:
         tier = self.tier(visitor, subject)
         free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
         if rate <= free:
-            await self.store.execute([*corrections, bump(subject, "served")])
+            if claims is None:  # else the batch above already counted it served
+                await self.store.execute([bump(subject, "served")])
             return Allow(rule, remaining=int(free - rate))
         level = self.settings.human_tier if visitor.human else self.settings.agent_tier
         price, cap, discount = self._price(rule, rate, tier, level)
         if price > cap:
-            await self.store.execute([*corrections, bump(subject, "throttled")])
+            ops = [*corrections, bump(subject, "throttled")]
+            if dry_run is not None:
+                ops += _dry_run_ops(dry_run, subject, "throttle")
+            await self.store.execute(ops)
             wait = self._wait(rule, cap, discount, results[0], int(results[1] or 0), now)
             return Throttle(rule, retry_after=wait, price=price)
-        if dry_run:  # no puzzle is composed for a request that will pass anyway
-            if corrections:
-                await self.store.execute(corrections)
+        if dry_run is not None:  # no puzzle is composed for a request that will pass anyway
+            await self.store.execute([*corrections, *_dry_run_ops(dry_run, subject, "challenge")])
             return _UnissuedChallenge(rule, price)
         terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
         issued = await self.challenges.issue(terms, price=price, tier=level, extra_ops=corrections)

@@ -7,7 +7,7 @@ from gate.keys import KeyRing
 from gate.ledger import read_ledger
 from gate.passes import PassCodec
 from gate.pricing import RateCurve
-from gate.rules import Action, Rule, RuleSet
+from gate.rules import Action, Rule, RuleSet, Verdict
 from gate.store import MemoryStore, Store
 from tests.support import FixedWordSource
 
@@ -146,3 +146,37 @@ async def test_people_get_an_easier_tier_than_programs() -> None:
     program = await gk.decide(Visitor(path="/paid/a", peer="198.51.100.1"))
     assert isinstance(person, Challenge) and isinstance(program, Challenge)
     assert person.challenge.puzzle.tier < program.challenge.puzzle.tier
+
+
+class _CountingStore:
+    """Counts the store calls (round trips) the gatekeeper makes."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.trips = 0
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            self.trips += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_dry_run_throttle_is_counted_in_the_round_trip_that_meters_it(
+    store: Store,
+) -> None:
+    rule = Rule("/paid/", price=3_000)
+    counting = _CountingStore(store)
+    gk, _ = keeper(counting, RuleSet([rule]), curve=RateCurve.parse("0:10"))  # type: ignore[arg-type]
+    decision = await gk.decide(Visitor(path="/paid/a", peer=ALICE), Verdict(rule, "beta", True))
+    assert isinstance(decision, Allow) and decision.dry_run == "throttle"
+    # One round trip reads the rate, one records the throttle with its dry-run counters.
+    assert counting.trips == 2
+    assert await store.get("dry-run:beta:throttle") == b"1"
+    ledger = await read_ledger(store, gk.identity(Visitor(path="/", peer=ALICE)))
+    assert ledger.throttled == 1
