@@ -58,7 +58,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession] | None = None
     policy_version: int = 0  # the stored version running here; 0: the rules given in code
     _refused_version: int = 0  # newest stored version that did not validate here (logged once)
-    _overrides_revision: int = -1
+    _overrides_revision: tuple[int, int] = (-1, -1)
     _poll_engine: AsyncEngine | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 

@@ -143,10 +143,16 @@ async def list_overrides(sessionmaker: Sessions) -> list[Override]:
     ]
 
 
-async def overrides_revision(sessionmaker: Sessions) -> int:
-    """Grows with every audited change; replicas reload the overrides when it moves."""
+async def overrides_revision(sessionmaker: Sessions) -> tuple[int, int]:
+    """Moves with every audited change; replicas reload the overrides when it does.
+
+    The count is part of it because ids are handed out before commit: a change committed after
+    a later-numbered one leaves ``max(id)`` where it was, and would never be loaded.
+    """
+    query = select(func.count(IdentityAction.id), func.max(IdentityAction.id))
     async with sessionmaker() as session:
-        return int(await session.scalar(select(func.max(IdentityAction.id))) or 0)
+        count, newest = (await session.execute(query)).one()
+    return int(count or 0), int(newest or 0)
 
 
 async def load_override_view(sessionmaker: Sessions) -> Mapping[str, OverrideView]:

@@ -101,7 +101,7 @@ async def test_overrides_are_stored_listed_cleared_and_audited(database_url: str
     try:
         await create_schema(engine)
         sessions = session_factory(engine)
-        assert await overrides_revision(sessions) == 0
+        assert await overrides_revision(sessions) == (0, 0)
         await set_override(sessions, "key:acme", tier="partner", blocked=False, actor="ops")
         first = await overrides_revision(sessions)
         await set_override(
@@ -165,3 +165,40 @@ async def test_a_runtime_applies_overrides_from_sql_within_its_poll_interval(
                     await asyncio.sleep(0.02)
         finally:
             await runtime.close()
+
+
+async def test_a_change_committed_after_a_later_numbered_one_still_moves_the_revision(
+    database_url: str,
+) -> None:
+    """PostgreSQL hands out ids before commit: the older id may commit last."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: ids commit in order")
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from puzzles.db import create_engine, create_schema, session_factory
+    from puzzles.models import IdentityAction
+    from puzzles.overrides import overrides_revision, set_override
+
+    engine = create_engine(database_url)
+    try:
+        await create_schema(engine)
+        sessions = session_factory(engine)
+        async with sessions() as slow, slow.begin():
+            await slow.execute(
+                insert(IdentityAction).values(
+                    at=datetime.now(UTC),
+                    identity="net:192.0.2.0/24",
+                    action="set",
+                    tier=None,
+                    blocked=True,
+                    actor="ops",
+                    reason="abuse",
+                )
+            )
+            await set_override(sessions, "key:acme", tier="gold", blocked=False, actor="ops")
+            seen = await overrides_revision(sessions)
+        assert await overrides_revision(sessions) != seen
+    finally:
+        await engine.dispose()
