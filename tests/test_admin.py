@@ -182,6 +182,42 @@ async def test_repeated_failures_lock_the_login_even_for_the_right_password(clie
     assert (await client.get("/")).status_code == 303
 
 
+async def test_sessions_and_lockout_fail_closed_when_the_store_errors(
+    client, runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _logged_in(client)
+    session_id = client.cookies["rg_admin"]
+    client.cookies.clear()
+    form = await client.get("/login")  # a login form's pre-session, beside the live session
+    client.cookies.set("rg_admin", session_id)
+    store = runtime.store
+    real = store.execute
+    down = ["admin:session:"]
+
+    async def broken(ops):  # type: ignore[no-untyped-def]
+        if any(getattr(op, "key", "").startswith(down[0]) for op in ops):
+            raise ConnectionError("store down")
+        return await real(ops)
+
+    monkeypatch.setattr(store, "execute", broken)
+
+    async def status(request) -> int:  # type: ignore[no-untyped-def]
+        try:
+            return (await request).status_code
+        except ConnectionError:
+            return 500
+
+    # A live session cookie opens nothing while its record cannot be read...
+    assert await status(client.get("/")) not in (200, 303)
+    assert await status(client.get("/api/overview")) != 200
+    # ...and the right password does not log in while the lockout cannot be checked.
+    down[0] = "admin:fail:"
+    login = client.post(
+        "/login", data={"csrf": _token(form.text), "username": USER, "password": PASSWORD}
+    )
+    assert await status(login) not in (200, 303)
+
+
 async def test_pages_carry_a_strict_csp_and_are_never_cached_or_framed(client) -> None:
     await _logged_in(client)
     for path in ["/", "/policy", "/clients", "/bank", "/pool", "/login"]:
