@@ -1,11 +1,11 @@
-"""The policy audit trail in SQL."""
+"""The policy audit trail in SQL (written by ``puzzles.policy_store.save_policy``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from puzzles.models import PolicyChange
@@ -18,17 +18,6 @@ class AuditEntry:
     source: str
     actor: str
     document: str
-
-
-async def record_policy_change(
-    engine: AsyncEngine, *, digest: str, source: str, actor: str, document: str
-) -> None:
-    async with engine.begin() as connection:
-        await connection.execute(
-            insert(PolicyChange).values(
-                digest=digest, source=source, actor=actor, document=document
-            )
-        )
 
 
 async def policy_history(engine: AsyncEngine, limit: int = 100) -> list[AuditEntry]:
