@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from admin.ledgers import Totals, client_ledgers, totals
 from admin.models import LedgerSample
 from gate.clock import Clock, system_clock
+from gate.ledger import FIELDS
 from gate.store import Incr, Store
 
 log = logging.getLogger("reasoning_gate.admin")
-SERIES_FIELDS = ("issued", "solved", "failed", "tokens_paid", "served", "throttled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +82,7 @@ async def series(engine: AsyncEngine, hours: float = 24.0, limit: int = 2_000) -
         points.append(
             Point(
                 at,
-                {
-                    name: max(0, getattr(row, name) - getattr(previous, name))
-                    for name in SERIES_FIELDS
-                },
+                {name: max(0, getattr(row, name) - getattr(previous, name)) for name in FIELDS},
             )
         )
     return points
