@@ -349,22 +349,8 @@ app.add_typer(db_app, name="db")
 
 
 def _db_run(database_url: str | None, action):  # type: ignore[no-untyped-def]
-    """Run ``action(engine)`` on the configured database; schema errors exit 1 with the reason."""
-    from gate.errors import ConfigError
-    from puzzles.db import create_engine
-
-    async def main():  # type: ignore[no-untyped-def]
-        engine = create_engine(_config(database_url=database_url).resolved_database_url)
-        try:
-            return await action(engine)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+    """Run ``action(engine)`` on the configured database as it is (no schema check first)."""
+    return asyncio.run(_with_engine(_config(database_url=database_url), action, schema=False))
 
 
 @db_app.command("upgrade")
@@ -415,13 +401,16 @@ def db_stamp(
     console.print(f"Stamped the schema at {state.describe()}.")
 
 
-async def _with_engine(config, action, *args):  # type: ignore[no-untyped-def]
+async def _with_engine(config, action, *args, schema: bool = True):  # type: ignore[no-untyped-def]
+    """Run ``action(engine, *args)`` (after the schema check unless ``schema`` is false);
+    configuration and schema errors exit 1 with the reason."""
     from gate.errors import ConfigError
     from puzzles.db import create_engine, create_schema
 
     engine = create_engine(config.resolved_database_url)
     try:
-        await create_schema(engine)
+        if schema:
+            await create_schema(engine)
         return await action(engine, *args)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/red]")
