@@ -98,8 +98,8 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
-def head_revision() -> str:
-    head = script_directory().get_current_head()
+def head_revision(script: ScriptDirectory | None = None) -> str:
+    head = (script or script_directory()).get_current_head()
     if head is None:  # pragma: no cover - the baseline always exists
         raise SchemaError("no migration revisions found")
     return head
@@ -148,7 +148,7 @@ def _state(connection: Connection) -> SchemaState:
     script = script_directory()
     known = current is None or _knows(script, current)
     ours = frozenset(names & set(target_metadata().tables) | names & V010_TABLES)
-    return SchemaState(current, head_revision(), ours, known)
+    return SchemaState(current, head_revision(script), ours, known)
 
 
 def _knows(script: ScriptDirectory, revision: str) -> bool:
