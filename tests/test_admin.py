@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -353,6 +354,19 @@ def test_logins_are_managed_from_the_command_line(tmp_path: Path) -> None:
 
     assert asyncio.run(check("the new long password"))
     assert not asyncio.run(check("a long enough password"))
+
+
+async def test_the_polled_overview_rates_the_last_interval(sql_client, sql_runtime) -> None:
+    await _logged_in(sql_client)
+    store, clock = sql_runtime.store, ManualClock(time.time() + 100.0)  # after the app's own
+    identity = "net:198.51.100.0/24"
+    for served in (0, 6, 12):
+        await store.execute([enlist(identity), bump(identity, "served", served or 1)])
+        await take_sample(sql_runtime.engine, store, 10.0, clock)
+        clock.advance(10.0)
+    numbers = (await sql_client.get("/api/overview")).json()
+    assert numbers["requests_per_minute"] == 72.0  # 12 served in the last 10 s
+    assert numbers["totals"]["served"] == 19
 
 
 async def test_samples_make_a_series_of_growth_per_interval(sql_runtime) -> None:

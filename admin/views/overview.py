@@ -16,9 +16,10 @@ from admin.web import Admin, page, render
 TOP_PAYERS = 10
 
 
-async def _numbers(admin: Admin) -> dict[str, Any]:
+async def _numbers(admin: Admin, limit: int = 2_000) -> dict[str, Any]:
+    """The counters, and the last ``limit`` points of history (the rate needs the last two)."""
     entries = await client_ledgers(admin.runtime.store)
-    points = await series(admin.engine, hours=24)
+    points = await series(admin.engine, hours=24, limit=max(2, limit))
     last = points[-1] if points else None
     rate = None
     if last is not None and len(points) >= 2:
@@ -71,7 +72,7 @@ async def overview(request: Request, admin: Admin, session: Session) -> Response
 
 @page
 async def overview_json(request: Request, admin: Admin, session: Session) -> Response:
-    numbers = await _numbers(admin)
+    numbers = await _numbers(admin, limit=2)  # polled every few seconds: no whole day of rows
     numbers.pop("points")
     return JSONResponse(numbers)
 
