@@ -801,25 +801,22 @@ def puzzles_generate(
     settings = GenerateSettings(
         attempts=attempts, temperature=temperature, verify=verify, concurrency=concurrency
     )
-    with _FactoryProgress("generating") as bar:
-        report = asyncio.run(
-            _run_factory(
-                config.resolved_database_url,
-                pools,
-                lambda engine: run_generate_job(
-                    engine,
-                    gen_pool,
-                    solvers,
-                    targets,
-                    params=params,
-                    settings=settings,
-                    name=job,
-                    on_start=bar.start,
-                    on_item=bar.item,
-                ),
-            )
-        )
-    _print_job_report(report, "accepted")
+    _factory_job(
+        "generating",
+        "accepted",
+        config.resolved_database_url,
+        pools,
+        lambda engine, **progress: run_generate_job(
+            engine,
+            gen_pool,
+            solvers,
+            targets,
+            params=params,
+            settings=settings,
+            name=job,
+            **progress,
+        ),
+    )
 
 
 @puzzles_app.command("verify")
@@ -856,14 +853,21 @@ def _solver_job(title, verb, run, llm, database_url, **options):  # type: ignore
     config = _config(database_url=database_url)
     found = _load_llm_backends(backends, backend, model)
     _, solvers, pools = _factory_pools(found, None, solver or [])
+    _factory_job(
+        title,
+        verb,
+        config.resolved_database_url,
+        pools,
+        lambda engine, **progress: run(engine, solvers, **progress, **options),
+    )
+
+
+def _factory_job(title, verb, url, pools, run):  # type: ignore[no-untyped-def]
+    """Run ``run(engine, on_start=..., on_item=...)`` with a progress bar and print its report."""
     with _FactoryProgress(title) as bar:
         report = asyncio.run(
             _run_factory(
-                config.resolved_database_url,
-                pools,
-                lambda engine: run(
-                    engine, solvers, on_start=bar.start, on_item=bar.item, **options
-                ),
+                url, pools, lambda engine: run(engine, on_start=bar.start, on_item=bar.item)
             )
         )
     _print_job_report(report, verb)
