@@ -80,8 +80,7 @@ class GateMiddleware:
             response = JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
             await response(scope, receive, send)
             return
-        visitor = self._visitor(scope)
-        flavor = negotiate(visitor.headers.get("accept"))
+        visitor, flavor = self._visitor(scope)
         try:
             if "signature-input" in visitor.headers:
                 bot = await self.gatekeeper.verified_bot(
@@ -147,8 +146,9 @@ class GateMiddleware:
 
     # -- requests --------------------------------------------------------------------------------
 
-    def _visitor(self, scope: Scope) -> Visitor:
-        """One pass over the headers: the facts rules look at, and the candidate passes."""
+    def _visitor(self, scope: Scope) -> tuple[Visitor, Flavor]:
+        """One pass over the headers: the facts rules look at, the candidate passes, and the
+        flavour an answer of the gate's own takes."""
         headers: dict[str, str] = {}
         authorization: bytes | None = None
         cookies: list[str] = []
@@ -172,17 +172,19 @@ class GateMiddleware:
         for header in cookies:
             tokens.extend(_cookie_values(header, self.cookie_name))
         client = scope.get("client")
-        return Visitor(
+        flavor = negotiate(headers.get("accept"))
+        visitor = Visitor(
             path=scope["path"],
             peer=client[0] if client else None,
             forwarded_for=tuple(forwarded),
             tokens=tuple(tokens),
-            human=negotiate(headers.get("accept")) == "html",
+            human=flavor == "html",
             method=scope.get("method", "GET"),
             host=headers.get("host", ""),
             headers=headers,
             api_key=headers.get(API_KEY_HEADER),
         )
+        return visitor, flavor
 
     def _without_gate_credentials(self, scope: Scope) -> Scope:
         """The app behind must never see (or log) a gate credential: drop the gate's Authorization
