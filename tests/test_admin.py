@@ -324,7 +324,11 @@ async def test_the_bank_page_shows_counts_clues_running_out_jobs_and_answers(
     assert "clue 1" in near and "clue 0" not in near and str(int(limit * 0.9)) in near
     assert "refill" in page and 'value="2"' in page and "2/4" in page
     assert "Mars" in page and "Graph" in page  # answers: shown on this page only
-    assert "Mars" not in (await client.get("/clients")).text
+    assert "Graph" not in near  # the running-out list shows clues, never their answers
+    for path in PAGES:
+        if path != "/bank":
+            shown = (await client.get(path)).text
+            assert not {"Mars", "Graph", "Venus"} & set(re.findall(r"\w+", shown)), path
     jobs = (await client.get("/api/jobs")).json()
     assert jobs[0]["name"] == "refill" and jobs[0]["percent"] == 50
 
