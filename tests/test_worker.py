@@ -378,6 +378,19 @@ async def test_a_greedy_only_worker_refuses_a_temperature(tiny_model: Any) -> No
         engine.close()
 
 
+async def test_a_refused_submission_leaves_no_handler_or_ledger_entry(tiny_model: Any) -> None:
+    from gate.worker.backend import SamplingParams
+    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+
+    engine = ContinuousBatchingBackend(tiny_model, EngineOptions(**SMALL_ENGINE))
+    engine.close()  # a stopped engine refuses new requests
+    with pytest.raises(RuntimeError, match="not accepting"):
+        async for _ in engine.generate([1, 2, 3], SamplingParams(max_new_tokens=2), tenant="t"):
+            pass
+    assert not engine._manager.output_router.result_handlers
+    assert engine.ledger.snapshot([])["t"].waiting == 0
+
+
 def test_the_assembler_holds_back_partial_characters_and_stop_prefixes() -> None:
     pieces = {1: "Hel", 2: "lo ", 3: "EN", 4: "D", 5: "\ufffd"}
 

@@ -230,14 +230,11 @@ class ContinuousBatchingBackend:
                 eos_token_id=-1 if self.options.ignore_eos else sorted(self._eos),
                 **sampling,
             )
+            if added is None:
+                raise RuntimeError("the engine is not accepting requests (stopping)")
         except BaseException:
-            added = None
+            self._forget(request_id)  # refused or failed: nothing will ever answer it
             raise
-        finally:
-            if added is None:  # refused (stopping) or failed: nothing will ever answer it
-                self._forget(request_id)
-        if added is None:
-            raise RuntimeError("the engine is not accepting requests (stopping)")
         assembler = TextAssembler(self._decode, params.stop) if text else None
         done = False
         seen = 0
