@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gate.errors import ConfigError
 
 BASELINE: Final = "0001"
-# The tables release 0.1.0 created (git tag v0.1.0, puzzles/models.py).
+# The tables release 0.1.0 created (puzzles/models.py at commit 593b6a1; tests/data holds its DDL).
 V010_TABLES: Final = frozenset(
     {"clues", "words", "policy_changes", "api_keys", "factory_jobs", "factory_items"}
 )
