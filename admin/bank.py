@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from gate.store import Get, Store
@@ -72,24 +72,26 @@ _SERVABLE = (Clue.status == VERIFIED) & Clue.retired.is_(False)
 
 
 async def _grouped(
-    engine: AsyncEngine, column: ColumnElement[Any], where: ColumnElement[bool] = _SERVABLE
+    connection: AsyncConnection,
+    column: ColumnElement[Any],
+    where: ColumnElement[bool] = _SERVABLE,
 ) -> list[tuple[str, int]]:
     query = select(column, func.count()).where(where).group_by(column).order_by(func.count().desc())
-    async with engine.connect() as connection:
-        return [(str(key), int(count)) for key, count in (await connection.execute(query)).all()]
+    return [(str(key), int(count)) for key, count in (await connection.execute(query)).all()]
 
 
 async def bank_counts(engine: AsyncEngine) -> BankCounts:
-    letters = sorted(await _grouped(engine, Clue.initial))
-    tiers = sorted(await _grouped(engine, Clue.tier))
-    return BankCounts(
-        by_tier=tiers,
-        by_source=await _grouped(engine, Clue.source),
-        by_letter=letters,
-        by_domain=await _grouped(engine, Clue.domain),
-        by_status=await _grouped(engine, Clue.status, where=Clue.id.is_not(None)),
-        servable=sum(count for _, count in tiers),
-    )
+    async with engine.connect() as connection:  # one connection for the five counts
+        letters = sorted(await _grouped(connection, Clue.initial))
+        tiers = sorted(await _grouped(connection, Clue.tier))
+        return BankCounts(
+            by_tier=tiers,
+            by_source=await _grouped(connection, Clue.source),
+            by_letter=letters,
+            by_domain=await _grouped(connection, Clue.domain),
+            by_status=await _grouped(connection, Clue.status, where=Clue.id.is_not(None)),
+            servable=sum(count for _, count in tiers),
+        )
 
 
 async def near_limit(
