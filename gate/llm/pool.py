@@ -362,7 +362,7 @@ class LLMPool:
         """Queue for a slot and wait until the scheduler dispatches this call to a backend."""
         now = self._clock()
         if deadline_at is not None:
-            usable = [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
+            usable = self._usable(now)
             wait = self.scheduler.estimated_wait(
                 tags.tenant,
                 tags.job_class,
@@ -398,7 +398,7 @@ class LLMPool:
         ``FairScheduler.pop_sparse``)."""
         while True:
             now = self._clock()
-            usable = [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
+            usable = self._usable(now)
             targets = [s for s in usable if s.free > 0]
             if targets or not usable:
                 ticket = self.scheduler.pop()
@@ -431,6 +431,10 @@ class LLMPool:
             state = self._route(request, targets)
             state.in_flight += 1
             request.future.set_result(state)
+
+    def _usable(self, now: float) -> list[_BackendState]:
+        """The backends that serve chat and are not marked down."""
+        return [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
 
     def _route(self, request: _Request, free: list[_BackendState]) -> _BackendState:
         fresh = [state for state in free if state.backend.name not in request.tried] or free
