@@ -226,9 +226,12 @@ class FairScheduler:
         for flow, state in self._flows.items():
             if len(state.queue) != 1 or state.in_flight >= share:
                 continue
-            self._trim(state, now)
-            recent = sum(amount for _, amount in state.recent) / state.weight
-            key = (BANDS.index(flow[1]), recent, state.counter, state.queue[0].seq)
+            key = (
+                BANDS.index(flow[1]),
+                self._recent(state, now),
+                state.counter,
+                state.queue[0].seq,
+            )
             if best is None or key < best:
                 best, chosen = key, state
         return None if chosen is None else self._take(chosen)
@@ -330,11 +333,7 @@ class FairScheduler:
         """Jain's index of weight-normalised service over the last window among the flows that
         are backlogged now; ``None`` with fewer than two of them."""
         now = self._clock()
-        shares = []
-        for state in self._flows.values():
-            if state.queue:
-                self._trim(state, now)
-                shares.append(sum(amount for _, amount in state.recent) / state.weight)
+        shares = [self._recent(state, now) for state in self._flows.values() if state.queue]
         return jain_index(shares)
 
     # -- internals -----------------------------------------------------------------------------
@@ -380,6 +379,11 @@ class FairScheduler:
     def _trim(self, state: _FlowState, now: float) -> None:
         while state.recent and state.recent[0][0] < now - self._window_s:
             state.recent.popleft()
+
+    def _recent(self, state: _FlowState, now: float) -> float:
+        """The flow's weight-normalised service over the last window."""
+        self._trim(state, now)
+        return sum(amount for _, amount in state.recent) / state.weight
 
     def _stats(self, flow: Flow, state: _FlowState) -> FlowStats:
         waits = sorted(state.waits)
