@@ -219,6 +219,18 @@ async def test_sessions_and_lockout_fail_closed_when_the_store_errors(
     assert await status(login) not in (200, 303)
 
 
+async def test_only_the_notice_a_write_sent_is_shown_not_a_links_own(client) -> None:
+    csrf = await _logged_in(client)
+    done = await client.post("/clients/revoke", data={"csrf": csrf, "identity": "net:192.0.2.0/24"})
+    assert done.status_code == 303
+    shown = await client.get(done.headers["location"])
+    assert 'class="notice"' in shown.text and "Passes of net:192.0.2.0/24 revoked." in shown.text
+    crafted = await client.get("/clients", params={"notice": "Session expired: see evil.example"})
+    assert "evil.example" not in crafted.text
+    forged = await client.get("/policy", params={"notice": "Call evil.example", "mac": "0" * 32})
+    assert "evil.example" not in forged.text
+
+
 async def test_pages_carry_a_strict_csp_and_are_never_cached_or_framed(client) -> None:
     await _logged_in(client)
     for path in ["/", "/policy", "/clients", "/bank", "/pool", "/login"]:

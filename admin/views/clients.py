@@ -11,7 +11,7 @@ from starlette.responses import Response
 from admin.audit import record_action
 from admin.ledgers import client_ledgers, read_ledgers
 from admin.sessions import Session
-from admin.web import Admin, action, back, page, refuse, render
+from admin.web import Admin, action, back, notice_of, page, refuse, render
 from puzzles.overrides import clear_override, list_overrides, revoke_passes, set_override
 
 MAX_IDENTITY = 300
@@ -41,7 +41,7 @@ async def clients_page(request: Request, admin: Admin, session: Session) -> Resp
         overrides=overrides,
         tiers=sorted(admin.runtime.gatekeeper.rules.tiers),
         wanted=wanted,
-        notice=request.query_params.get("notice", ""),
+        notice=notice_of(request, session),
     )
 
 
@@ -54,7 +54,7 @@ async def clients_revoke(
         return refuse(400, "an identity is required")
     await revoke_passes(admin.sessionmaker, admin.runtime.store, identity, actor=session.user)
     await record_action(admin.engine, session.user, "revoke-passes", identity)
-    return back(request, "/clients", notice=f"Passes of {identity} revoked.")
+    return back(request, session, "/clients", f"Passes of {identity} revoked.")
 
 
 async def _override(
@@ -97,7 +97,7 @@ async def clients_tier(
         return refuse(400, f"unknown tier {tier!r}: define it in the policy's tiers first")
     await _override(admin, session, identity, tier=tier)
     await record_action(admin.engine, session.user, "set-tier", identity, tier or "(none)")
-    return back(request, "/clients", notice=f"{identity}: tier {tier or '(none)'}.")
+    return back(request, session, "/clients", f"{identity}: tier {tier or '(none)'}.")
 
 
 @action
@@ -112,4 +112,4 @@ async def clients_block(
     await _override(admin, session, identity, blocked=blocked, reason=reason)
     verb = "block" if blocked else "unblock"
     await record_action(admin.engine, session.user, verb, identity, reason)
-    return back(request, "/clients", notice=f"{identity} {verb}ed.")
+    return back(request, session, "/clients", f"{identity} {verb}ed.")

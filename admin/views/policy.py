@@ -13,7 +13,7 @@ from starlette.responses import Response
 from admin.audit import recent_actions, record_action
 from admin.policy_text import rule_rows, starter_policy
 from admin.sessions import Session
-from admin.web import Admin, action, back, page, render
+from admin.web import Admin, action, back, notice_of, page, render
 from gate.errors import ConfigError
 from gate.gatekeeper import Gatekeeper, Preview, Visitor
 from gate.policy import parse_policy
@@ -59,7 +59,7 @@ async def _page(
         rows=rows,
         tiers=tiers,
         error=error,
-        notice=request.query_params.get("notice", ""),
+        notice=notice_of(request, session),
         preview=preview,
         asked=asked or {},
         history=await policy_history(admin.sessionmaker, limit=20),
@@ -91,7 +91,10 @@ async def policy_save(request: Request, admin: Admin, session: Session, form: Fo
     except ConfigError as exc:
         return await _page(request, admin, session, draft=text, error=str(exc), status=400)
     return back(
-        request, "/policy", notice=f"Saved version {version}; replicas apply it within seconds."
+        request,
+        session,
+        "/policy",
+        notice=f"Saved version {version}; replicas apply it within seconds.",
     )
 
 
@@ -115,7 +118,7 @@ async def policy_price(
         )
     except ConfigError as exc:
         return await _page(request, admin, session, error=str(exc), status=400)
-    return back(request, "/policy", notice=f"{rule}: price {price} (version {version}).")
+    return back(request, session, "/policy", f"{rule}: price {price} (version {version}).")
 
 
 @action
@@ -132,7 +135,7 @@ async def policy_dry_run(
     except ConfigError as exc:
         return await _page(request, admin, session, error=str(exc), status=400)
     state = "on" if on else "off"
-    return back(request, "/policy", notice=f"Dry run {state} for {what} (version {version}).")
+    return back(request, session, "/policy", f"Dry run {state} for {what} (version {version}).")
 
 
 def _visitor(form: FormData) -> tuple[Visitor, dict[str, str]]:
