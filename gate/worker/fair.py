@@ -182,12 +182,8 @@ class VTCScheduler(_TenantAware):
         self._cleanup_waiting_queue(removed)
         if self.starved_requests:
             # The engine offloads from the end of this list: most-served tenants go first.
-            counters = self.ledger.counters()
-            self.starved_requests.sort(
-                key=lambda item: counters.get(
-                    self._tenant.get(item[0].request_id, DEFAULT_TENANT), 0.0
-                )
-            )
+            # (Nothing was charged since ``counters`` was read: that happens after this step.)
+            self.starved_requests.sort(key=lambda item: level(item[0]))
         if not batch and allocation_failed:
             return None, fast_path, 0, 0
         return batch, fast_path, q_tokens, kv_read
