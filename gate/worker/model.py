@@ -60,14 +60,6 @@ def locate_smollm2() -> Path:
     return path
 
 
-def _torch_dtype(device: str) -> torch.dtype:
-    import torch
-
-    # GGUF weights are de-quantized on load; float32 is the fast, exact choice on a CPU, and
-    # bfloat16 halves memory on a GPU.
-    return torch.bfloat16 if device.startswith("cuda") else torch.float32
-
-
 def _import_transformers() -> Any:
     try:
         import torch  # noqa: F401
@@ -145,7 +137,9 @@ def _dtype(name: str | None, device: str) -> torch.dtype:
     import torch
 
     if name is None:
-        return _torch_dtype(device)
+        # GGUF weights are de-quantized on load; float32 is the fast, exact choice on a CPU, and
+        # bfloat16 halves memory on a GPU.
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if name not in ("float32", "bfloat16", "float16"):
         raise ModelUnavailable(f"unknown dtype {name!r}; use float32, bfloat16 or float16")
     return getattr(torch, name)  # type: ignore[no-any-return]
