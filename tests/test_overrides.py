@@ -167,12 +167,12 @@ async def test_a_runtime_applies_overrides_from_sql_within_its_poll_interval(
             await runtime.close()
 
 
+# PostgreSQL only: SQLite serialises writers, so its ids commit in order.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_change_committed_after_a_later_numbered_one_still_moves_the_revision(
     database_url: str,
 ) -> None:
     """PostgreSQL hands out ids before commit: the older id may commit last."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite serialises writers: ids commit in order")
     from datetime import UTC, datetime
 
     from sqlalchemy import insert
