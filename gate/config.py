@@ -85,7 +85,20 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "GATE_HUMAN_TIER": ("1", "Clue tier for browsers (people)."),
     "GATE_CHALLENGE_TTL": ("300", "Seconds a challenge stays solvable."),
     "GATE_MAX_ATTEMPTS": ("5", "Wrong answers allowed per challenge."),
-    "GATE_SERVE_LIMIT": ("500", "Times one clue may be served before it is withdrawn."),
+    "GATE_SERVE_LIMIT": (
+        "1",
+        "Times one clue text may be served before it is withdrawn (1: never twice, so no "
+        "client can learn a clue's letter by seeing it again).",
+    ),
+    "GATE_DECODE_RATE": (
+        "250",
+        "Tokens/s of a fast model: a rule without solve_floor waits its puzzle's price at this "
+        "rate before an answer is judged (the solve-time floor).",
+    ),
+    "GATE_HUMAN_FLOOR": (
+        "5",
+        "Solve-time floor in seconds for people (the HTML form), unless the rule sets solve_floor.",
+    ),
     "GATE_ADMIN_SESSION_TTL": ("28800", "Seconds an admin dashboard login lasts."),
     "GATE_ADMIN_LOCKOUT_FAILURES": (
         "5",
@@ -128,6 +141,28 @@ def _seconds(env: Mapping[str, str], name: str) -> float:
     return value
 
 
+def _positive(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name) or SETTINGS[name][0]
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number, got {raw}")
+    return value
+
+
+def _floor(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name) or SETTINGS[name][0]
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0 <= value <= 3_600:
+        raise ConfigError(f"{name} must be between 0 and 3600 seconds, got {raw}")
+    return value
+
+
 @dataclass(frozen=True)
 class GateConfig:
     state_dir: Path = Path(".gate")
@@ -138,7 +173,7 @@ class GateConfig:
     signing_key: str = field(default="", repr=False)  # a secret: never in a repr or a log line
     verify_keys: tuple[str, ...] = ()
     db_auto_upgrade: str = "sqlite"
-    serve_limit: int = 500
+    serve_limit: int = 1
     policy_file: Path | None = None
     bot_keys_dir: Path | None = None
     policy_poll: float = 2.0  # seconds between checks for a newer stored policy
@@ -179,6 +214,8 @@ class GateConfig:
             human_tier=tiers["GATE_HUMAN_TIER"],
             challenge_ttl=_int(env, "GATE_CHALLENGE_TTL", minimum=10),
             max_attempts=_int(env, "GATE_MAX_ATTEMPTS", minimum=1),
+            decode_rate=_positive(env, "GATE_DECODE_RATE"),
+            human_floor=_floor(env, "GATE_HUMAN_FLOOR"),
             trusted_proxies=parse_networks(
                 item for item in env.get("GATE_TRUSTED_PROXIES", "").split(",") if item.strip()
             ),

@@ -7,9 +7,11 @@ catch that one class and fail closed.  Messages never contain an expected answer
     ├── ConfigError            bad settings, keys or rules (raised at start-up, not per request)
     ├── StoreError             the hot-state store failed (network, protocol); treated as "deny"
     ├── BankError              the clue bank cannot compose the requested puzzle
+    ├── ChallengePending       this client's challenge is being composed by a concurrent request
     ├── ChallengeError         a solve attempt was refused
     │   ├── ChallengeGone      unknown, expired, already solved, or out of attempts
     │   ├── WrongAnswer        the answer was wrong; ``attempts_left`` tells how many remain
+    │   ├── TooEarly           sooner than the solve-time floor: not judged, no attempt used
     │   └── ChallengeMismatch  solved by a different identity than the one it was issued to
     ├── PassError              a pass token was refused
     │   ├── PassInvalid        malformed, bad signature, unknown key id
@@ -37,6 +39,14 @@ class BankError(GateError):
     """The clue bank cannot compose the requested puzzle."""
 
 
+class ChallengePending(GateError):
+    """A concurrent request of the same client is composing its one outstanding challenge."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("a challenge for this client is being prepared; retry shortly")
+        self.retry_after = retry_after
+
+
 class ChallengeError(GateError):
     """A solve attempt was refused."""
 
@@ -51,6 +61,18 @@ class WrongAnswer(ChallengeError):
     def __init__(self, attempts_left: int) -> None:
         super().__init__(f"wrong answer; {attempts_left} attempt(s) left")
         self.attempts_left = attempts_left
+
+
+class TooEarly(ChallengeError):
+    """The answer came sooner than the solve-time floor allows: it was not judged.
+
+    Nothing about its correctness is known to the caller, no attempt was used, and the challenge
+    stays valid; ``retry_after`` is the whole seconds until the floor has passed.
+    """
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too early; retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 class ChallengeMismatch(ChallengeError):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gate import challenges as _challenges
 from gate import metrics
 from gate.botauth import BotAuthError, KeyDirectory, check_replay, verify
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
@@ -41,6 +42,11 @@ class GateSettings:
     challenge_ttl: int = 300
     max_attempts: int = 5
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # The solve-time floor: a rule without its own ``solve_floor`` waits its puzzle's price at
+    # this many tokens/s (a fast model's decode rate); people (the HTML form) wait human_floor.
+    # None: the defaults of gate.challenges (DECODE_RATE, HUMAN_FLOOR).
+    decode_rate: float | None = None
+    human_floor: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,7 @@ class Gatekeeper:
             clock=clock,
             ttl=self.settings.challenge_ttl,
             max_attempts=self.settings.max_attempts,
+            decode_rate=self.settings.decode_rate,
         )
 
         # Parsing addresses costs more than the rest of a paid request; clients repeat.
@@ -410,7 +417,11 @@ class Gatekeeper:
         if dry_run is not None:  # no puzzle is composed for a request that will pass anyway
             await self.store.execute([*corrections, *_dry_run_ops(dry_run, subject, "challenge")])
             return _UnissuedChallenge(rule, price)
-        terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl)
+        floor = rule.solve_floor
+        if floor is None and visitor.human:
+            human = self.settings.human_floor
+            floor = _challenges.HUMAN_FLOOR if human is None else human
+        terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl, floor)
         issued = await self.challenges.issue(terms, price=price, tier=level, extra_ops=corrections)
         return Challenge(rule, issued, reason)
 

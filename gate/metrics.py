@@ -15,7 +15,10 @@ REQUESTS = Counter(
     "gate_requests", "Requests decided, by outcome and rule.", ["action", "rule"], registry=REGISTRY
 )
 CHALLENGES = Counter(
-    "gate_challenges", "Challenges issued, solved and failed.", ["event"], registry=REGISTRY
+    "gate_challenges",
+    "Challenges issued, reused (asked again), solved, failed and answered too early.",
+    ["event"],
+    registry=REGISTRY,
 )
 BOT_SIGNATURES = Counter(
     "gate_bot_signatures", "Web Bot Auth signatures seen, by result.", ["result"], registry=REGISTRY
@@ -25,6 +28,13 @@ PRICES = Histogram(
     "gate_challenge_price_tokens",
     "Price of issued challenges in expected solver tokens.",
     buckets=(500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000),
+    registry=REGISTRY,
+)
+SOLVE_SECONDS = Histogram(
+    "gate_solve_seconds",
+    "Time from issue to a correct answer, per rule scope (the solve-time floor's effect).",
+    ["scope"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
     registry=REGISTRY,
 )
 LATENCY = Histogram(

@@ -109,6 +109,7 @@ _RULE_KEYS = {
     "weigh",
     "dry_run",
     "scope",
+    "solve_floor",
 }
 _MATCH_KEYS = {"path", "method", "host", "headers", "user_agent", "network", "identity"}
 _TOP_KEYS = {"version", "dry_run", "defaults", "rules", "thresholds", "default", "tiers"}
@@ -137,7 +138,11 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"{source}: 'defaults' must be a mapping")
-    _only(defaults, {"budget", "pass_ttl", "free_per_window", "price"}, f"{source}: defaults")
+    _only(
+        defaults,
+        {"budget", "pass_ttl", "free_per_window", "price", "solve_floor"},
+        f"{source}: defaults",
+    )
     raw_rules = document.get("rules")
     raw_rules = [] if raw_rules is None else raw_rules
     if not isinstance(raw_rules, list):
@@ -157,7 +162,16 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
             raise ConfigError(f"{where}: needs 'weight' and 'action'")
         _only(
             raw,
-            {"weight", "action", "price", "budget", "pass_ttl", "free_per_window", "scope"},
+            {
+                "weight",
+                "action",
+                "price",
+                "budget",
+                "pass_ttl",
+                "free_per_window",
+                "scope",
+                "solve_floor",
+            },
             where,
         )
         weight = _int(raw["weight"], f"{where}: weight", minimum=1)
@@ -238,6 +252,11 @@ def _terms(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any], where
     scope = raw.get("scope") or f"policy:{name}"
     if not isinstance(scope, str):
         raise ConfigError(f"{where}: scope must be text")
+    floor = raw.get("solve_floor", defaults.get("solve_floor"))
+    if floor is not None and (
+        isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= 3_600
+    ):
+        raise ConfigError(f"{where}: solve_floor must be a number of seconds, 0-3600")
     try:
         return Rule(
             action=action,
@@ -246,6 +265,7 @@ def _terms(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any], where
             pass_ttl=pick("pass_ttl", 3_600),
             free_per_window=pick("free_per_window", 0),
             scope=scope,
+            solve_floor=None if floor is None else float(floor),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc

@@ -64,7 +64,11 @@ class PuzzleSource(Protocol):
 
 
 def puzzle_to_dict(puzzle: PublicPuzzle) -> dict[str, object]:
-    """The public wire form of a puzzle (what JSON responses and stored challenges carry)."""
+    """The public wire form of a puzzle (what JSON responses and stored challenges carry).
+
+    Clue ids stay out of it: a stable id per clue would tell a solver that two challenges share a
+    clue, and so the letter, without reading the clue at all.
+    """
     return {
         "tier": puzzle.tier,
         "cost": puzzle.cost,
@@ -73,7 +77,6 @@ def puzzle_to_dict(puzzle: PublicPuzzle) -> dict[str, object]:
                 "length": gate.length,
                 "clues": [
                     {
-                        "id": clue.clue_id,
                         "domain": clue.domain,
                         "text": clue.text,
                         "cost": clue.cost,
@@ -91,7 +94,7 @@ def puzzle_from_dict(data: dict) -> PublicPuzzle:
         gates=tuple(
             PublicGate(
                 tuple(
-                    PublicClue(int(c["id"]), str(c["domain"]), str(c["text"]), int(c["cost"]))
+                    PublicClue(0, str(c["domain"]), str(c["text"]), int(c["cost"]))
                     for c in gate["clues"]
                 )
             )

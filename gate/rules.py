@@ -40,6 +40,9 @@ class Rule:
     pass_ttl: int = 3_600  # seconds a pass lives
     free_per_window: int = 0  # requests an identity may make per rate window before paying
     scope: str = ""
+    # Seconds an answer must wait after issue before it is judged; None derives it from the
+    # price (GateSettings.decode_rate), 0 turns the floor off.
+    solve_floor: float | None = None
     # Derived once, read on every request.
     digest: str = field(init=False, repr=False, compare=False, default="")
 
@@ -53,12 +56,16 @@ class Rule:
             raise ConfigError(f"rule {name!r}: price must be positive")
         if self.budget <= 0 or self.pass_ttl <= 0 or self.free_per_window < 0:
             raise ConfigError(f"rule {name!r}: budget and pass_ttl must be positive")
+        if self.solve_floor is not None and not 0 <= self.solve_floor <= 3_600:
+            raise ConfigError(f"rule {name!r}: solve_floor must be 0-3600 seconds")
         if not self.scope:
             object.__setattr__(self, "scope", f"http:{self.prefix}")
         # The digest covers the scope and everything that affects payment (not the prefix, so
         # rules sharing a scope share passes); passes carry it, so changing the terms
         # re-challenges the passes minted under the old ones.
         terms = {k: v for k, v in asdict(self).items() if k not in ("digest", "prefix")}
+        if self.solve_floor is None:  # rules from before the floor existed keep their digest
+            del terms["solve_floor"]
         canonical = json.dumps(terms, sort_keys=True, separators=(",", ":"))
         object.__setattr__(self, "digest", hashlib.sha256(canonical.encode()).hexdigest()[:16])
 

@@ -34,6 +34,7 @@ from gate.store import Store, open_store
 
 log = logging.getLogger("reasoning_gate")
 API_KEY_REFRESH = 30.0  # seconds
+SERVE_FLUSH = 15.0  # seconds between writes of clue serve counts to SQL
 
 if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -65,9 +66,14 @@ class Runtime:
     async def flush_serves(self) -> None:
         """Add the clues served since the last flush to the bank's ``times_served``.
 
-        The live per-clue limit is enforced in the store; this keeps SQL's history in step.
+        The live per-clue limit is enforced in the store; this keeps SQL's history in step, which
+        is what a restart reads to leave out clues already served up to the limit.
         """
-        await self.bank.record_serves(self.composer.served_counts())
+        counts = self.composer.served_counts()
+        if not counts:
+            return
+        await self.bank.record_serves(counts)
+        await self.engine.dispose()  # no idle SQL connection while serving (see open_runtime)
 
     async def refresh_api_keys(self) -> None:
         """Load the active API keys; keys created or revoked elsewhere apply within a minute."""
@@ -232,7 +238,7 @@ async def open_runtime(
         seeded = 0
         if seed and await bank.is_empty():
             seeded, _ = await seed_bank(config.resolved_database_url)
-        index = await bank.load_index()
+        index = await bank.load_index(max_served=config.serve_limit)
         # Serving needs no SQL: close the idle pooled connection (aiosqlite keeps a thread polling
         # for work otherwise).  The engine reconnects when the bank is next used.
         await engine.dispose()
@@ -264,6 +270,11 @@ async def open_runtime(
         ),
         asyncio.create_task(
             runtime._every(config.overrides_poll, runtime.refresh_overrides, "loading overrides")
+        ),
+        # Serve counts reach SQL as they happen, not only at shutdown, so a crash loses at most
+        # one interval and a restart does not serve a clue again.
+        asyncio.create_task(
+            runtime._every(SERVE_FLUSH, runtime.flush_serves, "recording clue serves")
         ),
     ]
     if runtime.watcher is not None:

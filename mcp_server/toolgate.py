@@ -23,13 +23,22 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from gate.config import GateConfig
-from gate.errors import ChallengeGone, ChallengeMismatch, GateError, StateInvalid, WrongAnswer
+from gate.errors import (
+    ChallengeGone,
+    ChallengeMismatch,
+    ChallengePending,
+    GateError,
+    StateInvalid,
+    TooEarly,
+    WrongAnswer,
+)
 from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, Throttle, Visitor
 from gate.pricing import max_puzzle_price
 from gate.puzzle import puzzle_text, puzzle_to_dict
@@ -197,6 +206,12 @@ class ToolGate:
                 "for a new puzzle.",
                 code="invalid_state",
             )
+        except ChallengePending as pending:
+            return _error(
+                "A puzzle for this client is being prepared; call again in a moment.",
+                code="challenge_pending",
+                retry_after=pending.retry_after,
+            )
         except GateError as exc:  # fail closed, and say why without internals
             log.warning("gate refused %s: %s", name, exc)
             return _error(
@@ -310,10 +325,15 @@ class ToolGate:
         if words is None:
             return _error("Payment declined: no answer was given.", code="payment_declined")
         gatekeeper = await self.gatekeeper()
+        identity = caller.identity_for(gatekeeper)
         try:
-            minted = await gatekeeper.challenges.solve(
-                challenge_id, caller.identity_for(gatekeeper), words
-            )
+            try:
+                minted = await gatekeeper.challenges.solve(challenge_id, identity, words)
+            except TooEarly as early:
+                # The client already answered in band (its request state is spent): hold the
+                # answer until the floor has passed rather than make it answer again.
+                await asyncio.sleep(early.retry_after)
+                minted = await gatekeeper.challenges.solve(challenge_id, identity, words)
         except WrongAnswer as wrong:
             if wrong.attempts_left > 0:
                 return wrong.attempts_left
@@ -515,6 +535,13 @@ class ToolGate:
             return _error(
                 "This puzzle is unknown, expired, solved or out of attempts.", code="challenge_gone"
             )
+        except TooEarly as early:
+            return _error(
+                f"Answers to this puzzle are checked from {early.retry_after} second(s) from now; "
+                "nothing was judged and no attempt was used. Call gate_solve again then.",
+                code="too_early",
+                retry_after=early.retry_after,
+            )
         claims = minted.claims
         payload = {
             "pass": minted.token,
@@ -665,6 +692,8 @@ def _challenge_payload(issued: Any, tool: str) -> dict[str, Any]:
         "price": issued.price,
         "attempts": issued.attempts,
         "expires_at": issued.expires_at,
+        "not_before": math.ceil(issued.not_before),
+        "floor": round(issued.floor, 1),
         "puzzle": puzzle_to_dict(issued.puzzle),
     }
 

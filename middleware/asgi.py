@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gate.challenges import MintedPass
-from gate.errors import ChallengeGone, ChallengeMismatch, WrongAnswer
+from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooEarly, WrongAnswer
 from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
 from gate.identity import forwarded_scheme
 from gate.rules import Action
@@ -98,6 +98,9 @@ class GateMiddleware:
                 decision: Decision = Allow(verdict.rule)
             else:
                 decision = await self.gatekeeper.decide(visitor, verdict)
+        except ChallengePending as pending:
+            await self._answer(scope, receive, send, _pending(flavor, pending.retry_after))
+            return
         except Exception:  # fail closed: nothing passes when the gate itself fails
             log.exception("gate failure on %s %s", scope.get("method", "WS"), path)
             await self._answer(scope, receive, send, _unavailable(flavor))
@@ -337,8 +340,50 @@ class GateMiddleware:
             )
         except ChallengeGone:
             return _gone(flavor)
+        except TooEarly as early:
+            return await self._too_early(challenge_id, action, next_path, flavor, early.retry_after)
         secure = scope.get("scheme") == "https" or self._proxied_scheme(scope) == "https"
         return self._solved(minted, flavor, next_path, secure=secure)
+
+    async def _too_early(
+        self, challenge_id: str, action: str, next_path: str, flavor: Flavor, retry_after: int
+    ) -> Response:
+        """429 for an answer before the solve-time floor: not judged, no attempt used.
+
+        People (HTML) see their puzzle again with the note, so a reload keeps their work;
+        programs get a short JSON error to retry after ``Retry-After``.
+        """
+        message = (
+            f"Answers to this puzzle are checked from {retry_after} second(s) from now; "
+            "nothing was judged and no attempt was used. Send it again then."
+        )
+        retry = {"Retry-After": str(retry_after)}
+        if flavor == "html":
+            try:
+                issued = await self.gatekeeper.challenges.view(challenge_id)
+            except ChallengeGone:
+                return _gone(flavor)
+            response = challenge_response(
+                issued,
+                flavor=flavor,
+                action=action,
+                next_path=next_path,
+                reason="",
+                now=self.gatekeeper.clock(),
+                status=429,
+                error=message,
+            )
+            response.headers.update(retry)
+            return response
+        return message_response(
+            429,
+            "Too early",
+            message,
+            flavor=flavor,
+            error="too_early",
+            headers=retry,
+            extra={"retry_after": retry_after},
+        )
 
     async def _wrong_answer(
         self, challenge_id: str, action: str, next_path: str, flavor: Flavor, attempts_left: int
@@ -484,6 +529,18 @@ def _parse_answers(body: bytes, media: str) -> tuple[list[str], str | None] | No
     if not all(isinstance(answer, str) and len(answer) <= 256 for answer in answers):
         return None
     return list(answers), form_next
+
+
+def _pending(flavor: Flavor, retry_after: int) -> Response:
+    return message_response(
+        429,
+        "One moment",
+        "Your puzzle is being prepared by another of your requests; retry in a moment.",
+        flavor=flavor,
+        error="challenge_pending",
+        headers={"Retry-After": str(retry_after)},
+        extra={"retry_after": retry_after},
+    )
 
 
 def _gone(flavor: Flavor) -> Response:

@@ -41,6 +41,8 @@ _WHY = {
     "revoked": "The pass presented was revoked by the site's operator.",
 }
 
+_ERRORS = {429: "too_early"}  # a challenge shown again with an error: by status
+
 _MEDIA = {
     "json": "application/json",
     "html": "text/html; charset=utf-8",
@@ -97,6 +99,7 @@ def challenge_response(
             action=action,
             attempts=issued.attempts,
             minutes=minutes,
+            floor=math.ceil(issued.floor),
             price=issued.price,
             why=_WHY.get(reason, ""),
             scheme=SCHEME,
@@ -108,7 +111,9 @@ def challenge_response(
         gates = len(issued.puzzle.gates)
         payload: dict[str, Any] = {}
         if status != 200:
-            payload["error"] = "challenge_required" if error is None else "wrong_answer"
+            payload["error"] = (
+                "challenge_required" if error is None else _ERRORS.get(status, "wrong_answer")
+            )
         if status == 401:
             payload["reason"] = reason
         payload |= {
@@ -118,6 +123,8 @@ def challenge_response(
                 "price": issued.price,
                 "attempts": issued.attempts,
                 "expires_at": issued.expires_at,
+                "not_before": math.ceil(issued.not_before),
+                "floor": round(issued.floor, 1),
                 "puzzle": puzzle_to_dict(issued.puzzle),
                 "submit": {
                     "method": "POST",

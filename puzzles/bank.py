@@ -263,13 +263,20 @@ class ClueBank:
             by_source=by_source,
         )
 
-    async def load_index(self) -> BankIndex:
-        """Snapshot every servable clue (without answers) and every word for serve-time use."""
+    async def load_index(self, *, max_served: int | None = None) -> BankIndex:
+        """Snapshot every servable clue (without answers) and every word for serve-time use.
+
+        ``max_served`` leaves out clues already served that many times (the serve limit): the
+        store's live counters may be gone after a restart, but SQL's ``times_served`` is not.
+        """
         c = _clues.c
+        where = _servable()
+        if max_served is not None:
+            where = where & (c.times_served < max_served)
         async with self.engine.connect() as conn:
             clue_rows = await conn.execute(
                 select(c.id, c.tier, c.initial, c.domain, c.text, c.expected_tokens)
-                .where(_servable())
+                .where(where)
                 .order_by(c.id)
             )
             clues = [IndexedClue(*row) for row in clue_rows]

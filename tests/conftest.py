@@ -7,6 +7,7 @@ always means the Redis backend was exercised.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 from collections.abc import AsyncIterator
@@ -25,6 +26,27 @@ pytest_plugins = [
 ]
 
 _DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+# Most tests answer a puzzle the moment they get it; the solve-time floor would hold each of them
+# for seconds.  They run with the floor off (gate processes they start inherit the environment);
+# tests of the floor itself ask for it with the ``solve_floor`` fixture.
+os.environ.setdefault("GATE_DECODE_RATE", "1000000000")
+os.environ.setdefault("GATE_HUMAN_FLOOR", "0")
+
+
+@pytest.fixture(autouse=True)
+def _no_solve_floor(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    if "solve_floor" in request.fixturenames:
+        return
+    import gate.challenges
+
+    monkeypatch.setattr(gate.challenges, "DECODE_RATE", math.inf)
+    monkeypatch.setattr(gate.challenges, "HUMAN_FLOOR", 0.0)
+
+
+@pytest.fixture
+def solve_floor() -> None:
+    """The product's own floor defaults (250 tokens/s, 5 s for people) for this test."""
 
 
 @pytest.fixture(scope="session")

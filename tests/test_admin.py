@@ -7,6 +7,7 @@ httpx2's ASGI transport.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
@@ -328,6 +329,8 @@ async def test_the_bank_page_shows_counts_clues_running_out_jobs_and_answers(
                 {"job_id": 1, "position": 3, "status": "pending"},
             ],
         )
+    # A bank served more than once per clue (GATE_SERVE_LIMIT=500) has a running-out list.
+    runtime.config = dataclasses.replace(runtime.config, serve_limit=500)
     limit = runtime.config.serve_limit
     await runtime.store.incr(SERVE_KEY.format(2), int(limit * 0.9), 3600.0)
     await _logged_in(client)

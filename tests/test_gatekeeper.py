@@ -96,12 +96,19 @@ async def test_the_first_usable_of_several_passes_pays() -> None:
 async def test_a_fast_client_pays_more_and_a_flood_is_told_how_long_to_wait() -> None:
     clock = ManualClock(start=6_000.0)
     curve = RateCurve.parse("0:1,5:1,10:4")
-    gk, _ = keeper(MemoryStore(clock=clock), clock=clock, curve=curve, max_price=2_000)
+    gk, source = keeper(MemoryStore(clock=clock), clock=clock, curve=curve, max_price=2_000)
     prices = []
     for _ in range(12):
         decision = await gk.decide(Visitor(path="/paid/a", peer=ALICE))
         if isinstance(decision, Challenge):
             prices.append(decision.challenge.price)
+            # Solved, so the next request is priced afresh (an unsolved one is asked again).
+            gates = len(decision.challenge.puzzle.gates)
+            await gk.solve(
+                decision.challenge.challenge_id,
+                Visitor(path="/paid/a", peer=ALICE),
+                source.issued[-gates:],
+            )
             clock.advance(1)
         else:
             assert isinstance(decision, Throttle) and decision.price > 2_000
