@@ -437,7 +437,10 @@ def puzzles_stats(
         int, typer.Option(min=1, help="Letters per gate for the per-gate solver cost.")
     ] = 6,
 ) -> None:
-    """Show the bank (clues by tier, status, domain, initial) and the factory's asymmetry."""
+    """Show the bank (clues by tier, status, domain, initial, phrasing kind) and the factory's
+    asymmetry."""
+    from puzzles.factory import phrasing_counts
+
     config = _config(database_url=database_url)
     counts = asyncio.run(_bank_counts(config.resolved_database_url))
     for title, mapping in (
@@ -445,6 +448,8 @@ def puzzles_stats(
         ("status", counts.by_status),
         ("domain", counts.by_domain),
         ("initial", counts.by_initial),
+        # Servable clues by how they were worded (template / model / imported), from the source.
+        ("phrasing kind", phrasing_counts(counts.by_source)),
     ):
         table = Table(title=f"Clues by {title}")
         table.add_column(title)
@@ -728,10 +733,20 @@ async def _run_factory(url: str, pools, action):  # type: ignore[no-untyped-def]
 
 @puzzles_app.command("generate")
 def puzzles_generate(
-    count: Annotated[int, typer.Option(min=1, help="Targets (clues wanted).")] = 200,
+    count: Annotated[
+        int, typer.Option(min=1, help="Targets (clues wanted); with --phrasings, facts.")
+    ] = 200,
     mode: Annotated[
         str, typer.Option(help="grounded: facts from a knowledge source; free: the model picks.")
     ] = "grounded",
+    phrasings: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Grounded: N distinct model phrasings per fact (relation phrasing:*); "
+            "a run again adds only the missing ones.",
+        ),
+    ] = None,
     facts: Annotated[
         Path | None, typer.Option(help="Facts file (JSONL/CSV: domain, answer, facts[, tier]).")
     ] = None,
@@ -746,6 +761,13 @@ def puzzles_generate(
         bool, typer.Option(help="Verify with solver models now (else store as unverified).")
     ] = True,
     temperature: Annotated[float, typer.Option(help="Generation temperature.")] = 0.7,
+    match: Annotated[
+        str,
+        typer.Option(
+            help="What a solver must reach: the answer, or only its initial "
+            "(all a gate checks; weaker against ambiguity)."
+        ),
+    ] = "answer",
     concurrency: Concurrency = 8,
     job: JobName = None,
     generator: Annotated[
@@ -762,10 +784,22 @@ def puzzles_generate(
     Resumable: run the same command again after an interruption and it continues the job.
     """
     from puzzles.factory.generate import FREE, GROUNDED, free_targets, grounded_targets, load_facts
-    from puzzles.factory.jobs import GenerateSettings, llm_answers, run_generate_job
+    from puzzles.factory.jobs import (
+        GenerateSettings,
+        llm_answers,
+        run_generate_job,
+        run_phrase_job,
+    )
+    from puzzles.factory.verify import ANSWER, MATCHES
 
     if mode not in (GROUNDED, FREE):
         console.print(f"[red]--mode must be {GROUNDED} or {FREE}[/red]")
+        raise typer.Exit(2)
+    if phrasings is not None and mode != GROUNDED:
+        console.print("[red]--phrasings needs --mode grounded (a phrasing rests on facts)[/red]")
+        raise typer.Exit(2)
+    if match not in MATCHES:
+        console.print(f"[red]--match must be one of {', '.join(MATCHES)}[/red]")
         raise typer.Exit(2)
     config = _config(database_url=database_url)
     found = _load_llm_backends(backends, backend, model)
@@ -780,8 +814,19 @@ def puzzles_generate(
         "seed": seed,
         "verify": verify,
     }
+    if match != ANSWER:  # only when set, so jobs started before the option still resume
+        params["match"] = match
 
     async def targets(engine):  # type: ignore[no-untyped-def]
+        if phrasings is not None:
+            # Every fact may get more phrasings: no exclusion of answers the bank has.
+            return grounded_targets(
+                count,
+                seed=seed,
+                facts=load_facts(facts) if facts else None,
+                domains=domain or (),
+                tiers=tier or (),
+            )
         if mode == FREE:
             kwargs = {"letters": letters} if letters else {}
             if domain:
@@ -799,14 +844,27 @@ def puzzles_generate(
         )
 
     settings = GenerateSettings(
-        attempts=attempts, temperature=temperature, verify=verify, concurrency=concurrency
+        attempts=attempts,
+        temperature=temperature,
+        verify=verify,
+        concurrency=concurrency,
+        match=match,
     )
-    _factory_job(
-        "generating",
-        "accepted",
-        config.resolved_database_url,
-        pools,
-        lambda engine, **progress: run_generate_job(
+
+    def run(engine, **progress):  # type: ignore[no-untyped-def]
+        if phrasings is not None:
+            return run_phrase_job(
+                engine,
+                gen_pool,
+                solvers,
+                targets,
+                per_fact=phrasings,
+                params=params,
+                settings=settings,
+                name=job,
+                **progress,
+            )
+        return run_generate_job(
             engine,
             gen_pool,
             solvers,
@@ -815,7 +873,14 @@ def puzzles_generate(
             settings=settings,
             name=job,
             **progress,
-        ),
+        )
+
+    _factory_job(
+        "phrasing" if phrasings is not None else "generating",
+        "accepted",
+        config.resolved_database_url,
+        pools,
+        run,
     )
 
 

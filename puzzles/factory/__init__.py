@@ -6,7 +6,9 @@ Pipeline (each step is its own module so it can be tested and replaced alone)::
         -> parse.screen (initial, leak, length, duplicate, unsafe) -> verify.verify_clue
         -> jobs.run_generate_job (SQL job records, resumable) -> the clue bank
     calibrate.calibrate_clue: reference solvers' tokens and success rate -> tier, expected_tokens
+    jobs.run_phrase_job: N distinct verified phrasings per grounded fact (relation phrasing:*)
     io: JSONL/CSV import/export of clues and gates
+    phrasing_kind (here): template / model / imported, from a clue's source
 
 The factory only needs something with the LLM pool's ``chat`` signature (``ChatPool`` below), so
 tests script a fake pool at that seam and the CLI passes ``gate.llm.LLMPool``.  This module stays
@@ -15,9 +17,34 @@ free of imports from its submodules so that ``puzzles.factory.X`` can import it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+# How a clue's text was worded, read from its ``source`` (no column of its own: the source already
+# says it).  ``template``: a built-in generator's fixed sentence forms, which a lookup solver can
+# parse; ``model``: free language written by a model; ``imported``: anything brought in from a file.
+TEMPLATE: Final = "template"
+MODEL: Final = "model"
+IMPORTED: Final = "imported"
+PHRASING_KINDS: Final = (TEMPLATE, MODEL, IMPORTED)
+
+
+def phrasing_kind(source: str) -> str:
+    """``template`` for ``builtin:*`` sources, ``model`` for ``llm:*``, ``imported`` otherwise."""
+    if source.startswith("builtin:"):
+        return TEMPLATE
+    if source.startswith("llm:"):
+        return MODEL
+    return IMPORTED
+
+
+def phrasing_counts(by_source: Mapping[str, int]) -> dict[str, int]:
+    """Clue counts by source folded into counts by phrasing kind (every kind present, maybe 0)."""
+    counts = dict.fromkeys(PHRASING_KINDS, 0)
+    for source, n in by_source.items():
+        counts[phrasing_kind(source)] += n
+    return counts
 
 
 class CompletionLike(Protocol):
@@ -91,4 +118,15 @@ class Usage:
         return cls(int(completion.prompt_tokens), int(completion.completion_tokens), 1)
 
 
-__all__ = ["ChatPool", "CompletionLike", "Usage", "call_tags"]
+__all__ = [
+    "IMPORTED",
+    "MODEL",
+    "PHRASING_KINDS",
+    "TEMPLATE",
+    "ChatPool",
+    "CompletionLike",
+    "Usage",
+    "call_tags",
+    "phrasing_counts",
+    "phrasing_kind",
+]

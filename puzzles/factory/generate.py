@@ -8,6 +8,9 @@ tier, and in grounded mode the answer itself and true facts about it.
   only phrases the clue; the answer is known to be right, so verification tests the phrasing.
 - **Free** targets give domain, letter and tier; the model proposes answer and clue, and only the
   solver(s) stand between a model's mistake and the bank.
+- **Phrasing** targets are grounded targets whose relation is ``phrasing:<fact relation>``: the
+  job asks for several distinct clues per fact (``jobs.run_phrase_job``), showing the model the
+  texts the bank already has for the answer so that each new one is worded differently.
 
 Target lists are deterministic for a seed, so a job's items can be recreated and compared.
 """
@@ -20,7 +23,7 @@ import json
 import random
 import string
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,10 +31,17 @@ from gate.errors import GateError
 from gate.puzzle import TIERS
 from puzzles.draft import ClueDraft
 from puzzles.factory import ChatPool, Usage
-from puzzles.factory.parse import LLM_ERROR, ParseError, parse_candidate, screen
+from puzzles.factory.parse import (
+    INVALID,
+    LEAKED,
+    LLM_ERROR,
+    ParseError,
+    parse_candidate,
+    screen,
+)
 from puzzles.factory.prompts import GENERATE_SCHEMA, generation_messages
 from puzzles.knowledge.facts import Fact, fact_triples
-from puzzles.validate import answer_initial
+from puzzles.validate import answer_initial, validate_clue
 
 GROUNDED: Final = "grounded"
 FREE: Final = "free"
@@ -53,6 +63,9 @@ FREE_DOMAINS: Final = (
 )
 # x, q and z answers are rare and models miss the letter often; ask for them explicitly (--letters).
 FREE_LETTERS: Final = "".join(ch for ch in string.ascii_lowercase if ch not in "xqz")
+# Relation prefix of model-written phrasings of a grounded fact ("phrasing:capital"): stats and
+# the red-team bench tell them from the one-clue-per-fact output of a plain grounded job.
+PHRASING_PREFIX: Final = "phrasing:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +115,7 @@ class Candidate:
     usage: Usage
     model: str
     text: str = ""  # the clue text, or the raw reply when malformed (for review of rejections)
+    detail: str = ""  # the validator's own message when it refused the clue (reason "invalid"...)
 
 
 def load_facts(path: Path) -> list[Fact]:
@@ -161,6 +175,15 @@ def grounded_targets(
     ]
 
 
+def phrasing_target(target: Target) -> Target:
+    """``target`` (grounded) as a phrasing target: same fact, relation ``phrasing:<relation>``."""
+    if target.answer is None:
+        raise ValueError("phrasings need a grounded target (an answer and facts)")
+    if target.relation.startswith(PHRASING_PREFIX):
+        return target
+    return replace(target, relation=f"{PHRASING_PREFIX}{target.relation or 'fact'}")
+
+
 def free_targets(
     count: int,
     *,
@@ -186,11 +209,14 @@ async def generate_candidate(
     max_tokens: int = 200,
     temperature: float = 0.7,
     extra_unsafe: Iterable[str] = (),
+    avoid: Sequence[str] = (),
 ) -> Candidate:
     """Ask the model for one clue for ``target`` and screen it.
 
-    A passing candidate's text key is added to ``seen_keys`` at once, before verification, so two
-    concurrent attempts cannot both get the same text past the duplicate check.
+    ``avoid`` holds clue texts the new one must differ from (shown to the model; exact repeats
+    are caught by the duplicate check anyway).  A passing candidate's text key is added to
+    ``seen_keys`` at once, before verification, so two concurrent attempts cannot both get the
+    same text past the duplicate check.
     """
     from puzzles.bank import text_key
 
@@ -200,6 +226,7 @@ async def generate_candidate(
         tier=target.tier,
         answer=target.answer,
         facts=target.facts,
+        avoid=avoid,
     )
     try:
         completion = await pool.chat(
@@ -234,6 +261,8 @@ async def generate_candidate(
         extra_unsafe=extra_unsafe,
     )
     if reason is not None:
-        return Candidate(None, reason, usage, completion.model, text)
+        # The reason code is coarse ("invalid"); the validator's message says which rule.
+        detail = (validate_clue(checked) or "") if reason in (LEAKED, INVALID) else ""
+        return Candidate(None, reason, usage, completion.model, text, detail)
     seen_keys.add(text_key(text))
     return Candidate(draft, None, usage, completion.model, text)

@@ -32,9 +32,9 @@ from puzzles.bank import text_key
 from puzzles.draft import ClueDraft
 from puzzles.factory import ChatPool, Usage, call_tags
 from puzzles.factory.calibrate import Calibration, calibrate_clue
-from puzzles.factory.generate import Target, generate_candidate
-from puzzles.factory.parse import DUPLICATE, LLM_ERROR
-from puzzles.factory.verify import Solver, verify_clue
+from puzzles.factory.generate import PHRASING_PREFIX, Target, generate_candidate, phrasing_target
+from puzzles.factory.parse import DUPLICATE, LLM_ERROR, UNSOLVED
+from puzzles.factory.verify import ANSWER, Solver, verify_clue
 from puzzles.models import (
     ITEM_ACCEPTED,
     ITEM_PENDING,
@@ -85,6 +85,7 @@ class GenerateSettings:
     solver_max_tokens: int = 64
     concurrency: int = 8
     extra_unsafe: tuple[str, ...] = ()
+    match: str = ANSWER  # what a solver must reach: the answer, or only its initial (verify.py)
 
 
 OnStart = Callable[[int, int], None]  # (total items, already done)
@@ -320,6 +321,129 @@ async def _insert_clue(
     return (await conn.execute(stmt)).scalar()
 
 
+@dataclass(slots=True)
+class _Tries:
+    """The generation (and verification) attempts for one item, before anything is stored."""
+
+    accepted: ClueDraft | None = None
+    reason: str | None = None
+    attempts: int = 0
+    gen: Usage = field(default_factory=Usage)
+    solve: Usage = field(default_factory=Usage)
+    gen_models: list[str] = field(default_factory=list)
+    solver_models: list[str] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[tuple[ClueDraft, str]] = field(default_factory=list)  # the solvers refused
+
+    @property
+    def gen_model(self) -> str:
+        return next((m for m in reversed(self.gen_models) if m), "")
+
+
+async def _try_target(
+    pool: ChatPool,
+    solvers: Sequence[Solver],
+    target: Target,
+    *,
+    settings: GenerateSettings,
+    tags: Any,
+    seen_keys: set[str],
+    avoid: list[str] | None = None,
+) -> _Tries:
+    """Up to ``settings.attempts`` generation tries for ``target``, each screened and verified.
+
+    With ``avoid`` (a phrasing job) every text that reached the solvers is appended to it, so the
+    next try, and the fact's next phrasing, are asked to differ from it.
+    """
+    tries = _Tries()
+    for _ in range(settings.attempts):
+        tries.attempts += 1
+        candidate = await generate_candidate(
+            pool,
+            target,
+            tags=tags,
+            seen_keys=seen_keys,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            extra_unsafe=settings.extra_unsafe,
+            avoid=avoid or (),
+        )
+        tries.gen += candidate.usage
+        tries.gen_models.append(candidate.model)
+        if candidate.draft is None:
+            tries.reason = candidate.reason
+            entry = {"reason": tries.reason, "text": candidate.text}
+            if candidate.detail:
+                entry["detail"] = candidate.detail
+            tries.log.append(entry)
+            continue
+        if avoid is not None:
+            avoid.append(candidate.draft.text)
+        if settings.verify:
+            verdict = await verify_clue(
+                solvers,
+                domain=candidate.draft.domain,
+                text=candidate.draft.text,
+                answer=candidate.draft.answer,
+                tags=tags,
+                max_tokens=settings.solver_max_tokens,
+                match=settings.match,
+            )
+            tries.solve += verdict.usage
+            tries.solver_models.extend(verdict.models)
+            if not verdict.ok:
+                tries.reason = verdict.reason
+                tries.log.append({"reason": tries.reason, "text": candidate.text})
+                if tries.reason != LLM_ERROR:  # the design keeps failing clues, with the reason
+                    tries.failed.append((candidate.draft, tries.reason or UNSOLVED))
+                continue
+        tries.accepted = candidate.draft
+        break
+    return tries
+
+
+async def _store_tries(
+    conn: AsyncConnection, insert: Any, item_id: int, tries: _Tries, *, verify: bool
+) -> ItemOutcome:
+    """Store an item's outcome in one transaction: refused clues (as rejected, with the reason),
+    the accepted clue, and the item's record with its tokens."""
+    for draft, why in tries.failed:
+        await _insert_clue(conn, insert, draft, REJECTED, why)
+    accepted, reason, clue_id = tries.accepted, tries.reason, None
+    if accepted is not None:
+        clue_id = await _insert_clue(conn, insert, accepted, VERIFIED if verify else UNVERIFIED)
+        if clue_id is None:  # another process stored the same text meanwhile
+            accepted, reason = None, DUPLICATE
+    outcome = ItemOutcome(
+        ITEM_ACCEPTED if accepted else ITEM_REJECTED,
+        None if accepted else (reason or "unknown"),
+        tries.gen + tries.solve,
+    )
+    await conn.execute(
+        update(_items)
+        .where(_items.c.id == item_id)
+        .values(
+            _item_values(
+                outcome.status,
+                outcome.reason,
+                attempts=tries.attempts,
+                gen=tries.gen,
+                solve=tries.solve,
+                gen_model=tries.gen_model,
+                solver_models=tries.solver_models,
+                detail={"rejections": tries.log},
+                clue_id=clue_id,
+            )
+        )
+    )
+    return outcome
+
+
+async def _seen_keys(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set((await conn.execute(select(_clues.c.text_key))).scalars())
+
+
 async def run_generate_job(
     engine: AsyncEngine,
     pool: ChatPool,
@@ -354,8 +478,7 @@ async def run_generate_job(
         name=name,
         on_start=on_start,
     )
-    async with engine.connect() as conn:
-        seen_keys = set((await conn.execute(select(_clues.c.text_key))).scalars())
+    seen_keys = await _seen_keys(engine)
     insert = _insert(engine)
     lock = asyncio.Lock()
     tally = _Tally()
@@ -364,87 +487,157 @@ async def run_generate_job(
 
     async def work(row: Any) -> None:
         target = Target.from_dict(json.loads(row.target))
-        gen, solve = Usage(), Usage()
-        log: list[dict[str, Any]] = []
-        failed: list[tuple[ClueDraft, str]] = []  # well-formed clues the solvers refused
-        gen_models: list[str] = []
-        solver_models: list[str] = []
-        accepted: ClueDraft | None = None
-        reason: str | None = None
-        attempts = 0
-        for _ in range(settings.attempts):
-            attempts += 1
-            candidate = await generate_candidate(
-                pool,
-                target,
-                tags=tags,
-                seen_keys=seen_keys,
-                max_tokens=settings.max_tokens,
-                temperature=settings.temperature,
-                extra_unsafe=settings.extra_unsafe,
-            )
-            gen += candidate.usage
-            gen_models.append(candidate.model)
-            if candidate.draft is None:
-                reason = candidate.reason
-                log.append({"reason": reason, "text": candidate.text})
-                continue
-            if settings.verify:
-                verdict = await verify_clue(
-                    solvers,
-                    domain=candidate.draft.domain,
-                    text=candidate.draft.text,
-                    answer=candidate.draft.answer,
-                    tags=tags,
-                    max_tokens=settings.solver_max_tokens,
-                )
-                solve += verdict.usage
-                solver_models.extend(verdict.models)
-                if not verdict.ok:
-                    reason = verdict.reason
-                    log.append({"reason": reason, "text": candidate.text})
-                    if reason != LLM_ERROR:  # the design keeps failing clues, with the reason
-                        failed.append((candidate.draft, reason or "unsolved"))
-                    continue
-            accepted = candidate.draft
-            break
-        gen_model = next((m for m in reversed(gen_models) if m), "")
+        tries = await _try_target(
+            pool, solvers, target, settings=settings, tags=tags, seen_keys=seen_keys
+        )
         async with lock, engine.begin() as conn:
-            for draft, why in failed:
-                await _insert_clue(conn, insert, draft, REJECTED, why)
-            clue_id = None
-            if accepted is not None:
-                status = VERIFIED if settings.verify else UNVERIFIED
-                clue_id = await _insert_clue(conn, insert, accepted, status)
-                if clue_id is None:  # another process stored the same text meanwhile
-                    accepted, reason = None, DUPLICATE
-            outcome = ItemOutcome(
-                ITEM_ACCEPTED if accepted else ITEM_REJECTED,
-                None if accepted else (reason or "unknown"),
-                gen + solve,
-            )
-            await conn.execute(
-                update(_items)
-                .where(_items.c.id == row.id)
-                .values(
-                    _item_values(
-                        outcome.status,
-                        outcome.reason,
-                        attempts=attempts,
-                        gen=gen,
-                        solve=solve,
-                        gen_model=gen_model,
-                        solver_models=solver_models,
-                        detail={"rejections": log},
-                        clue_id=clue_id,
-                    )
-                )
-            )
-        tally.add(outcome, gen, solve, [*gen_models, *solver_models])
+            outcome = await _store_tries(conn, insert, row.id, tries, verify=settings.verify)
+        tally.add(outcome, tries.gen, tries.solve, [*tries.gen_models, *tries.solver_models])
         if on_item:
             on_item(outcome)
 
     await _run_workers(rows, settings.concurrency, work)
+    await _finish_job(engine, job_id)
+    return tally.report(job_id, job_name, total, done, start)
+
+
+# -- phrasings: several model-written clues per grounded fact -------------------------------------
+
+
+def _fact_key(answer: str, relation: str) -> tuple[str, str]:
+    from gate.answers import normalize_answer
+
+    return normalize_answer(answer), relation
+
+
+async def phrasing_counts_by_fact(engine: AsyncEngine) -> dict[tuple[str, str], int]:
+    """Non-rejected phrasings in the bank per (normalised answer, ``phrasing:*`` relation)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(_clues.c.answer, _clues.c.relation, func.count())
+            .where(_clues.c.relation.startswith(PHRASING_PREFIX), _clues.c.status != REJECTED)
+            .group_by(_clues.c.answer, _clues.c.relation)
+        )
+        for answer, relation, n in rows:
+            counts[_fact_key(answer, relation)] += int(n)
+    return dict(counts)
+
+
+async def phrasing_slots(
+    engine: AsyncEngine, facts: Sequence[Target], per_fact: int
+) -> list[Target]:
+    """One phrasing target per phrasing still missing: ``per_fact`` minus the fact's phrasings
+    already in the bank, so a finished job run again asks for nothing it has."""
+    have = await phrasing_counts_by_fact(engine)
+    slots: list[Target] = []
+    for fact in facts:
+        target = phrasing_target(fact)
+        assert target.answer is not None  # phrasing_target refuses free targets
+        missing = per_fact - have.get(_fact_key(target.answer, target.relation), 0)
+        slots.extend([target] * max(0, missing))
+    return slots
+
+
+async def _texts_of(engine: AsyncEngine, target: Target) -> list[str]:
+    """Clue texts the bank holds for the target's answer (any domain) for the model not to repeat:
+    other sources' (templates) first, then refused model texts, then accepted ones, each oldest
+    first; the prompt shows the newest few, so the accepted phrasings are the last to drop out."""
+    from gate.answers import normalize_answer
+
+    assert target.answer is not None
+    wanted = normalize_answer(target.answer)
+    c = _clues.c
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(c.text, c.answer, c.source, c.status)
+                # lower() narrows the scan in SQL; normalize_answer below decides
+                .where(func.lower(c.answer) == target.answer.strip().lower())
+                .order_by(c.id)
+            )
+        ).all()
+    mine = [r for r in rows if normalize_answer(r.answer) == wanted]
+
+    def rank(row: Any) -> int:
+        if not row.source.startswith("llm:"):
+            return 0
+        return 1 if row.status == REJECTED else 2
+
+    return [r.text for r in sorted(mine, key=rank)]  # sorted() is stable: oldest first per rank
+
+
+async def run_phrase_job(
+    engine: AsyncEngine,
+    pool: ChatPool,
+    solvers: Sequence[Solver],
+    facts: Sequence[Target] | Callable[[AsyncEngine], Awaitable[Sequence[Target]]],
+    *,
+    per_fact: int,
+    params: dict[str, Any],
+    settings: GenerateSettings = GenerateSettings(),
+    name: str | None = None,
+    on_start: OnStart | None = None,
+    on_item: OnItem | None = None,
+) -> JobReport:
+    """Have the model write ``per_fact`` distinct phrasings of every grounded fact, each screened
+    (``puzzles.validate.validate_clue`` included) and verified by the solvers.
+
+    A generate job whose items are phrasing slots (see ``phrasing_slots``): accepted clues carry
+    ``source="llm:<model>"`` and ``relation="phrasing:<fact relation>"``; rejected items keep
+    their reason, and clues the solvers refused are stored as rejected, like every generate job.
+    A fact's slots run one after another, each prompt listing the texts the bank has for the answer
+    (templates included) and those written before it, so the phrasings differ; different facts
+    run concurrently.  Resumable like ``run_generate_job``.
+    """
+    if per_fact < 1:
+        raise ValueError("per_fact must be at least 1")
+    if settings.verify and not solvers:
+        raise ValueError("verification needs at least one solver (or settings.verify=False)")
+
+    async def make_items() -> list[tuple[int, dict[str, Any], int | None]]:
+        chosen = await facts(engine) if callable(facts) else facts
+        slots = await phrasing_slots(engine, chosen, per_fact)
+        return [(i, t.to_dict(), None) for i, t in enumerate(slots)]
+
+    job_id, job_name, rows, total, done = await _open_job(
+        engine,
+        kind="generate",
+        params={**params, "phrasings": per_fact},
+        make_items=make_items,
+        name=name,
+        on_start=on_start,
+    )
+    groups: dict[str, list[Any]] = {}
+    for row in rows:  # a fact's slots share its target JSON
+        groups.setdefault(row.target, []).append(row)
+    seen_keys = await _seen_keys(engine)
+    insert = _insert(engine)
+    lock = asyncio.Lock()
+    tally = _Tally()
+    tags = call_tags(job_name)
+    start = time.monotonic()
+
+    async def work(group: list[Any]) -> None:
+        target = Target.from_dict(json.loads(group[0].target))
+        avoid = await _texts_of(engine, target)
+        for row in group:
+            tries = await _try_target(
+                pool,
+                solvers,
+                target,
+                settings=settings,
+                tags=tags,
+                seen_keys=seen_keys,
+                avoid=avoid,
+            )
+            async with lock, engine.begin() as conn:
+                outcome = await _store_tries(conn, insert, row.id, tries, verify=settings.verify)
+            tally.add(outcome, tries.gen, tries.solve, [*tries.gen_models, *tries.solver_models])
+            if on_item:
+                on_item(outcome)
+
+    await _run_workers(list(groups.values()), settings.concurrency, work)
     await _finish_job(engine, job_id)
     return tally.report(job_id, job_name, total, done, start)
 

@@ -10,6 +10,7 @@ Do not interpolate anything per call into ``*_SYSTEM`` or the examples.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Final
 
 from puzzles.validate import MAX_TEXT, MIN_TEXT
@@ -63,25 +64,43 @@ _GENERATE_EXAMPLES: Final[tuple[tuple[str, dict[str, str]], ...]] = (
 )
 
 
-def _target_message(domain: str, letter: str, tier: int, answer: str | None, facts: str) -> str:
+# Texts shown as "already written" (the newest ones): enough to steer the wording away from them,
+# few enough that the prompt of a fact's last phrasing stays short.
+AVOID_SHOWN: Final = 6
+
+
+def _target_message(
+    domain: str, letter: str, tier: int, answer: str | None, facts: str, avoid: Sequence[str]
+) -> str:
     lines = [f"Domain: {domain}", f"Letter: {letter.upper()}", f"Tier: {tier}"]
     lines.append(f"Answer: {answer}" if answer else "Answer: (you choose)")
     if facts.strip():
         lines += ["Facts:", facts.strip()]
+    shown = list(dict.fromkeys(text.strip() for text in avoid if text.strip()))[-AVOID_SHOWN:]
+    if shown:
+        # After the facts, so the shared prefix (system and examples) is untouched.
+        lines.append("Already written (write a new clue worded differently from each of these):")
+        lines += [f"- {text}" for text in shown]
     return "\n".join(lines)
 
 
 def generation_messages(
-    *, domain: str, letter: str, tier: int, answer: str | None = None, facts: str = ""
+    *,
+    domain: str,
+    letter: str,
+    tier: int,
+    answer: str | None = None,
+    facts: str = "",
+    avoid: Sequence[str] = (),
 ) -> list[Message]:
-    """Messages asking for one clue: shared prefix, then the target (grounded when ``answer``)."""
+    """Messages asking for one clue: shared prefix, then the target (grounded when ``answer``);
+    ``avoid`` lists clue texts of the same answer that the new one must not repeat or reword."""
     messages: list[Message] = [{"role": "system", "content": GENERATE_SYSTEM}]
     for user, reply in _GENERATE_EXAMPLES:
         messages.append({"role": "user", "content": user})
         messages.append({"role": "assistant", "content": json.dumps(reply)})
-    messages.append(
-        {"role": "user", "content": _target_message(domain, letter, tier, answer, facts)}
-    )
+    content = _target_message(domain, letter, tier, answer, facts, avoid)
+    messages.append({"role": "user", "content": content})
     return messages
 
 

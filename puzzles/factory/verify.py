@@ -9,6 +9,11 @@ from ``ambiguous`` (some did, some did not) because the two call for different f
 Comparison uses ``gate.answers.normalize_answer`` like the served check, plus one tolerance: a
 leading English article ("the Netherlands").  Solvers may add it, the bank's answers never need it,
 and it cannot change an initial the way a different name can.
+
+``match=INITIAL`` accepts a solver whose answer merely starts with the expected answer's letter.
+A served gate checks only the hidden word its initials spell, so such a clue still works in a gate;
+it is the weaker test (it lets through clues with a second answer of the same initial), which is
+why ``ANSWER`` is the default.
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from gate.answers import answers_match
 from gate.errors import GateError
 from puzzles.factory import ChatPool, Usage
 from puzzles.factory.parse import AMBIGUOUS, LLM_ERROR, UNSOLVED, ParseError, parse_solution
 from puzzles.factory.prompts import SOLVE_REASONING_SCHEMA, SOLVE_SCHEMA, solve_messages
+from puzzles.validate import answer_initial
 
 _ARTICLES = ("the ", "a ", "an ")
+ANSWER: Final = "answer"  # the solver must give the answer (normalised)
+INITIAL: Final = "initial"  # the solver's answer must start with the answer's letter
+MATCHES: Final = (ANSWER, INITIAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,15 @@ def same_answer(submitted: str, expected: str) -> bool:
     return answers_match(_strip_article(submitted), _strip_article(expected))
 
 
+def same_initial(submitted: str, expected: str) -> bool:
+    """The submitted answer (or it without a leading article) starts with the expected letter."""
+    letter = answer_initial(expected)
+    return bool(letter) and letter in (
+        answer_initial(submitted),
+        answer_initial(_strip_article(submitted)),
+    )
+
+
 def _strip_article(text: str) -> str:
     lowered = text.strip().casefold()
     for article in _ARTICLES:
@@ -90,8 +108,12 @@ async def solve(
     reasoning: bool = False,
     max_tokens: int = 64,
     temperature: float = 0.0,
+    match: str = ANSWER,
 ) -> Attempt:
-    """Ask ``solver`` for the answer of a clue and grade it; pool errors become a failed attempt."""
+    """Ask ``solver`` for the answer of a clue and grade it (``match``: what counts as correct);
+    pool errors become a failed attempt."""
+    if match not in MATCHES:
+        raise ValueError(f"match must be one of {MATCHES}, not {match!r}")
     try:
         completion = await solver.pool.chat(
             solve_messages(domain=domain, text=text, reasoning=reasoning),
@@ -108,7 +130,8 @@ async def solve(
         answer = parse_solution(completion.text)
     except ParseError as exc:
         return Attempt(solver.name, completion.model, None, False, usage, exc.reason)
-    return Attempt(solver.name, completion.model, answer, same_answer(answer, expected), usage)
+    correct = same_answer(answer, expected) or (match == INITIAL and same_initial(answer, expected))
+    return Attempt(solver.name, completion.model, answer, correct, usage)
 
 
 def judge(attempts: Sequence[Attempt]) -> Verification:
@@ -131,11 +154,20 @@ async def verify_clue(
     answer: str,
     tags: Any,
     max_tokens: int = 64,
+    match: str = ANSWER,
 ) -> Verification:
     """Run every solver on the clue concurrently and judge the answers."""
     attempts = await asyncio.gather(
         *(
-            solve(s, domain=domain, text=text, expected=answer, tags=tags, max_tokens=max_tokens)
+            solve(
+                s,
+                domain=domain,
+                text=text,
+                expected=answer,
+                tags=tags,
+                max_tokens=max_tokens,
+                match=match,
+            )
             for s in solvers
         )
     )
