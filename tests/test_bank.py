@@ -22,11 +22,14 @@ WORDS = ("game", "mage", "sage", "gems", "games")
 def synthetic(
     letters: str, per_letter: int, tier: int, *, domain: str = "Testing"
 ) -> list[ClueDraft]:
-    """Valid drafts: ``per_letter`` clues for each letter; every answer ends in 'orvath'."""
+    """Valid drafts: ``per_letter`` clues for each letter; every answer ends in 'orvath'.
+
+    The text names a series, not the initial: a clue stating its initial is refused.
+    """
     return [
         ClueDraft(
             domain=domain,
-            text=f"Synthetic clue {n} of tier {tier} for the initial {letter.upper()}",
+            text=f"Synthetic clue {n} of tier {tier} in series {letter.upper()}",
             answer=f"{letter.upper()}orvath",
             tier=tier,
             source="test:synthetic",

@@ -33,7 +33,7 @@ def synthetic(letters: str, per_letter: int, tier: int) -> list[ClueDraft]:
     return [
         ClueDraft(
             domain="Testing",
-            text=f"Synthetic clue {n} of tier {tier} for the initial {letter.upper()}",
+            text=f"Synthetic clue {n} of tier {tier} in series {letter.upper()}",
             answer=f"{letter.upper()}orvath{n}",
             tier=tier,
             source="test:synthetic",
