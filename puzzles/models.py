@@ -262,3 +262,39 @@ class FactoryItem(Base):
 
     def __repr__(self) -> str:  # targets may hold answers: keep them out of logs
         return f"FactoryItem(id={self.id!r}, status={self.status!r}, reason={self.reason!r})"
+
+
+class PublishedGate(Base):
+    """A gate imported whole from a published gate set, served as published when the composer is
+    asked to (``BankComposer(whole_gates=...)``): its clues in order, its solution as the word.
+
+    ``solution`` is lowercase a-z and may be longer than ``WORD_MAX`` (it never enters the word
+    list).  ``gate_key`` (a digest of the solution and the clue ids) makes re-imports a no-op.  The
+    gate is served only while every one of its clues is servable (verified, not retired).
+    """
+
+    __tablename__ = "published_gates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gate_key: Mapped[str] = mapped_column(String(64), unique=True)
+    solution: Mapped[str] = mapped_column(Text)
+    length: Mapped[int] = mapped_column(SmallInteger)
+    tier: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    def __repr__(self) -> str:  # the solution is the gate's answer: keep it out of logs
+        return f"PublishedGate(id={self.id!r}, length={self.length!r}, tier={self.tier!r})"
+
+
+class PublishedGateClue(Base):
+    """Clue ``position`` (0-based) of a published gate."""
+
+    __tablename__ = "published_gate_clues"
+
+    gate_id: Mapped[int] = mapped_column(
+        ForeignKey("published_gates.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    clue_id: Mapped[int] = mapped_column(ForeignKey("clues.id", ondelete="CASCADE"), index=True)
