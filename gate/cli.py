@@ -430,6 +430,54 @@ def puzzles_seed(database_url: DatabaseUrl = None) -> None:
     console.print(f"Added {clues} clues and {words} words (existing entries are kept).")
 
 
+@puzzles_app.command("build")
+def puzzles_build(
+    database_url: DatabaseUrl = None,
+    tiers: Annotated[
+        list[str] | None,
+        typer.Option("--tiers", help="Only these tiers, e.g. --tiers 2,3 (default: all)."),
+    ] = None,
+) -> None:
+    """Add the large bank over the fact graph (150k+ clues, every text once); safe to run again."""
+    from puzzles.knowledge.graph_build import generate, store
+
+    wanted = _parse_tiers(tiers)
+    config = _config(database_url=database_url)
+    # No spinner while generating: its refresh thread would keep validation from using workers.
+    console.print("Generating the graph bank (validating every clue)...")
+    drafts, generate_seconds = generate(wanted)
+    with console.status(f"Storing {len(drafts)} clues..."):
+        result = asyncio.run(store(config.resolved_database_url, drafts))
+    table = Table(title="Graph bank by tier")
+    for column in ("tier", "generated", "added"):
+        table.add_column(column, justify="right")
+    for tier in sorted(result.generated):
+        table.add_row(str(tier), str(result.generated[tier]), str(result.added[tier]))
+    table.add_row("all", str(sum(result.generated.values())), str(sum(result.added.values())))
+    console.print(table)
+    console.print(
+        f"{result.duplicates} already in the bank, {result.rejected} rejected, "
+        f"{result.words_added} words added; generated in {generate_seconds:.1f} s, "
+        f"stored in {result.store_seconds:.1f} s."
+    )
+
+
+def _parse_tiers(items: list[str] | None) -> set[int] | None:
+    from gate.puzzle import TIERS
+
+    if not items:
+        return None
+    try:
+        wanted = {int(part) for item in items for part in item.split(",") if part.strip()}
+    except ValueError as exc:
+        console.print("[red]--tiers takes tier numbers, e.g. 2,3[/red]")
+        raise typer.Exit(2) from exc
+    if not wanted <= set(TIERS):
+        console.print(f"[red]tiers must be among {TIERS}[/red]")
+        raise typer.Exit(2)
+    return wanted
+
+
 @puzzles_app.command("stats")
 def puzzles_stats(
     database_url: DatabaseUrl = None,

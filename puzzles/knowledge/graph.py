@@ -74,10 +74,18 @@ def sovereign() -> tuple[Country, ...]:
 # --- functional facts of a country ---------------------------------------------------------------
 
 
+# Capitals people commonly name with another initial: "Delhi" for New Delhi.
+_CAPITAL_VARIES = frozenset({"IN"})
+
+
 def capital(c: Country) -> str | None:
-    """The capital when it is undisputed, long enough to clue, and not named after the country
-    ('Mexico City', 'Kuwait City' have a local name of another initial and leak their country)."""
-    if not c.has_capital or not long_enough(c.capital) or shares_prefix(c.name, c.capital):
+    """The capital when it is undisputed, long enough to clue, and not named after the country:
+    'Mexico City' and 'City of San Marino' are also called 'Ciudad de México' and 'San Marino',
+    with other initials, and they give the country away."""
+    if not c.has_capital or not long_enough(c.capital) or c.alpha2 in _CAPITAL_VARIES:
+        return None
+    name, cap = norm(c.name), norm(c.capital)
+    if shares_prefix(c.name, c.capital) or name in cap or cap in name:
         return None
     return c.capital
 

@@ -23,13 +23,13 @@ from puzzles.knowledge import graph, refs
 from puzzles.knowledge._common import make, shares_prefix
 from puzzles.knowledge.graph_facts import ATTRIBUTES, attribute_texts
 from puzzles.knowledge.phrasings import (
-    CAPITAL_OF,
     CITY,
     ELEMENT_BY,
     FRACTIONS,
     MULTIPLES,
     NUMBER_WORDS,
     PLANET_BY,
+    SUBDIVISION_CAPITAL_OF,
     combine,
     frame,
     named_frames,
@@ -193,17 +193,20 @@ def element_multiples() -> Iterator[ClueDraft]:
 
 
 def _scaled(
-    el: graph.Element, target: graph.Element | None, words: tuple[str, ...], kind: str
+    el: graph.Element,
+    target: graph.Element | None,
+    words: tuple[tuple[str, str], ...],
+    kind: str,
 ) -> Iterator[ClueDraft]:
     if target is None or target.number == el.number:
         return
     for x in _operands(el):
         if x.leaks(target.name):
             continue
-        for word in words:
+        for of_word, as_word in words:
             for np in ELEMENT_BY[kind]:
                 for f in named_frames("element"):
-                    text = frame(f, np.format(m=word, x=x.text))
+                    text = frame(f, np.format(m=of_word, n=as_word, x=x.text))
                     yield _draft(
                         "Chemistry", text, target.name, f"element<-{kind}<-{x.path or 'name'}"
                     )
@@ -254,7 +257,7 @@ def subdivision_capitals_by_code() -> Iterator[ClueDraft]:
         for x in sub_refs:
             if x.path != "iso3166_2" or x.leaks(s.capital):
                 continue
-            for text in combine(CAPITAL_OF, CITY, x.text, 6, x=x.text):
+            for text in combine(SUBDIVISION_CAPITAL_OF, CITY, x.text, 6, x=x.text):
                 yield _draft(
                     "Political geography", text, s.capital, "capital<-subdivision<-iso3166_2"
                 )

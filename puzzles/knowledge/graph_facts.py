@@ -28,6 +28,7 @@ from puzzles.knowledge.phrasings import (
     LANGUAGE,
     LANGUAGE_OF,
     PLANET_BY,
+    SUBDIVISION_CAPITAL_OF,
     combine,
     frame,
     named_frames,
@@ -175,7 +176,7 @@ def subdivision_facts() -> Iterator[ClueDraft]:
             for x in sub_refs:
                 if not x.named or x.leaks(s.capital):
                     continue
-                for text in combine(CAPITAL_OF, CITY, x.text, x=x.text):
+                for text in combine(SUBDIVISION_CAPITAL_OF, CITY, x.text, x=x.text):
                     yield _draft(domain, text, s.capital, 2, "capital<-subdivision")
         if not s.as_answer:
             continue

@@ -130,8 +130,9 @@ CAPITAL_OF = (
     "the capital of {x}",
     "the capital city of {x}",
     "the national capital of {x}",
-    "the city that is the capital of {x}",
 )
+# A state or province has a capital, not a national one.
+SUBDIVISION_CAPITAL_OF = ("the capital of {x}", "the capital city of {x}")
 CAPITAL_OF_NAMED = ("{xs} capital", "{xs} capital city")
 CURRENCY_OF = (
     "the currency unit of {x}",
@@ -293,23 +294,30 @@ ELEMENT_BY = {
     ),
     "times": (
         "the element whose atomic number is {m} that of {x}",
-        "the element with {m} as many protons as {x}",
+        "the element with {n} as many protons as {x}",
     ),
     "fraction": (
         "the element whose atomic number is {m} that of {x}",
-        "the element with {m} as many protons as {x}",
+        "the element with {n} as many protons as {x}",
     ),
     "calling": (
         "the element whose atomic number equals the international calling code of {x}",
         "the element whose atomic number is the telephone country code of {x}",
     ),
     "planet": (
-        "the element whose atomic number is the position of {x} counting from the Sun",
-        "the element whose atomic number equals the place of {x} in order from the Sun",
+        "the element whose atomic number is the position, counting from the Sun, of {x}",
+        "the element whose atomic number equals the place in order from the Sun of {x}",
     ),
 }
-MULTIPLES = {2: ("twice", "double"), 3: ("three times", "triple")}
-FRACTIONS = {2: ("half", "one half of"), 3: ("a third of", "one third of")}
+# (word before "that of", word before "as many"), so both noun phrases read correctly.
+MULTIPLES = {
+    2: (("twice", "twice"), ("double", "two times")),
+    3: (("three times", "three times"), ("triple", "thrice")),
+}
+FRACTIONS = {
+    2: (("half", "half"), ("one half of", "one half")),
+    3: (("a third of", "a third"), ("one third of", "one third")),
+}
 
 # --- subdivisions -----------------------------------------------------------------------------------
 

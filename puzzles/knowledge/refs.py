@@ -65,7 +65,7 @@ _same_initial = functools.cache(same_initial)
 
 def key_values(c: Country) -> Iterator[tuple[str, str, bool]]:
     """(key kind, key text, is a code) for every identifying key of ``c``."""
-    cap = c.capital if c.has_capital else None
+    cap = graph.capital(c)
     owner = graph.capital_owner().get(cap) if cap is not None else None
     if cap is not None and owner is not None and owner.alpha2 == c.alpha2:
         yield "capital", cap, False
