@@ -35,6 +35,7 @@ from puzzles.factory.generate import (
     load_facts,
 )
 from puzzles.factory.io import (
+    NO_SOLVER,
     export_clues,
     export_gates,
     import_clue_rows,
@@ -759,9 +760,12 @@ async def test_gate_sets_round_trip_as_published_rows_and_jsonl(
     solver = Solver(ScriptedPool("solver", solver_knowing(knows)), "solver")
     from_csv = await import_gates(engine, csv_path, solver=solver)
     wrong = sum(text == gates[0].clues[0][1] for g in gates for _, text in g.clues)
-    assert from_csv.added + from_csv.duplicates == 12 - wrong and from_csv.skipped == wrong
+    assert from_csv.added + from_csv.duplicates == 12 - wrong and from_csv.skipped == 0
+    assert sum(from_csv.dropped.values()) == wrong and from_csv.gates == 2
+    # Without a solver no row can be answered: each is skipped, with the reason.
     without_solver = await import_gates(engine, csv_path)
-    assert without_solver.skipped == 12 and without_solver.added == 0
+    assert without_solver.skipped == 2 and without_solver.added == 0
+    assert without_solver.skip_reasons == {NO_SOLVER: 2}
     async with engine.connect() as conn:
         sources = set((await conn.execute(select(_clues.c.source))).scalars())
     assert sources == {"import:gates.jsonl", "import:gates.csv+solver"}

@@ -5,12 +5,13 @@ columns (``COST_FIELDS``), which imports ignore.  Imports validate every row lik
 (failing rows are stored as ``rejected`` with the reason) and skip texts already in the bank, so
 re-importing a file is a no-op.
 
-Gate files hold whole gates.  The published gate-set format is one row per gate of
-``(puzzle, solution, difficulty)``: the puzzle text exactly as solvers see it
-(``gate.puzzle.puzzle_text``), the hidden word, and the tier.  Such rows do not say each clue's
-answer, only its initial (the solution's letter), so importing them needs a solver model to
-recover the answers; answers whose initial is not the solution's letter are dropped.  JSONL gate
-exports also carry a ``clues`` list with answers, which imports use directly.
+Gate files hold whole gates, one row of ``(puzzle, solution, difficulty)`` each, as JSONL, CSV or
+a published set's pandas JSON (``puzzles.factory.gates`` reads them and says why a row is
+skipped).  Published rows do not say each clue's answer, only its initial (the solution's letter),
+so importing them needs a solver model to recover the answers; JSONL gate exports also carry a
+``clues`` list with answers, which imports use directly.  By default a gate's clues join the bank
+to be recombined; ``whole=True`` also stores the gate itself (``puzzles.published``) so that the
+composer can serve it as published.  Every row left out is counted with its reason.
 
 Exports contain answers: they are operator files, never served.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,20 +27,29 @@ from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gate.answers import normalize_answer
 from gate.puzzle import TIERS, PublicPuzzle, PuzzleSpec, puzzle_text
 from puzzles.bank import ClueBank, text_key
 from puzzles.draft import ClueDraft
+from puzzles.factory.gates import (
+    GateRow,
+    SkippedRow,
+    gate_rows,
+    parse_puzzle_text,
+    read_gate_file,
+)
 from puzzles.models import (
     CLUE_STATUSES,
     REJECTED,
     TIER_EXPECTED_TOKENS,
     UNVERIFIED,
+    WORD_MAX,
+    WORD_MIN,
     Clue,
 )
-from puzzles.validate import answer_initial, validate_clue
+from puzzles.published import store_whole_gate
+from puzzles.validate import answer_initial, contains_answer, validate_clue
 
 CLUE_FIELDS: Final = (
     "domain",
@@ -56,8 +65,7 @@ CLUE_FIELDS: Final = (
 )
 COST_FIELDS: Final = ("id", "gen_tokens", "verify_tokens", "generator", "solvers", "job")
 GATE_FIELDS: Final = ("puzzle", "solution", "difficulty")
-_CLUE_LINE: Final = re.compile(r"^\s*\d+\.\s*\[(?P<domain>[^\]]+)\]\s*(?P<text>.+?)\s*$")
-_HIDDEN: Final = re.compile(r"^\s*Hidden word \d+")
+NO_SOLVER: Final = "no solver configured (published rows carry no clue answers)"
 _clues = Clue.__table__
 
 
@@ -112,11 +120,22 @@ def write_rows(
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
+    """Clue counts (``added``, ``rejected``, ``duplicates``) and, for gate files, gate counts.
+
+    ``skipped`` counts the file's rows left out entirely (clue rows, or gate rows), each under its
+    reason in ``skip_reasons``; ``dropped`` counts single clues of imported gate rows left out.
+    """
+
     added: int = 0
     rejected: int = 0  # stored as rejected: failed validation
     duplicates: int = 0
-    skipped: int = 0  # rows that could not be read as clues (or gate clues left unanswered)
-    reasons: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0  # rows left out, see skip_reasons
+    reasons: dict[str, int] = field(default_factory=dict)  # rejection reason -> clues
+    skip_reasons: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    rows: int = 0  # gate rows read
+    gates: int = 0  # gate rows imported (stored whole with ``whole``)
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> clues of imported rows
+    notes: dict[str, int] = field(default_factory=dict)  # e.g. solutions kept out of the word list
 
 
 async def export_clues(
@@ -143,18 +162,18 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().casefold() in ("1", "true", "yes", "t")
 
 
-def _row_values(row: dict[str, Any], source: str, default_status: str) -> dict[str, Any] | None:
-    """Bank column values for one imported row, or ``None`` when it is not a clue row."""
+def _row_values(row: dict[str, Any], source: str, default_status: str) -> dict[str, Any] | str:
+    """Bank column values for one imported row, or why it is not a clue row."""
     domain, text, answer = (str(row.get(k) or "").strip() for k in ("domain", "text", "answer"))
     if not (domain and text and answer):
-        return None
+        return "missing domain, text or answer"
     try:
         tier = int(row.get("tier") or 2)
     except ValueError:
-        return None
+        return "tier is not a number"
     status = str(row.get("status") or default_status).strip()
     if status not in CLUE_STATUSES:
-        return None
+        return f"unknown status {status[:20]!r}"
     draft = ClueDraft(domain, text, answer, tier, str(row.get("source") or source))
     reason = validate_clue(draft)
     if status == REJECTED:
@@ -186,34 +205,73 @@ async def import_clue_rows(
     default_status: str = UNVERIFIED,
 ) -> ImportReport:
     """Store clue rows, keeping their status and cost when given; see the module docstring."""
-    insert = ClueBank(engine)._insert
-    added = rejected = duplicates = skipped = 0
-    reasons: Counter[str] = Counter()
-    seen: set[str] = set()
+    writer = _ClueWriter(ClueBank(engine)._insert)
+    skips: Counter[str] = Counter()
     async with engine.begin() as conn:
         for row in rows:
             values = _row_values(row, source, default_status)
-            if values is None:
-                skipped += 1
+            if isinstance(values, str):
+                skips[values] += 1
                 continue
-            if values["text_key"] in seen:
-                duplicates += 1
-                continue
-            seen.add(values["text_key"])
-            stmt = (
-                insert(_clues)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=[_clues.c.text_key])
-                .returning(_clues.c.id)
-            )
-            if (await conn.execute(stmt)).scalar() is None:
-                duplicates += 1
-            elif values["status"] == REJECTED:
-                rejected += 1
-                reasons[values["reject_reason"]] += 1
-            else:
-                added += 1
-    return ImportReport(added, rejected, duplicates, skipped, dict(reasons))
+            await writer.store(conn, values)
+    return writer.report(skips)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A clue row as the bank holds it after a write (new, or the one already there)."""
+
+    id: int
+    initial: str
+    status: str
+    reject_reason: str | None
+
+
+class _ClueWriter:
+    """Inserts clue rows one at a time, counting outcomes; a text already in the bank is
+    returned as stored, so a gate can refer to it."""
+
+    def __init__(self, insert: Any) -> None:
+        self.insert = insert
+        self.added = self.rejected = self.duplicates = 0
+        self.reasons: Counter[str] = Counter()
+
+    async def store(self, conn: AsyncConnection, values: dict[str, Any]) -> _Stored:
+        stmt = (
+            self.insert(_clues)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[_clues.c.text_key])
+            .returning(_clues.c.id)
+        )
+        clue_id = (await conn.execute(stmt)).scalar()
+        if clue_id is None:
+            self.duplicates += 1
+            c = _clues.c
+            row = (
+                await conn.execute(
+                    select(c.id, c.initial, c.status, c.reject_reason).where(
+                        c.text_key == values["text_key"]
+                    )
+                )
+            ).one()
+            return _Stored(*row)
+        if values["status"] == REJECTED:
+            self.rejected += 1
+            self.reasons[values["reject_reason"]] += 1
+        else:
+            self.added += 1
+        return _Stored(clue_id, values["initial"], values["status"], values["reject_reason"])
+
+    def report(self, skips: Counter[str], **gates: Any) -> ImportReport:
+        return ImportReport(
+            self.added,
+            self.rejected,
+            self.duplicates,
+            sum(skips.values()),
+            dict(self.reasons),
+            dict(skips),
+            **gates,
+        )
 
 
 async def import_clues(
@@ -285,55 +343,72 @@ async def export_gates(
     return written
 
 
-@dataclass(frozen=True, slots=True)
-class GateRow:
-    puzzle: str
-    solution: str
-    difficulty: int
-    clues: tuple[tuple[str, str], ...]  # (domain, text) parsed from ``puzzle``
-    answers: tuple[str, ...] = ()  # from a JSONL export; empty for published rows
-
-    def __repr__(self) -> str:  # the solution stays out of logs
-        return f"GateRow(clues={len(self.clues)}, difficulty={self.difficulty})"
-
-
-def parse_puzzle_text(text: str) -> list[tuple[str, str]]:
-    """The ``(domain, clue text)`` lines of a single-gate puzzle text."""
-    hidden = sum(1 for line in text.splitlines() if _HIDDEN.match(line))
-    if hidden > 1:
-        raise ValueError("a gate row must hold one hidden word")
-    return [
-        (m.group("domain").strip(), m.group("text"))
-        for line in text.splitlines()
-        if (m := _CLUE_LINE.match(line))
-    ]
-
-
 def read_gate_rows(path: Path, fmt: str | None = None) -> list[GateRow]:
-    rows: list[GateRow] = []
-    for number, row in enumerate(read_rows(path, fmt), start=1):
-        try:
-            solution = normalize_answer(str(row["solution"]))
-            clues = parse_puzzle_text(str(row["puzzle"]))
-            difficulty = int(row.get("difficulty") or 2)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: gate row {number}: {exc}") from exc
-        if len(clues) != len(solution) or difficulty not in TIERS:
-            raise ValueError(
-                f"{path}: gate row {number}: {len(clues)} clues for a "
-                f"{len(solution)}-letter solution, difficulty {difficulty}"
-            )
-        answers = tuple(str(c.get("answer") or "") for c in row.get("clues") or [])
-        rows.append(
-            GateRow(
-                str(row["puzzle"]),
-                solution,
-                difficulty,
-                tuple(clues),
-                answers if len(answers) == len(clues) else (),
-            )
+    """The readable gate rows of a file; :func:`import_gates` also counts the others."""
+    return [row for row in gate_rows(read_gate_file(path, fmt)) if isinstance(row, GateRow)]
+
+
+SOLVER_FAILED: Final = "the solver gave no usable answer to a clue"
+WRONG_LETTER: Final = "a clue's answer does not start with the solution's letter"
+SOLUTION_IN_CLUE: Final = "the solution appears in a clue"
+NOTHING_LEFT: Final = "no clue answered with the solution's letter"
+OTHER_ANSWER: Final = "a clue is already in the bank with another answer"
+KNOWN_GATE: Final = "gate already in the bank"
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    domain: str
+    text: str
+    answer: str
+    source: str  # import:<file>, plus +<model> when a solver found the answer
+
+
+async def _solve(solver: Any, domain: str, text: str, tag: str) -> tuple[str, str]:
+    """The solver's answer to one clue and its model; ``("", "")`` when it gave none."""
+    from gate.errors import GateError
+    from puzzles.factory import call_tags
+    from puzzles.factory.parse import ParseError, parse_solution
+    from puzzles.factory.prompts import SOLVE_SCHEMA, solve_messages
+
+    try:
+        completion = await solver.pool.chat(
+            solve_messages(domain=domain, text=text),
+            tags=call_tags(tag),
+            max_tokens=64,
+            temperature=0.0,
+            json_schema=SOLVE_SCHEMA,
         )
-    return rows
+        return parse_solution(completion.text), completion.model
+    except (GateError, ParseError):
+        return "", ""
+
+
+def _without_article(answer: str) -> str:
+    first, _, rest = answer.strip().partition(" ")
+    return rest.strip() if first.casefold() in ("the", "a", "an") and rest.strip() else answer
+
+
+async def _answer_gate(
+    gate: GateRow, solver: Any, source: str
+) -> tuple[list[_Answer | str], str | None]:
+    """Each clue's answer, or why it has none; or the reason the whole row cannot be answered."""
+    if not gate.answers and solver is None:
+        return [], NO_SOLVER
+    answers: list[_Answer | str] = []
+    for index, (domain, text) in enumerate(gate.clues):
+        answer, model = (gate.answers[index], "") if gate.answers else ("", "")
+        if not answer:
+            answer, model = await _solve(solver, domain, text, f"import-{source}")
+        if model and answer_initial(answer) != gate.solution[index]:
+            answer = _without_article(answer)  # solvers say "the Sun"; the bank says "Sun"
+        if not answer:
+            answers.append(SOLVER_FAILED)
+        elif answer_initial(answer) != gate.solution[index]:
+            answers.append(WRONG_LETTER)
+        else:
+            answers.append(_Answer(domain, text, answer, f"{source}+{model}" if model else source))
+    return answers, None
 
 
 async def import_gates(
@@ -343,63 +418,102 @@ async def import_gates(
     fmt: str | None = None,
     solver: Any = None,  # puzzles.factory.verify.Solver; needed for rows without answers
     default_status: str = UNVERIFIED,
+    whole: bool = False,
 ) -> ImportReport:
-    """Import the clues of gate rows (and their solutions as hidden words).
+    """Import gate rows: their clues, their solutions as hidden words and, with ``whole``, the
+    gates themselves (served as published by a composer given ``whole_gates``).
 
-    Each clue's answer comes from the row (JSONL exports) or from ``solver``; an answer whose
-    initial is not the solution's letter is dropped, since the gate would not spell its word.
+    Each clue's answer comes from the row (JSONL exports) or from ``solver``.  Without ``whole``
+    a clue whose answer does not start with the solution's letter is dropped (counted in
+    ``dropped``) and the rest of its row still imports; with ``whole`` any such clue, a clue the
+    validator rejects or a clue naming the solution skips the row, since the gate would then not
+    be a fair, solvable copy of the published one.  Rejected clues are still stored with the reason.
     """
-    from gate.errors import GateError
-    from puzzles.factory import call_tags
-    from puzzles.factory.parse import ParseError, parse_solution
-    from puzzles.factory.prompts import SOLVE_SCHEMA, solve_messages
-
-    gates = read_gate_rows(path, fmt)
-    rows: list[dict[str, Any]] = []
-    unanswered = 0
     source = f"import:{path.name}"
-    for gate in gates:
-        for index, (domain, text) in enumerate(gate.clues):
-            answer = gate.answers[index] if gate.answers else ""
-            if not answer and solver is not None:
-                try:
-                    completion = await solver.pool.chat(
-                        solve_messages(domain=domain, text=text),
-                        tags=call_tags(f"import-{path.name}"),
-                        max_tokens=64,
-                        temperature=0.0,
-                        json_schema=SOLVE_SCHEMA,
-                    )
-                    answer = parse_solution(completion.text)
-                    source = f"import:{path.name}+{completion.model}"
-                except (GateError, ParseError):  # left unanswered, counted as skipped
-                    answer = ""
-            if not answer or answer_initial(answer) != gate.solution[index]:
-                unanswered += 1
-                continue
-            rows.append(
-                {
-                    "domain": domain,
-                    "text": text,
-                    "answer": answer,
-                    "tier": gate.difficulty,
-                    "source": source,
-                }
-            )
-    report = await import_clue_rows(engine, rows, source=source, default_status=default_status)
-    await ClueBank(engine).add_words(g.solution for g in gates)
-    return ImportReport(
-        report.added,
-        report.rejected,
-        report.duplicates,
-        report.skipped + unanswered,
-        report.reasons,
+    skips: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    notes: Counter[str] = Counter()
+    answered: list[tuple[GateRow, list[_Answer]]] = []
+    rows = list(gate_rows(read_gate_file(path, fmt)))
+    for gate in rows:
+        if isinstance(gate, SkippedRow):
+            skips[gate.reason] += 1
+            continue
+        answers, reason = await _answer_gate(gate, solver, source)
+        failures = [a for a in answers if isinstance(a, str)]
+        good = [a for a in answers if isinstance(a, _Answer)]
+        if reason is None and whole:
+            if failures:
+                reason = failures[0]
+            elif any(contains_answer(f"{a.domain} {a.text}", gate.solution) for a in good):
+                reason = SOLUTION_IN_CLUE
+        elif reason is None:
+            dropped.update(failures)
+            reason = None if good else NOTHING_LEFT
+        if reason is not None:
+            skips[reason] += 1
+            continue
+        answered.append((gate, good))
+
+    bank = ClueBank(engine)
+    writer = _ClueWriter(bank._insert)
+    imported: list[str] = []
+    async with engine.begin() as conn:
+        for gate, good in answered:
+            stored = []
+            for answer in good:
+                values = _row_values(
+                    {
+                        "domain": answer.domain,
+                        "text": answer.text,
+                        "answer": answer.answer,
+                        "tier": gate.difficulty,
+                    },
+                    answer.source,
+                    default_status,
+                )
+                assert not isinstance(values, str)  # parsed rows always have all three fields
+                stored.append(await writer.store(conn, values))
+            if whole:
+                reason = _whole_gate_problem(gate, stored)
+                if reason is None and not await store_whole_gate(
+                    conn,
+                    bank._insert,
+                    solution=gate.solution,
+                    tier=gate.difficulty,
+                    source=source,
+                    clue_ids=[s.id for s in stored],
+                ):
+                    reason = KNOWN_GATE
+                if reason is not None:
+                    skips[reason] += 1
+                    continue
+            elif not WORD_MIN <= len(gate.solution) <= WORD_MAX:
+                notes[
+                    f"solution outside {WORD_MIN}-{WORD_MAX} letters: clues imported, "
+                    "not added to the word list (import it --whole to serve it)"
+                ] += 1
+            imported.append(gate.solution)
+    await bank.add_words(imported)
+    return writer.report(
+        skips, rows=len(rows), gates=len(imported), dropped=dict(dropped), notes=dict(notes)
     )
+
+
+def _whole_gate_problem(gate: GateRow, stored: Sequence[_Stored]) -> str | None:
+    """Why the stored clues cannot make this gate whole, or ``None``."""
+    for clue in stored:
+        if clue.status == REJECTED:
+            return f"clue rejected: {clue.reject_reason}"
+    if "".join(clue.initial for clue in stored) != gate.solution:
+        return OTHER_ANSWER  # an identical text already in the bank answers another letter
+    return None
 
 
 __all__ = [
     "CLUE_FIELDS",
     "GATE_FIELDS",
+    "NO_SOLVER",
     "GateRow",
     "ImportReport",
     "export_clues",
