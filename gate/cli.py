@@ -1032,12 +1032,29 @@ FileFormat = Annotated[
 
 @puzzles_app.command("import")
 def puzzles_import(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or CSV file.")],
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, CSV or JSON file.")
+    ],
     kind: FileKind = "clues",
-    fmt: FileFormat = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl or csv; for gates also pandas-json, a published set's column JSON "
+            "(default: from the suffix, and for .json from the document's shape).",
+        ),
+    ] = None,
     status: Annotated[
         str, typer.Option(help="Status of rows that do not carry one: unverified or verified.")
     ] = "unverified",
+    whole: Annotated[
+        bool,
+        typer.Option(
+            "--whole",
+            help="Gates: also store each gate whole (its clues in order, its solution as the "
+            "hidden word, any length) so a composer with whole gates on serves it as published.",
+        ),
+    ] = False,
     solver: SolverNames = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,
@@ -1049,6 +1066,9 @@ def puzzles_import(
 
     if kind not in ("clues", "gates") or status not in ("unverified", "verified"):
         console.print("[red]--kind is clues or gates; --status is unverified or verified[/red]")
+        raise typer.Exit(2)
+    if whole and kind != "gates":
+        console.print("[red]--whole stores gates: use it with --kind gates[/red]")
         raise typer.Exit(2)
     config = _config(database_url=database_url)
     pools: list = []
@@ -1062,16 +1082,32 @@ def puzzles_import(
         if kind == "clues":
             return await import_clues(engine, path, fmt=fmt, default_status=status)
         return await import_gates(
-            engine, path, fmt=fmt, solver=solvers[0] if solvers else None, default_status=status
+            engine,
+            path,
+            fmt=fmt,
+            solver=solvers[0] if solvers else None,
+            default_status=status,
+            whole=whole,
         )
 
     report = asyncio.run(_run_factory(config.resolved_database_url, pools, action))
+    if kind == "gates":
+        stored = "stored whole" if whole else "imported"
+        console.print(
+            f"Read {report.rows} gates: {report.gates} {stored}, {report.skipped} skipped."
+        )
     console.print(
         f"Imported {report.added} clues, {report.rejected} rejected, {report.duplicates} "
         f"duplicates, {report.skipped} skipped."
     )
-    for reason, n in sorted(report.reasons.items()):
-        console.print(f"  rejected: {reason} ({n})")
+    for label, counts in (
+        ("skipped", report.skip_reasons),
+        ("rejected", report.reasons),
+        ("clue dropped", report.dropped),
+        ("note", report.notes),
+    ):
+        for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            console.print(f"  {label}: {reason} ({n})", markup=False)
 
 
 @puzzles_app.command("export")

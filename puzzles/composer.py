@@ -13,6 +13,11 @@ it predict later hidden words.  The OS generator costs a few microseconds per pu
 
 Counters expire after ``serve_ttl`` (30 days by default), so a clue becomes servable again for
 composers built after that; a running composer keeps its dropped clues out until it is rebuilt.
+
+Whole gates (opt-in, ``whole_gates=``): gates imported whole from a published set are served as
+published, all their clues in order with their solution as the hidden word, when one of the wanted
+tier is live (every clue servable and under the limit); otherwise the composer composes as usual.
+Their serves are counted per clue like any other.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from gate.store.base import Store
 from gate.store.ops import Incr
 from puzzles.index import BankIndex
 from puzzles.models import WORD_MAX, WORD_MIN
+from puzzles.whole import WholeGate, pick_whole, whole_by_tier
 
 SERVE_KEY = "clue:served:{}"
 SERVE_TTL = 30 * 86_400.0
@@ -70,7 +76,9 @@ class BankComposer:
         serve_limit: int = 500,
         rng: random.Random | None = None,
         serve_ttl: float = SERVE_TTL,
+        whole_gates: Sequence[WholeGate] = (),
     ) -> None:
+        """``whole_gates`` (default none) turns on serving published gates whole; see above."""
         if serve_limit < 1:
             raise ValueError("serve_limit must be at least 1")
         self._store = store
@@ -79,6 +87,7 @@ class BankComposer:
         self._random = (rng or random.SystemRandom()).random
         self._served: Counter[int] = Counter()
         self._dropped: set[int] = set()
+        self._whole_gates = tuple(whole_gates)
         self._load(index)
 
     # -- live index -----------------------------------------------------------------------------
@@ -101,9 +110,20 @@ class BankComposer:
             for letter, pool in pools.items():
                 if len(pool) < len(index.clues[tier][letter]):
                     self._refilter(tier, letter, len(pool))
+        self._whole = whole_by_tier(self._whole_gates)
 
-    def replace_index(self, index: BankIndex) -> None:
-        """Serve from a freshly loaded index; clues dropped for the serve limit stay dropped."""
+    def _clue(self, clue_id: int) -> PublicClue | None:
+        """The live clue of this id, or ``None`` (not servable, or dropped for the limit)."""
+        where = self._where.get(clue_id)
+        return None if where is None else self._pools[where[0]][where[1]][where[2]]
+
+    def replace_index(
+        self, index: BankIndex, whole_gates: Sequence[WholeGate] | None = None
+    ) -> None:
+        """Serve from a freshly loaded index (and whole gates, when given); clues dropped for the
+        serve limit stay dropped."""
+        if whole_gates is not None:
+            self._whole_gates = tuple(whole_gates)
         self._load(index)
 
     def _drop(self, clue_id: int) -> None:
@@ -197,6 +217,8 @@ class BankComposer:
 
     async def compose(self, spec: PuzzleSpec) -> ComposedPuzzle:
         """Compose a fresh puzzle for ``spec``; raises ``BankError`` when the bank cannot."""
+        if self._whole and (whole := await self._serve_whole(spec)) is not None:
+            return whole
         tier, length = self._resolve(spec)
         used: set[int] = set()
         words: list[str] = []
@@ -293,6 +315,29 @@ class BankComposer:
             words[g], gates[g] = chosen
             fresh.extend(chosen[1])
         return fresh
+
+    async def _serve_whole(self, spec: PuzzleSpec) -> ComposedPuzzle | None:
+        """``spec.gates`` live whole gates of ``spec.tier``, counted; ``None`` when there are none."""
+        for _ in range(_ROUNDS):
+            chosen = pick_whole(self._whole.get(spec.tier, ()), spec, self._clue, self._random)
+            if chosen is None:
+                return None
+            clues = [clue for _, gate in chosen for clue in gate.clues]
+            results = await self._store.execute(
+                [Incr(SERVE_KEY.format(c.clue_id), 1, self._ttl) for c in clues]
+            )
+            over = False
+            for clue, count in zip(clues, results, strict=True):
+                if count >= self._limit:
+                    self._drop(clue.clue_id)  # the gate is not picked again once a clue is out
+                    over = over or count > self._limit
+            if over:
+                continue
+            for clue in clues:
+                self._served[clue.clue_id] += 1
+            public = PublicPuzzle(tuple(gate for _, gate in chosen), spec.tier)
+            return ComposedPuzzle(public=public, words=tuple(w.solution for w, _ in chosen))
+        return None
 
     def served_counts(self) -> dict[int, int]:
         """Serves per clue id since the previous call (for ``ClueBank.record_serves``); resets."""
