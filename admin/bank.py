@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from gate.store import Get, Store
+from puzzles.bank import measured_by
 from puzzles.composer import SERVE_KEY
 from puzzles.models import REJECTED, VERIFIED, Clue, FactoryItem, FactoryJob
 
@@ -92,6 +93,46 @@ async def bank_counts(engine: AsyncEngine) -> BankCounts:
             by_status=await _grouped(connection, Clue.status, where=Clue.id.is_not(None)),
             servable=sum(count for _, count in tiers),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBasis:
+    """What the expected-token costs of one source's clues at one tier rest on."""
+
+    source: str
+    tier: int
+    clues: int
+    measured: int  # clues whose cost an accepted calibration measured
+    models: str  # the reference models of those calibrations
+
+    @property
+    def kind(self) -> str:
+        return (
+            "measured"
+            if self.measured == self.clues
+            else ("mixed" if self.measured else "estimated")
+        )
+
+
+async def price_bases(engine: AsyncEngine) -> list[PriceBasis]:
+    """Servable clues per source and tier, with how many costs were measured and by whom."""
+    measured = measured_by()
+    query = (
+        select(
+            Clue.source,
+            Clue.tier,
+            func.count(),
+            func.count(measured.c.models),
+            func.max(measured.c.models),
+        )
+        .select_from(Clue.__table__.outerjoin(measured, measured.c.clue_id == Clue.id))
+        .where(_SERVABLE)
+        .group_by(Clue.source, Clue.tier)
+        .order_by(Clue.source, Clue.tier)
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    return [PriceBasis(src, tier, n, m, models or "") for src, tier, n, m, models in rows]
 
 
 async def near_limit(

@@ -7,8 +7,9 @@ live next to it, never inside it, so serialising the public part can never leak 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 TIERS = (1, 2, 3)  # 1 easy ... 3 hard; people get an easier tier than programs by default
 
@@ -26,6 +27,9 @@ class PublicClue:
     domain: str
     text: str
     cost: int  # expected solver tokens to answer this clue
+    # The reference models whose solves measured ``cost`` ("a,b"); "" when ``cost`` is the tier's
+    # default, an estimate.
+    measured_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,13 @@ class PublicPuzzle:
         """Expected solver tokens for the whole puzzle: the price actually charged."""
         return sum(clue.cost for gate in self.gates for clue in gate.clues)
 
+    @property
+    def basis(self) -> dict[str, object]:
+        """What the price rests on: clue costs measured by named models, or tier defaults."""
+        clues = [clue for gate in self.gates for clue in gate.clues]
+        measured = [clue for clue in clues if clue.measured_by]
+        return price_basis(len(clues), len(measured), (c.measured_by for c in measured))
+
 
 @dataclass(frozen=True, slots=True)
 class ComposedPuzzle:
@@ -63,6 +74,24 @@ class PuzzleSource(Protocol):
         ...
 
 
+@runtime_checkable
+class BasisSource(Protocol):
+    def price_basis(self) -> Mapping[int, dict[str, object]]:
+        """Per tier, what the costs of the clues this source can serve rest on."""
+        ...
+
+
+def price_basis(clues: int, measured: int, models: Iterable[str]) -> dict[str, object]:
+    """The wire form of a calibration basis over ``clues`` clues, ``measured`` of them measured.
+
+    ``kind`` is ``measured`` (every cost comes from reference solves), ``estimated`` (every cost is
+    its tier's default: 150, 300 or 600 tokens for tiers 1-3) or ``mixed``.
+    """
+    kind = "measured" if clues and measured == clues else "estimated" if not measured else "mixed"
+    names = sorted({name for joined in models for name in joined.split(",") if name})
+    return {"kind": kind, "clues": clues, "measured_clues": measured, "models": names}
+
+
 def puzzle_to_dict(puzzle: PublicPuzzle) -> dict[str, object]:
     """The public wire form of a puzzle (what JSON responses and stored challenges carry).
 
@@ -72,6 +101,7 @@ def puzzle_to_dict(puzzle: PublicPuzzle) -> dict[str, object]:
     return {
         "tier": puzzle.tier,
         "cost": puzzle.cost,
+        "basis": puzzle.basis,
         "gates": [
             {
                 "length": gate.length,
@@ -80,6 +110,7 @@ def puzzle_to_dict(puzzle: PublicPuzzle) -> dict[str, object]:
                         "domain": clue.domain,
                         "text": clue.text,
                         "cost": clue.cost,
+                        **({"measured_by": clue.measured_by} if clue.measured_by else {}),
                     }
                     for clue in gate.clues
                 ],
@@ -94,7 +125,13 @@ def puzzle_from_dict(data: dict) -> PublicPuzzle:
         gates=tuple(
             PublicGate(
                 tuple(
-                    PublicClue(0, str(c["domain"]), str(c["text"]), int(c["cost"]))
+                    PublicClue(
+                        0,
+                        str(c["domain"]),
+                        str(c["text"]),
+                        int(c["cost"]),
+                        str(c.get("measured_by", "")),
+                    )
                     for c in gate["clues"]
                 )
             )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gate import challenges
 from gate.gatekeeper import Gatekeeper
 from gate.pricing import TIER_COST
+from gate.puzzle import BasisSource
 from middleware.render import SCHEME
 
 DISCOVERY_PATH = "/.well-known/reasoning-gate"
@@ -20,6 +22,15 @@ def discovery_document(
     gatekeeper: Gatekeeper, *, endpoint: str, cookie_name: str
 ) -> dict[str, Any]:
     settings = gatekeeper.settings
+    source = gatekeeper.challenges.source
+    basis = source.price_basis() if isinstance(source, BasisSource) else {}
+    tiers: dict[str, dict[str, Any]] = {}
+    for tier, cost in TIER_COST.items():
+        tiers[str(tier)] = {"tokens_per_clue": cost}
+        if tier in basis:
+            # What that number rests on: measured by named models, or the tier default.
+            tiers[str(tier)]["price_basis"] = basis[tier]
+    decode_rate = settings.decode_rate or challenges.DECODE_RATE
     return {
         "version": 1,
         "scheme": SCHEME,
@@ -37,12 +48,18 @@ def discovery_document(
                 "Each gate hides a word; it shows one clue per letter. The initials of the clue "
                 "answers, in order, spell the hidden word. A challenge may have several gates."
             ),
-            "tiers": {str(tier): {"tokens_per_clue": cost} for tier, cost in TIER_COST.items()},
+            "tiers": tiers,
             "agent_tier": settings.agent_tier,
             "human_tier": settings.human_tier,
             "answer_normalisation": "Unicode NFKC, case-folded, letters only",
             "attempts": settings.max_attempts,
             "ttl_seconds": settings.challenge_ttl,
+            "solve_floor": {
+                "default": "the puzzle's price divided by decode_rate, unless the rule sets "
+                "solve_floor (seconds); an earlier answer gets 429 too_early, no attempt used",
+                "decode_rate_tokens_per_second": decode_rate,
+            },
+            "outstanding": "one challenge per client, rule and tier: asking again returns it",
         },
         "protocol": {
             "unpaid": f"401 with 'WWW-Authenticate: {SCHEME} challenge=..., price=...' and the puzzle "

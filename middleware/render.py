@@ -101,6 +101,7 @@ def challenge_response(
             minutes=minutes,
             floor=math.ceil(issued.floor),
             price=issued.price,
+            basis=basis_words(issued.puzzle.basis),
             why=_WHY.get(reason, ""),
             scheme=SCHEME,
             heading="Payment required: solve a reasoning puzzle" if status == 401 else "Puzzle",
@@ -139,6 +140,16 @@ def challenge_response(
             payload["message"] = error
         body = json.dumps(payload)
     return Response(body, status_code=status, headers=headers, media_type=_MEDIA[flavor])
+
+
+def basis_words(basis: Mapping[str, Any]) -> str:
+    """A price basis in one phrase, for people and for agents reading prose."""
+    models = ", ".join(basis.get("models") or ())
+    if basis.get("kind") == "measured":
+        return f"measured with {models}"
+    if basis.get("kind") == "mixed":
+        return f"{basis['measured_clues']} of {basis['clues']} clue costs measured with {models}"
+    return "an estimate: the tier's default cost per clue, not yet measured"
 
 
 def message_response(

@@ -36,6 +36,8 @@ from puzzles.models import (
     WORD_MAX,
     WORD_MIN,
     Clue,
+    FactoryItem,
+    FactoryJob,
     Word,
 )
 from puzzles.validate import answer_initial, validate_clue
@@ -273,15 +275,42 @@ class ClueBank:
         where = _servable()
         if max_served is not None:
             where = where & (c.times_served < max_served)
+        measured = measured_by()
         async with self.engine.connect() as conn:
             clue_rows = await conn.execute(
-                select(c.id, c.tier, c.initial, c.domain, c.text, c.expected_tokens)
+                select(
+                    c.id,
+                    c.tier,
+                    c.initial,
+                    c.domain,
+                    c.text,
+                    c.expected_tokens,
+                    func.coalesce(measured.c.models, ""),
+                )
+                .select_from(_clues.outerjoin(measured, measured.c.clue_id == c.id))
                 .where(where)
                 .order_by(c.id)
             )
             clues = [IndexedClue(*row) for row in clue_rows]
             words = (await conn.execute(select(_words.c.word))).scalars().all()
         return BankIndex.build(clues, words)
+
+
+def measured_by() -> Any:
+    """Clue id -> the reference models of its accepted calibration (the latest job's)."""
+    items = FactoryItem.__table__
+    jobs = FactoryJob.__table__
+    return (
+        select(items.c.clue_id, func.max(items.c.solver_models).label("models"))
+        .join(jobs, jobs.c.id == items.c.job_id)
+        .where(
+            jobs.c.kind == "calibrate",
+            items.c.status == "accepted",
+            items.c.clue_id.is_not(None),
+        )
+        .group_by(items.c.clue_id)
+        .subquery()
+    )
 
 
 def _clue_row(draft: ClueDraft, key: str, status: str, reason: str | None) -> dict[str, Any]:

@@ -28,7 +28,15 @@ from collections.abc import Sequence
 from functools import cache
 
 from gate.errors import BankError
-from gate.puzzle import TIERS, ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
+from gate.puzzle import (
+    TIERS,
+    ComposedPuzzle,
+    PublicClue,
+    PublicGate,
+    PublicPuzzle,
+    PuzzleSpec,
+    price_basis,
+)
 from gate.store.base import Store
 from gate.store.ops import Incr
 from puzzles.index import BankIndex
@@ -315,6 +323,18 @@ class BankComposer:
             words[g], gates[g] = chosen
             fresh.extend(chosen[1])
         return fresh
+
+    def price_basis(self) -> dict[int, dict[str, object]]:
+        """Per tier, what the prices of the clues this composer can serve rest on."""
+        result: dict[int, dict[str, object]] = {}
+        for tier, pools in sorted(self._pools.items()):
+            clues = [clue for pool in pools.values() for clue in pool]
+            measured = [clue for clue in clues if clue.measured_by]
+            basis = price_basis(len(clues), len(measured), (c.measured_by for c in measured))
+            costs = sorted(clue.cost for clue in clues)
+            basis["median_tokens"] = costs[len(costs) // 2] if costs else 0
+            result[tier] = basis
+        return result
 
     async def _serve_whole(self, spec: PuzzleSpec) -> ComposedPuzzle | None:
         """``spec.gates`` live whole gates of ``spec.tier``, counted; ``None`` when there are none."""

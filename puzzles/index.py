@@ -37,6 +37,7 @@ class IndexedClue(NamedTuple):
     domain: str
     text: str
     expected_tokens: int
+    measured_by: str = ""  # reference models of an accepted calibration; "" = tier default
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,9 @@ class BankIndex:
         for clue in clues:
             if len(clue.initial) != 1 or not "a" <= clue.initial <= "z":
                 continue
-            public = PublicClue(clue.id, clue.domain, clue.text, clue.expected_tokens)
+            public = PublicClue(
+                clue.id, clue.domain, clue.text, clue.expected_tokens, clue.measured_by
+            )
             pools.setdefault(clue.tier, {}).setdefault(clue.initial, []).append(public)
 
         frozen_pools = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin.bank import bank_counts, factory_jobs, near_limit, sample_clues
+from admin.bank import bank_counts, factory_jobs, near_limit, price_bases, sample_clues
 from admin.sessions import Session
 from admin.web import Admin, page, render
 
@@ -20,6 +20,7 @@ async def bank_page(request: Request, admin: Admin, session: Session) -> Respons
         counts=await bank_counts(admin.engine),
         near=await near_limit(admin.engine, admin.runtime.store, limit),
         serve_limit=limit,
+        bases=await price_bases(admin.engine),
         jobs=await factory_jobs(admin.engine),
         samples=await sample_clues(admin.engine),
     )

@@ -52,6 +52,9 @@ class _RecordingSource:
         self.ledger.secrets.update(word.lower() for word in composed.words)
         return composed
 
+    def __getattr__(self, name: str) -> object:  # the source's other faces (price_basis, ...)
+        return getattr(self.inner, name)
+
 
 class _LogRecorder(logging.Handler):
     def __init__(self, ledger: LeakLedger) -> None:
