@@ -110,13 +110,61 @@ async def _serve_demo(config, host: str, port: int, metrics_port: int | None, *,
         site, dashboard = await with_dashboard(site, runtime)
         print(f"Admin dashboard: http://{host}:{port}/_gate/admin/", flush=True)
     server = uvicorn.Server(uvicorn_config(site, host, port, log_level="info"))
+    growing = asyncio.create_task(_grow_demo_bank(runtime))  # the large bank, after the start
     try:
         async with operator_hooks(runtime, metrics_port=metrics_port):
             await server.serve()
     finally:
+        growing.cancel()
         if dashboard is not None:
             await dashboard.stop()
         await runtime.close()
+
+
+async def _grow_demo_bank(runtime) -> None:  # type: ignore[no-untyped-def]
+    """Add the large graph bank in a daemon thread (its own event loop, so per-clue validation
+    never stalls the server's), then serve from it.  A daemon thread: stopping the demo must not
+    wait for the build; an interrupted build is rolled back per slice and resumed next start."""
+    import contextlib
+    import logging
+    import threading
+
+    from puzzles.knowledge.graph_build import build_in_thread
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def work() -> None:
+        result, error = None, None
+        try:
+            result = build_in_thread(runtime.config.resolved_database_url)
+        except Exception as exc:  # reported on the loop; the demo goes on with the small bank
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: the demo stopped meanwhile
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="graph-bank-build", daemon=True).start()
+    try:
+        result = await done
+        if result is not None:
+            runtime.composer.replace_index(await runtime.bank.load_index())
+            await runtime.engine.dispose()  # no idle SQL connection while serving (open_runtime)
+            added = sum(result.added.values())
+            print(
+                f"Large clue bank ready: {added} clues added in {result.seconds:.0f} s; "
+                f"serving {runtime.composer.index.clue_count} clues.",
+                flush=True,
+            )
+    except Exception:
+        logging.getLogger("reasoning_gate").exception("building the large clue bank failed")
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -1096,9 +1144,12 @@ def puzzles_import(
         console.print(
             f"Read {report.rows} gates: {report.gates} {stored}, {report.skipped} skipped."
         )
+    left_out = f"{report.skipped} skipped"
+    if kind == "gates":  # skipped rows were counted above; this line counts clues
+        left_out = f"{sum(report.dropped.values())} dropped"
     console.print(
         f"Imported {report.added} clues, {report.rejected} rejected, {report.duplicates} "
-        f"duplicates, {report.skipped} skipped."
+        f"duplicates, {left_out}."
     )
     for label, counts in (
         ("skipped", report.skip_reasons),
