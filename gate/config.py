@@ -95,6 +95,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Tokens/s of a fast model: a rule without solve_floor waits its puzzle's price at this "
         "rate before an answer is judged (the solve-time floor).",
     ),
+    "GATE_HUMAN_MAX_CLUES": (
+        "10",
+        "Most clues a person sees in one challenge (the HTML form); a higher price is capped "
+        "there, and the dashboard warns about rules it caps.",
+    ),
     "GATE_HUMAN_FLOOR": (
         "5",
         "Solve-time floor in seconds for people (the HTML form), unless the rule sets solve_floor.",
@@ -216,6 +221,7 @@ class GateConfig:
             max_attempts=_int(env, "GATE_MAX_ATTEMPTS", minimum=1),
             decode_rate=_positive(env, "GATE_DECODE_RATE"),
             human_floor=_floor(env, "GATE_HUMAN_FLOOR"),
+            human_max_clues=_int(env, "GATE_HUMAN_MAX_CLUES", minimum=4),
             trusted_proxies=parse_networks(
                 item for item in env.get("GATE_TRUSTED_PROXIES", "").split(",") if item.strip()
             ),

@@ -23,7 +23,7 @@ from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, n
 from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
-from gate.pricing import RateCurve, max_puzzle_price, seconds_until, sliding_rate
+from gate.pricing import TIER_COST, RateCurve, max_puzzle_price, seconds_until, sliding_rate
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict, normalize_path
@@ -47,6 +47,12 @@ class GateSettings:
     # None: the defaults of gate.challenges (DECODE_RATE, HUMAN_FLOOR).
     decode_rate: float | None = None
     human_floor: float | None = None
+    # People see at most this many clues per challenge (the HTML form), whatever the rule's price.
+    human_max_clues: int = 10
+
+    def human_cap(self) -> int:
+        """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""
+        return self.human_max_clues * TIER_COST[self.human_tier]
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +420,8 @@ class Gatekeeper:
             await self.store.execute(ops)
             wait = self._wait(rule, cap, discount, results[0], int(results[1] or 0), now)
             return Throttle(rule, retry_after=wait, price=price)
+        if visitor.human:  # a person's price: a bounded form, whatever the rule asks
+            price = min(price, self.settings.human_cap())
         if dry_run is not None:  # no puzzle is composed for a request that will pass anyway
             await self.store.execute([*corrections, *_dry_run_ops(dry_run, subject, "challenge")])
             return _UnissuedChallenge(rule, price)
@@ -524,6 +532,12 @@ class Gatekeeper:
             reasons.append(f"price {price} is above the cap {cap}: the client is told to wait")
             return answer(
                 "throttle", price, self._wait(rule, cap, discount, current, previous, now)
+            )
+        if visitor.human and price > self.settings.human_cap():
+            price = self.settings.human_cap()
+            reasons.append(
+                f"a person sees at most {self.settings.human_max_clues} clues: price capped at "
+                f"{price} (GATE_HUMAN_MAX_CLUES)"
             )
         return answer("challenge", price)
 

@@ -20,6 +20,7 @@ from gate.puzzle import puzzle_to_dict
 from middleware.negotiate import Flavor
 
 SCHEME = "ReasoningGate"
+HUMAN_SECONDS_PER_CLUE = 20  # what the HTML form tells a person to expect, per clue
 
 _templates = Environment(
     loader=PackageLoader("middleware", "templates"),
@@ -85,12 +86,15 @@ def challenge_response(
             action, issued.price, issued.puzzle.tier, reason
         )
     if flavor == "html":
+        clues = sum(gate.length for gate in issued.puzzle.gates)
         body = _templates.get_template("challenge.html").render(
             puzzle=issued.puzzle,
             action=action,
             next=next_path,
             attempts=issued.attempts,
             minutes=minutes,
+            # People are told time, not tokens: a rough reading-and-thinking pace per clue.
+            estimate=max(1, math.ceil(clues * HUMAN_SECONDS_PER_CLUE / 60)),
             error=error,
         )
     elif flavor in ("text", "plain"):

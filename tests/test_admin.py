@@ -500,3 +500,17 @@ async def test_oversized_forms_are_refused_before_parsing(client) -> None:
     csrf = await _logged_in(client)
     huge = await client.post("/policy", data={"csrf": csrf, "text": "#" * (2 << 20)})
     assert huge.status_code == 413
+
+
+async def test_the_policy_page_warns_when_a_price_is_capped_for_people(client, runtime) -> None:
+    csrf = await _logged_in(client)
+    cap = runtime.config.gate.human_cap()
+
+    def row(page: str) -> str:
+        return page.split('data-rule="articles"')[1].split("</tr>")[0]
+
+    assert "capped there" not in row((await client.get("/policy")).text)  # 1 500: fits
+    await client.post("/policy/price", data={"csrf": csrf, "rule": "articles", "price": cap + 1})
+    articles = row((await client.get("/policy")).text)
+    assert f"People see at most {runtime.config.gate.human_max_clues} clues" in articles
+    assert "GATE_HUMAN_MAX_CLUES" in articles

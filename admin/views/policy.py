@@ -58,6 +58,8 @@ async def _page(
         dry_run=dry_run,
         rows=rows,
         tiers=tiers,
+        human_cap=admin.runtime.config.gate.human_cap(),
+        human_clues=admin.runtime.config.gate.human_max_clues,
         error=error,
         notice=notice_of(request, session),
         preview=preview,
