@@ -90,6 +90,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Times one clue text may be served before it is withdrawn (1: never twice, so no "
         "client can learn a clue's letter by seeing it again).",
     ),
+    "GATE_BANK_DRY": (
+        "reuse",
+        "When no clue under the serve limit can compose a puzzle: reuse (serve clues already "
+        "served, keeping the site usable; logged and counted) or refuse (503).",
+    ),
     "GATE_DECODE_RATE": (
         "250",
         "Tokens/s of a fast model: a rule without solve_floor waits its puzzle's price at this "
@@ -146,6 +151,13 @@ def _seconds(env: Mapping[str, str], name: str) -> float:
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or SETTINGS[name][0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _positive(env: Mapping[str, str], name: str) -> float:
     raw = env.get(name) or SETTINGS[name][0]
     try:
@@ -179,6 +191,7 @@ class GateConfig:
     verify_keys: tuple[str, ...] = ()
     db_auto_upgrade: str = "sqlite"
     serve_limit: int = 1
+    bank_dry: str = "reuse"  # or "refuse"
     policy_file: Path | None = None
     bot_keys_dir: Path | None = None
     policy_poll: float = 2.0  # seconds between checks for a newer stored policy
@@ -250,6 +263,7 @@ class GateConfig:
             ),
             db_auto_upgrade=auto_upgrade,
             serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
+            bank_dry=_choice(env, "GATE_BANK_DRY", ("reuse", "refuse")),
             policy_file=Path(env["GATE_POLICY_FILE"]) if env.get("GATE_POLICY_FILE") else None,
             bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,
             policy_poll=_seconds(env, "GATE_POLICY_POLL"),

@@ -30,6 +30,12 @@ PRICES = Histogram(
     buckets=(500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000),
     registry=REGISTRY,
 )
+BANK_DRY = Counter(
+    "gate_bank_dry",
+    "Puzzles composed with no fresh clue left, by what the gate did (reuse or refuse).",
+    ["mode"],
+    registry=REGISTRY,
+)
 SOLVE_SECONDS = Histogram(
     "gate_solve_seconds",
     "Time from issue to a correct answer, per rule scope (the solve-time floor's effect).",

@@ -238,11 +238,18 @@ async def open_runtime(
         seeded = 0
         if seed and await bank.is_empty():
             seeded, _ = await seed_bank(config.resolved_database_url)
-        index = await bank.load_index(max_served=config.serve_limit)
+        index = await bank.load_index()
+        served_out = await bank.served_out(config.serve_limit)
         # Serving needs no SQL: close the idle pooled connection (aiosqlite keeps a thread polling
         # for work otherwise).  The engine reconnects when the bank is next used.
         await engine.dispose()
-        composer = BankComposer(index, store, serve_limit=config.serve_limit)
+        composer = BankComposer(
+            index,
+            store,
+            serve_limit=config.serve_limit,
+            served_out=served_out,
+            on_dry=config.bank_dry,
+        )
         gatekeeper = Gatekeeper(store, composer, PassCodec(keys), rules, config.gate)
     except BaseException:
         await store.close()

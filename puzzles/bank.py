@@ -265,16 +265,23 @@ class ClueBank:
             by_source=by_source,
         )
 
-    async def load_index(self, *, max_served: int | None = None) -> BankIndex:
-        """Snapshot every servable clue (without answers) and every word for serve-time use.
+    async def served_out(self, serve_limit: int) -> set[int]:
+        """Ids of servable clues SQL says were served ``serve_limit`` times or more.
 
-        ``max_served`` leaves out clues already served that many times (the serve limit): the
-        store's live counters may be gone after a restart, but SQL's ``times_served`` is not.
+        The store's live counters may be gone after a restart (the memory store, a Redis without
+        persistence); SQL's ``times_served`` is not, so a composer starts with these withdrawn.
         """
         c = _clues.c
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(c.id).where(_servable() & (c.times_served >= serve_limit))
+            )
+            return set(rows.scalars())
+
+    async def load_index(self) -> BankIndex:
+        """Snapshot every servable clue (without answers) and every word for serve-time use."""
+        c = _clues.c
         where = _servable()
-        if max_served is not None:
-            where = where & (c.times_served < max_served)
         measured = measured_by()
         async with self.engine.connect() as conn:
             clue_rows = await conn.execute(

@@ -22,11 +22,14 @@ Their serves are counted per clue like any other.
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 
+from gate import metrics
 from gate.errors import BankError
 from gate.puzzle import (
     TIERS,
@@ -49,6 +52,10 @@ _WORD_TRIES = 16  # random words tried for one gate before giving up on it
 _FALLBACK_WORDS = 64  # further words tried, without repeats, when the random draws all failed
 _CLUE_TRIES = 4  # random draws from a pool before scanning it for an unused clue
 _ROUNDS = 8  # store round trips allowed per puzzle when clues turn out to be past the limit
+_DRY_LOG_EVERY = 60.0  # seconds between log lines about a dry bank (one line per interval)
+REUSE, REFUSE = "reuse", "refuse"
+
+log = logging.getLogger("reasoning_gate.bank")
 
 
 @cache
@@ -85,17 +92,31 @@ class BankComposer:
         rng: random.Random | None = None,
         serve_ttl: float = SERVE_TTL,
         whole_gates: Sequence[WholeGate] = (),
+        served_out: Iterable[int] = (),
+        on_dry: str = REUSE,
     ) -> None:
-        """``whole_gates`` (default none) turns on serving published gates whole; see above."""
+        """``whole_gates`` (default none) turns on serving published gates whole; see above.
+
+        ``served_out``: clue ids already served up to the limit (SQL's history after a restart).
+        ``on_dry``: what to do when no fresh clue can compose a puzzle: ``reuse`` serves clues
+        already served (the site stays usable; a clue may then be seen twice) or ``refuse``
+        raises ``BankError`` (the gate answers 503).
+        """
         if serve_limit < 1:
             raise ValueError("serve_limit must be at least 1")
+        if on_dry not in (REUSE, REFUSE):
+            raise ValueError("on_dry must be 'reuse' or 'refuse'")
         self._store = store
         self._limit = serve_limit
         self._ttl = serve_ttl
         self._random = (rng or random.SystemRandom()).random
         self._served: Counter[int] = Counter()
-        self._dropped: set[int] = set()
+        self._dropped: set[int] = set(served_out)
         self._whole_gates = tuple(whole_gates)
+        self._on_dry = on_dry
+        self._rng = rng
+        self._reuser: BankComposer | None = None  # over the whole index, built when first dry
+        self._dry_logged = -_DRY_LOG_EVERY
         self._load(index)
 
     # -- live index -----------------------------------------------------------------------------
@@ -132,6 +153,7 @@ class BankComposer:
         serve limit stay dropped."""
         if whole_gates is not None:
             self._whole_gates = tuple(whole_gates)
+        self._reuser = None
         self._load(index)
 
     def _drop(self, clue_id: int) -> None:
@@ -224,7 +246,38 @@ class BankComposer:
         return picked
 
     async def compose(self, spec: PuzzleSpec) -> ComposedPuzzle:
-        """Compose a fresh puzzle for ``spec``; raises ``BankError`` when the bank cannot."""
+        """Compose a puzzle for ``spec`` from fresh clues; when none can, reuse served ones or
+        raise ``BankError``, as ``on_dry`` says."""
+        try:
+            return await self._compose_fresh(spec)
+        except BankError as exc:
+            if self._on_dry == REFUSE:
+                self._dry(REFUSE, exc)
+                raise
+            self._dry(REUSE, exc)
+        if self._reuser is None:  # no limit: every servable clue of the index, served or not
+            self._reuser = BankComposer(
+                self.index, self._store, serve_limit=2**62, rng=self._rng, on_dry=REFUSE
+            )
+        composed = await self._reuser.compose(spec)
+        self._served.update(self._reuser.served_counts())
+        return composed
+
+    def _dry(self, mode: str, exc: BankError) -> None:
+        """Count a dry bank and say so in the log, once per interval (never once per request)."""
+        metrics.BANK_DRY.labels(mode).inc()
+        now = time.monotonic()
+        if now - self._dry_logged >= _DRY_LOG_EVERY:
+            self._dry_logged = now
+            action = "reusing served clues" if mode == REUSE else "refusing (503)"
+            log.warning(
+                "clue bank dry, %s (GATE_BANK_DRY=%s): %s; run `gate puzzles build` or import more",
+                action,
+                mode,
+                exc,
+            )
+
+    async def _compose_fresh(self, spec: PuzzleSpec) -> ComposedPuzzle:
         if self._whole and (whole := await self._serve_whole(spec)) is not None:
             return whole
         tier, length = self._resolve(spec)
