@@ -27,6 +27,12 @@ def report() -> GraphReport:
     return graph_report()
 
 
+@pytest.fixture(scope="module")
+def drafts() -> list[ClueDraft]:
+    """Every draft before validation and dedup (generation alone takes a few seconds)."""
+    return list(_drafts())
+
+
 def _of(report: GraphReport, prefix: str) -> list[ClueDraft]:
     return [d for d in report.clues if d.relation.startswith(prefix)]
 
@@ -104,9 +110,9 @@ def test_sources_and_relations_say_what_made_each_clue(report: GraphReport) -> N
 # --- one answer, one initial -------------------------------------------------------------------------
 
 
-def test_no_text_is_kept_for_two_initials() -> None:
+def test_no_text_is_kept_for_two_initials(drafts: list[ClueDraft]) -> None:
     initials: dict[str, set[str]] = {}
-    for draft in _drafts():
+    for draft in drafts:
         initials.setdefault(text_key(draft.text), set()).add(_letter(draft.answer))
     kept = {text_key(d.text) for d in graph_report().clues}
     assert [k for k in kept if len(initials[k]) > 1] == []
@@ -269,7 +275,9 @@ def _digest(drafts: list[ClueDraft]) -> str:
     return h.hexdigest()
 
 
-def test_generation_is_identical_in_another_process_with_another_hash_seed() -> None:
+def test_generation_is_identical_in_another_process_with_another_hash_seed(
+    drafts: list[ClueDraft],
+) -> None:
     script = (
         "import hashlib\n"
         "from puzzles.knowledge.graph_bank import _drafts\n"
@@ -286,7 +294,7 @@ def test_generation_is_identical_in_another_process_with_another_hash_seed() -> 
         env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
         cwd=Path(__file__).resolve().parents[1],
     )
-    assert out.stdout.strip() == _digest(list(_drafts()))
+    assert out.stdout.strip() == _digest(drafts)
 
 
 def test_gate_puzzles_build_stores_the_tier_into_sqlite_and_adds_nothing_twice(

@@ -16,6 +16,7 @@ combination are taken (picked stably), so no single fact floods a letter's pool.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 
 from puzzles.draft import ClueDraft
@@ -39,16 +40,46 @@ from puzzles.validate import answer_initial
 
 SOURCE = "builtin:graph:composed"
 TIER = 3
-# Initials few answers have get a few times more wordings per combination, so that hidden words
-# with these letters do not run their pools dry long before the others.
-THIN = frozenset("jqxwzyuvko")
-_THIN_FACTOR = 3
 _MAX_OFFSET = 20  # "the element 20 places after ..." is still arithmetic a person does in the head
+# Hidden words are spelled from initials, so a letter's pool should be about as large as the letter
+# is frequent in the word list; otherwise its pool runs dry first and the rest of the bank idles.
+# Factors on the wordings per combination, from the letter frequencies of puzzles/data/words.txt
+# against this module's output at factor 1 (vowels and n are scarce among answers; b, c, k, m, p
+# and z abundant).  Answers of other initials get factor 1.
+LETTER_FACTOR = {
+    "a": 1.7,
+    "e": 3.0,
+    "i": 4.0,
+    "n": 2.0,
+    "l": 1.5,
+    "o": 5.0,
+    "u": 6.0,
+    "t": 1.4,
+    "r": 1.2,
+    "s": 1.2,
+    "w": 3.0,
+    "y": 2.0,
+    "v": 2.0,
+    "x": 2.0,
+    "j": 3.0,
+    "q": 3.0,
+    "b": 0.5,
+    "c": 0.7,
+    "f": 0.6,
+    "k": 0.5,
+    "m": 0.6,
+    "p": 0.6,
+    "z": 0.3,
+}
 
 
-def wordings(k: int, answer: str) -> int | None:
-    """How many wordings a combination gets: ``k``, a few times more for a thin initial."""
-    return k * _THIN_FACTOR if answer_initial(answer) in THIN else k
+def wordings(k: int, answer: str, key: str) -> int:
+    """How many wordings one combination gets: ``k`` scaled by the answer's letter factor; the
+    fractional part decides by a stable hash of ``key`` whether one more (or any) is taken."""
+    scaled = k * LETTER_FACTOR.get(answer_initial(answer), 1.0)
+    whole = int(scaled)
+    extra = zlib.crc32(key.encode("utf-8")) % 1000 < (scaled - whole) * 1000
+    return whole + int(extra)
 
 
 def _draft(domain: str, text: str, answer: str, relation: str) -> ClueDraft:
@@ -81,7 +112,9 @@ def country_facts_of_described() -> Iterator[ClueDraft]:
                 for x in group:
                     if x.path.split("<-")[-1] == kind or x.leaks(answer):
                         continue  # "the capital of the country whose capital is ..." says nothing
-                    for text in attribute_texts(kind, x, x.text + kind, wordings(k, answer)):
+                    for text in attribute_texts(
+                        kind, x, x.text + kind, wordings(k, answer, x.text + kind)
+                    ):
                         yield _draft(domain, text, answer, f"{kind}<-{x.path}")
 
 
@@ -94,7 +127,7 @@ def countries_of_deep_descriptions() -> Iterator[ClueDraft]:
         for x in refs.deep_refs(c):
             if x.leaks(c.name):
                 continue
-            for f in pick(frames, x.text, wordings(2, c.name)):
+            for f in pick(frames, x.text, wordings(2, c.name, x.text)):
                 yield _draft("Geography", frame(f, x.text), c.name, f"country<-{x.path}")
 
 
@@ -133,7 +166,7 @@ def element_offsets() -> Iterator[ClueDraft]:
                         for text in _element_texts(
                             ELEMENT_BY[kind],
                             key,
-                            wordings(_PER_OFFSET, target.name),
+                            wordings(_PER_OFFSET, target.name, key),
                             x=x.text,
                             k=numeral,
                         ):
@@ -169,7 +202,7 @@ def element_sums_and_differences() -> Iterator[ClueDraft]:
                         for text in _element_texts(
                             ELEMENT_BY[kind],
                             key,
-                            wordings(_PER_PAIR, target.name),
+                            wordings(_PER_PAIR, target.name, key),
                             x=x.text,
                             y=y.text,
                         ):
