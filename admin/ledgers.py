@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
-from gate.ledger import FIELDS, LEDGER_INDEX, LedgerEntry, ledger_key
+from gate.ledger import FIELDS, LEDGER_INDEX, LedgerEntry, entry_from, ledger_key
 from gate.store import HGetAll, Store
 
 # Ledgers read per page view; an index larger than this shows the clients challenged most.
@@ -47,10 +47,7 @@ async def read_ledgers(store: Store, identities: Sequence[str]) -> list[LedgerEn
     if not identities:
         return []
     raws = await store.execute([HGetAll(ledger_key(identity)) for identity in identities])
-    return [
-        LedgerEntry(identity, **{name: int(raw.get(name, 0)) for name in FIELDS})
-        for identity, raw in zip(identities, raws, strict=True)
-    ]
+    return [entry_from(identity, raw) for identity, raw in zip(identities, raws, strict=True)]
 
 
 async def client_ledgers(store: Store, extra: Iterable[str] = ()) -> list[LedgerEntry]:
@@ -60,6 +57,12 @@ async def client_ledgers(store: Store, extra: Iterable[str] = ()) -> list[Ledger
     identities += [identity for identity in extra if identity not in seen]
     entries = await read_ledgers(store, identities)
     return sorted(entries, key=lambda entry: (-entry.tokens_paid, -entry.issued, entry.identity))
+
+
+def fastest(entries: Iterable[LedgerEntry], limit: int = 10) -> list[LedgerEntry]:
+    """The clients that answer fastest on average (solvers that may not be using a model)."""
+    timed = [entry for entry in entries if entry.mean_solve_seconds is not None]
+    return sorted(timed, key=lambda entry: (entry.mean_solve_seconds, entry.identity))[:limit]
 
 
 def totals(entries: Iterable[LedgerEntry]) -> Totals:

@@ -267,17 +267,16 @@ class ChallengeService:
         # Only the caller whose Take returns the record may mint: exactly one pass per challenge.
         if await self.store.take(_key(challenge_id)) is None:
             raise ChallengeGone("challenge already solved")
+        took = max(0.0, self.clock() - float(record.get("issued_at", self.clock())))
         await self.store.execute(
             [
                 bump(subject, "solved"),
                 bump(subject, "tokens_paid", int(record["price"])),
+                bump(subject, "solve_ms", round(took * 1000)),
                 *release,
             ]
         )
-        if "issued_at" in record:
-            metrics.SOLVE_SECONDS.labels(record["scope"]).observe(
-                max(0.0, self.clock() - float(record["issued_at"]))
-            )
+        metrics.SOLVE_SECONDS.labels(record["scope"]).observe(took)
         token, claims = self.passes.mint(
             subject=subject,
             scope=record["scope"],

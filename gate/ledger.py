@@ -12,6 +12,9 @@ from gate.store import HGetAll, HIncr, Store
 
 LEDGER_TTL = 30 * 86_400.0
 FIELDS = ("issued", "solved", "failed", "tokens_paid", "served", "throttled")
+# How fast a client answers: milliseconds from issue to its correct answers, summed, and answers
+# sent before the solve-time floor.  Shown per client, not sampled into the charts' history.
+TIMING = ("solve_ms", "early")
 
 
 # Every identity that was ever challenged is a field of this counter hash (value: challenges
@@ -42,8 +45,20 @@ class LedgerEntry:
     tokens_paid: int = 0
     served: int = 0
     throttled: int = 0
+    solve_ms: int = 0
+    early: int = 0
+
+    @property
+    def mean_solve_seconds(self) -> float | None:
+        """Mean time from issue to a correct answer (None before the first solve)."""
+        return self.solve_ms / 1000 / self.solved if self.solved and self.solve_ms else None
+
+
+def entry_from(identity: str, raw: dict[str, int]) -> LedgerEntry:
+    """A ledger entry from the raw counter hash (missing fields read as zero)."""
+    return LedgerEntry(identity, **{name: int(raw.get(name, 0)) for name in (*FIELDS, *TIMING)})
 
 
 async def read_ledger(store: Store, identity: str) -> LedgerEntry:
     (raw,) = await store.execute([HGetAll(ledger_key(identity))])
-    return LedgerEntry(identity, **{name: int(raw.get(name, 0)) for name in FIELDS})
+    return entry_from(identity, raw)

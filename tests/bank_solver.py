@@ -25,7 +25,7 @@ class BankSolver:
     async def load(cls, engine: AsyncEngine) -> BankSolver:
         async with engine.connect() as connection:
             rows = await connection.execute(select(Clue.text_key, Clue.initial))
-            return cls(dict(rows.tuples().all()))
+            return cls({key: initial for key, initial in rows})
 
     def solve(self, puzzle: PublicPuzzle) -> list[str]:
         return [

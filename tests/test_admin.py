@@ -514,3 +514,25 @@ async def test_the_policy_page_warns_when_a_price_is_capped_for_people(client, r
     articles = row((await client.get("/policy")).text)
     assert f"People see at most {runtime.config.gate.human_max_clues} clues" in articles
     assert "GATE_HUMAN_MAX_CLUES" in articles
+
+
+async def test_the_clients_page_lists_the_fastest_solvers_and_their_early_answers(
+    client, runtime
+) -> None:
+    quick, slow = "net:203.0.113.0/24", "net:192.0.2.0/24"
+    await runtime.store.execute(
+        [
+            enlist(quick),
+            bump(quick, "solved", 2),
+            bump(quick, "solve_ms", 12_000),
+            bump(quick, "early", 3),
+            enlist(slow),
+            bump(slow, "solved", 1),
+            bump(slow, "solve_ms", 95_000),
+        ]
+    )
+    await _logged_in(client)
+    page = (await client.get("/clients")).text
+    fastest = page.split('id="fastest"')[1].split("</section>")[0]
+    assert fastest.index(quick) < fastest.index(slow)
+    assert '<td class="num">6.0</td><td class="num">3</td>' in fastest

@@ -66,7 +66,9 @@ async def test_an_early_answer_is_deferred_not_judged_and_uses_no_attempt(
     clock.advance(0.5)  # a patient solver passes
     minted = await challenges.solve(issued.challenge_id, TERMS.subject, [source.issued[-1]])
     assert minted.claims.scope == TERMS.scope
-    assert (await read_ledger(challenges.store, TERMS.subject)).solved == 1
+    ledger = await read_ledger(challenges.store, TERMS.subject)
+    assert (ledger.solved, ledger.early) == (1, 3)  # three early answers were not judged
+    assert ledger.mean_solve_seconds == pytest.approx(6.0)
 
 
 async def test_the_rule_floor_wins_over_the_price_and_zero_turns_it_off() -> None:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin.audit import record_action
-from admin.ledgers import client_ledgers, read_ledgers
+from admin.ledgers import client_ledgers, fastest, read_ledgers
 from admin.sessions import Session
 from admin.web import Admin, action, back, notice_of, page, refuse, render
 from puzzles.overrides import clear_override, list_overrides, revoke_passes, set_override
@@ -36,6 +36,7 @@ async def clients_page(request: Request, admin: Admin, session: Session) -> Resp
         "clients.html",
         session=session,
         entries=entries[:500],
+        fastest=fastest(entries),
         shown=min(len(entries), 500),
         total=len(entries),
         overrides=overrides,
