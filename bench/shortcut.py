@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.shortcut_harness import (  # noqa: E402  (after the path fix-up)
+    TIMED_PATH,
     BankDry,
     Challenge,
     Client,
@@ -329,13 +330,19 @@ class Settings:
 async def run_tier(
     cfg: Settings, tier: int, upstream: Upstream, guesser: WordGuesser, solvers: dict[str, Solver]
 ) -> dict[str, object]:
+    """One tier: two gates (learn, harvest), each with a floorless rule for the bulk phases and a
+    rule with the default floor for the sequential passes-per-hour runs, so that every adversary
+    is timed on the deployment it learned from (a fresh copy of a deterministic bank would hand
+    the learner texts it saw elsewhere, which the replay row already covers)."""
     result: dict[str, object] = {"tier": tier}
     protocol = Protocol()
     started: list[GateProcess] = []
 
-    def gate(name: str, floor: float | None) -> GateProcess:
-        g = GateProcess(
-            GateSpec(tier=tier, price=cfg.price, solve_floor=floor, serve_limit=cfg.serve_limit),
+    async def gate(name: str) -> GateProcess:
+        # started in a thread: waiting for the port must not stall the other tiers' clocks
+        g = await asyncio.to_thread(
+            GateProcess,
+            GateSpec(tier=tier, price=cfg.price, solve_floor=0.0, serve_limit=cfg.serve_limit),
             cfg.workdir,
             cfg.template_db,
             upstream,
@@ -344,12 +351,26 @@ async def run_tier(
         started.append(g)
         return g
 
+    def guess_with(solver: Solver) -> Callable[[Challenge], list[list[str]]]:
+        return lambda ch: guesser.guesses(gate_dists(solver, ch), ATTEMPTS)
+
+    async def timed(
+        client: Client,
+        name: str,
+        fn: Callable[[Challenge], list[list[str]]],
+        n: int,
+        think: Callable[[Challenge], float] | None = None,
+    ) -> RateRun:
+        return await sequential(client, name, fn, identity(60000 + n), cfg.rate_seconds, think)
+
+    runs: dict[str, RateRun] = {}
     try:
-        # (a), (c) and (b): one gate with no floor, so thousands of solves take minutes
-        learn_gate = gate("learn", 0.0)
+        # (a), (c), then (b): the learn gate
+        learn_gate = await gate("learn")
         result["floor_policy_key_supported"] = learn_gate.floor_supported
         oracle = Oracle(learn_gate.db)
         client = Client(learn_gate.base, protocol, cfg.concurrency)
+        timed_client = Client(learn_gate.base, protocol, cfg.concurrency, path=TIMED_PATH)
         ids = Ids()
         with contextlib.suppress(BankDry, RateLimited):
             await client.check_same_on_rerequest(ids.take())
@@ -360,6 +381,23 @@ async def run_tier(
             )
             evals[name] = stats.as_dict()
             log(f"tier {tier} {name}: {stats.within}/{stats.challenges} passed")
+
+        def model_guess(ch: Challenge) -> list[list[str]]:
+            words = oracle.solve(ch.texts)
+            return [words] if words else []
+
+        log(f"tier {tier}: sequential runs (template, replay, frequency, model-speed)")
+        first = await asyncio.gather(
+            *(
+                timed(timed_client, n, guess_with(solvers[n]), i)
+                for i, n in enumerate(("template", "replay", "frequency"))
+            ),
+            timed(
+                timed_client, "model-speed", model_guess, 9, lambda ch: ch.price / cfg.decode_rate
+            ),
+        )
+        runs.update({r.name: r for r in first})
+
         learner = Learner()
         curve = []
         seen = 0
@@ -383,40 +421,46 @@ async def run_tier(
                 }
             )
             log(
-                f"tier {tier} learner after {learner.observed}: {stats.within}/{stats.challenges} passed"
+                f"tier {tier} learner after {learner.observed}: "
+                f"{stats.within}/{stats.challenges} passed"
             )
             if not ok or stats.dry:
                 break
-        evals["learner"] = curve[-1] if curve else {}
+        # the last point that could still be measured (a dry bank serves no fresh challenge)
+        measured = [p for p in curve if p["challenges"]]
+        evals["learner"] = (measured or curve or [{}])[-1]
         result["learner_curve"] = curve
+        log(f"tier {tier}: sequential run (learner)")
+        runs["learner"] = await timed(timed_client, "learner", guess_with(learner), 5)
         await client.close()
+        await timed_client.close()
+        learn_gate.close()
 
         # (d): a fresh gate, harvested by many identities that never answer
-        crypt_gate = gate("harvest", 0.0)
+        crypt_gate = await gate("harvest")
         oracle_c = Oracle(crypt_gate.db)
         client_c = Client(crypt_gate.base, protocol, cfg.concurrency)
+        timed_c = Client(crypt_gate.base, protocol, cfg.concurrency, path=TIMED_PATH)
         ids_c = Ids()
         crypt = Cryptogram(guesser)
         crypt_curve = []
         asked = 0
         for checkpoint in cfg.harvest:
             t0 = time.monotonic()
-            _got, ok = await harvest(client_c, crypt, ids_c, checkpoint - asked, cfg.concurrency)
+            _, ok = await harvest(client_c, crypt, ids_c, checkpoint - asked, cfg.concurrency)
             asked = checkpoint
             t1 = time.monotonic()
-            crypt.fit()
+            await asyncio.to_thread(crypt.fit)  # CPU work off the loop: other tiers keep timing
             fit_s = time.monotonic() - t1
             stats = await attack_fresh(
                 client_c, crypt, guesser, oracle_c, ids_c, cfg.eval_n, cfg.concurrency
             )
-            distinct = len(crypt.index)
-            texts = sum(len(g) for g in crypt.gates)
             crypt_curve.append(
                 {
                     "harvest_target": checkpoint,
                     "gates_harvested": len(crypt.gates),
-                    "clue_texts_harvested": texts,
-                    "distinct_texts": distinct,
+                    "clue_texts_harvested": sum(len(g) for g in crypt.gates),
+                    "distinct_texts": len(crypt.index),
                     "bank_dry_while_harvesting": not ok,
                     "harvest_seconds": round(t1 - t0, 1),
                     "fit_seconds": round(fit_s, 1),
@@ -424,58 +468,27 @@ async def run_tier(
                 }
             )
             log(
-                f"tier {tier} cryptogram after {len(crypt.gates)} (fit {fit_s:.1f}s): {stats.within}/{stats.challenges} passed"
+                f"tier {tier} cryptogram after {len(crypt.gates)} (fit {fit_s:.1f}s): "
+                f"{stats.within}/{stats.challenges} passed"
             )
             if not ok or stats.dry:
                 break
-        evals["cryptogram"] = crypt_curve[-1] if crypt_curve else {}
+        measured = [p for p in crypt_curve if p["challenges"]]
+        evals["cryptogram"] = (measured or crypt_curve or [{}])[-1]
         result["cryptogram_curve"] = crypt_curve
-        await client_c.close()
         result["evals"] = evals
+        log(f"tier {tier}: sequential run (cryptogram)")
+        runs["cryptogram"] = await timed(timed_c, "cryptogram", guess_with(crypt), 6)
+        await client_c.close()
+        await timed_c.close()
 
-        # passes per hour: a fresh gate with the rule's default floor, one identity per client
-        rate_gate = gate("rate", None)
-        oracle_r = Oracle(rate_gate.db)
-        client_r = Client(rate_gate.base, protocol, cfg.concurrency)
-
-        def guess_with(solver: Solver) -> Callable[[Challenge], list[list[str]]]:
-            return lambda ch: guesser.guesses(gate_dists(solver, ch), ATTEMPTS)
-
-        def model_guess(ch: Challenge) -> list[list[str]]:
-            words = oracle_r.solve(ch.texts)
-            return [words] if words else []
-
-        runners = {
-            "template": guess_with(solvers["template"]),
-            "replay": guess_with(solvers["replay"]),
-            "frequency": guess_with(solvers["frequency"]),
-            "learner": guess_with(learner),
-            "cryptogram": guess_with(crypt),
-        }
-        tasks = [
-            sequential(client_r, name, fn, identity(1000 + i), cfg.rate_seconds)
-            for i, (name, fn) in enumerate(runners.items())
-        ]
-        tasks.append(
-            sequential(
-                client_r,
-                "model-speed",
-                model_guess,
-                identity(2000),
-                cfg.rate_seconds,
-                think=lambda ch: ch.price / cfg.decode_rate,
-            )
-        )
-        log(f"tier {tier}: sequential runs, {cfg.rate_seconds:g}s")
-        runs = await asyncio.gather(*tasks)
-        await client_r.close()
-        model = next(r for r in runs if r.name == "model-speed")
+        model = runs["model-speed"]
         result["rate"] = {
-            r.name: {
+            name: {
                 **r.as_dict(),
                 "ratio_to_model_speed": (r.per_hour / model.per_hour) if model.per_hour else None,
             }
-            for r in runs
+            for name, r in runs.items()
         }
         result["protocol"] = protocol.as_dict()
     finally:
@@ -549,7 +562,7 @@ def print_tables(results: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=170)
     table = Table(title="Shortcut adversaries against a live gate")
     for h in HEADERS:
         table.add_column(h, justify="right" if h not in ("adversary", "note") else "left")
@@ -691,6 +704,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--append-docs", action="store_true", help="append the markdown block to docs/benchmarks.md"
     )
     ap.add_argument(
+        "--bank",
+        choices=("auto", "seed", "build"),
+        default="auto",
+        help="seed: built-in clues; build: also `gate puzzles build`; auto: build if the CLI has it",
+    )
+    ap.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "reasoning-gate-shortcut",
+        help="reuse a bank (and the replay table) built from the same generator sources",
+    )
+    ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument(
         "--workdir", type=Path, default=None, help="keep gate state here (default: a temp dir)"
     )
     return ap.parse_args(argv)
@@ -706,17 +732,20 @@ def main(argv: list[str] | None = None) -> int:
         int(x) for x in (args.harvest or ("50,200" if quick else "100,1000,10000")).split(",")
     ]
     eval_n = args.eval or (30 if quick else 300)
-    rate_seconds = args.rate_seconds or (15.0 if quick else 90.0)
+    rate_seconds = args.rate_seconds or (20.0 if quick else 120.0)
     tiers = [int(t) for t in args.tiers.split(",")]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="shortcut-"))
     workdir.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()
 
-    template_db, bank_how = seed_bank(workdir / "seed")
+    cache = None if args.no_cache else args.cache_dir
+    template_db, bank_how = seed_bank(workdir / "seed", args.bank, cache)
+    log(f"bank: {bank_how}")
     from puzzles.words import load_words  # the public hidden-word list shipped with the package
 
     guesser = WordGuesser(load_words(), prior=initial_prior())
-    replay = ReplaySolver()
+    # replaying the large generated bank costs a minute of generation: only when it was built
+    replay = ReplaySolver(graph="build" in bank_how, cache=cache)
     solvers: dict[str, Solver] = {
         "template": TemplateSolver(),
         "replay": replay,
@@ -736,11 +765,15 @@ def main(argv: list[str] | None = None) -> int:
         template_db=template_db,
     )
     upstream = Upstream(workdir)
-    results = []
+
+    async def run_all() -> list[dict]:
+        # tiers side by side: each has its own gates, and most of a run is waiting on floors
+        return list(
+            await asyncio.gather(*(run_tier(cfg, t, upstream, guesser, solvers) for t in tiers))
+        )
+
     try:
-        for tier in tiers:
-            print(f"tier {tier}: running ...", file=sys.stderr, flush=True)
-            results.append(asyncio.run(run_tier(cfg, tier, upstream, guesser, solvers)))
+        results = asyncio.run(run_all())
     finally:
         upstream.close()
     command = "python bench/shortcut.py " + " ".join(argv if argv is not None else sys.argv[1:])

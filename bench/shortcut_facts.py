@@ -114,7 +114,7 @@ _EXTRA_NAMES = {
 }
 # ISO 4217 entries that are funds or accounting units, not money people pay with
 _FUND_WORDS = re.compile(r"WIR|Unidad|Fund|Mvdol|Unit|Rights|Sucre|Bond|Code|Dollar \(")
-_UNIT_QUALIFIERS = frozenset({"Oro", "Sterling", "Omani", "Soberano", "Fuerte"})
+_UNIT_QUALIFIERS = frozenset({"Oro", "Sterling", "Omani", "Soberano", "Fuerte", "Uruguayo"})
 _PERIOD_ENDS = (2, 10, 18, 36, 54, 86, 118)
 FAMILY_GROUPS = {
     "alkali metal": 1,

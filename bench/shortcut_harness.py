@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -28,7 +29,8 @@ import httpx2 as httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 GATE = str(Path(sys.executable).with_name("gate"))
-PRICED_PATH = "/articles/1"
+PRICED_PATH = "/articles/1"  # floorless rule (solve_floor: 0): the bulk phases
+TIMED_PATH = "/timed/1"  # the same terms with the default floor: the passes-per-hour runs
 
 
 def free_port() -> int:
@@ -72,31 +74,52 @@ def has_build_command() -> bool:
     return probe.returncode == 0 and "build" in probe.stdout.lower()
 
 
-def seed_bank(directory: Path, build_timeout: float = 1200.0) -> tuple[Path, str]:
-    """Seed one bank into ``directory``; returns the database file and how it was made."""
+def source_digest() -> str:
+    """What a bank built here depends on: the generators, their tables and the CLI's build."""
+    digest = hashlib.sha256()
+    for pattern in (
+        "puzzles/knowledge/*.py",
+        "puzzles/data/*",
+        "puzzles/bank.py",
+        "puzzles/words.py",
+    ):
+        for path in sorted(ROOT.glob(pattern)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def seed_bank(directory: Path, mode: str = "auto", cache: Path | None = None) -> tuple[Path, str]:
+    """Seed one bank into ``directory``: the built-in clues (``gate puzzles seed``), plus the large
+    generated bank (``gate puzzles build``) when ``mode`` asks for it or, for ``auto``, when the
+    CLI has the command.  A bank made from the same sources is reused from ``cache``.
+
+    Returns the database file and how it was made."""
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "bank.db"
+    build = mode == "build" or (mode == "auto" and has_build_command())
+    how = "gate puzzles seed + gate puzzles build" if build else "gate puzzles seed"
+    cached = cache / f"bank-{source_digest()}-{'build' if build else 'seed'}.db" if cache else None
+    if cached is not None and cached.exists():
+        shutil.copyfile(cached, db)
+        return db, how + " (cached)"
     url = f"sqlite+aiosqlite:///{db}"
     env = _clean_env() | {"GATE_STATE_DIR": str(directory)}
-    how = "gate puzzles seed"
-    if has_build_command():
-        how = "gate puzzles build"
+    subprocess.run(
+        [GATE, "puzzles", "seed", "--database-url", url], env=env, check=True, capture_output=True
+    )
+    if build:
         done = subprocess.run(
             [GATE, "puzzles", "build", "--database-url", url],
             env=env,
             capture_output=True,
             text=True,
-            timeout=build_timeout,
         )
         if done.returncode != 0:
-            how = f"gate puzzles seed (build failed: {done.stderr.strip()[-200:]})"
-    if how.startswith("gate puzzles seed"):
-        subprocess.run(
-            [GATE, "puzzles", "seed", "--database-url", url],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+            raise GateStartError(f"gate puzzles build failed: {done.stderr.strip()[-400:]}")
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(db, cached)
     return db, how
 
 
@@ -116,6 +139,8 @@ class Upstream:
         self.root = workdir / "www"
         (self.root / "articles").mkdir(parents=True, exist_ok=True)
         (self.root / "articles" / "1").write_text("an article\n")
+        (self.root / "timed").mkdir(exist_ok=True)
+        (self.root / "timed" / "1").write_text("a timed article\n")
         self.port = free_port()
         self.proc = subprocess.Popen(
             [
@@ -170,7 +195,15 @@ class GateProcess:
         ]
         if with_floor:
             lines.append(f"    solve_floor: {self.spec.solve_floor:g}")
-        lines.append("default: allow")
+        # the timed rule keeps the gate's default floor (price / GATE_DECODE_RATE)
+        lines += [
+            "  - name: timed",
+            "    match: {path: /timed/}",
+            "    action: challenge",
+            f"    price: {self.spec.price}",
+            "    budget: 5",
+            "default: allow",
+        ]
         path = self.dir / "policy.yaml"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -209,6 +242,8 @@ class GateProcess:
         return proc
 
     def close(self) -> None:
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(10)
@@ -298,7 +333,10 @@ class _NoCookies(httpx.AsyncBaseTransport):
 
 
 class Client:
-    def __init__(self, base: str, protocol: Protocol, concurrency: int = 32) -> None:
+    def __init__(
+        self, base: str, protocol: Protocol, concurrency: int = 32, path: str = PRICED_PATH
+    ) -> None:
+        self.path = path
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.http = httpx.AsyncClient(
             base_url=base, timeout=30, transport=_NoCookies(httpx.AsyncHTTPTransport(limits=limits))
@@ -307,6 +345,18 @@ class Client:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+    async def _send(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+        """One request, retried on a transport error: uvicorn closes idle keep-alive connections
+        after 5 s, and a pooled connection can be reused at that very moment."""
+        for attempt in range(4):
+            try:
+                return await self.http.request(method, url, **kwargs)  # type: ignore[arg-type]
+            except httpx.TransportError:
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _headers(self, ip: str) -> dict[str, str]:
         return {"X-Forwarded-For": ip, "Accept": "application/json"}
@@ -341,7 +391,7 @@ class Client:
 
     async def challenge(self, ip: str) -> Challenge:
         """Ask for the priced page without a pass: 401 + challenge, or BankDry / RateLimited."""
-        response = await self.http.get(PRICED_PATH, headers=self._headers(ip))
+        response = await self._send("GET", self.path, headers=self._headers(ip))
         if response.status_code == 401:
             return self._parse(response.json())
         if response.status_code == 429:
@@ -367,8 +417,8 @@ class Client:
             if delay > 0:
                 await asyncio.sleep(delay + 0.01)
         while True:
-            response = await self.http.post(
-                ch.url, json={"answers": words}, headers=self._headers(ip)
+            response = await self._send(
+                "POST", ch.url, json={"answers": words}, headers=self._headers(ip)
             )
             if response.status_code == 429:
                 body = (
