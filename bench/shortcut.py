@@ -330,13 +330,17 @@ class Settings:
 async def run_tier(
     cfg: Settings, tier: int, upstream: Upstream, guesser: WordGuesser, solvers: dict[str, Solver]
 ) -> dict[str, object]:
-    """One tier: two gates (learn, harvest), each with a floorless rule for the bulk phases and a
-    rule with the default floor for the sequential passes-per-hour runs, so that every adversary
-    is timed on the deployment it learned from (a fresh copy of a deterministic bank would hand
-    the learner texts it saw elsewhere, which the replay row already covers)."""
+    """One tier on two gates, side by side: *learn* for (a), (c) and (b), *harvest* for (d).
+
+    Each gate has a floorless rule for the bulk phases and a rule with the default floor for the
+    sequential passes-per-hour runs, so every adversary is timed on the deployment it learned
+    from (a fresh copy of the deterministic bank would hand the learner texts it saw elsewhere,
+    which the replay row already covers)."""
     result: dict[str, object] = {"tier": tier}
     protocol = Protocol()
     started: list[GateProcess] = []
+    runs: dict[str, RateRun] = {}
+    evals: dict[str, object] = {}
 
     async def gate(name: str) -> GateProcess:
         # started in a thread: waiting for the port must not stall the other tiers' clocks
@@ -363,18 +367,14 @@ async def run_tier(
     ) -> RateRun:
         return await sequential(client, name, fn, identity(60000 + n), cfg.rate_seconds, think)
 
-    runs: dict[str, RateRun] = {}
-    try:
-        # (a), (c), then (b): the learn gate
-        learn_gate = await gate("learn")
-        result["floor_policy_key_supported"] = learn_gate.floor_supported
-        oracle = Oracle(learn_gate.db)
-        client = Client(learn_gate.base, protocol, cfg.concurrency)
-        timed_client = Client(learn_gate.base, protocol, cfg.concurrency, path=TIMED_PATH)
+    async def learn_branch(g: GateProcess) -> None:
+        result["floor_policy_key_supported"] = g.floor_supported
+        oracle = Oracle(g.db)
+        client = Client(g.base, protocol, cfg.concurrency)
+        timed_client = Client(g.base, protocol, cfg.concurrency, path=TIMED_PATH)
         ids = Ids()
         with contextlib.suppress(BankDry, RateLimited):
             await client.check_same_on_rerequest(ids.take())
-        evals: dict[str, object] = {}
         for name in ("template", "replay", "frequency"):
             stats = await attack_fresh(
                 client, solvers[name], guesser, oracle, ids, cfg.eval_n, cfg.concurrency
@@ -399,7 +399,7 @@ async def run_tier(
         runs.update({r.name: r for r in first})
 
         learner = Learner()
-        curve = []
+        curve: list[dict[str, object]] = []
         seen = 0
         for checkpoint in cfg.observe:
             t0 = time.monotonic()
@@ -421,8 +421,7 @@ async def run_tier(
                 }
             )
             log(
-                f"tier {tier} learner after {learner.observed}: "
-                f"{stats.within}/{stats.challenges} passed"
+                f"tier {tier} learner after {learner.observed}: {stats.within}/{stats.challenges} passed"
             )
             if not ok or stats.dry:
                 break
@@ -434,32 +433,32 @@ async def run_tier(
         runs["learner"] = await timed(timed_client, "learner", guess_with(learner), 5)
         await client.close()
         await timed_client.close()
-        learn_gate.close()
+        g.close()
 
-        # (d): a fresh gate, harvested by many identities that never answer
-        crypt_gate = await gate("harvest")
-        oracle_c = Oracle(crypt_gate.db)
-        client_c = Client(crypt_gate.base, protocol, cfg.concurrency)
-        timed_c = Client(crypt_gate.base, protocol, cfg.concurrency, path=TIMED_PATH)
-        ids_c = Ids()
+    async def harvest_branch(g: GateProcess) -> None:
+        """(d): many identities ask and never answer; then fresh challenges are attacked."""
+        oracle = Oracle(g.db)
+        client = Client(g.base, protocol, cfg.concurrency)
+        timed_client = Client(g.base, protocol, cfg.concurrency, path=TIMED_PATH)
+        ids = Ids()
         crypt = Cryptogram(guesser)
-        crypt_curve = []
+        curve: list[dict[str, object]] = []
         asked = 0
         for checkpoint in cfg.harvest:
             t0 = time.monotonic()
-            _, ok = await harvest(client_c, crypt, ids_c, checkpoint - asked, cfg.concurrency)
+            _, ok = await harvest(client, crypt, ids, checkpoint - asked, cfg.concurrency)
             asked = checkpoint
             t1 = time.monotonic()
-            await asyncio.to_thread(crypt.fit)  # CPU work off the loop: other tiers keep timing
+            await asyncio.to_thread(crypt.fit)  # CPU work off the loop: other clients keep time
             fit_s = time.monotonic() - t1
             stats = await attack_fresh(
-                client_c, crypt, guesser, oracle_c, ids_c, cfg.eval_n, cfg.concurrency
+                client, crypt, guesser, oracle, ids, cfg.eval_n, cfg.concurrency
             )
-            crypt_curve.append(
+            curve.append(
                 {
                     "harvest_target": checkpoint,
                     "gates_harvested": len(crypt.gates),
-                    "clue_texts_harvested": sum(len(g) for g in crypt.gates),
+                    "clue_texts_harvested": sum(len(x) for x in crypt.gates),
                     "distinct_texts": len(crypt.index),
                     "bank_dry_while_harvesting": not ok,
                     "harvest_seconds": round(t1 - t0, 1),
@@ -473,27 +472,32 @@ async def run_tier(
             )
             if not ok or stats.dry:
                 break
-        measured = [p for p in crypt_curve if p["challenges"]]
-        evals["cryptogram"] = (measured or crypt_curve or [{}])[-1]
-        result["cryptogram_curve"] = crypt_curve
-        result["evals"] = evals
+        measured = [p for p in curve if p["challenges"]]
+        evals["cryptogram"] = (measured or curve or [{}])[-1]
+        result["cryptogram_curve"] = curve
         log(f"tier {tier}: sequential run (cryptogram)")
-        runs["cryptogram"] = await timed(timed_c, "cryptogram", guess_with(crypt), 6)
-        await client_c.close()
-        await timed_c.close()
+        runs["cryptogram"] = await timed(timed_client, "cryptogram", guess_with(crypt), 6)
+        await client.close()
+        await timed_client.close()
+        g.close()
 
-        model = runs["model-speed"]
-        result["rate"] = {
-            name: {
-                **r.as_dict(),
-                "ratio_to_model_speed": (r.per_hour / model.per_hour) if model.per_hour else None,
-            }
-            for name, r in runs.items()
-        }
-        result["protocol"] = protocol.as_dict()
+    try:
+        # both gates start at once: loading a large bank takes a while on two cores
+        learn_gate, crypt_gate = await asyncio.gather(gate("learn"), gate("harvest"))
+        await asyncio.gather(learn_branch(learn_gate), harvest_branch(crypt_gate))
     finally:
         for g in started:
             g.close()
+    result["evals"] = evals
+    model = runs["model-speed"]
+    result["rate"] = {
+        name: {
+            **r.as_dict(),
+            "ratio_to_model_speed": (r.per_hour / model.per_hour) if model.per_hour else None,
+        }
+        for name, r in runs.items()
+    }
+    result["protocol"] = protocol.as_dict()
     return result
 
 
@@ -743,9 +747,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"bank: {bank_how}")
     from puzzles.words import load_words  # the public hidden-word list shipped with the package
 
-    guesser = WordGuesser(load_words(), prior=initial_prior())
     # replaying the large generated bank costs a minute of generation: only when it was built
     replay = ReplaySolver(graph="build" in bank_how, cache=cache)
+    # the letter-supply prior from the same public generator output (what the bank was built from)
+    guesser = WordGuesser(load_words(), prior=initial_prior(replay.table.values() or None))
     solvers: dict[str, Solver] = {
         "template": TemplateSolver(),
         "replay": replay,

@@ -645,12 +645,17 @@ class WordGuesser:
         return out
 
 
-def initial_prior() -> Dist:
-    """How often each letter starts a clue of the public generators (uniform if they fail)."""
+def initial_prior(answers: Iterable[str] | None = None) -> Dist:
+    """How often each letter starts a clue answer of the public generators (``answers``, else the
+    small built-in set; uniform if they fail): a composer that needs one clue per letter favours
+    words whose letters have many clues, the more so as a bank with a serve limit drains."""
+    counts: Counter[str] = Counter()
     try:
-        from puzzles.knowledge import builtin_clues
+        if answers is None:
+            from puzzles.knowledge import builtin_clues
 
-        counts = Counter(initial_of(d.answer) for d in builtin_clues())
+            answers = (d.answer for d in builtin_clues())
+        counts = Counter(initial_of(a) for a in answers)
     except Exception:
         counts = Counter()
     counts.pop("", None)
