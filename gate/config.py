@@ -68,8 +68,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Directory of JWK Set files (*.json) with the Ed25519 keys of known bots "
         "(Web Bot Auth); empty: no bot is verified.",
     ),
-    "GATE_LLM_BACKENDS": ("", "YAML/JSON file listing the OpenAI-compatible LLM backends of the puzzle "
-                          "factory (name, base_url, model, max_in_flight, capabilities)."),
+    "GATE_LLM_BACKENDS": (
+        "",
+        "YAML/JSON file listing the OpenAI-compatible LLM backends of the puzzle "
+        "factory (name, base_url, model, max_in_flight, capabilities).",
+    ),
     "GATE_LLM_TENANTS": (
         "",
         "YAML file of the LLM pool's fair scheduling: tenant weights, token weights, batch floor, "
@@ -232,8 +235,9 @@ class GateConfig:
             human_tier=tiers["GATE_HUMAN_TIER"],
             challenge_ttl=_int(env, "GATE_CHALLENGE_TTL", minimum=10),
             max_attempts=_int(env, "GATE_MAX_ATTEMPTS", minimum=1),
-            decode_rate=_positive(env, "GATE_DECODE_RATE"),
-            human_floor=_floor(env, "GATE_HUMAN_FLOOR"),
+            # Unset: None, the defaults of gate.challenges (which SETTINGS documents).
+            decode_rate=_positive(env, "GATE_DECODE_RATE") if env.get("GATE_DECODE_RATE") else None,
+            human_floor=_floor(env, "GATE_HUMAN_FLOOR") if env.get("GATE_HUMAN_FLOOR") else None,
             human_max_clues=_int(env, "GATE_HUMAN_MAX_CLUES", minimum=4),
             trusted_proxies=parse_networks(
                 item for item in env.get("GATE_TRUSTED_PROXIES", "").split(",") if item.strip()

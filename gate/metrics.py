@@ -30,6 +30,12 @@ PRICES = Histogram(
     buckets=(500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000),
     registry=REGISTRY,
 )
+FAILURES = Counter(
+    "gate_failures",
+    "Requests the gate failed closed on (503), by cause (the error's class).",
+    ["cause"],
+    registry=REGISTRY,
+)
 BANK_DRY = Counter(
     "gate_bank_dry",
     "Puzzles composed with no fresh clue left, by what the gate did (reuse or refuse).",

@@ -39,6 +39,7 @@ from gate.errors import (
     TooEarly,
     WrongAnswer,
 )
+from gate.failures import FailureLog
 from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, Throttle, Visitor
 from gate.pricing import max_puzzle_price
 from gate.puzzle import puzzle_text, puzzle_to_dict
@@ -119,6 +120,7 @@ class ToolGate:
         self._runtime: Any = None
         self._lock = asyncio.Lock()
         self._sealer: Sealer | None = None
+        self._failures = FailureLog(log)  # one line per cause per minute, never one per call
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -212,13 +214,8 @@ class ToolGate:
                 code="challenge_pending",
                 retry_after=pending.retry_after,
             )
-        except GateError as exc:  # fail closed, and say why without internals
-            log.warning("gate refused %s: %s", name, exc)
-            return _error(
-                "The gate could not check this call; retry later.", code="gate_unavailable"
-            )
-        except Exception:
-            log.exception("gate failure on tools/call %s", name)
+        except Exception as exc:  # fail closed, and say why without internals
+            self._failures.record(f"tools/call {name}", exc)
             return _error(
                 "The gate could not check this call; retry later.", code="gate_unavailable"
             )

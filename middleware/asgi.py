@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gate.challenges import MintedPass
 from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooEarly, WrongAnswer
+from gate.failures import FailureLog
 from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
 from gate.identity import forwarded_scheme
 from gate.rules import Action
@@ -62,6 +63,7 @@ class GateMiddleware:
         self._scheme_bytes = (SCHEME.lower() + " ").encode()
         self._scheme_length = len(self._scheme_bytes)
         self._cookie_marker = f"{cookie_name}=".encode()
+        self._failures = FailureLog(log)  # one line per cause per minute, never one per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -101,8 +103,8 @@ class GateMiddleware:
         except ChallengePending as pending:
             await self._answer(scope, receive, send, _pending(flavor, pending.retry_after))
             return
-        except Exception:  # fail closed: nothing passes when the gate itself fails
-            log.exception("gate failure on %s %s", scope.get("method", "WS"), path)
+        except Exception as exc:  # fail closed: nothing passes when the gate itself fails
+            self._failures.record(f"{scope.get('method', 'WS')} {path}", exc)
             await self._answer(scope, receive, send, _unavailable(flavor))
             return
 
@@ -234,8 +236,8 @@ class GateMiddleware:
         flavor = negotiate(headers.get("accept"))
         try:
             response = await self._challenge_endpoint(scope, receive, headers, flavor)
-        except Exception:  # fail closed, as on the gated path
-            log.exception("gate failure on %s %s", scope["method"], scope["path"])
+        except Exception as exc:  # fail closed, as on the gated path
+            self._failures.record(f"{scope['method']} {scope['path']}", exc)
             response = _unavailable(flavor)
         await response(scope, receive, send)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import gate.challenges
 from gate.clock import ManualClock
 from gate.store import MemoryStore, Store
 
@@ -28,25 +29,20 @@ pytest_plugins = [
 _DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 # Most tests answer a puzzle the moment they get it; the solve-time floor would hold each of them
-# for seconds.  They run with the floor off (gate processes they start inherit the environment);
-# tests of the floor itself ask for it with the ``solve_floor`` fixture.
+# for seconds.  They run with the floor off, from the start of the session (fixtures of any scope
+# build gates), and gate processes they start inherit the environment; tests of the floor itself
+# ask for the product's defaults with the ``solve_floor`` fixture.
 os.environ.setdefault("GATE_DECODE_RATE", "1000000000")
 os.environ.setdefault("GATE_HUMAN_FLOOR", "0")
-
-
-@pytest.fixture(autouse=True)
-def _no_solve_floor(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    if "solve_floor" in request.fixturenames:
-        return
-    import gate.challenges
-
-    monkeypatch.setattr(gate.challenges, "DECODE_RATE", math.inf)
-    monkeypatch.setattr(gate.challenges, "HUMAN_FLOOR", 0.0)
+_FLOOR_DEFAULTS = (gate.challenges.DECODE_RATE, gate.challenges.HUMAN_FLOOR)
+gate.challenges.DECODE_RATE, gate.challenges.HUMAN_FLOOR = math.inf, 0.0
 
 
 @pytest.fixture
-def solve_floor() -> None:
+def solve_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     """The product's own floor defaults (250 tokens/s, 5 s for people) for this test."""
+    monkeypatch.setattr(gate.challenges, "DECODE_RATE", _FLOOR_DEFAULTS[0])
+    monkeypatch.setattr(gate.challenges, "HUMAN_FLOOR", _FLOOR_DEFAULTS[1])
 
 
 @pytest.fixture(scope="session")

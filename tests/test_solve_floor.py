@@ -27,6 +27,7 @@ from gate.puzzle import ComposedPuzzle, PuzzleSpec
 from gate.rules import Rule, RuleSet
 from gate.store import MemoryStore, Store
 from middleware import GateMiddleware
+from tests.conftest import _FLOOR_DEFAULTS
 from tests.support import FixedWordSource
 
 ALICE = "192.0.2.10"
@@ -247,3 +248,14 @@ def test_a_person_gets_the_human_floor_and_the_puzzle_again_on_an_early_answer(
         action, data={"answer": source.issued[-1]}, headers=html, follow_redirects=False
     )
     assert done.status_code == 303
+
+
+def test_the_documented_floor_defaults_are_the_ones_in_force() -> None:
+    from gate.config import SETTINGS, GateConfig
+
+    assert float(SETTINGS["GATE_DECODE_RATE"][0]) == _FLOOR_DEFAULTS[0]
+    assert float(SETTINGS["GATE_HUMAN_FLOOR"][0]) == _FLOOR_DEFAULTS[1]
+    settings = GateConfig.from_env({"GATE_DECODE_RATE": "100", "GATE_HUMAN_FLOOR": "9"}).gate
+    assert (settings.decode_rate, settings.human_floor) == (100.0, 9.0)
+    with pytest.raises(ConfigError, match="GATE_DECODE_RATE must be a positive number"):
+        GateConfig.from_env({"GATE_DECODE_RATE": "0"})
