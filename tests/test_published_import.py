@@ -272,6 +272,7 @@ def test_cli_prints_each_skip_reason(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "Read 9 gates: 0 imported, 9 skipped." in result.output
+    assert "Imported 0 clues, 0 rejected, 0 duplicates, 0 dropped." in result.output
     assert f"skipped: {NO_SOLVER} (7)" in result.output
     assert "skipped: unknown difficulty label 'legendary' (1)" in result.output
     refused = runner.invoke(app, ["puzzles", "import", str(SAMPLE), "--whole"])

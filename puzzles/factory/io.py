@@ -18,6 +18,7 @@ Exports contain answers: they are operator files, never served.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from collections import Counter
@@ -390,25 +391,29 @@ def _without_article(answer: str) -> str:
 
 
 async def _answer_gate(
-    gate: GateRow, solver: Any, source: str
+    gate: GateRow, solver: Any, source: str, tag: str
 ) -> tuple[list[_Answer | str], str | None]:
-    """Each clue's answer, or why it has none; or the reason the whole row cannot be answered."""
+    """Each clue's answer, or why it has none; or the reason the whole row cannot be answered.
+
+    A gate's clues are asked at once: the pool queues them fairly and spreads them over backends.
+    """
     if not gate.answers and solver is None:
         return [], NO_SOLVER
-    answers: list[_Answer | str] = []
-    for index, (domain, text) in enumerate(gate.clues):
+
+    async def answer_of(index: int, domain: str, text: str) -> _Answer | str:
         answer, model = (gate.answers[index], "") if gate.answers else ("", "")
-        if not answer:
-            answer, model = await _solve(solver, domain, text, f"import-{source}")
+        if not answer and solver is not None:
+            answer, model = await _solve(solver, domain, text, tag)
         if model and answer_initial(answer) != gate.solution[index]:
             answer = _without_article(answer)  # solvers say "the Sun"; the bank says "Sun"
         if not answer:
-            answers.append(SOLVER_FAILED)
-        elif answer_initial(answer) != gate.solution[index]:
-            answers.append(WRONG_LETTER)
-        else:
-            answers.append(_Answer(domain, text, answer, f"{source}+{model}" if model else source))
-    return answers, None
+            return SOLVER_FAILED
+        if answer_initial(answer) != gate.solution[index]:
+            return WRONG_LETTER
+        return _Answer(domain, text, answer, f"{source}+{model}" if model else source)
+
+    clues = enumerate(gate.clues)
+    return list(await asyncio.gather(*(answer_of(i, d, t) for i, (d, t) in clues))), None
 
 
 async def import_gates(
@@ -439,7 +444,7 @@ async def import_gates(
         if isinstance(gate, SkippedRow):
             skips[gate.reason] += 1
             continue
-        answers, reason = await _answer_gate(gate, solver, source)
+        answers, reason = await _answer_gate(gate, solver, source, f"import-{path.name}")
         failures = [a for a in answers if isinstance(a, str)]
         good = [a for a in answers if isinstance(a, _Answer)]
         if reason is None and whole:
@@ -472,7 +477,9 @@ async def import_gates(
                     answer.source,
                     default_status,
                 )
-                assert not isinstance(values, str)  # parsed rows always have all three fields
+                if isinstance(values, str):  # not expected: parsed clues have every field
+                    dropped[values] += 1
+                    continue
                 stored.append(await writer.store(conn, values))
             if whole:
                 reason = _whole_gate_problem(gate, stored)
