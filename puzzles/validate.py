@@ -242,6 +242,8 @@ def validate_clue(draft: ClueDraft) -> str | None:
         return "missing domain"
     if draft.tier not in TIERS:
         return f"tier must be one of {TIERS}"
+    if length_only(text):  # before the size check: "Six letters" is short, but this says why
+        return LENGTH_ONLY
     if not (MIN_TEXT <= len(text) <= MAX_TEXT):
         return f"clue text must be {MIN_TEXT}-{MAX_TEXT} characters"
     if len(normalize_answer(draft.answer)) < 2:
@@ -253,6 +255,4 @@ def validate_clue(draft: ClueDraft) -> str | None:
         return ANSWER_IN_CLUE
     if (giveaway := states_initial(text, initial)) is not None:
         return giveaway
-    if length_only(text):
-        return LENGTH_ONLY
     return None

@@ -59,7 +59,13 @@ def test_a_letter_pattern_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["A 5-letter word.", "This word has six letters", "A five letter word", "What is it? (5)"],
+    [
+        "A 5-letter word.",
+        "This word has six letters",
+        "A five letter word",
+        "What is it? (5)",
+        "Six letters",  # shorter than any fair clue, but this is the reason to give
+    ],
 )
 def test_a_clue_that_only_gives_the_length_is_refused(text: str) -> None:
     assert reason(text, "Paris") == LENGTH_ONLY
