@@ -125,12 +125,13 @@ def test_published_layouts_parse_with_or_without_domains() -> None:
     text = (
         "Answer every clue.\n\nHidden word 1 (3 letters):\n"
         "1) The capital city of Japan\n**2.** [Geography] The capital of France**\n"
-        "Clue 3: [Art] The painter of Guernica"
+        "Clue 3: [Art] The painter of Guernica\nQ4. [Music] The composer of Tosca"
     )
     assert parse_puzzle_text(text) == [
         ("General", "The capital city of Japan"),
         ("Geography", "The capital of France"),
         ("Art", "The painter of Guernica"),
+        ("Music", "The composer of Tosca"),
     ]
     with pytest.raises(ValueError, match="numbered"):
         parse_puzzle_text("1. [A] one clue here\n3. [B] a skipped number")

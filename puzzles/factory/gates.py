@@ -36,9 +36,9 @@ _ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "difficulty": ("difficulty", "difficulties", "tier"),
     "clues": ("clues",),
 }
-# "1. [Math] text", "1) text", "**2.** [Art] text", "Clue 3: text", "- 4. text".
+# "1. [Math] text", "1) text", "**2.** [Art] text", "Clue 3: text", "Q4. text", "- 5. text".
 _CLUE_LINE: Final = re.compile(
-    r"^\s*(?:[-*\u2022]\s+)?(?:\*\*)?(?:clue\s+)?(?P<n>\d{1,2})\s*(?:\*\*)?\s*[.):\u2013-]\s*"
+    r"^\s*(?:[-*\u2022]\s+)?(?:\*\*)?(?:clue\s+|q|#)?(?P<n>\d{1,2})\s*(?:\*\*)?\s*[.):\u2013-]\s*"
     r"(?:\*\*)?\s*(?:\[(?P<domain>[^\]]{1,80})\]\s*[:\u2013-]?\s*)?(?P<text>.+?)\s*(?:\*\*)?\s*$",
     re.IGNORECASE,
 )
