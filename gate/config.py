@@ -93,6 +93,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Times one clue text may be served before it is withdrawn (1: never twice, so no "
         "client can learn a clue's letter by seeing it again).",
     ),
+    "GATE_BANK_LOW_WATER": (
+        "1000",
+        "Fresh clues (under the serve limit) per tier below which the dashboard warns.",
+    ),
     "GATE_BANK_DRY": (
         "reuse",
         "When no clue under the serve limit can compose a puzzle: reuse (serve clues already "
@@ -195,6 +199,7 @@ class GateConfig:
     db_auto_upgrade: str = "sqlite"
     serve_limit: int = 1
     bank_dry: str = "reuse"  # or "refuse"
+    bank_low_water: int = 1_000
     policy_file: Path | None = None
     bot_keys_dir: Path | None = None
     policy_poll: float = 2.0  # seconds between checks for a newer stored policy
@@ -268,6 +273,7 @@ class GateConfig:
             db_auto_upgrade=auto_upgrade,
             serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
             bank_dry=_choice(env, "GATE_BANK_DRY", ("reuse", "refuse")),
+            bank_low_water=_int(env, "GATE_BANK_LOW_WATER"),
             policy_file=Path(env["GATE_POLICY_FILE"]) if env.get("GATE_POLICY_FILE") else None,
             bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,
             policy_poll=_seconds(env, "GATE_POLICY_POLL"),

@@ -36,6 +36,14 @@ FAILURES = Counter(
     ["cause"],
     registry=REGISTRY,
 )
+BANK_FRESH = Gauge(
+    "gate_bank_fresh_clues",
+    "Clues under the serve limit this process can still serve, by tier. Time to exhaustion: "
+    "gate_bank_fresh_clues / rate(gate_bank_serves_total[15m]).",
+    ["tier"],
+    registry=REGISTRY,
+)
+BANK_SERVES = Counter("gate_bank_serves", "Clues served, by tier.", ["tier"], registry=REGISTRY)
 BANK_DRY = Counter(
     "gate_bank_dry",
     "Puzzles composed with no fresh clue left, by what the gate did (reuse or refuse).",

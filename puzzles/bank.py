@@ -278,6 +278,15 @@ class ClueBank:
             )
             return set(rows.scalars())
 
+    async def fresh_counts(self, serve_limit: int) -> dict[int, int]:
+        """Servable clues per tier that SQL says are still under ``serve_limit`` serves."""
+        c = _clues.c
+        return await self._grouped(c.tier, _servable() & (c.times_served < serve_limit))
+
+    async def _grouped(self, column: Any, where: Any) -> dict[Any, int]:
+        async with self.engine.connect() as conn:
+            return await _group(conn, column, where)
+
     async def load_index(self) -> BankIndex:
         """Snapshot every servable clue (without answers) and every word for serve-time use."""
         c = _clues.c

@@ -139,6 +139,7 @@ class BankComposer:
             for letter, pool in pools.items():
                 if len(pool) < len(index.clues[tier][letter]):
                     self._refilter(tier, letter, len(pool))
+            metrics.BANK_FRESH.labels(str(tier)).set(sum(len(pool) for pool in pools.values()))
         self._whole = whole_by_tier(self._whole_gates)
 
     def _clue(self, clue_id: int) -> PublicClue | None:
@@ -163,6 +164,7 @@ class BankComposer:
         if where is None:
             return
         tier, letter, pos = where
+        metrics.BANK_FRESH.labels(str(tier)).dec()
         pool = self._pools[tier][letter]
         last = pool.pop()
         if pos < len(pool):
@@ -311,6 +313,7 @@ class BankComposer:
         for gate in gates:
             for clue in gate:
                 served[clue.clue_id] += 1
+        metrics.BANK_SERVES.labels(str(tier)).inc(sum(len(gate) for gate in gates))
         public = PublicPuzzle(gates=tuple(PublicGate(tuple(g)) for g in gates), tier=tier)
         return ComposedPuzzle(public=public, words=tuple(words))
 

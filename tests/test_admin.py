@@ -536,3 +536,23 @@ async def test_the_clients_page_lists_the_fastest_solvers_and_their_early_answer
     fastest = page.split('id="fastest"')[1].split("</section>")[0]
     assert fastest.index(quick) < fastest.index(slow)
     assert '<td class="num">6.0</td><td class="num">3</td>' in fastest
+
+
+async def test_the_overview_warns_below_the_bank_low_water_mark(client, runtime) -> None:
+    from puzzles.draft import ClueDraft
+
+    await runtime.bank.add_clues(
+        ClueDraft("Testing", f"Synthetic question number {n}", f"Vorath{n}", 1 + n % 2, "t")
+        for n in range(6)
+    )
+    await _logged_in(client)
+    fresh = await runtime.bank.fresh_counts(runtime.config.serve_limit)
+    assert fresh == {1: 3, 2: 3}
+    runtime.config = dataclasses.replace(runtime.config, bank_low_water=3)
+    assert 'id="bank-low"' not in (await client.get("/")).text  # at the mark: no warning
+    runtime.config = dataclasses.replace(runtime.config, bank_low_water=4)
+    page = (await client.get("/")).text
+    banner = page.split('id="bank-low"')[1].split("</p>")[0]
+    assert "running low" in banner and "GATE_BANK_LOW_WATER" in banner
+    for tier, n in fresh.items():
+        assert f"tier {tier} has {n} fresh clue" in banner

@@ -86,3 +86,15 @@ async def test_clues_sql_counts_as_served_out_start_withdrawn(engine: AsyncEngin
         await bank.load_index(), MemoryStore(), serve_limit=1, served_out=out, on_dry="refuse"
     )
     assert not set(texts(await second.compose(PuzzleSpec(1, 4, 2)))) & set(served)
+
+
+async def test_bank_health_gauges_follow_the_fresh_clues_and_serves() -> None:
+    def sample(name: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, {"tier": "2"}) or 0.0
+
+    composer = BankComposer(index(per_letter=3), MemoryStore(), serve_limit=1)
+    assert sample("gate_bank_fresh_clues") == 12
+    served = sample("gate_bank_serves_total")
+    await composer.compose(PuzzleSpec(1, 4, 2))
+    assert sample("gate_bank_fresh_clues") == 8  # four served once: withdrawn
+    assert sample("gate_bank_serves_total") == served + 4

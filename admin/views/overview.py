@@ -58,10 +58,16 @@ async def overview(request: Request, admin: Admin, session: Session) -> Response
         line_chart("Requests served per interval", times, lines("served", "throttled")),
     ]
     legends = [("issued", "solved", "failed"), ("tokens_paid",), ("served", "throttled")]
+    config = admin.runtime.config
+    fresh = await admin.runtime.bank.fresh_counts(config.serve_limit)
+    await admin.engine.dispose()  # no idle SQL connection between page views
     return render(
         request,
         "overview.html",
         session=session,
+        fresh=sorted(fresh.items()),
+        low=[(tier, n) for tier, n in sorted(fresh.items()) if n < config.bank_low_water],
+        low_water=config.bank_low_water,
         charts=list(zip(charts, legends, strict=True)),
         interval=admin.settings.sample_interval,
         # Counters refresh as often as samples come, between every 0.5 s and every 5 s.
