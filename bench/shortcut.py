@@ -323,6 +323,7 @@ class Settings:
     rate_seconds: float
     concurrency: int
     serve_limit: int | None
+    timed_floor: float | None
     workdir: Path
     template_db: Path
 
@@ -346,7 +347,13 @@ async def run_tier(
         # started in a thread: waiting for the port must not stall the other tiers' clocks
         g = await asyncio.to_thread(
             GateProcess,
-            GateSpec(tier=tier, price=cfg.price, solve_floor=0.0, serve_limit=cfg.serve_limit),
+            GateSpec(
+                tier=tier,
+                price=cfg.price,
+                solve_floor=0.0,
+                serve_limit=cfg.serve_limit,
+                timed_floor=cfg.timed_floor,
+            ),
             cfg.workdir,
             cfg.template_db,
             upstream,
@@ -637,7 +644,8 @@ def markdown(results: list[dict], meta: dict) -> str:
     lines = [
         f"### Shortcut adversaries ({meta['date']}, {meta['machine']}, `{meta['command']}`)",
         "",
-        f"Bank: {meta['bank']}; serve limit: {meta['serve_limit']}; price {meta['price']} tokens; "
+        f"Bank: {meta['bank']}; serve limit: {meta['serve_limit']}; "
+        f"timed rule's floor: {meta['timed_floor']}; price {meta['price']} tokens; "
         f"decode rate {meta['decode_rate']:g} tokens/s; protocol seen: {meta['protocol_summary']}.",
         "",
         "| " + " | ".join(HEADERS) + " |",
@@ -699,6 +707,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument(
         "--serve-limit", type=int, default=None, help="GATE_SERVE_LIMIT (default: the gate's)"
+    )
+    ap.add_argument(
+        "--timed-floor",
+        type=float,
+        default=None,
+        help="solve_floor of the timed rule (default: the gate's own, price / decode rate); "
+        "0 shows what the floor holds back",
     )
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     ap.add_argument(
@@ -766,6 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_seconds=rate_seconds,
         concurrency=args.concurrency,
         serve_limit=args.serve_limit,
+        timed_floor=args.timed_floor,
         workdir=workdir,
         template_db=template_db,
     )
@@ -788,6 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command.strip(),
         "bank": bank_how,
         "serve_limit": args.serve_limit if args.serve_limit is not None else "gate default",
+        "timed_floor": args.timed_floor if args.timed_floor is not None else "gate default",
         "price": args.price,
         "decode_rate": args.decode_rate,
         "replay_error": replay.error,

@@ -44,6 +44,7 @@ class Country:
     units: set[str] = field(default_factory=set)  # currency unit words ("Dram")
     languages: set[str] = field(default_factory=set)  # language names
     demonym: str = ""
+    population: int = 0  # ties between a state and a territory go to the one people mean
 
     @property
     def name(self) -> str:
@@ -222,6 +223,8 @@ class FactBase:
                     c.languages.add(lang.name.removesuffix(" (macrolanguage)"))
             if isinstance(info.get("demonym"), str):
                 c.demonym = info["demonym"].strip()
+            if isinstance(info.get("population"), int):
+                c.population = max(c.population, info["population"])
         for pc in pycountry.countries:
             c = self.countries.get(pc.alpha_2)
             if c is None:

@@ -76,6 +76,10 @@ _MULTIPLIERS = {
     "half of": 0.5,
     "a third of": 1 / 3,
     "one third of": 1 / 3,
+    "a third": 1 / 3,
+    "one third": 1 / 3,
+    "one half": 0.5,
+    "a half": 0.5,
     "a quarter of": 0.25,
     "four times": 4.0,
 }
@@ -228,6 +232,18 @@ class Reader:
 
     def subdivisions(self, ents: object) -> list[str]:
         return sorted(v for k, v in ents if k == "subdivision")  # type: ignore[union-attr]
+
+    def weight(self, ent: Entity) -> float:
+        """How likely a clue writer meant this referent: a country by its population (Jamaica,
+        not Norfolk Island, has Kingston as its capital); a capital by its country's."""
+        kind, value = ent
+        if kind == "country":
+            return float(max(self.fb.countries[str(value)].population, 1000))
+        if kind == "city":
+            owners = self.fb.capitals.get(fold(str(value)), set())
+            pops = [self.fb.countries[a2].population for a2 in owners]
+            return float(max([*pops, 1000]))
+        return 1000.0
 
     def answer(self, ent: Entity) -> str:
         kind, value = ent
@@ -457,6 +473,24 @@ def _moon_of(rank: int) -> Handler:
     return handler
 
 
+_LABEL_SHAPE = re.compile(
+    r"(?:[A-Z][\w.]*\s){1,2}(?:state|province|territory|region|land|subdivision|department|"
+    r"county|canton|oblast|prefecture|district|federal subject)",
+)
+
+
+def _labelled(handler: Handler) -> Handler:
+    """The loose subdivision wordings ("the {label} {k}") only where ``label`` reads as one
+    ("US state", "German state"): otherwise "the name of ... and Georgia" would be the US state."""
+
+    def checked(r: Reader, v: dict[str, object]) -> Entities:
+        if not _LABEL_SHAPE.fullmatch(str(v.get("label", "")).strip()):
+            return frozenset()
+        return handler(r, v)
+
+    return checked
+
+
 def subdivision_by_capital(r: Reader, v: dict[str, object]) -> Entities:
     return _set(
         "subdivision", {s.name for s in r.fb.subdivision_capitals.get(fold(str(v["k"])), [])}
@@ -625,6 +659,8 @@ def _element_phrases() -> list[tuple[str, Handler]]:
         (" whose atomic number is the international calling code of {x}", element_by_calling),
         (" whose atomic number is the position of {x} counting from the Sun", element_by_planet),
         (" whose atomic number equals the place of {x} in order from the Sun", element_by_planet),
+        (" whose atomic number is the position, counting from the Sun, of {x}", element_by_planet),
+        (" whose atomic number equals the place in order from the Sun of {x}", element_by_planet),
     ]
     out = [(head + tail, h) for head in the for tail, h in tails]
     for family in FAMILY_GROUPS:
@@ -666,6 +702,13 @@ _LABEL = "{label}"
 
 
 def _subdivision_phrases() -> list[tuple[str, Handler]]:
+    return [(t, _labelled(h)) for t, h in _subdivision_wordings()] + [
+        ("the subdivision with ISO 3166-2 code {k}", subdivision_by_code),
+        ("the region whose ISO 3166-2 code is {k}", subdivision_by_code),
+    ]
+
+
+def _subdivision_wordings() -> list[tuple[str, Handler]]:
     return [
         (f"the {_LABEL} whose capital is {{k}}", subdivision_by_capital),
         (f"the {_LABEL} whose capital city is {{k}}", subdivision_by_capital),
@@ -703,39 +746,43 @@ NP_RULES: tuple[Rule, ...] = tuple(
 )
 
 # Frames around a noun phrase; the instructions after a currency question are part of the frame.
+# Longest wording first: "What is the name of {np}?" must win over "What is {np}?".
 FRAMES: tuple[Template, ...] = tuple(
     Template.parse(t)
-    for t in (
-        "What is {np}? Give the unit's name only.",
-        "What is {np}? Give the unit only.",
-        "Name {np}, without any national adjective.",
-        "{np} is called what? Answer with the unit alone.",
-        "Which unit of money is {np}? The bare unit name, please.",
-        "Give the name of {np} (the unit alone, no country adjective).",
-        "What is {np}?",
-        "Name {np}.",
-        "Identify {np}.",
-        "Give the name of {np}.",
-        "What is the name of {np}?",
-        "Give {np}.",
-        "{np}: which city is it?",
-        "{np}: which language is it?",
-        "{np}: which country is it?",
-        "{np}: which element is it?",
-        "Which city is {np}?",
-        "Which city serves as {np}?",
-        "Which language is {np}?",
-        "Which country is {np}?",
-        "Which element is {np}?",
-        "Which planet is {np}?",
-        "Which country is meant here: {np}?",
-        "Which element is meant here: {np}?",
-        "Which city is meant here: {np}?",
-        "Which planet is meant here: {np}?",
-        "Which language is meant here: {np}?",
-        "Which subdivision is meant here: {np}?",
-        "Which {kind} is meant here: {np}?",
-        "Who or what is {np}?",
+    for t in sorted(
+        (
+            "What is {np}? Give the unit's name only.",
+            "What is {np}? Give the unit only.",
+            "Name {np}, without any national adjective.",
+            "{np} is called what? Answer with the unit alone.",
+            "Which unit of money is {np}? The bare unit name, please.",
+            "Give the name of {np} (the unit alone, no country adjective).",
+            "What is {np}?",
+            "Name {np}.",
+            "Identify {np}.",
+            "Give the name of {np}.",
+            "What is the name of {np}?",
+            "Give {np}.",
+            "{np}: which city is it?",
+            "{np}: which language is it?",
+            "{np}: which country is it?",
+            "{np}: which element is it?",
+            "Which city is {np}?",
+            "Which city serves as {np}?",
+            "Which language is {np}?",
+            "Which country is {np}?",
+            "Which element is {np}?",
+            "Which planet is {np}?",
+            "Which country is meant here: {np}?",
+            "Which element is meant here: {np}?",
+            "Which city is meant here: {np}?",
+            "Which planet is meant here: {np}?",
+            "Which language is meant here: {np}?",
+            "Which subdivision is meant here: {np}?",
+            "Which {kind} is meant here: {np}?",
+            "Who or what is {np}?",
+        ),
+        key=lambda t: -len(t.replace("{np}", "")),
     )
 )
 

@@ -130,6 +130,7 @@ class GateSpec:
     solve_floor: float | None  # None: leave the rule's default floor (price / decode rate)
     serve_limit: int | None  # None: the gate's default
     max_attempts: int | None = None
+    timed_floor: float | None = None  # the timed rule's solve_floor; None: the gate's default
 
 
 class Upstream:
@@ -202,8 +203,10 @@ class GateProcess:
             "    action: challenge",
             f"    price: {self.spec.price}",
             "    budget: 5",
-            "default: allow",
         ]
+        if with_floor and self.spec.timed_floor is not None:
+            lines.append(f"    solve_floor: {self.spec.timed_floor:g}")
+        lines.append("default: allow")
         path = self.dir / "policy.yaml"
         path.write_text("\n".join(lines) + "\n")
         return path

@@ -485,9 +485,13 @@ class TemplateSolver:
         # the compositional grammar first (exact templates, nested noun phrases), then signals
         entities, how = self.grammar.read(text)
         if entities:
-            dist = dist_of(self.grammar.answer(e) for e in entities)
-            if dist:
-                return Reading(dist, f"grammar:{how}")
+            weights: Counter[str] = Counter()
+            for e in entities:
+                if letter := initial_of(self.grammar.answer(e)):
+                    weights[letter] += self.grammar.weight(e)
+            total = sum(weights.values())
+            if total:
+                return Reading({k: v / total for k, v in weights.items()}, f"grammar:{how}")
         for target in TARGETS:
             match = target.asks.search(text.strip())
             if match is None:
