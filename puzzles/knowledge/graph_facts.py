@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from puzzles.draft import ClueDraft
 from puzzles.knowledge import graph, refs
-from puzzles.knowledge._common import make, ordinal, shares_prefix
+from puzzles.knowledge._common import make, ordinal, same_initial, shares_prefix
 from puzzles.knowledge.elements import _EVERYDAY_SYMBOLS
 from puzzles.knowledge.phrasings import (
     CAPITAL_OF,
@@ -74,7 +74,9 @@ def country_attributes() -> Iterator[ClueDraft]:
             answer = fact(c)
             if answer is None or x.leaks(answer):
                 continue
-            # A demonym of a named country always starts like it or is skipped by graph.demonym
+            if kind == "language" and same_initial(c.name, answer):
+                continue  # "French" for France: the named country hands over the initial
+            # Demonyms kept by graph.demonym ("Dutch") are less common knowledge: tier 2.
             tier = 1 if graph.prominence(c) == 1 and kind != "demonym" else 2
             for text in attribute_texts(kind, x, c.alpha2 + kind):
                 yield _draft(domain, text, answer, tier, kind)
