@@ -57,6 +57,9 @@ def memory_index(spec: dict[int, dict[str, int]], words: Sequence[str]) -> BankI
 
 def composer(index: BankIndex, store: Store | None = None, **kwargs: Any) -> BankComposer:
     kwargs.setdefault("rng", random.Random(1234))
+    # These tests are about fresh clues and the limit; reusing served ones (the product's default
+    # for a dry bank) is tested in test_bank_dry.
+    kwargs.setdefault("on_dry", "refuse")
     if store is None:  # not `store or ...`: an empty MemoryStore is falsy (it has __len__)
         store = MemoryStore(clock=ManualClock())
     return BankComposer(index, store, **kwargs)
