@@ -97,6 +97,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "1000",
         "Fresh clues (under the serve limit) per tier below which the dashboard warns.",
     ),
+    "GATE_WHOLE_GATES": (
+        "false",
+        "true: serve gates imported with `gate puzzles import --kind gates --whole` as "
+        "published (their solutions are public: for benchmarks, not protection).",
+    ),
     "GATE_BANK_DRY": (
         "reuse",
         "When no clue under the serve limit can compose a puzzle: reuse (serve clues already "
@@ -200,6 +205,7 @@ class GateConfig:
     serve_limit: int = 1
     bank_dry: str = "reuse"  # or "refuse"
     bank_low_water: int = 1_000
+    whole_gates: bool = False
     policy_file: Path | None = None
     bot_keys_dir: Path | None = None
     policy_poll: float = 2.0  # seconds between checks for a newer stored policy
@@ -274,6 +280,7 @@ class GateConfig:
             serve_limit=_int(env, "GATE_SERVE_LIMIT", minimum=1),
             bank_dry=_choice(env, "GATE_BANK_DRY", ("reuse", "refuse")),
             bank_low_water=_int(env, "GATE_BANK_LOW_WATER"),
+            whole_gates=_choice(env, "GATE_WHOLE_GATES", ("true", "false")) == "true",
             policy_file=Path(env["GATE_POLICY_FILE"]) if env.get("GATE_POLICY_FILE") else None,
             bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,
             policy_poll=_seconds(env, "GATE_POLICY_POLL"),

@@ -218,6 +218,7 @@ async def open_runtime(
     from puzzles.bank import ClueBank
     from puzzles.composer import BankComposer
     from puzzles.db import auto_upgrades, create_engine, prepare_schema
+    from puzzles.published import load_whole_gates
 
     config.state_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keyring(
@@ -240,6 +241,7 @@ async def open_runtime(
             seeded, _ = await seed_bank(config.resolved_database_url)
         index = await bank.load_index()
         served_out = await bank.served_out(config.serve_limit)
+        whole = await load_whole_gates(engine) if config.whole_gates else ()
         # Serving needs no SQL: close the idle pooled connection (aiosqlite keeps a thread polling
         # for work otherwise).  The engine reconnects when the bank is next used.
         await engine.dispose()
@@ -249,6 +251,7 @@ async def open_runtime(
             serve_limit=config.serve_limit,
             served_out=served_out,
             on_dry=config.bank_dry,
+            whole_gates=whole,
         )
         gatekeeper = Gatekeeper(store, composer, PassCodec(keys), rules, config.gate)
     except BaseException:

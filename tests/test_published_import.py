@@ -278,3 +278,32 @@ def test_cli_prints_each_skip_reason(tmp_path: Path) -> None:
     assert "skipped: unknown difficulty label 'legendary' (1)" in result.output
     refused = runner.invoke(app, ["puzzles", "import", str(SAMPLE), "--whole"])
     assert refused.exit_code == 2 and "--kind gates" in refused.output
+
+
+async def test_gate_whole_gates_turns_whole_serving_on_in_the_runtime(
+    solver: Solver, tmp_path: Path
+) -> None:
+    from gate.config import GateConfig
+    from gate.rules import RuleSet
+    from gate.runtime import open_runtime
+    from puzzles.db import create_engine, prepare_schema
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}"
+    engine = create_engine(url)
+    await prepare_schema(engine, auto_upgrade=True)
+    await import_gates(engine, SAMPLE, solver=solver, whole=True, default_status="verified")
+    await engine.dispose()
+    for setting, served in (("true", True), ("false", False)):
+        config = GateConfig.from_env(
+            {"GATE_WHOLE_GATES": setting, "GATE_SERVE_LIMIT": "5"},
+            state_dir=tmp_path,
+            database_url=url,
+        )
+        runtime = await open_runtime(config, RuleSet([]), seed=False)
+        try:
+            composed = await runtime.composer.compose(PuzzleSpec(1, 12, 3))
+            assert (composed.words == ("thunderstorms",)) is served
+        except BankError:
+            assert not served
+        finally:
+            await runtime.close()
