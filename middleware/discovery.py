@@ -7,6 +7,7 @@ no hidden word, no key, no client data.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gate import challenges
@@ -30,7 +31,9 @@ def discovery_document(
         if tier in basis:
             # What that number rests on: measured by named models, or the tier default.
             tiers[str(tier)]["price_basis"] = basis[tier]
-    decode_rate = settings.decode_rate or challenges.DECODE_RATE
+    decode_rate: float | None = settings.decode_rate or challenges.DECODE_RATE
+    if not math.isfinite(decode_rate):  # an infinite rate: no floor by default (JSON has no inf)
+        decode_rate = None
     return {
         "version": 1,
         "scheme": SCHEME,

@@ -156,6 +156,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         GATE_POLICY_FILE=str(tmp / "policy.yaml"),
         GATE_POLICY_POLL="0.2",
         GATE_STATE_DIR=str(tmp / "state"),
+        GATE_DECODE_RATE="1000000000",  # answers go in at once: no solve-time floor here
+        GATE_HUMAN_FLOOR="0",
     )
     ring = load_keyring(tmp / "signing-key.pem", create=True)
     # Replica A reads the key file, replica B the same key from its environment.
