@@ -549,7 +549,18 @@ def rows(results: list[dict]) -> list[list[str]]:
                     _pct(clue_ok / clue_total) if clue_total else "-",
                     f"{rr.get('passes_per_hour', 0):.0f}" if rr else "-",
                     f"{ratio:.2f}" if isinstance(ratio, float) else "-",
-                    note + (f"; mean price {rr['mean_price']:.0f}" if rr.get("mean_price") else ""),
+                    "; ".join(
+                        part
+                        for part in (
+                            note,
+                            f"timed: {rr.get('passes', 0)}/{rr.get('challenges', 0)} passed, "
+                            f"mean price {rr['mean_price']:.0f}"
+                            if rr.get("mean_price")
+                            else "",
+                            f"{rr['bank_dry_503']}x 503" if rr.get("bank_dry_503") else "",
+                        )
+                        if part
+                    ),
                 ]
             )
         del model
@@ -653,6 +664,40 @@ def markdown(results: list[dict], meta: dict) -> str:
     ]
     for row in rows(results):
         lines.append("| " + " | ".join(cell.replace("|", "/") for cell in row) + " |")
+    lines += [
+        "",
+        "Learning curves on fresh challenges (within 5 attempts; seen = solved challenges observed"
+        " or unsolved challenges harvested; dry = the bank ran out while learning):",
+        "",
+        "| tier | adversary | seen | distinct texts | 1st try | within 5 | clues right | dry |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        for key, name, seen, dry in (
+            ("learner_curve", "learner", "observed_solved", "bank_dry_while_observing"),
+            ("cryptogram_curve", "cryptogram", "gates_harvested", "bank_dry_while_harvesting"),
+        ):
+            for p in res.get(key, []):
+                distinct = p.get("distinct_texts_remembered", p.get("distinct_texts"))
+                lines.append(
+                    f"| {res['tier']} | {name} | {p[seen]} | {distinct} | "
+                    f"{_pct(p['first_attempt_rate'])} | {_pct(p['within_attempts_rate'])} | "
+                    f"{_clue_rate(p)} | {'yes' if p[dry] else 'no'} |"
+                )
+    lines += [
+        "",
+        "Clue exposure by bank source (share of served clues whose initial the adversary got"
+        " right, scored against the bank; all tiers):",
+        "",
+        "| source | " + " | ".join(ADVERSARIES) + " |",
+        "|---|" + "---|" * len(ADVERSARIES),
+    ]
+    for source, per in sorted(exposure(results, meta)["sources"].items()):  # type: ignore[union-attr]
+        cells = [
+            f"{_pct(per[a]['correct_rate'])} ({per[a]['clues']})" if a in per else "-"
+            for a in ADVERSARIES
+        ]
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -717,6 +762,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     ap.add_argument(
+        "--render", type=Path, default=None, help="only print the report of an earlier JSON file"
+    )
+    ap.add_argument(
         "--state-dir", type=Path, default=None, help="also write shortcut-exposure.json here"
     )
     ap.add_argument(
@@ -741,8 +789,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def render(path: Path, append_docs: bool, state_dir: Path | None) -> int:
+    """Print (and append, write) the report of an earlier run from its JSON file."""
+    data = json.loads(path.read_text())
+    meta = data["meta"]
+    meta.setdefault("timed_floor", "gate default")
+    print_tables(data["tiers"])
+    block = markdown(data["tiers"], meta)
+    print(block)
+    if append_docs:
+        with (ROOT / "docs" / "benchmarks.md").open("a", encoding="utf-8") as handle:
+            handle.write("\n" + block)
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "shortcut-exposure.json").write_text(
+            json.dumps(exposure(data["tiers"], meta), indent=2) + "\n"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        return render(args.render, args.append_docs, args.state_dir)
     quick = args.quick
     observe = [
         int(x) for x in (args.observe or ("50,200" if quick else "100,1000,10000")).split(",")
