@@ -39,6 +39,16 @@ SOURCE = "builtin:graph:fact"
 _TIER1_KEYS = frozenset({"capital", "currency"})  # the keys people know for big countries
 
 
+def _tier(c: graph.Country, kind: str) -> int:
+    """Tier 1 for what people know of prominent countries: capitals and languages, and the money
+    of the largest and the European ones (the yen, the zloty; not the kwanza or the ariary)."""
+    if graph.prominence(c) != 1 or kind not in ("capital", "currency", "language"):
+        return 2
+    if kind == "currency" and not (c.region == "Europe" or c.population >= 60_000_000):
+        return 2
+    return 1
+
+
 def _draft(domain: str, text: str, answer: str, tier: int, relation: str) -> ClueDraft:
     return make(
         domain=domain, text=text, answer=answer, tier=tier, source=SOURCE, relation=relation
@@ -76,8 +86,7 @@ def country_attributes() -> Iterator[ClueDraft]:
                 continue
             if kind == "language" and same_initial(c.name, answer):
                 continue  # "French" for France: the named country hands over the initial
-            # Demonyms kept by graph.demonym ("Dutch") are less common knowledge: tier 2.
-            tier = 1 if graph.prominence(c) == 1 and kind != "demonym" else 2
+            tier = _tier(c, kind)
             for text in attribute_texts(kind, x, c.alpha2 + kind):
                 yield _draft(domain, text, answer, tier, kind)
 
@@ -91,7 +100,7 @@ def country_identities() -> Iterator[ClueDraft]:
         for x in refs.keyed_refs(c) + refs.neighbour_refs(c):
             if x.leaks(c.name):
                 continue
-            prominent = graph.prominence(c) == 1 and x.path in _TIER1_KEYS
+            prominent = x.path in _TIER1_KEYS and _tier(c, x.path) == 1
             tier = 1 if prominent else 3 if x.path.startswith("common_neighbour") else 2
             for f in frames:
                 yield _draft(_domain(x.path), frame(f, x.text), c.name, tier, f"country<-{x.path}")
@@ -104,7 +113,7 @@ def _country_questions(c: graph.Country) -> Iterator[ClueDraft]:
         first = next(r for r in refs.keyed_refs(c) if r.path == kind)
         if first.leaks(c.name):
             continue
-        tier = 1 if graph.prominence(c) == 1 and kind in _TIER1_KEYS else 2
+        tier = 1 if kind in _TIER1_KEYS and _tier(c, kind) == 1 else 2
         for q in COUNTRY_QUESTIONS.get(kind, ()):
             text = sentence(q.format(k=key))
             yield _draft(_domain(kind), text, c.name, tier, f"country<-{kind}")
