@@ -105,16 +105,24 @@ class ChallengeService:
         return price / self.decode_rate if solve_floor is None else solve_floor
 
     async def issue(
-        self, terms: Terms, *, price: int, tier: int, extra_ops: Sequence = ()
+        self,
+        terms: Terms,
+        *,
+        price: int,
+        tier: int,
+        extra_ops: Sequence = (),
+        slot: str = "",
     ) -> IssuedChallenge:
         """The client's outstanding challenge for this rule and tier, or a fresh one.
 
         A fresh challenge is a puzzle worth at least ``price`` stored under a single-use id.
         ``extra_ops`` ride in the store round trip that records it (ledger corrections by the
         caller).  Of concurrent first requests one composes; the others get its challenge, or
-        ``ChallengePending`` if it is not stored within a few hundred milliseconds.
+        ``ChallengePending`` if it is not stored within a few hundred milliseconds.  ``slot``
+        names what else sets the client's price apart (its pricing tier): an operator's change
+        applies to the next request, not after the outstanding challenge is spent.
         """
-        outstanding = _outstanding_key(terms.subject, terms.rule, tier)
+        outstanding = _outstanding_key(terms.subject, terms.rule, tier, slot)
         reused = await self._outstanding(outstanding, extra_ops)
         if reused is not None:
             return reused
@@ -298,8 +306,8 @@ def _key(challenge_id: str) -> str:
     return f"challenge:{challenge_id}"
 
 
-def _outstanding_key(subject: str, rule: str, tier: int) -> str:
-    return f"outstanding:{subject}:{rule}:{tier}"
+def _outstanding_key(subject: str, rule: str, tier: int, slot: str) -> str:
+    return f"outstanding:{subject}:{rule}:{tier}:{slot}"
 
 
 def _release(record: dict[str, Any]) -> list[Op]:

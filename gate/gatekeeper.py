@@ -430,7 +430,13 @@ class Gatekeeper:
             human = self.settings.human_floor
             floor = _challenges.HUMAN_FLOOR if human is None else human
         terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl, floor)
-        issued = await self.challenges.issue(terms, price=price, tier=level, extra_ops=corrections)
+        issued = await self.challenges.issue(
+            terms,
+            price=price,
+            tier=level,
+            extra_ops=corrections,
+            slot=tier.name if tier else "",
+        )
         return Challenge(rule, issued, reason)
 
     def _price(

@@ -92,8 +92,11 @@ async def test_asking_again_returns_the_outstanding_challenge_until_it_is_spent(
     again = await challenges.issue(TERMS, price=600, tier=2)
     assert again.challenge_id == first.challenge_id and again.reused and not first.reused
     assert len(source.issued) == 1  # no second puzzle was composed: asking is not spending
-    # Another tier (a person's HTML form) or another rule is another slot.
+    # Another tier (a person's HTML form), another rule or another pricing tier (an operator's
+    # change) is another slot.
     assert (await challenges.issue(TERMS, price=600, tier=1)).challenge_id != first.challenge_id
+    partner = await challenges.issue(TERMS, price=300, tier=2, slot="partner")
+    assert partner.challenge_id != first.challenge_id
 
     for _ in range(2):  # out of attempts: the slot is free again
         with pytest.raises(WrongAnswer):
