@@ -14,6 +14,7 @@ inside words: "capital" is not a hint for Italy.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import TYPE_CHECKING, Final
@@ -159,6 +160,7 @@ def answer_initial(answer: str) -> str:
     return ascii_letter[:1]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # words repeat across a bank's texts
 def _fold(text: str) -> str:
     """Letters only, casefolded, accents removed: 'Zürich' -> 'zurich'."""
     decomposed = unicodedata.normalize("NFKD", normalize_answer(text))
@@ -171,7 +173,8 @@ def words_of(text: str) -> list[str]:
     return [w for w in (_fold(part) for part in parts) if w]
 
 
-def stems(answer: str) -> set[str]:
+@functools.lru_cache(maxsize=1 << 14)  # a bank asks about each answer many times
+def stems(answer: str) -> frozenset[str]:
     """Forms of the answer whose presence at the start of a clue word would give it away."""
     whole = _fold(answer)
     forms = {whole}
@@ -181,7 +184,7 @@ def stems(answer: str) -> set[str]:
         for suffix in _SUFFIXES:
             if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
                 forms.add(word[: -len(suffix)])
-    return {form for form in forms if form and (len(form) >= MIN_STEM or form == whole)}
+    return frozenset(form for form in forms if form and (len(form) >= MIN_STEM or form == whole))
 
 
 def contains_answer(text: str, answer: str) -> bool:
