@@ -92,7 +92,7 @@ async def _serve_demo(config, host: str, port: int, metrics_port: int | None, *,
     from gate.errors import GateError
     from gate.runtime import open_runtime
     from middleware.demo import DEMO_RULES, demo_app, walkthrough
-    from middleware.serving import operator_hooks, uvicorn_config
+    from middleware.serving import finish_after_signal, operator_hooks, uvicorn_config
 
     with console.status("Starting the gate (the first start seeds the clue bank)..."):
         try:
@@ -113,6 +113,7 @@ async def _serve_demo(config, host: str, port: int, metrics_port: int | None, *,
     growing = asyncio.create_task(_grow_demo_bank(runtime))  # the large bank, after the start
     try:
         async with operator_hooks(runtime, metrics_port=metrics_port):
+            finish_after_signal()
             await server.serve()
     finally:
         growing.cancel()

@@ -130,7 +130,7 @@ async def serve_proxy(
     import uvicorn
 
     from gate.runtime import open_runtime
-    from middleware.serving import operator_hooks
+    from middleware.serving import finish_after_signal, operator_hooks
 
     texts = [*(load_rules(rules_path) if rules_path else []), *rules]
     ruleset = parse_rules(texts)
@@ -168,6 +168,7 @@ async def serve_proxy(
         )
         hooks = operator_hooks(runtime, metrics_port=metrics_port)
         await hooks.__aenter__()
+        finish_after_signal()
         serving = asyncio.ensure_future(server.serve())
         try:
             while not server.started:  # uvicorn has no start-up callback

@@ -20,6 +20,18 @@ from gate.runtime import Runtime
 log = logging.getLogger("reasoning_gate")
 
 
+def finish_after_signal() -> None:
+    """Let a stop signal end ``server.serve()`` and go on to the caller's clean-up.
+
+    uvicorn drains on SIGTERM/SIGINT, then restores the previous handlers and raises the signal
+    again; with the default handler that kills the process before the runtime flushes its clue
+    serve counts to SQL.  A no-op previous handler makes the re-raise harmless.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to install
+            signal.signal(sig, lambda *_: None)
+
+
 def uvicorn_config(app: Any, host: str, port: int, **options: Any) -> Any:
     import uvicorn
 

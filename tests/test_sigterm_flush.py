@@ -1,0 +1,114 @@
+"""Nothing lost on SIGTERM: a real `gate proxy` stopped under load has written every clue serve to
+SQL, so a restart does not serve those clue texts again.
+
+Redis keeps the live per-clue serve counters; SQL's ``times_served`` is what a restart reads.  The
+test floods a gate with unpaid first requests from many networks (each composes a challenge and
+spends clues), stops it with SIGTERM mid-flood, and compares the two.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import httpx2
+import redis
+
+from tests.support import free_port
+from tests.test_replicas import PRICED, _Upstream
+
+REDIS_DB = 11  # this test's own database, emptied before and after
+
+
+def test_sigterm_under_load_leaves_sql_and_redis_serve_counts_equal(
+    tmp_path: Path, redis_url: str
+) -> None:
+    server = redis.Redis.from_url(redis_url)
+    store_url = f"redis://{server.connection_pool.connection_kwargs['host']}:"
+    store_url += f"{server.connection_pool.connection_kwargs['port']}/{REDIS_DB}"
+    counters = redis.Redis.from_url(store_url)
+    counters.flushdb()
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    (tmp_path / "policy.yaml").write_text(PRICED)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    env.update(
+        GATE_STATE_DIR=str(tmp_path),
+        GATE_STORE_URL=store_url,
+        GATE_TRUSTED_PROXIES="127.0.0.1/32",
+        GATE_POLICY_FILE=str(tmp_path / "policy.yaml"),
+    )
+    port = free_port()
+    log = (tmp_path / "gate.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "gate.cli", "proxy", "--port", str(port)),
+            *("--upstream", f"http://127.0.0.1:{upstream.server_address[1]}"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, (tmp_path / "gate.log").read_text()
+            try:
+                if httpx2.get(base + "/", timeout=2).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the gate did not start"
+            time.sleep(0.2)
+
+        answered = []
+
+        def ask(n: int) -> None:
+            try:
+                response = httpx2.get(
+                    f"{base}/articles/{n}",
+                    headers={"X-Forwarded-For": f"10.{n // 250}.{n % 250}.7"},
+                    timeout=10,
+                )
+                answered.append(response.status_code)
+            except httpx2.TransportError:
+                answered.append(0)  # the gate has gone: expected after SIGTERM
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(ask, n) for n in range(600)]
+            while len(answered) < 150:
+                time.sleep(0.01)
+            process.send_signal(signal.SIGTERM)
+            for future in futures:
+                future.result()
+        # uvicorn shuts down gracefully, then re-raises the signal for the exit status.
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM), (tmp_path / "gate.log").read_text()
+        assert "Application shutdown complete" in (tmp_path / "gate.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+        upstream.shutdown()
+        upstream.server_close()
+
+    assert answered.count(401) >= 150  # challenges were being composed when the signal came
+    # A Redis counter counts every attempt to serve its clue; a race lost to another request
+    # (count 2 with GATE_SERVE_LIMIT=1) is re-picked, not served.  So: one key per clue served.
+    keys = sum(1 for _ in counters.scan_iter("rg:clue:served:*"))
+    counters.flushdb()
+    with sqlite3.connect(tmp_path / "gate.db") as db:
+        (flushed,) = db.execute("SELECT COALESCE(SUM(times_served), 0) FROM clues").fetchone()
+        (served_out,) = db.execute("SELECT COUNT(*) FROM clues WHERE times_served >= 1").fetchone()
+    # Each served clue once, all of it in SQL.  A few keys may belong to clues counted for a gate
+    # the composer then re-spelled with another word (counted, never shown): known waste.
+    assert served_out > 0 and keys - 10 <= served_out <= flushed <= keys + 10
