@@ -152,43 +152,26 @@ def _int(env: Mapping[str, str], name: str, *, minimum: int = 0) -> int:
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str) -> float:
+def _number(env: Mapping[str, str], name: str, low: float, high: float, what: str) -> float:
+    """A float setting in ``[low, high]`` (nan refused too); the error names the variable."""
     raw = env.get(name) or SETTINGS[name][0]
     try:
         value = float(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if not 0.05 <= value <= 3_600:  # also refuses nan and inf
-        raise ConfigError(f"{name} must be between 0.05 and 3600 seconds, got {raw}")
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be {what} between {low:g} and {high:g}, got {raw}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float:
+    return _number(env, name, 0.05, 3_600, "a number of seconds")
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     value = env.get(name) or SETTINGS[name][0]
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _positive(env: Mapping[str, str], name: str) -> float:
-    raw = env.get(name) or SETTINGS[name][0]
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-    if not 0 < value < float("inf"):
-        raise ConfigError(f"{name} must be a positive number, got {raw}")
-    return value
-
-
-def _floor(env: Mapping[str, str], name: str) -> float:
-    raw = env.get(name) or SETTINGS[name][0]
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if not 0 <= value <= 3_600:
-        raise ConfigError(f"{name} must be between 0 and 3600 seconds, got {raw}")
     return value
 
 
@@ -247,8 +230,12 @@ class GateConfig:
             challenge_ttl=_int(env, "GATE_CHALLENGE_TTL", minimum=10),
             max_attempts=_int(env, "GATE_MAX_ATTEMPTS", minimum=1),
             # Unset: None, the defaults of gate.challenges (which SETTINGS documents).
-            decode_rate=_positive(env, "GATE_DECODE_RATE") if env.get("GATE_DECODE_RATE") else None,
-            human_floor=_floor(env, "GATE_HUMAN_FLOOR") if env.get("GATE_HUMAN_FLOOR") else None,
+            decode_rate=_number(env, "GATE_DECODE_RATE", 1e-3, 1e12, "a number of tokens/s")
+            if env.get("GATE_DECODE_RATE")
+            else None,
+            human_floor=_number(env, "GATE_HUMAN_FLOOR", 0, 3_600, "a number of seconds")
+            if env.get("GATE_HUMAN_FLOOR")
+            else None,
             human_max_clues=_int(env, "GATE_HUMAN_MAX_CLUES", minimum=4),
             trusted_proxies=parse_networks(
                 item for item in env.get("GATE_TRUSTED_PROXIES", "").split(",") if item.strip()

@@ -361,19 +361,8 @@ class GateMiddleware:
         )
         retry = {"Retry-After": str(retry_after)}
         if flavor == "html":
-            try:
-                issued = await self.gatekeeper.challenges.view(challenge_id)
-            except ChallengeGone:
-                return _gone(flavor)
-            response = challenge_response(
-                issued,
-                flavor=flavor,
-                action=action,
-                next_path=next_path,
-                reason="",
-                now=self.gatekeeper.clock(),
-                status=429,
-                error=message,
+            response = await self._puzzle_again(
+                challenge_id, action, next_path, flavor, status=429, reason="", error=message
             )
             response.headers.update(retry)
             return response
@@ -387,23 +376,45 @@ class GateMiddleware:
             extra={"retry_after": retry_after},
         )
 
+    async def _puzzle_again(
+        self,
+        challenge_id: str,
+        action: str,
+        next_path: str,
+        flavor: Flavor,
+        *,
+        status: int,
+        reason: str,
+        error: str,
+    ) -> Response:
+        """The pending puzzle shown again with ``error`` (a 410 if it is gone meanwhile)."""
+        try:
+            issued = await self.gatekeeper.challenges.view(challenge_id)
+        except ChallengeGone:
+            return _gone(flavor)
+        return challenge_response(
+            issued,
+            flavor=flavor,
+            action=action,
+            next_path=next_path,
+            reason=reason,
+            now=self.gatekeeper.clock(),
+            status=status,
+            error=error,
+        )
+
     async def _wrong_answer(
         self, challenge_id: str, action: str, next_path: str, flavor: Flavor, attempts_left: int
     ) -> Response:
         message = f"That is not the hidden word. {attempts_left} attempt(s) left."
         if attempts_left > 0:
-            try:
-                issued = await self.gatekeeper.challenges.view(challenge_id)
-            except ChallengeGone:
-                return _gone(flavor)
-            response = challenge_response(
-                issued,
-                flavor=flavor,
-                action=action,
-                next_path=next_path,
-                reason="wrong_answer",
-                now=self.gatekeeper.clock(),
+            response = await self._puzzle_again(
+                challenge_id,
+                action,
+                next_path,
+                flavor,
                 status=400,
+                reason="wrong_answer",
                 error=message,
             )
         else:
