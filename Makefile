@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model browser
+.PHONY: install demo test bench services install-model browser edge
 .DEFAULT_GOAL := demo
 
 $(BIN)/gate: pyproject.toml
@@ -23,7 +23,7 @@ demo: install
 services:
 	scripts/services.sh
 
-test: install-model services browser
+test: install-model services browser edge
 	$(BIN)/pytest
 
 bench: install services
@@ -33,6 +33,11 @@ bench: install services
 # no browser of its own).
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# Debian's nginx and caddy for the forward-auth tests (tests/test_edge.py starts them on loopback
+# from the configs in deploy/; a missing binary fails the run).
+edge:
+	@test -x /usr/sbin/nginx -a -x /usr/bin/caddy || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx caddy)
 
 # The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
 install-model: install

@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ReverseProxy",
     "proxy_app",
+    "unambiguous_target",
 ]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -108,6 +109,38 @@ _AMBIGUOUS_ESCAPE = re.compile(rb"%(?:2[eEfF5]|5[cC])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A dot segment with path parameters ('/..;x/'): servlet containers resolve it like '/../'.
 _DOT_PARAMETER = re.compile(r"/\.{1,2};")
+
+
+def unambiguous_target(scope: Scope) -> bytes | None:
+    """``raw_path`` + query as received, or None when the path could be read two ways.
+
+    The gate priced the decoded, normalised ``scope["path"]``; whatever reaches a site behind (this
+    proxy's upstream, or an edge proxy's under ``gate authz``) gets the raw target, so the two must
+    mean the same path under any decoding or resolution the site may do.
+    """
+    path: str = scope["path"]
+    raw: bytes | None = scope.get("raw_path")
+    if raw is None:  # raw_path is optional in ASGI; rebuild it from the decoded path
+        try:
+            raw = path.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+    if (
+        not raw.startswith(b"/")
+        or b"\\" in raw
+        or _AMBIGUOUS_ESCAPE.search(raw)
+        or normalize_path(path) != path
+        or _CONTROL.search(path)
+        or _DOT_PARAMETER.search(path)
+    ):
+        return None
+    try:  # the server's decoded path must be what the raw one means, or the gate saw another
+        if unquote(raw.decode("ascii"), errors="strict") != path:
+            return None
+    except UnicodeError:
+        return None
+    query: bytes = scope.get("query_string", b"")
+    return raw + b"?" + query if query else raw
 
 
 class _BodyTooLarge(Exception):
@@ -292,30 +325,7 @@ class ReverseProxy:
     # -- headers and target ----------------------------------------------------------------------
 
     def _target(self, scope: Scope) -> bytes | None:
-        """``raw_path`` + query as received, or None when the path could be read two ways."""
-        path: str = scope["path"]
-        raw: bytes | None = scope.get("raw_path")
-        if raw is None:  # raw_path is optional in ASGI; rebuild it from the decoded path
-            try:
-                raw = path.encode("ascii")
-            except UnicodeEncodeError:
-                return None
-        if (
-            not raw.startswith(b"/")
-            or b"\\" in raw
-            or _AMBIGUOUS_ESCAPE.search(raw)
-            or normalize_path(path) != path
-            or _CONTROL.search(path)
-            or _DOT_PARAMETER.search(path)
-        ):
-            return None
-        try:  # the server's decoded path must be what the raw one means, or the gate saw another
-            if unquote(raw.decode("ascii"), errors="strict") != path:
-                return None
-        except UnicodeError:
-            return None
-        query: bytes = scope.get("query_string", b"")
-        return raw + b"?" + query if query else raw
+        return unambiguous_target(scope)
 
     def _resolve_client(self, peer: str | None, chain: tuple[str, ...]) -> str:
         return client_address(peer, chain, self.trusted_proxies)
