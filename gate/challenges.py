@@ -256,7 +256,10 @@ class ChallengeService:
         record = json.loads(raw)
         release = _release(record)
         if tries > self.max_attempts:
-            await self.store.execute([Delete(key), *release])
+            # Nothing is deleted here: an attempt within the limit may still be on its way to
+            # ``Take`` on another connection, and a correct one must get its pass.  The attempt
+            # that uses the last try takes the record itself (wrong) or mints (right); if it
+            # never comes back, the record expires and ``view`` reports no attempts left.
             raise ChallengeGone("no attempts left")
         attempts_left = self.max_attempts - tries
         submitted = (
