@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -556,3 +557,44 @@ async def test_the_overview_warns_below_the_bank_low_water_mark(client, runtime)
     assert "running low" in banner and "GATE_BANK_LOW_WATER" in banner
     for tier, n in fresh.items():
         assert f"tier {tier} has {n} fresh clue" in banner
+
+
+async def test_the_bank_page_shows_the_last_shortcut_exposure_report(
+    sql_client, sql_runtime
+) -> None:
+    from admin.exposure import EXPOSURE_FILE
+
+    client, runtime = sql_client, sql_runtime
+    report = runtime.config.state_dir / EXPOSURE_FILE
+    report.unlink(missing_ok=True)
+    await _logged_in(client)
+
+    def section(page: str) -> str:
+        return page.split("Shortcut exposure")[1].split("By initial letter")[0]
+
+    assert "Not measured yet" in section((await client.get("/bank")).text)
+
+    # The shape bench/shortcut.py's exposure() writes.
+    report.write_text(
+        json.dumps(
+            {
+                "generated_at": "2026-12-03",
+                "command": "bench/shortcut.py --quick",
+                "sources": {
+                    "graph": {"learner": {"clues": 400, "correct": 4, "correct_rate": 0.01}},
+                    "builtin": {"template": {"clues": 50, "correct": 49, "correct_rate": 0.98}},
+                    "<script>": {"replay": {"clues": 1, "correct": 0, "correct_rate": 0.0}},
+                },
+            }
+        )
+    )
+    shown = section((await client.get("/bank")).text)
+    assert "bench/shortcut.py --quick" in shown and "2026-12-03" in shown
+    assert shown.index("builtin") < shown.index("graph")  # the most exposed source first
+    assert "98.0 %" in shown and "1.0 %" in shown
+    assert "<script>" not in shown and "&lt;script&gt;" in shown  # escaped
+
+    report.write_text('{"sources": {"graph": {"learner": {"clues": 1, "correct": 5}}}}')
+    damaged = section((await client.get("/bank")).text)
+    assert "could not be read" in damaged and "out of range" in damaged
+    report.unlink()
