@@ -104,7 +104,9 @@ class GateMiddleware:
             await self._answer(scope, receive, send, _pending(flavor, pending.retry_after))
             return
         except Exception as exc:  # fail closed: nothing passes when the gate itself fails
-            self._failures.record(f"{scope.get('method', 'WS')} {path}", exc)
+            await self._failures.record(
+                f"{scope.get('method', 'WS')} {path}", exc, self.gatekeeper.store
+            )
             await self._answer(scope, receive, send, _unavailable(flavor))
             return
 
@@ -237,7 +239,9 @@ class GateMiddleware:
         try:
             response = await self._challenge_endpoint(scope, receive, headers, flavor)
         except Exception as exc:  # fail closed, as on the gated path
-            self._failures.record(f"{scope['method']} {scope['path']}", exc)
+            await self._failures.record(
+                f"{scope['method']} {scope['path']}", exc, self.gatekeeper.store
+            )
             response = _unavailable(flavor)
         await response(scope, receive, send)
 

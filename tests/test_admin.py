@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -547,8 +548,11 @@ async def test_the_overview_warns_below_the_bank_low_water_mark(client, runtime)
         for n in range(6)
     )
     await _logged_in(client)
-    fresh = await runtime.bank.fresh_counts(runtime.config.serve_limit)
-    assert fresh == {1: 3, 2: 3}
+    fresh = {1: 3, 2: 3}
+    health = (await client.get("/")).text.split('id="bank-health"')[1].split("</table>")[0]
+    for tier, n in fresh.items():
+        assert f'<td class="num">{tier}</td><td class="num">{n}</td>' in health
+    assert "not being served" in health
     runtime.config = dataclasses.replace(runtime.config, bank_low_water=3)
     assert 'id="bank-low"' not in (await client.get("/")).text  # at the mark: no warning
     runtime.config = dataclasses.replace(runtime.config, bank_low_water=4)
@@ -557,6 +561,17 @@ async def test_the_overview_warns_below_the_bank_low_water_mark(client, runtime)
     assert "running low" in banner and "GATE_BANK_LOW_WATER" in banner
     for tier, n in fresh.items():
         assert f"tier {tier} has {n} fresh clue" in banner
+
+
+async def test_the_overview_shows_gate_failures_from_the_store(client, runtime) -> None:
+    from gate.failures import FailureLog
+
+    failures = FailureLog(logging.getLogger("test.overview"))
+    for _ in range(3):
+        await failures.record("GET /paid", LookupError("bank"), runtime.store)
+    await _logged_in(client)
+    shown = (await client.get("/")).text.split('id="failures"')[1].split("</table>")[0]
+    assert "<td>LookupError</td><td class=\"num\">3</td>" in shown
 
 
 async def test_the_bank_page_shows_the_last_shortcut_exposure_report(
