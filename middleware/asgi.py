@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +50,7 @@ BUDGET_HEADER = "Gate-Budget-Remaining"
 API_KEY_HEADER = "gate-key"  # clients with an API key send it here; it never reaches the app
 _API_KEY_BYTES = API_KEY_HEADER.encode()
 MAX_ANSWERS = 16
+COOKIE_GRACE = 86_400  # seconds the pass cookie outlives its pass
 
 
 class GateMiddleware:
@@ -119,7 +120,9 @@ class GateMiddleware:
             await self._answer(scope, receive, send, _refused(flavor, refused))
             return
         except Exception as exc:  # fail closed: nothing passes when the gate itself fails
-            self._failures.record(f"{scope.get('method', 'WS')} {path}", exc)
+            await self._failures.record(
+                f"{scope.get('method', 'WS')} {path}", exc, self.gatekeeper.store
+            )
             await self._answer(scope, receive, send, _unavailable(flavor))
             return
 
@@ -138,6 +141,7 @@ class GateMiddleware:
                 next_path=_path_with_query(scope),
                 reason=decision.reason,
                 now=self.gatekeeper.clock(),
+                free=(decision.rule.free_per_window, self.gatekeeper.settings.rate_window),
             )
         elif isinstance(decision, Throttle):
             response = message_response(
@@ -245,14 +249,16 @@ class GateMiddleware:
         except RequestRefused as refused:
             response = _refused(flavor, refused)
         except Exception as exc:  # fail closed, as on the gated path
-            self._failures.record(f"{scope['method']} {scope['path']}", exc)
+            await self._failures.record(
+                f"{scope['method']} {scope['path']}", exc, self.gatekeeper.store
+            )
             response = _unavailable(flavor)
         await response(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         if scope["type"] == "websocket":
             # A WebSocket handshake cannot carry a challenge body: refuse it; pay over HTTP first.
-            await send({"type": "websocket.close", "code": 1008, "reason": "payment required"})
+            await send({"type": "websocket.close", "code": 1008, "reason": "pass required"})
             return
         await response(scope, receive, send)
 
@@ -276,7 +282,10 @@ class GateMiddleware:
             try:
                 issued = await self.gatekeeper.challenges.view(challenge_id)
             except ChallengeGone:
-                return _gone(flavor)
+                return _gone(flavor, next_path)
+            # After a wrong answer in a browser (POST, then 303 here) the form says so; the
+            # sentence is built here from the record, never taken from the query.
+            wrong = flavor == "html" and query.get("note") == ["wrong"]
             return challenge_response(
                 issued,
                 flavor=flavor,
@@ -285,6 +294,7 @@ class GateMiddleware:
                 reason="",  # shown again on request: nothing to explain
                 now=self.gatekeeper.clock(),
                 status=200,
+                error=_wrong_sentence(issued.attempts) if wrong else None,
             )
         if method != "POST":
             return message_response(
@@ -349,7 +359,7 @@ class GateMiddleware:
                 error="challenge_mismatch",
             )
         except ChallengeGone:
-            return _gone(flavor)
+            return _gone(flavor, next_path)
         except TooEarly as early:
             return await self._too_early(challenge_id, action, next_path, flavor, early.retry_after)
         secure = scope.get("scheme") == "https" or self._proxied_scheme(scope) == "https"
@@ -399,7 +409,7 @@ class GateMiddleware:
         try:
             issued = await self.gatekeeper.challenges.view(challenge_id)
         except ChallengeGone:
-            return _gone(flavor)
+            return _gone(flavor, next_path)
         return challenge_response(
             issued,
             flavor=flavor,
@@ -414,8 +424,13 @@ class GateMiddleware:
     async def _wrong_answer(
         self, challenge_id: str, action: str, next_path: str, flavor: Flavor, attempts_left: int
     ) -> Response:
-        message = f"That is not the hidden word. {attempts_left} attempt(s) left."
-        if attempts_left > 0:
+        response: Response
+        if attempts_left > 0 and flavor == "html":
+            # POST-redirect-GET: the form is shown by a GET, so reloading the page shows it again
+            # instead of sending the wrong answer again (which would use another attempt).
+            query = urlencode({"next": next_path, "note": "wrong"})
+            response = RedirectResponse(f"{action}?{query}", status_code=303, headers=NO_STORE)
+        elif attempts_left > 0:
             response = await self._puzzle_again(
                 challenge_id,
                 action,
@@ -423,7 +438,7 @@ class GateMiddleware:
                 flavor,
                 status=400,
                 reason="wrong_answer",
-                error=message,
+                error=_wrong_sentence(attempts_left),
             )
         else:
             response = message_response(
@@ -467,7 +482,10 @@ class GateMiddleware:
         response.set_cookie(
             self.cookie_name,
             minted.token,
-            max_age=claims.expires_at - claims.issued_at,
+            # A day past the pass's expiry: the browser still sends the expired pass, so the
+            # challenge that follows can tell the person their pass expired (an expired pass
+            # opens nothing).
+            max_age=claims.expires_at - claims.issued_at + COOKIE_GRACE,
             path=cookie_path,
             secure=secure,
             httponly=True,
@@ -597,7 +615,13 @@ def _pending(flavor: Flavor, retry_after: int) -> Response:
     )
 
 
-def _gone(flavor: Flavor) -> Response:
+def _wrong_sentence(attempts_left: int) -> str:
+    return f"That is not the hidden word. {attempts_left} attempt(s) left."
+
+
+def _gone(flavor: Flavor, next_path: str = "/") -> Response:
+    """410 for an unknown, expired, solved or spent challenge; people get a link to the page they
+    were headed for, which shows a fresh puzzle."""
     return message_response(
         410,
         "Puzzle expired",
@@ -605,4 +629,5 @@ def _gone(flavor: Flavor) -> Response:
         "Request the resource again for a new one.",
         flavor=flavor,
         error="challenge_gone",
+        link=(next_path, "Get a new puzzle"),
     )

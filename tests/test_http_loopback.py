@@ -124,7 +124,7 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
 async def test_agents_asking_for_markdown_read_the_puzzle_as_text(site) -> None:
     client, _ = site
     response = await client.get("/api/data", headers={"Accept": "text/markdown"})
-    assert response.status_code == 401 and response.text.startswith("# Payment required")
+    assert response.status_code == 401 and response.text.startswith("# Pass required")
     assert (await client.get("/private/x")).status_code == 403
 
 
