@@ -29,7 +29,7 @@ def readable_answer(text: str) -> bool:
     """Whether ``text`` can be judged at all: not too long, no control characters, and its
     letters (after NFKC, which folds full-width and compatibility forms) from one script.
 
-    A word mixing scripts (a Cyrillic 'а' among Latin letters) is a confusable spelling no
+    A word mixing scripts (a Cyrillic 'a', U+0430, among Latin letters) is a confusable spelling no
     hidden word has; refusing it before an attempt is counted spares the solver an attempt
     and says why, where a wrong answer would not.
     """
