@@ -36,7 +36,9 @@ from gate.pricing import MAX_GATES, puzzle_spec
 from gate.puzzle import PublicPuzzle, PuzzleSource, puzzle_from_dict, puzzle_to_dict
 from gate.store import Delete, Get, Incr, Op, Put, Store, Take
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+# 16 random bytes in base64url: the last character carries two bits, so its low four are zero
+# (A, Q, g or w); any other spelling of an id is not one the gate issued.
+_ID = re.compile(r"^[A-Za-z0-9_-]{21}[AQgw]$")
 # The solve-time floor's defaults, read when a service is built (GATE_DECODE_RATE and
 # GATE_HUMAN_FLOOR set them from the environment): a fast model's decode rate in tokens/s, so the
 # floor is a puzzle's price at that rate, and the seconds people get on the HTML form.
@@ -256,7 +258,10 @@ class ChallengeService:
         record = json.loads(raw)
         release = _release(record)
         if tries > self.max_attempts:
-            await self.store.execute([Delete(key), *release])
+            # Nothing is deleted here: an attempt within the limit may still be on its way to
+            # ``Take`` on another connection, and a correct one must get its pass.  The attempt
+            # that uses the last try takes the record itself (wrong) or mints (right); if it
+            # never comes back, the record expires and ``view`` reports no attempts left.
             raise ChallengeGone("no attempts left")
         attempts_left = self.max_attempts - tries
         submitted = (
