@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gate import metrics
+from gate.puzzle import TIERS
 from puzzles.models import VERIFIED, Clue, ServeSample
 
 RATE_WINDOW = timedelta(minutes=15)  # long enough to smooth 15 s flushes, short enough to react
@@ -104,7 +105,8 @@ async def bank_health(
             exhausted=per_tier_out.get(tier, 0),
             serves_per_hour=float(served.get(tier) or 0) / hours,
         )
-        for tier in sorted(set(per_tier_fresh) | set(per_tier_out) | set(served))
+        # Every tier, so an empty one shows (and counts as low) instead of vanishing.
+        for tier in sorted(set(TIERS) | set(per_tier_fresh) | set(per_tier_out) | set(served))
     )
     by_source = tuple(
         (source, tier, n) for (source, tier), n in sorted(sources.items(), key=lambda kv: kv[0])

@@ -544,18 +544,18 @@ async def test_the_overview_warns_below_the_bank_low_water_mark(client, runtime)
     from puzzles.draft import ClueDraft
 
     await runtime.bank.add_clues(
-        ClueDraft("Testing", f"Synthetic question number {n}", f"Vorath{n}", 1 + n % 2, "t")
+        ClueDraft("Testing", f"Synthetic question number {n}", f"Vorath{n}", 1 + n % 3, "t")
         for n in range(6)
     )
     await _logged_in(client)
-    fresh = {1: 3, 2: 3}
+    fresh = {1: 2, 2: 2, 3: 2}
     health = (await client.get("/")).text.split('id="bank-health"')[1].split("</table>")[0]
     for tier, n in fresh.items():
         assert f'<td class="num">{tier}</td><td class="num">{n}</td>' in health
     assert "not being served" in health
-    runtime.config = dataclasses.replace(runtime.config, bank_low_water=3)
+    runtime.config = dataclasses.replace(runtime.config, bank_low_water=2)
     assert 'id="bank-low"' not in (await client.get("/")).text  # at the mark: no warning
-    runtime.config = dataclasses.replace(runtime.config, bank_low_water=4)
+    runtime.config = dataclasses.replace(runtime.config, bank_low_water=3)
     page = (await client.get("/")).text
     banner = page.split('id="bank-low"')[1].split("</p>")[0]
     assert "running low" in banner and "GATE_BANK_LOW_WATER" in banner

@@ -34,7 +34,7 @@ async def test_health_counts_fresh_clues_and_the_rate_every_flush_records(
     assert by_tier[2].serves_per_hour == 40.0
     assert by_tier[2].seconds_left == 3600.0 * 5 / 40
     assert by_tier[3].serves_per_hour == 0 and math.isinf(by_tier[3].seconds_left)
-    assert [t.tier for t in health.low()] == [3]  # 3 fresh < low water 4; tier 2 has 5
+    assert [t.tier for t in health.low()] == [1, 3]  # empty tier 1, 3 fresh < 4; tier 2 has 5
     assert dict(((s, t), n) for s, t, n in health.by_source) == {
         ("test:synthetic", 2): 5,
         ("test:synthetic", 3): 3,
@@ -42,7 +42,7 @@ async def test_health_counts_fresh_clues_and_the_rate_every_flush_records(
 
     # Samples outside the window stop counting.
     later = datetime.now(UTC) + timedelta(minutes=16)
-    assert (await bank_health(engine, 5, 4, now=later)).tiers[0].serves_per_hour == 0
+    assert all(t.serves_per_hour == 0 for t in (await bank_health(engine, 5, 4, now=later)).tiers)
 
     publish(health)
     assert metrics.REGISTRY.get_sample_value("gate_bank_serve_rate", {"tier": "2"}) == 40.0
@@ -84,7 +84,8 @@ async def test_rotation_retires_clues_at_the_serve_limit(engine: AsyncEngine) ->
         retired = (await conn.execute(select(Clue.id).where(Clue.retired))).scalars().all()
     assert retired == [a]
     health = await bank_health(engine, serve_limit=5, low_water=1)
-    assert (health.tiers[0].fresh, health.tiers[0].exhausted) == (2, 0)
+    tier2 = next(t for t in health.tiers if t.tier == 2)
+    assert (tier2.fresh, tier2.exhausted) == (2, 0)
 
 
 def test_durations_read_at_a_glance() -> None:
