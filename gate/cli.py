@@ -42,15 +42,34 @@ MetricsPort = Annotated[
 ]
 
 
-def _config(**overrides: object):  # -> GateConfig; imported lazily
+def _config(*, reads_only: bool = False, **overrides: object):  # -> GateConfig; lazily imported
+    """The settings, with the SQLite file's directory ready: created for commands that write
+    (a fresh install's first ``gate puzzles seed``), named in one line for those that only read
+    (a mistyped GATE_STATE_DIR must not look like an empty bank)."""
     from gate.config import GateConfig
     from gate.errors import ConfigError
+    from puzzles.db import sqlite_directory
 
     try:
-        return GateConfig.from_env(**overrides)
-    except ConfigError as exc:
+        config = GateConfig.from_env(**overrides)
+        directory = sqlite_directory(config.resolved_database_url)
+    except (ConfigError, ValueError) as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    if directory is not None and not directory.is_dir():
+        if reads_only:
+            console.print(
+                f"[red]no database yet: {directory} does not exist[/red] (GATE_STATE_DIR or "
+                "--database-url); `gate puzzles seed` creates it",
+                soft_wrap=True,  # one line, whatever the terminal's width
+            )
+            raise typer.Exit(1)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            console.print(f"[red]cannot create {directory}:[/red] {exc.strerror or exc}")
+            raise typer.Exit(1) from exc
+    return config
 
 
 @app.command()
@@ -86,7 +105,9 @@ def _run_server(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _serve_demo(config, host: str, port: int, metrics_port: int | None, *, admin: bool = False) -> None:  # type: ignore[no-untyped-def]
+async def _serve_demo(
+    config, host: str, port: int, metrics_port: int | None, *, admin: bool = False
+) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
     from gate.errors import GateError
@@ -368,7 +389,9 @@ def apikeys_list(database_url: DatabaseUrl = None) -> None:
     """List key holders, tiers and whether the key is revoked."""
     from puzzles.apikeys import list_api_keys
 
-    records = asyncio.run(_with_engine(_config(database_url=database_url), list_api_keys))
+    records = asyncio.run(
+        _with_engine(_config(database_url=database_url, reads_only=True), list_api_keys)
+    )
     table = Table(title="API keys")
     for column in ("name", "tier", "state"):
         table.add_column(column)
@@ -397,9 +420,10 @@ db_app = typer.Typer(
 app.add_typer(db_app, name="db")
 
 
-def _db_run(database_url: str | None, action):  # type: ignore[no-untyped-def]
+def _db_run(database_url: str | None, action, *, reads_only: bool = False):  # type: ignore[no-untyped-def]
     """Run ``action(engine)`` on the configured database as it is (no schema check first)."""
-    return asyncio.run(_with_engine(_config(database_url=database_url), action, schema=False))
+    config = _config(database_url=database_url, reads_only=reads_only)
+    return asyncio.run(_with_engine(config, action, schema=False))
 
 
 @db_app.command("upgrade")
@@ -422,7 +446,7 @@ def db_current(database_url: DatabaseUrl = None) -> None:
     """Show the schema revision; exit 3 when it is not the newest this release knows."""
     from puzzles.migrations import schema_state
 
-    state = _db_run(database_url, schema_state)
+    state = _db_run(database_url, schema_state, reads_only=True)
     status = "up to date" if state.up_to_date else f"newest is {state.head}"
     console.print(f"{state.describe()} ({status})")
     if not state.up_to_date:
@@ -538,7 +562,7 @@ def puzzles_stats(
     asymmetry."""
     from puzzles.factory import phrasing_counts
 
-    config = _config(database_url=database_url)
+    config = _config(database_url=database_url, reads_only=True)
     counts = asyncio.run(_bank_counts(config.resolved_database_url))
     for title, mapping in (
         ("tier", counts.by_tier),
