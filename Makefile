@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model browser
+.PHONY: install demo test bench services install-model browser js
 .DEFAULT_GOAL := demo
 
 $(BIN)/gate: pyproject.toml
@@ -23,7 +23,7 @@ demo: install
 services:
 	scripts/services.sh
 
-test: install-model services browser
+test: install-model services browser js
 	$(BIN)/pytest
 
 bench: install services
@@ -33,6 +33,13 @@ bench: install services
 # no browser of its own).
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# The third-party MCP pieces the gateway's interop tests drive (tests/js/package.json: the
+# TypeScript SDK's clients 1.x and 2.x, server-everything), at the versions of its lockfile.
+js: tests/js/node_modules/.package-lock.json
+
+tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
 # The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
 install-model: install

@@ -12,6 +12,7 @@ included, pass through unchanged.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -63,7 +64,9 @@ PASS_META_KEY = "reasoning-gate/pass"
 ERROR_META_KEY = "reasoning-gate/error"  # = mcp_server.toolgate.ERROR_META_KEY
 # progressToken names a stream of the downstream's: the upstream gets one of the link's own,
 # and its progress is relayed under the downstream's token.
-_PRIVATE_META_KEYS = frozenset({PASS_META_KEY, "progressToken"})
+# (The SDK parses it into the key ``progress_token``; the wire spells it ``progressToken``.)
+_PROGRESS_KEYS = ("progressToken", "progress_token")
+_PRIVATE_META_KEYS = frozenset({PASS_META_KEY, *_PROGRESS_KEYS})
 _MAX_INPUT_ROUNDS = 10  # upstream multi-round asks resolved for a legacy downstream
 _HEADER_MISMATCH = -32020  # mcp_types.jsonrpc.HEADER_MISMATCH: the tool listing is stale
 UPSTREAM_ERROR = "UPSTREAM_ERROR"
@@ -81,6 +84,13 @@ def clean_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return kept or None
 
 
+def _progress_token(meta: Mapping[str, Any] | None) -> Any:
+    for key in _PROGRESS_KEYS:
+        if meta and meta.get(key) is not None:
+            return meta[key]
+    return None
+
+
 _R = TypeVar("_R", bound=types.Result)
 
 
@@ -93,9 +103,7 @@ def clean_result(result: _R) -> _R:
     return result
 
 
-def error_result(
-    text: str, *, structured: bool = True, **payload: Any
-) -> types.CallToolResult:
+def error_result(text: str, *, structured: bool = True, **payload: Any) -> types.CallToolResult:
     """An error result of the gateway's; its payload also rides in ``_meta`` so that it can be
     left out of ``structuredContent`` for a tool whose output schema it would not match."""
     return types.CallToolResult(
@@ -135,7 +143,13 @@ class Forwarder:
         cursor: str | None = None
         while True:
             page = types.PaginatedRequestParams(cursor=cursor) if cursor else None
-            result = await self._rpc("tools/list", lambda up: up.session.list_tools(params=page))
+
+            async def listing(
+                up: Client, page: types.PaginatedRequestParams | None = page
+            ) -> types.ListToolsResult:
+                return await up.session.list_tools(params=page)
+
+            result = await self._rpc("tools/list", listing)
             self._learn(result)
             names += [tool.name for tool in result.tools]
             cursor = result.next_cursor
@@ -223,13 +237,16 @@ class Forwarder:
     ) -> types.CallToolResult | types.InputRequiredResult:
         what = f"tools/call {params.name!r}"
         meta = clean_meta(params.meta)
-        raw_token = params.meta.get("progressToken") if params.meta else None
+        raw_token = _progress_token(params.meta)
         token = raw_token if isinstance(raw_token, str | int) else None
 
         async def progress(value: float, total: float | None, message: str | None) -> None:
-            if token is not None:
-                await ctx.session.send_progress_notification(
-                    token, value, total, message, related_request_id=str(ctx.request_id)
+            if token is not None:  # (send_progress_notification is the deprecated spelling)
+                notice = types.ProgressNotificationParams(
+                    progress_token=token, progress=value, total=total, message=message
+                )
+                await ctx.session.send_notification(
+                    types.ProgressNotification(params=notice), ctx.request_id
                 )
 
         async def send(
@@ -492,7 +509,9 @@ def build_gateway(
     if known and caps is not None and caps.logging is not None:
         # The handshake-era logging/setLevel, as the upstream offers it (deprecated in 2026,
         # hence registered by hand rather than through the warning constructor argument).
-        server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, forward.set_level)
+        server.add_request_handler(
+            "logging/setLevel", types.SetLevelRequestParams, forward.set_level
+        )
     server.notifications = NotificationOptions(
         prompts_changed=bool(caps and caps.prompts and caps.prompts.list_changed),
         resources_changed=bool(resources is not None and resources.list_changed),
@@ -557,7 +576,9 @@ async def _listed_tools(forward: Forwarder) -> list[str]:
     try:
         return await forward.tool_names()
     except MCPError as exc:
-        raise GatewayError(f"cannot list the tools of {forward.spec.label}: {exc.message}") from None
+        raise GatewayError(
+            f"cannot list the tools of {forward.spec.label}: {exc.message}"
+        ) from None
 
 
 def transport_security(host: str, allowed_hosts: Sequence[str] = ()) -> Any:
@@ -630,34 +651,75 @@ async def _serve(
     ready: Callable[[str], None] | None,
     allow_unlisted: bool,
 ) -> None:
+    sock = bind(host, port) if transport == "http" else None
     gateway = open_gateway(upstream, rules=rules, config=config, allow_unlisted=allow_unlisted)
-    async with gateway as server:
-        if transport == "stdio":
-            from mcp.server.stdio import stdio_server
+    try:
+        async with gateway as server:
+            await _front(server, upstream, sock, transport, host, port, path, allowed_hosts, ready)
+    finally:
+        if sock is not None:
+            sock.close()
 
-            async with stdio_server() as (read, write):
-                if ready is not None:
-                    ready(f"serving {upstream.label} on stdio")
-                await server.run(read, write, server.create_initialization_options())
-            return
-        app = server.streamable_http_app(
-            streamable_http_path=path,
-            transport_security=transport_security(host, allowed_hosts),
-            host=host,
-            # SSE (the default), not json_response: a legacy client's elicitation travels on
-            # the request's own stream; JSON responses would cut it off.
-        )
 
-        def announce() -> None:
+async def _front(
+    server: Server[Any],
+    upstream: UpstreamSpec,
+    sock: socket.socket | None,
+    transport: FrontTransport,
+    host: str,
+    port: int,
+    path: str,
+    allowed_hosts: Sequence[str],
+    ready: Callable[[str], None] | None,
+) -> None:
+    if transport == "stdio":
+        from mcp.server.stdio import stdio_server
+
+        async with stdio_server() as (read, write):
             if ready is not None:
-                ready(f"serving {upstream.label} on http://{host}:{port}{path}")
+                ready(f"serving {upstream.label} on stdio")
+            await server.run(read, write, server.create_initialization_options())
+        return
+    app = server.streamable_http_app(
+        streamable_http_path=path,
+        transport_security=transport_security(host, allowed_hosts),
+        host=host,
+        # SSE (the default), not json_response: a legacy client's elicitation travels on
+        # the request's own stream; JSON responses would cut it off.
+    )
 
-        await _serve_http(app, host, port, announce)
+    def announce() -> None:
+        if ready is not None:
+            ready(f"serving {upstream.label} on http://{host}:{port}{path}")
+
+    assert sock is not None
+    await _serve_http(app, sock, host, port, announce)
 
 
-async def _serve_http(app: Any, host: str, port: int, on_ready: Callable[[], None]) -> None:
-    """Run uvicorn until cancelled, then stop it the graceful way so it closes its sockets
-    (a cancelled ``serve()`` leaves the listening socket open)."""
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is one line
+    (uvicorn would log its own error first, then exit)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _name, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve_http(
+    app: Any, sock: socket.socket, host: str, port: int, on_ready: Callable[[], None]
+) -> None:
+    """Run uvicorn on ``sock`` until cancelled, then stop it the graceful way so it closes its
+    sockets (a cancelled ``serve()`` leaves the listening socket open)."""
     import uvicorn
 
     web = uvicorn.Server(
@@ -677,7 +739,7 @@ async def _serve_http(app: Any, host: str, port: int, on_ready: Callable[[], Non
     async def run() -> None:
         try:
             with serving:
-                await web.serve()
+                await web.serve(sockets=[sock])
         except SystemExit:  # uvicorn exits this way when it cannot bind; reported below
             pass
         finally:
@@ -697,6 +759,7 @@ async def _serve_http(app: Any, host: str, port: int, on_ready: Callable[[], Non
             with anyio.move_on_after(5, shield=True):
                 await done.wait()
             serving.cancel()
+            sock.close()
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:

@@ -79,7 +79,9 @@ class Relay:
             )
         try:
             return await ctx.session.send_request(
-                request, result_type, metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
+                request,
+                result_type,
+                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
             )
         except MCPError as exc:
             return exc.error
@@ -92,7 +94,9 @@ class Relay:
         )
 
     async def elicitation(self, _context: Any, params: types.ElicitRequestParams) -> Any:
-        return await self._ask("elicitation", types.ElicitRequest(params=params), types.ElicitResult)
+        return await self._ask(
+            "elicitation", types.ElicitRequest(params=params), types.ElicitResult
+        )
 
     async def roots(self, _context: Any) -> Any:
         return await self._ask("roots", types.ListRootsRequest(), types.ListRootsResult)
@@ -102,8 +106,8 @@ class Relay:
             return
         (ctx,) = self._calls.values()
         try:
-            await ctx.session.send_log_message(
-                params.level, params.data, params.logger, related_request_id=ctx.request_id
+            await ctx.session.send_notification(
+                types.LoggingMessageNotification(params=params), ctx.request_id
             )
         except Exception as exc:  # the client went away meanwhile
             log.debug("log message not relayed: %s", exc)

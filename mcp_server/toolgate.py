@@ -230,9 +230,9 @@ class ToolGate:
             # Not the gate's business: the server's answer, JSON-RPC errors included, unchanged.
             return await call_next(ctx)
         result = await self._gated(ctx, call_next, params, name, rule)
-        if isinstance(name, str) and rule is not None and _made_by_gate(result):
-            if await self._declares_output(name):
-                return _without_structured(result)
+        gate_error = rule is not None and _made_by_gate(result)
+        if gate_error and isinstance(name, str) and await self._declares_output(name):
+            return _without_structured(result)
         return result
 
     async def _gated(
@@ -795,7 +795,11 @@ def _error(text: str, **structured: Any) -> Any:
 
 def _made_by_gate(result: Any) -> bool:
     meta = getattr(result, "meta", None)
-    return bool(getattr(result, "is_error", False)) and isinstance(meta, dict) and ERROR_META_KEY in meta
+    return (
+        bool(getattr(result, "is_error", False))
+        and isinstance(meta, dict)
+        and ERROR_META_KEY in meta
+    )
 
 
 def _without_structured(result: Any) -> Any:

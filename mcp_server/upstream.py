@@ -257,18 +257,25 @@ class UpstreamLink:
     ) -> AsyncIterator[UpstreamLink]:
         """Open the first connection (``UpstreamError`` if it fails) and keep the link until exit."""
         failure: UpstreamError | None = None
-        async with anyio.create_task_group() as owners:
-            link = cls(spec, owners, callbacks)
-            try:
-                await link.connection()
-            except UpstreamError as exc:
-                failure = exc  # raised below, outside the task group, so it stays unwrapped
-            else:
+        try:
+            async with anyio.create_task_group() as owners:
+                link = cls(spec, owners, callbacks)
                 try:
-                    yield link
-                finally:
-                    link.close()
-            owners.cancel_scope.cancel()
+                    await link.connection()
+                except UpstreamError as exc:
+                    failure = exc  # raised below, outside the task group, so it stays unwrapped
+                else:
+                    try:
+                        yield link
+                    finally:
+                        link.close()
+                owners.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # What the caller's own block raised comes back as itself, not inside a group.
+            inner = _unwrap(group)
+            if isinstance(inner, Exception) and not isinstance(inner, BaseExceptionGroup):
+                raise inner from None
+            raise
         if failure is not None:
             raise failure
 

@@ -387,7 +387,12 @@ def test_public_host_names_named_by_the_operator_are_allowed_and_nothing_else() 
 
     settings = transport_security("0.0.0.0", ["mcp.example.com"])
     assert settings.enable_dns_rebinding_protection
-    assert settings.allowed_hosts == ["0.0.0.0", "0.0.0.0:*", "mcp.example.com", "mcp.example.com:*"]
+    assert settings.allowed_hosts == [
+        "0.0.0.0",
+        "0.0.0.0:*",
+        "mcp.example.com",
+        "mcp.example.com:*",
+    ]
     assert "https://mcp.example.com" in settings.allowed_origins
     assert "https://evil.example" not in settings.allowed_origins
     loopback = transport_security("127.0.0.1", ["mcp.example.com"])
