@@ -28,6 +28,7 @@ from typing import Any
 from gate import metrics
 from gate.answers import normalize_answer
 from gate.clock import Clock, system_clock
+from gate.epoch import epoch_of, read_epoch
 from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooEarly, WrongAnswer
 from gate.keys import KeyRing, b64url, b64url_decode
 from gate.ledger import bump, enlist
@@ -278,7 +279,9 @@ class ChallengeService:
             metrics.CHALLENGES.labels("failed").inc()
             raise WrongAnswer(attempts_left)
         # Only the caller whose Take returns the record may mint: exactly one pass per challenge.
-        if await self.store.take(_key(challenge_id)) is None:
+        # The pass carries the store's epoch, read in the same atomic batch.
+        taken, epoch = await self.store.execute([Take(_key(challenge_id)), read_epoch()])
+        if taken is None:
             raise ChallengeGone("challenge already solved")
         took = max(0.0, self.clock() - float(record.get("issued_at", self.clock())))
         await self.store.execute(
@@ -297,6 +300,7 @@ class ChallengeService:
             budget=int(record["budget"]),
             price=int(record["price"]),
             ttl=int(record["pass_ttl"]),
+            epoch=epoch_of(epoch),
         )
         metrics.CHALLENGES.labels("solved").inc()
         metrics.PASSES.labels("minted").inc()

@@ -18,15 +18,16 @@ from gate import metrics
 from gate.botauth import BotAuthError, KeyDirectory, check_replay, verify
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
 from gate.clock import Clock, system_clock
+from gate.epoch import EPOCH_KEY, epoch_of, read_epoch
 from gate.errors import AmbiguousPath, ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
+from gate.paths import STRICT, PathSemantics
 from gate.pricing import TIER_COST, RateCurve, max_puzzle_price, seconds_until, sliding_rate
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
-from gate.paths import STRICT, PathSemantics
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict
 from gate.store import Get, Incr, Op, Store
 
@@ -400,18 +401,25 @@ class Gatekeeper:
         ops: list[Op] = [Incr(f"{rate_key}:{slot}", 1, 2 * window), Get(f"{rate_key}:{slot - 1}")]
         if claims is not None:
             meter_ttl = max(1.0, claims.expires_at - now + window)
-            # The identity's revocation time rides in the same round trip as the meter.
+            # The identity's revocation time and the store's epoch ride in the same round trip
+            # as the meter.
             ops += [
                 Incr(f"pass:{claims.pass_id}:used", 1, meter_ttl),
                 bump(subject, "served"),
                 read_revocation(subject),
+                read_epoch(),
             ]
         results = await self.store.execute(ops)
         rate = sliding_rate(results[0], int(results[1] or 0), window, now)
 
         if claims is not None:
             remaining = claims.budget - results[2]
-            if is_revoked(claims, results[4]):
+            if epoch_of(results[5]) != claims.epoch or not claims.epoch:
+                # Minted before the store lost its state: its meter is gone, so it must not
+                # start over with a full budget (gate.epoch).
+                metrics.PASSES.labels("reset").inc()
+                reason = "reset"
+            elif is_revoked(claims, results[4]):
                 metrics.PASSES.labels("revoked").inc()
                 reason = "revoked"
             elif remaining >= 0:
@@ -508,7 +516,11 @@ class Gatekeeper:
         claims, why = self._usable_pass(visitor.tokens, subject, rule)
         ops: list[Op] = [Get(f"rate:{subject}:{slot}"), Get(f"rate:{subject}:{slot - 1}")]
         if claims is not None:
-            ops += [Get(f"pass:{claims.pass_id}:used"), read_revocation(subject)]
+            ops += [
+                Get(f"pass:{claims.pass_id}:used"),
+                read_revocation(subject),
+                Get(EPOCH_KEY),
+            ]
         results = await self.store.execute(ops)
         current = int(results[0] or 0) + 1  # decide() counts the request before pricing it
         previous = int(results[1] or 0)
@@ -532,7 +544,9 @@ class Gatekeeper:
 
         if claims is not None:
             remaining = claims.budget - (int(results[2] or 0) + 1)
-            if is_revoked(claims, results[3]):
+            if not claims.epoch or epoch_of(results[4]) != claims.epoch:
+                reasons.append("the pass predates a reset of the store (its budget is unknown)")
+            elif is_revoked(claims, results[3]):
                 reasons.append("the pass was revoked")
             elif remaining >= 0:
                 reasons.append(f"a valid pass pays ({remaining} requests left after this one)")

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gate.answers import readable_answer
 from gate.challenges import MintedPass
 from gate.errors import (
     ChallengeGone,
@@ -580,7 +581,7 @@ def _parse_answers(body: bytes, media: str) -> tuple[list[str], str | None] | No
         return None
     if not isinstance(answers, list) or not 0 < len(answers) <= MAX_ANSWERS:
         return None
-    if not all(isinstance(answer, str) and len(answer) <= 256 for answer in answers):
+    if not all(isinstance(answer, str) and readable_answer(answer) for answer in answers):
         return None
     return list(answers), form_next
 

@@ -43,9 +43,7 @@ class HeldTake(Store):
         return await self.inner.execute(ops)
 
 
-async def test_an_attempt_past_the_limit_does_not_take_the_pass_from_the_last_correct_one() -> (
-    None
-):
+async def test_an_attempt_past_the_limit_does_not_take_the_pass_from_the_last_correct_one() -> None:
     store = HeldTake()
     source = FixedWordSource()
     challenges = ChallengeService(store, source, PassCodec(KeyRing.generate()), max_attempts=1)
