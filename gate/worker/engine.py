@@ -50,6 +50,7 @@ CPU_CACHE = {"block_size": 32, "num_blocks": 256, "max_batch_tokens": 512}
 class EngineOptions:
     """Engine settings; None leaves the engine's own choice (sized from free memory on a GPU)."""
 
+    engine: str = "fast"  # "fast" (gate.worker.fast) or "transformers" (this module)
     scheduler: str = "vtc"
     sampling: bool = True
     block_size: int | None = None  # tokens per cache page
@@ -63,6 +64,10 @@ class EngineOptions:
     ignore_eos: bool = False  # benchmarks: every request runs to max_tokens
     w_in: float = 1.0
     w_out: float = 2.0
+    # The fast engine only: "auto" (Triton on a GPU, torch on a CPU), "triton" or "torch"
+    # (the reference); preempting the most-served tenant for an owed one when slots run out.
+    attention: str = "auto"
+    preemption: bool = True
 
     def for_device(self, device: str) -> EngineOptions:
         """On a CPU the engine would size its cache from free RAM (gigabytes): 8192 tokens of
@@ -71,6 +76,26 @@ class EngineOptions:
             return self
         unset = {k: v for k, v in CPU_CACHE.items() if getattr(self, k) is None}
         return replace(self, **unset)
+
+
+ENGINES = ("fast", "transformers")
+
+
+def create_backend(loaded: LoadedModel, options: EngineOptions) -> Any:
+    """The backend ``options.engine`` names; a model the fast engine cannot run gets the
+    transformers engine, with a log line saying why."""
+    if options.engine not in ENGINES:
+        raise ValueError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+    if options.engine == "fast":
+        from gate.worker.runner import supported
+
+        why = supported(loaded.model)
+        if why is None:
+            from gate.worker.fast import FastBackend
+
+            return FastBackend(loaded, options)
+        log.warning("the fast engine cannot run %s (%s): using transformers'", loaded.model_id, why)
+    return ContinuousBatchingBackend(loaded, options.for_device(loaded.device))
 
 
 def _engine_config(options: EngineOptions, scheduler_type: str) -> Any:
@@ -145,6 +170,11 @@ class ContinuousBatchingBackend:
     @property
     def context_length(self) -> int:
         return self._loaded.context_length
+
+    @property
+    def steps(self) -> int:
+        """Engine steps run so far (the benchmark's clock)."""
+        return int(getattr(self._manager, "current_batch", 0))
 
     def close(self) -> None:
         from gate.worker import fair
