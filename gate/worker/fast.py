@@ -72,7 +72,7 @@ class FastBackend:
         self.options = options = options or EngineOptions()
         on_gpu = loaded.device.startswith("cuda")
         defaults = GPU_DEFAULTS if on_gpu else CPU_DEFAULTS
-        self.slots = options.max_requests_per_batch or defaults["slots"]
+        self.slots = options.max_requests_per_batch or _fit_slots(loaded, defaults["slots"], options)
         budget = options.max_batch_tokens or max(defaults["token_budget"], self.slots)
         policy = "fifo" if options.scheduler == "prefill_first" else options.scheduler
         eos = loaded.model.generation_config.eos_token_id
@@ -296,6 +296,7 @@ class FastBackend:
             self.timings["plan"] += time.perf_counter() - started
             if work:
                 self._step(work)
+                self._running_ids = frozenset(self.batcher.running)  # some finished
             elif self.batcher.waiting:
                 with self._wake:  # nothing fits now (cannot happen with free slots): don't spin
                     self._wake.wait(timeout=0.01)
@@ -393,6 +394,24 @@ class FastBackend:
         for queue in list(self.batcher.waiting.values()):
             for seq in list(queue):
                 self._end(seq, ("error", reason))
+
+
+def _fit_slots(loaded: LoadedModel, wanted: int, options: EngineOptions) -> int:
+    """On a GPU, as many slots (up to ``wanted``) as fit in ``max_memory_percent`` (default half)
+    of the free memory: a slot holds a whole context of keys and values."""
+    if not loaded.device.startswith("cuda"):
+        return wanted
+    import torch
+
+    from gate.worker.runner import Runner
+
+    free, _ = torch.cuda.mem_get_info(torch.device(loaded.device))
+    share = options.max_memory_percent if options.max_memory_percent is not None else 0.5
+    per_slot = Runner.bytes_per_slot(loaded.model, loaded.context_length)
+    fitted = max(1, min(wanted, int(free * share) // per_slot - 1))
+    if fitted < wanted:
+        log.info("KV cache: %d slots fit in %.0f%% of free GPU memory", fitted, 100 * share)
+    return fitted
 
 
 def _deliver(items: list[tuple[asyncio.Queue[Any], Any]]) -> None:

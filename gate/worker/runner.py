@@ -105,7 +105,9 @@ def reference_decode_attention(
     grouped = q.float().view(batch, kv_heads, heads // kv_heads, dim)
     scores = torch.matmul(grouped, keys.transpose(-1, -2)) * scale  # [B, KV, G, L]
     positions = torch.arange(longest, device=q.device)
-    scores = scores.masked_fill(positions >= lengths[:, None, None, None], float("-inf"))
+    past = positions >= lengths[:, None, None, None]  # [B, 1, 1, L]
+    scores = scores.masked_fill(past, float("-inf"))
+    values = values.masked_fill(past.transpose(-1, -2), 0.0)  # unwritten cache may hold NaN
     out = torch.matmul(torch.softmax(scores, dim=-1), values)
     return out.view(batch, heads, dim).to(q.dtype)
 
@@ -147,8 +149,9 @@ class Runner:
         if attention == "triton" and not on_gpu:
             raise ValueError("the Triton decode kernel needs a CUDA device")
         self.attention = attention
-        shape = (len(self.layers), 2, slots + 1, self.kv_heads, context, self.head_dim)
-        self.cache = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        # Never zeroed: nothing reads past a sequence's length (the kernel masks its loads, the
+        # reference zeroes what it gathers there), and on a CPU untouched pages stay unallocated.
+        self.cache = torch.empty(self.cache_shape(model, slots, context), dtype=self.dtype, device=self.device)
         with torch.no_grad():
             positions = torch.arange(context, device=self.device)[None]
             dummy = torch.zeros(1, dtype=self.dtype, device=self.device)
@@ -161,6 +164,19 @@ class Runner:
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
         self._graph_inputs: dict[str, torch.Tensor] = {}
         self._pinned = torch.empty(0, dtype=torch.long, pin_memory=on_gpu)
+
+    @staticmethod
+    def cache_shape(model: Any, slots: int, context: int) -> tuple[int, ...]:
+        config = model.config
+        heads = config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        head_dim = getattr(model.model.layers[0].self_attn, "head_dim", config.hidden_size // heads)
+        return (len(model.model.layers), 2, slots + 1, kv_heads, context, head_dim)
+
+    @staticmethod
+    def bytes_per_slot(model: Any, context: int) -> int:
+        layers, two, _, kv_heads, _, head_dim = Runner.cache_shape(model, 1, context)
+        return layers * two * kv_heads * context * head_dim * model.dtype.itemsize  # type: ignore[no-any-return]
 
     @property
     def scratch_slot(self) -> int:
