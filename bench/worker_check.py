@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import random
 import sys
-from typing import Any
 
 import torch
 
@@ -103,7 +102,9 @@ def _ties_ok(loaded: LoadedModel, prompt: list[int], tokens: list[int]) -> tuple
 
 def _match(a: list[list[int]], b: list[list[int]]) -> float:
     total = sum(len(x) for x in a)
-    same = sum(sum(1 for p, q in zip(x, y, strict=False) if p == q) for x, y in zip(a, b, strict=True))
+    same = sum(
+        sum(1 for p, q in zip(x, y, strict=False) if p == q) for x, y in zip(a, b, strict=True)
+    )
     return same / max(1, total)
 
 
@@ -155,7 +156,9 @@ def main() -> None:
         errors = [kernel_check(dtype, seed) for seed in range(3)]
         passed = max(errors) < bound
         ok &= passed
-        print(f"kernel {dtype}: max rel err {max(errors):.2e} (bound {bound:g}): {'ok' if passed else 'FAIL'}")
+        print(
+            f"kernel {dtype}: max rel err {max(errors):.2e} (bound {bound:g}): {'ok' if passed else 'FAIL'}"
+        )
     ok &= token_check("float32", args.new_tokens, strict=True)
     token_check("bfloat16", args.new_tokens, strict=False)
     print("device check:", "ok" if ok else "FAILED")

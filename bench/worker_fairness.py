@@ -134,9 +134,7 @@ async def _flood(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _light(
-    backend: Engine, load: Load, rate: float, run: Run, stop: asyncio.Event
-) -> None:
+async def _light(backend: Engine, load: Load, rate: float, run: Run, stop: asyncio.Event) -> None:
     rng = random.Random(load.name)
     tasks: list[asyncio.Task[None]] = []
     while not stop.is_set():
@@ -337,7 +335,11 @@ async def fairness_bench(
         ratio = (
             f" ({fair['service_per_s'] / same_fifo[1]['service_per_s']:.2f}x)" if same_fifo else ""
         )
-        out_ratio = f" ({out_rate(run) / out_rate(stock[0]):.2f}x)" if stock and stock[0].output_tokens else ""
+        out_ratio = (
+            f" ({out_rate(run) / out_rate(stock[0]):.2f}x)"
+            if stock and stock[0].output_tokens
+            else ""
+        )
         print(
             f"| {name} | {jain} | {gaps} | {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
             f" ({p99 / solo_p99:.1f}x) | {fair['service_per_s']:,.0f}{ratio} |"

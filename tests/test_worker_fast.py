@@ -53,7 +53,9 @@ async def _tokens(backend: Any, prompt: list[int], new: int, tenant: str = "t") 
     return sink
 
 
-PROMPTS = [[(7 * i + j * 13) % 240 + 3 for j in range(n)] for i, n in enumerate((1, 5, 40, 23, 61, 9))]
+PROMPTS = [
+    [(7 * i + j * 13) % 240 + 3 for j in range(n)] for i, n in enumerate((1, 5, 40, 23, 61, 9))
+]
 
 
 async def test_fast_engine_tokens_equal_generate_with_chunks_and_queueing(tiny_model: Any) -> None:
@@ -61,7 +63,9 @@ async def test_fast_engine_tokens_equal_generate_with_chunks_and_queueing(tiny_m
     from gate.worker.fast import FastBackend
 
     # 3 slots for 6 requests (they queue) and 16 tokens a step (prompts are chunked).
-    options = EngineOptions(sampling=False, ignore_eos=True, max_requests_per_batch=3, max_batch_tokens=16)
+    options = EngineOptions(
+        sampling=False, ignore_eos=True, max_requests_per_batch=3, max_batch_tokens=16
+    )
     backend = FastBackend(tiny_model, options)
     try:
         got = await asyncio.gather(*[_tokens(backend, p, 12) for p in PROMPTS])
@@ -75,7 +79,9 @@ async def test_preempted_requests_are_recomputed_to_the_same_tokens(tiny_model: 
     from gate.worker.engine import EngineOptions
     from gate.worker.fast import FastBackend
 
-    options = EngineOptions(sampling=False, ignore_eos=True, max_requests_per_batch=2, max_batch_tokens=64)
+    options = EngineOptions(
+        sampling=False, ignore_eos=True, max_requests_per_batch=2, max_batch_tokens=64
+    )
     backend = FastBackend(tiny_model, options)
     try:
         flood = [asyncio.create_task(_tokens(backend, p, 30, "flood")) for p in PROMPTS[2:5]]

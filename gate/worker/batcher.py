@@ -235,7 +235,9 @@ class Batcher:
             work.append(Work(seq, seq.cached, count, seq.cached + count == seq.length))
         return work
 
-    def _fair_waiting(self, counters: dict[str, float], budget: int) -> list[tuple[float, Sequence]]:
+    def _fair_waiting(
+        self, counters: dict[str, float], budget: int
+    ) -> list[tuple[float, Sequence]]:
         """Waiting requests in virtual-time order with the TTFT credit, each with its key."""
         w_in, w_out = self.ledger.w_in, self.ledger.w_out
         running_tenants = {s.tenant for s in self.running.values()}
@@ -271,11 +273,7 @@ class Batcher:
         if any(s.tenant == seq.tenant for s in self.running.values()):
             return False
         counters = self.ledger.counters()
-        victims = [
-            s
-            for s in self.running.values()
-            if counters.get(s.tenant, 0.0) > key
-        ]
+        victims = [s for s in self.running.values() if counters.get(s.tenant, 0.0) > key]
         if not victims:
             return False
         top = max(counters.get(s.tenant, 0.0) for s in victims)

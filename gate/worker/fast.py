@@ -14,6 +14,7 @@ and never pages: each running request holds a slot of the model's full context.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
@@ -34,7 +35,8 @@ from gate.worker.backend import (
     TextAssembler,
     TextDelta,
 )
-from gate.worker.batcher import Batcher, Sequence as Seq, Work
+from gate.worker.batcher import Batcher, Work
+from gate.worker.batcher import Sequence as Seq
 from gate.worker.engine import EngineOptions
 from gate.worker.model import LoadedModel
 from gate.worker.tenants import DEFAULT_TENANT, TenantLedger
@@ -72,7 +74,9 @@ class FastBackend:
         self.options = options = options or EngineOptions()
         on_gpu = loaded.device.startswith("cuda")
         defaults = GPU_DEFAULTS if on_gpu else CPU_DEFAULTS
-        self.slots = options.max_requests_per_batch or _fit_slots(loaded, defaults["slots"], options)
+        self.slots = options.max_requests_per_batch or _fit_slots(
+            loaded, defaults["slots"], options
+        )
         budget = options.max_batch_tokens or max(defaults["token_budget"], self.slots)
         policy = "fifo" if options.scheduler == "prefill_first" else options.scheduler
         eos = loaded.model.generation_config.eos_token_id
@@ -317,7 +321,9 @@ class FastBackend:
         step = StepInput()
         for item in work:
             assert item.seq.slot is not None
-            step.add(item.seq.slot, item.start, item.seq.tokens(item.start, item.count), item.logits)
+            step.add(
+                item.seq.slot, item.start, item.seq.tokens(item.start, item.count), item.logits
+            )
         wanted = [item.seq for item in work if item.logits]
         started = time.perf_counter()
         try:
@@ -422,7 +428,5 @@ def _deliver(items: list[tuple[asyncio.Queue[Any], Any]]) -> None:
 def _deliver_soon(
     loop: asyncio.AbstractEventLoop, items: list[tuple[asyncio.Queue[Any], Any]]
 ) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
         loop.call_soon_threadsafe(_deliver, items)
-    except RuntimeError:  # the loop has closed: nobody is listening any more
-        pass

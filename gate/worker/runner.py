@@ -151,7 +151,9 @@ class Runner:
         self.attention = attention
         # Never zeroed: nothing reads past a sequence's length (the kernel masks its loads, the
         # reference zeroes what it gathers there), and on a CPU untouched pages stay unallocated.
-        self.cache = torch.empty(self.cache_shape(model, slots, context), dtype=self.dtype, device=self.device)
+        self.cache = torch.empty(
+            self.cache_shape(model, slots, context), dtype=self.dtype, device=self.device
+        )
         with torch.no_grad():
             positions = torch.arange(context, device=self.device)[None]
             dummy = torch.zeros(1, dtype=self.dtype, device=self.device)
@@ -251,7 +253,13 @@ class Runner:
         return reference_decode_attention(q, k_cache, v_cache, slots, lengths, self.scale, longest)
 
     def _prefill_attention(
-        self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _Plan, out: torch.Tensor
+        self,
+        layer: int,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        plan: _Plan,
+        out: torch.Tensor,
     ) -> None:
         """Causal attention for prefill chunks; fresh prompts of equal length go in one call."""
         for offset, seg, mask in plan.chunks:
