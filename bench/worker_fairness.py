@@ -475,6 +475,8 @@ _SETTINGS: dict[str, dict[str, Any]] = {
     "fast-eager": {"engine": "fast", "cuda_graphs": False},
     "fast-torch": {"engine": "fast", "attention": "torch", "cuda_graphs": False},
     "fast-nopreempt": {"engine": "fast", "preemption": False},
+    "fast-b512": {"engine": "fast", "max_batch_tokens": 512},
+    "fast-b1024": {"engine": "fast", "max_batch_tokens": 1024},
 }
 
 

@@ -215,3 +215,18 @@ def test_finishing_settles_the_reservation_and_frees_the_slot() -> None:
     batcher.finish(seq)  # cancelled
     assert ledger.counters()["a"] == 4 + 2.0 * 3
     assert batcher.free_slots == 1 and not batcher.running
+
+
+def test_the_step_with_a_first_token_carries_a_quarter_of_the_budget_for_others() -> None:
+    names = [f"flood-{i}" for i in range(4)] + ["light-1"]
+    ledger = _ledger(*names)
+    batcher = Batcher(ledger, slots=8, token_budget=40, policy="vtc")
+    for name in names[:4]:
+        batcher.add(_seq(name, "flood", 30, 20))
+    _run(batcher, 1)
+    batcher.add(_seq("light-1", "light", 6, 4))
+    plan = _run(batcher, 1)[0]
+    prefills = [(name, n) for name, n in plan if n > 1]
+    assert prefills[0] == ("light-1", 6)
+    assert sum(n for _, n in prefills[1:]) <= 10  # 40 / 4
+    assert sum(n for _, n in _run(batcher, 1)[0]) == 40  # the next step is full again

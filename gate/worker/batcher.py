@@ -19,6 +19,9 @@ Pure Python (no torch), so the policy is tested on its own.  Every step has a to
   each other (that would trade recomputes for the fairness VTC's order already gives).  Its KV is dropped
   and recomputed when it is re-admitted (a chunked prefill is cheap next to the decode it waits
   for), its place at the head of its tenant's queue kept, and the recompute is not charged.
+- layered prefill (``urgent_share``): a step that prefills a newly active tenant's request
+  leaves only a quarter of the budget to other tenants' prefills, so the step that makes its
+  first token is short; decodes are never held back.
 - ``fifo``: running chunks, then waiting requests by arrival; no preemption.
 """
 
@@ -97,6 +100,7 @@ class Batcher:
         token_budget: int,
         policy: str = "vtc",
         preemption: bool = True,
+        urgent_share: float = 0.25,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduler {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -106,6 +110,8 @@ class Batcher:
         self.policy = policy
         self.preemption = preemption and policy == "vtc"
         self.token_budget = token_budget
+        # vtc: share of the budget other tenants' prefills get in a step with a first token.
+        self.urgent_share = urgent_share if policy == "vtc" else 1.0
         self.slots = slots
         self._free = list(range(slots - 1, -1, -1))
         self.running: dict[str, Sequence] = {}
@@ -219,9 +225,14 @@ class Batcher:
             candidates.sort(key=lambda item: item[0])
         work: list[Work] = []
         preempted = 0
+        running = {s.tenant for s in self.running.values()}
+        others = budget  # prefill tokens left for tenants that already have work running
         for key, seq in candidates:
             if budget <= 0:
                 break
+            first = seq.tenant not in running  # this step makes the tenant's first token
+            if not first and others <= 0:
+                continue
             if seq.slot is None:
                 if not self._free:
                     if self.policy == "fifo":
@@ -230,8 +241,14 @@ class Batcher:
                         continue
                     preempted += 1
                 self._admit(seq, now)
-            count = min(seq.pending, budget)
+            count = min(seq.pending, budget if first else min(budget, others))
             budget -= count
+            if first and self.urgent_share < 1:
+                # Layered prefill: the step that makes a newly active tenant's first token
+                # carries only a share of the budget for everyone else, so it ends sooner.
+                others = min(others, int(self.token_budget * self.urgent_share))
+            elif not first:
+                others -= count
             work.append(Work(seq, seq.cached, count, seq.cached + count == seq.length))
         return work
 
