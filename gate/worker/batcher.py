@@ -259,7 +259,7 @@ class Batcher:
         w_in, w_out = self.ledger.w_in, self.ledger.w_out
         running_tenants = {s.tenant for s in self.running.values()}
         adjusted = dict(counters)
-        queues: dict[str, list[tuple[str, float, int]]] = {}
+        queues: dict[str, Seq[tuple[str, float, int]]] = {}
         by_id: dict[str, Sequence] = {}
         # Enough to fill the free slots and a few preemptions, and never more than the budget.
         limit = max(1, min(budget, self.free_slots + MAX_PREEMPTIONS_PER_STEP))
