@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import random
 import sys
+from typing import Any
 
 import torch
 
@@ -123,9 +124,13 @@ def _prefix_match(a: list[list[int]], b: list[list[int]]) -> float:
 def token_check(dtype: str, new: int, strict: bool) -> bool:
     loaded = random_model("llama", size="1b", device="cuda", dtype=dtype)
     prompts = _prompts(16, 3)
-    small = {"max_requests_per_batch": 8, "max_batch_tokens": 256, "sampling": False}
+    small: dict[str, Any] = {
+        "max_requests_per_batch": 8,
+        "max_batch_tokens": 256,
+        "sampling": False,
+    }
     fast = asyncio.run(_engine_tokens(loaded, EngineOptions(**small), prompts, new))
-    eager = EngineOptions(attention="torch", cuda_graphs=False, **small)  # type: ignore[arg-type]
+    eager = EngineOptions(attention="torch", cuda_graphs=False, **small)
     reference = asyncio.run(_engine_tokens(loaded, eager, prompts, new))
     with torch.no_grad():
         generated = [_generate(loaded, p, new) for p in prompts]

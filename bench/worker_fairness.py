@@ -36,13 +36,22 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gate.llm.scheduler import jain_index
 from gate.worker.backend import Finished, SamplingParams
 from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
 from gate.worker.fast import FastBackend
 from gate.worker.model import LoadedModel, random_model
 
 Engine = ContinuousBatchingBackend | FastBackend
+
+
+def jain_index(values: list[float]) -> float | None:
+    """``gate.llm.scheduler.jain_index``, restated: importing ``gate.llm`` pulls the pool's HTTP
+    client stack (openai, httpx2, pydantic), which a GPU box running only the worker lacks."""
+    if len(values) < 2:
+        return None
+    squares = sum(v * v for v in values)
+    return 1.0 if squares == 0 else sum(values) ** 2 / (len(values) * squares)
+
 
 WINDOW_S = 10.0
 SAMPLE_S = 0.25
