@@ -23,8 +23,8 @@ from admin.sessions import SessionStore
 from admin.settings import AdminSettings
 from admin.views import auth, bank, clients, overview, policy, pool
 from admin.web import Admin
-from gate.runtime import Runtime
-from middleware.lifespan import run_lifespan
+from serving.runtime import Runtime
+from serving.lifespan import run_lifespan
 from puzzles.db import session_factory
 
 DEFAULT_PREFIX = "/_gate/admin"

@@ -152,7 +152,7 @@ class ToolGate:
         if self._gatekeeper is None:
             async with self._lock:
                 if self._gatekeeper is None:
-                    from gate.runtime import open_runtime
+                    from serving.runtime import open_runtime
 
                     self._runtime = await open_runtime(
                         self._config or GateConfig.from_env(), RuleSet([])

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gate.errors import GateError
-from gate.llm import CallTags, Completion, LLMUnavailable
+from puzzles.llm import CallTags, Completion, LLMUnavailable
 from puzzles.bank import ClueBank, text_key
 from puzzles.draft import ClueDraft
 from puzzles.factory import Usage, call_tags
@@ -821,7 +821,7 @@ async def test_the_pipeline_runs_end_to_end_against_the_ci_model(
     part, and the SQL paths are covered on both databases above."""
     import httpx2
 
-    from gate.llm import Backend, LLMPool
+    from puzzles.llm import Backend, LLMPool
     from puzzles.db import create_engine, create_schema
     from puzzles.validate import validate_clue
 

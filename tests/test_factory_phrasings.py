@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from gate.llm import Backend, LLMPool
+from puzzles.llm import Backend, LLMPool
 from puzzles.bank import ClueBank
 from puzzles.draft import ClueDraft
 from puzzles.factory import (

@@ -12,7 +12,7 @@ import pytest
 from gate.config import GateConfig
 from gate.keys import KeyRing
 from gate.passes import PassCodec
-from gate.runtime import Runtime, open_runtime
+from serving.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.demo import DEMO_RULES, demo_app

@@ -30,7 +30,7 @@ from gate.errors import ConfigError
 from gate.identity import parse_networks
 from gate.puzzle import puzzle_from_dict
 from gate.rules import Action, Rule, RuleSet
-from gate.runtime import Runtime, open_runtime
+from serving.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.proxy import ReverseProxy, proxy_app

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gate.errors import BankError
-from gate.llm import Backend, LLMPool
+from puzzles.llm import Backend, LLMPool
 from gate.puzzle import PuzzleSpec, puzzle_to_dict
 from gate.store import MemoryStore
 from puzzles.bank import ClueBank
@@ -285,7 +285,7 @@ async def test_gate_whole_gates_turns_whole_serving_on_in_the_runtime(
 ) -> None:
     from gate.config import GateConfig
     from gate.rules import RuleSet
-    from gate.runtime import open_runtime
+    from serving.runtime import open_runtime
     from puzzles.db import create_engine, prepare_schema
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}"

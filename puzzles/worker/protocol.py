@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gate.worker.backend import (
+from puzzles.worker.backend import (
     ChatMessage,
     ChatPrompt,
     Finished,

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gate.worker.backend import (
+from puzzles.worker.backend import (
     ChatPrompt,
     Finished,
     FinishReason,
@@ -34,10 +34,10 @@ from gate.worker.backend import (
     TextAssembler,
     TextDelta,
 )
-from gate.worker.model import LoadedModel
-from gate.worker.tenants import DEFAULT_TENANT, TenantLedger
+from puzzles.worker.model import LoadedModel
+from puzzles.worker.tenants import DEFAULT_TENANT, TenantLedger
 
-log = logging.getLogger("gate.worker")
+log = logging.getLogger("puzzles.worker")
 
 GREEDY_TEMPERATURE = 1e-6
 _FINISHED, _FAILED = "FINISHED", "FAILED"
@@ -111,7 +111,7 @@ class ContinuousBatchingBackend:
     """``Backend`` over one continuous batching manager; ``close()`` stops its thread."""
 
     def __init__(self, loaded: LoadedModel, options: EngineOptions | None = None) -> None:
-        from gate.worker import fair
+        from puzzles.worker import fair
 
         self._loaded = loaded
         self.options = options or EngineOptions()
@@ -147,7 +147,7 @@ class ContinuousBatchingBackend:
         return self._loaded.context_length
 
     def close(self) -> None:
-        from gate.worker import fair
+        from puzzles.worker import fair
 
         if self._manager.is_running():
             self._manager.stop(block=True, timeout=30)

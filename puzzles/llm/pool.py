@@ -42,11 +42,11 @@ import openai
 
 from gate import metrics
 from gate.errors import GateError
-from gate.llm.affinity import PrefixAffinity
-from gate.llm.backends import Backend
-from gate.llm.scheduler import FairScheduler, Ticket
-from gate.llm.tenants import FairnessSettings
-from gate.llm.usage import CallTags, Flow, UsageLedger
+from puzzles.llm.affinity import PrefixAffinity
+from puzzles.llm.backends import Backend
+from puzzles.llm.scheduler import FairScheduler, Ticket
+from puzzles.llm.tenants import FairnessSettings
+from puzzles.llm.usage import CallTags, Flow, UsageLedger
 
 Message = Mapping[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
@@ -308,7 +308,7 @@ class LLMPool:
             await self._sleep(interval)
 
     def snapshot(self) -> dict[str, Any]:
-        """Backends and flows as plain JSON-ready data (shape: ``gate.llm.snapshot``)."""
+        """Backends and flows as plain JSON-ready data (shape: ``puzzles.llm.snapshot``)."""
         now = self._clock()
         return {
             "name": self.name,

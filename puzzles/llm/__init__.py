@@ -6,8 +6,8 @@ Framework-free like the rest of the core: the pool speaks to OpenAI-compatible s
 
 from __future__ import annotations
 
-from gate.llm.affinity import PrefixAffinity
-from gate.llm.backends import (
+from puzzles.llm.affinity import PrefixAffinity
+from puzzles.llm.backends import (
     ENV_VAR,
     KNOWN_CAPABILITIES,
     KNOWN_KINDS,
@@ -15,7 +15,7 @@ from gate.llm.backends import (
     backends_from_env,
     load_backends,
 )
-from gate.llm.pool import (
+from puzzles.llm.pool import (
     CHARS_PER_TOKEN,
     Completion,
     LLMBadResponse,
@@ -29,15 +29,15 @@ from gate.llm.pool import (
     estimate_prompt_tokens,
     estimate_tokens,
 )
-from gate.llm.scheduler import FairScheduler, FlowStats, jain_index
-from gate.llm.snapshot import (
+from puzzles.llm.scheduler import FairScheduler, FlowStats, jain_index
+from puzzles.llm.snapshot import (
     pool_snapshot,
     publish_every,
     publish_snapshot,
     read_pool_snapshots,
 )
-from gate.llm.tenants import TENANTS_ENV_VAR, FairnessSettings, fairness_from_env, load_fairness
-from gate.llm.usage import CallTags, JobClass, Usage, UsageLedger, UsageSnapshot
+from puzzles.llm.tenants import TENANTS_ENV_VAR, FairnessSettings, fairness_from_env, load_fairness
+from puzzles.llm.usage import CallTags, JobClass, Usage, UsageLedger, UsageSnapshot
 
 __all__ = [
     "CHARS_PER_TOKEN",

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gate.errors import ConfigError
 from gate.identity import ApiKeyInfo, hash_api_key
-from puzzles.models import ApiKey
+from operator_state.models import ApiKey
 
 KEY_PREFIX = "rgk_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
-from gate.llm.usage import Flow, JobClass
+from puzzles.llm.usage import Flow, JobClass
 
 __all__ = ["BANDS", "FairScheduler", "FlowStats", "Ticket", "jain_index"]
 

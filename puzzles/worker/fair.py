@@ -7,7 +7,7 @@ class bound to one ``TenantLedger`` into the engine's ``SCHEDULER_MAPPING`` unde
 ``ContinuousBatchingConfig.scheduler_type`` then selects.
 
 - ``vtc``: running decodes first (they hold cache and cost one token each), then split prefills,
-  then waiting requests in VTC order (``gate.worker.tenants.fair_order``).  When the batch is full,
+  then waiting requests in VTC order (``puzzles.worker.tenants.fair_order``).  When the batch is full,
   a few waiting requests of a tenant served less than every other running tenant go first, and
   the most-served tenant's decodes wait a step (``VTCScheduler._promotions``).  When the cache is full
   the engine offloads starved requests from the end of ``starved_requests``: that list is sorted so
@@ -34,7 +34,7 @@ from transformers.generation.continuous_batching.requests import (
     RequestStatus,
 )
 
-from gate.worker.tenants import DEFAULT_TENANT, TenantLedger, fair_order
+from puzzles.worker.tenants import DEFAULT_TENANT, TenantLedger, fair_order
 
 POLICIES = ("vtc", "fifo", "prefill_first")
 _names = itertools.count()

@@ -2,7 +2,7 @@
 randomly initialised model of a named architecture.
 
 Heavy imports (torch, transformers) happen inside functions, so importing this module is cheap and
-``gate --help`` never pays for them.  Generation lives in ``gate.worker.engine``.
+``gate --help`` never pays for them.  Generation lives in ``puzzles.worker.engine``.
 """
 
 from __future__ import annotations

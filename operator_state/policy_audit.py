@@ -1,4 +1,4 @@
-"""The policy audit trail in SQL (written by ``puzzles.policy_store.save_policy``)."""
+"""The policy audit trail in SQL (written by ``operator_state.policy_store.save_policy``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from puzzles.models import PolicyChange
+from operator_state.models import PolicyChange
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from admin.models import AdminAction
+from operator_state.models import AdminAction
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
 """Running a gated app: uvicorn configured the way the gate needs, plus the private listeners.
 
+Every way in starts its server through here (``run_server``, ``uvicorn_config``), so these hold
+everywhere:
+
 - ``proxy_headers=False``: the gate reads forwarding headers itself, from configured trusted
   proxies only; uvicorn's own handling would believe any loopback peer's ``X-Forwarded-For``.
 - SIGHUP reloads the policy file (when there is one).
@@ -12,12 +15,37 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from importlib.metadata import entry_points
 from typing import Any
 
-from gate.runtime import Runtime
+from gate.errors import ConfigError
+from serving.runtime import Runtime
 
 log = logging.getLogger("reasoning_gate")
+# The admin dashboard reaches ``--admin`` of the demo and the proxy through this entry point, so
+# the HTTP ways in never import the dashboard (nor it them).
+DASHBOARD_GROUP = "reasoning_gate.dashboard"
+
+
+def run_server(main: Coroutine[Any, Any, None]) -> None:
+    """Run a server coroutine on uvloop where it is installed, as uvicorn itself would."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is unavailable on Windows
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+async def with_dashboard(site: Any, runtime: Runtime) -> tuple[Any, Any]:
+    """``site`` with the admin dashboard mounted at ``/_gate/admin/``, sharing ``runtime``, and the
+    started dashboard (stop it before closing the runtime)."""
+    found = [entry for entry in entry_points(group=DASHBOARD_GROUP) if entry.name == "admin"]
+    if not found:
+        raise ConfigError("the admin dashboard is not installed (no reasoning_gate.dashboard entry)")
+    mount = found[0].load()
+    return await mount(site, runtime)  # type: ignore[no-any-return]
 
 
 def finish_after_signal() -> None:

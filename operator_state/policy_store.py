@@ -2,7 +2,7 @@
 
 Every change (a dashboard edit, or the policy file imported by a replica) is validated and stored
 as a new version with who made it; each replica polls ``max(version)`` and applies the newest (see
-``gate.runtime``).  A document that does not validate is never stored.
+``serving.runtime``).  A document that does not validate is never stored.
 
 ``set_dry_run`` and ``set_rule_price`` edit a policy document for the dashboard's toggles: they
 change the one value in place, keeping comments and layout, and check the result by parsing it.
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gate.errors import ConfigError
 from gate.policy import Policy, parse_policy
-from puzzles.models import PolicyChange, PolicyVersion
+from operator_state.models import PolicyChange, PolicyVersion
 
 __all__ = [
     "StoredPolicy",

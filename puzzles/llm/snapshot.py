@@ -31,7 +31,7 @@ from gate.store.base import Store
 from gate.store.ops import Get, HGetAll, HIncr, Put
 
 if TYPE_CHECKING:
-    from gate.llm.pool import LLMPool
+    from puzzles.llm.pool import LLMPool
 
 __all__ = [
     "INDEX_KEY",

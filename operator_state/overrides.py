@@ -19,7 +19,7 @@ from gate.errors import ConfigError
 from gate.overrides import IdentityOverride as OverrideView
 from gate.revocation import revoke_identity_passes
 from gate.store import Store
-from puzzles.models import IdentityAction, IdentityOverride
+from operator_state.models import IdentityAction, IdentityOverride
 
 __all__ = [
     "IdentityEvent",

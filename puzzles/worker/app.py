@@ -23,9 +23,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gate.worker.backend import Backend, Finished, PromptError, QueueView, TextDelta
-from gate.worker.engine import EngineOptions
-from gate.worker.protocol import (
+from puzzles.worker.backend import Backend, Finished, PromptError, QueueView, TextDelta
+from puzzles.worker.engine import EngineOptions
+from puzzles.worker.protocol import (
     Endpoint,
     ParsedRequest,
     RequestError,
@@ -34,7 +34,7 @@ from gate.worker.protocol import (
     parse_request,
 )
 
-log = logging.getLogger("gate.worker")
+log = logging.getLogger("puzzles.worker")
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: far more than any prompt a small-context model can take
 DEFAULT_MAX_NEW_TOKENS_CAP = 512
@@ -277,8 +277,8 @@ def serve(
     """Load the model, start the engine, then listen: the port opens only once both are ready."""
     import uvicorn
 
-    from gate.worker.engine import ContinuousBatchingBackend
-    from gate.worker.model import load_model, random_model
+    from puzzles.worker.engine import ContinuousBatchingBackend
+    from puzzles.worker.model import load_model, random_model
 
     # The GGUF loader draws its own tqdm bar, which transformers' switch does not reach; this
     # process is ours, so silence it here rather than in the library code.

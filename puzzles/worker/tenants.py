@@ -1,6 +1,6 @@
 """Per-tenant accounting and the virtual token counter (VTC) order, free of any engine.
 
-The engine's scheduler (``gate.worker.fair``) runs on the engine's background thread and calls
+The engine's scheduler (``puzzles.worker.fair``) runs on the engine's background thread and calls
 ``charge`` for every token it puts in a batch; the HTTP side opens and closes requests and reads
 ``snapshot`` for ``/queue`` and ``/metrics``.  One lock guards everything: each call is a few
 dictionary operations, so contention is negligible next to a forward pass.

@@ -1,6 +1,6 @@
 """What the HTTP layer needs from a generation engine, and engine-independent text handling.
 
-The HTTP layer (``gate.worker.app``) only knows ``Backend``; ``gate.worker.engine`` implements it on
+The HTTP layer (``puzzles.worker.app``) only knows ``Backend``; ``puzzles.worker.engine`` implements it on
 transformers' continuous batching engine, where ``tenant`` reaches the fair scheduler.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from gate.worker.tenants import TenantView
+from puzzles.worker.tenants import TenantView
 
 FinishReason = Literal["stop", "length"]
 

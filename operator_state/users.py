@@ -10,8 +10,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from admin.models import AdminUser
 from gate.errors import ConfigError
+from operator_state.models import AdminUser
 
 _HASHER = PasswordHasher()  # argon2-cffi's defaults follow RFC 9106's recommendation
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,100}")

@@ -1,10 +1,11 @@
 """The composition root: build a working gate (store, clue bank, keys, gatekeeper) from a config.
 
-This is the one module of ``gate`` that knows the concrete parts (the SQL bank in ``puzzles``); the
-core modules only know their contracts.  Adapters (middleware, demo, MCP) start here.
+This is the module that knows the concrete parts (the SQL bank in ``puzzles``, the operator's state in
+``operator_state``); the core only knows their contracts.  Every way in (middleware, MCP, admin)
+starts here.
 
 Policy, one path for every source: the running policy is always the newest version stored in SQL
-(``puzzles.policy_store``).  Each replica polls ``max(version)`` every ``GATE_POLICY_POLL`` seconds
+(``operator_state.policy_store``).  Each replica polls ``max(version)`` every ``GATE_POLICY_POLL`` seconds
 and applies a newer version whole, or keeps the running one when it does not validate.  A policy
 file (``GATE_POLICY_FILE``) is an input to that store: when its content changes (at start, on the
 file watch, on SIGHUP) it is stored as a new version by ``file:<path>``, so file edits and dashboard
@@ -31,6 +32,7 @@ from gate.policy import Policy, parse_policy
 from gate.policy_watch import PolicyWatcher
 from gate.rules import RuleSource
 from gate.store import Store, open_store
+from puzzles.builtin import seed_bank
 
 log = logging.getLogger("reasoning_gate")
 API_KEY_REFRESH = 30.0  # seconds
@@ -39,9 +41,9 @@ SERVE_FLUSH = 15.0  # seconds between writes of clue serve counts to SQL
 if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from operator_state.policy_store import StoredPolicy
     from puzzles.bank import ClueBank
     from puzzles.composer import BankComposer
-    from puzzles.policy_store import StoredPolicy
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Runtime:
 
     async def refresh_api_keys(self) -> None:
         """Load the active API keys; keys created or revoked elsewhere apply within a minute."""
-        from puzzles.apikeys import active_api_keys
+        from operator_state.apikeys import active_api_keys
 
         self.gatekeeper.api_keys = await active_api_keys(self.engine)
         await self.engine.dispose()  # see open_runtime: no idle SQL connection while serving
@@ -102,7 +104,7 @@ class Runtime:
         refusal is logged once per version.
         """
         from gate.policy import parse_policy
-        from puzzles.policy_store import latest_version, policy_version
+        from operator_state.policy_store import latest_version, policy_version
 
         sessions = self._sessions()
         latest = await latest_version(sessions)
@@ -124,7 +126,7 @@ class Runtime:
     async def refresh_overrides(self) -> bool:
         """Reload the identity overrides when they changed; True when they were replaced."""
         from gate.overrides import effective
-        from puzzles.overrides import load_override_view, overrides_revision
+        from operator_state.overrides import load_override_view, overrides_revision
 
         sessions = self._sessions()
         revision = await overrides_revision(sessions)
@@ -150,7 +152,7 @@ class Runtime:
 
         Raises ``ConfigError`` when the document does not validate (nothing is stored).
         """
-        from puzzles.policy_store import current_policy, policy_history, save_policy
+        from operator_state.policy_store import current_policy, policy_history, save_policy
 
         sessions = self._sessions()
         actor = f"file:{path}"
@@ -187,25 +189,6 @@ class Runtime:
             await self.engine.dispose()
             if self._poll_engine is not None:
                 await self._poll_engine.dispose()
-
-
-async def seed_bank(database_url: str) -> tuple[int, int]:
-    """Create the schema and add the built-in clues and word list; idempotent.
-
-    Returns (clues added, words added).
-    """
-    from puzzles.bank import ClueBank
-    from puzzles.db import create_engine, create_schema
-    from puzzles.knowledge import builtin_clues
-    from puzzles.words import load_words
-
-    engine = create_engine(database_url)
-    try:
-        await create_schema(engine)
-        report = await ClueBank(engine).seed(builtin_clues(), load_words())
-        return report.clues.added, report.words_added
-    finally:
-        await engine.dispose()
 
 
 async def open_runtime(
