@@ -61,7 +61,7 @@ def _engine(database_url: str) -> AsyncEngine:
 async def _on_users(
     database_url: str, change: Callable[[AsyncEngine, str, str], Awaitable[object]], *args: str
 ) -> None:
-    from puzzles.db import create_schema
+    from puzzles.migrations import create_schema
 
     engine = _engine(database_url)
     try:

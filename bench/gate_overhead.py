@@ -76,8 +76,8 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
         runtime = None
         if kind in ("gated", "gated-memory"):
             from gate.config import GateConfig
-            from serving.runtime import open_runtime
             from middleware import GateMiddleware
+            from serving.runtime import open_runtime
 
             store_url = redis_url if kind == "gated" else "memory://"
             config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)

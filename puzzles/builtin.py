@@ -10,8 +10,9 @@ async def seed_bank(database_url: str) -> tuple[int, int]:
     Returns (clues added, words added).
     """
     from puzzles.bank import ClueBank
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
     from puzzles.knowledge import builtin_clues
+    from puzzles.migrations import create_schema
     from puzzles.words import load_words
 
     engine = create_engine(database_url)

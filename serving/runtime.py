@@ -200,7 +200,8 @@ async def open_runtime(
     """
     from puzzles.bank import ClueBank
     from puzzles.composer import BankComposer
-    from puzzles.db import auto_upgrades, create_engine, prepare_schema
+    from puzzles.db import auto_upgrades, create_engine
+    from puzzles.migrations import prepare_schema
     from puzzles.published import load_whole_gates
 
     config.state_dir.mkdir(parents=True, exist_ok=True)

@@ -23,18 +23,18 @@ from admin.ledgers import client_ledgers
 from admin.sampler import series, take_sample
 from admin.serve import create_user
 from admin.settings import AdminSettings
-from operator_state.users import authenticate
 from gate.clock import ManualClock
 from gate.config import GateConfig
 from gate.ledger import bump, enlist
 from gate.revocation import revocation_key
-from serving.runtime import Runtime, open_runtime
 from gate.store import MemoryStore
 from middleware.demo import DEMO_RULES
+from operator_state.overrides import list_overrides
+from operator_state.users import authenticate
 from puzzles.composer import SERVE_KEY
 from puzzles.db import create_engine, session_factory
 from puzzles.models import Clue, FactoryItem, FactoryJob
-from operator_state.overrides import list_overrides
+from serving.runtime import Runtime, open_runtime
 
 BASE = "http://admin.test"
 USER, PASSWORD = "operator", "correct horse battery"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import gate
@@ -39,6 +41,21 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
     return names
+
+
+def test_the_import_contracts_of_pyproject_hold() -> None:
+    """import-linter's contracts (``[tool.importlinter]``): the layers of DESIGN.md, a core free of
+    frameworks, SQL, models and HTTP clients, and no import cycle between sibling modules."""
+    linter = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(linter), "--no-cache", "--no-logo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
 
 
 def test_the_gate_core_imports_no_web_framework_database_or_outer_layer() -> None:

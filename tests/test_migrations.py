@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from gate.cli import app
 from puzzles import migrations
-from puzzles.db import auto_upgrades, create_engine, create_schema, prepare_schema
-from puzzles.migrations import BASELINE, SchemaError
+from puzzles.db import auto_upgrades, create_engine
+from puzzles.migrations import BASELINE, SchemaError, create_schema, prepare_schema
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()

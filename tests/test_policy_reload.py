@@ -14,10 +14,10 @@ import pytest
 from gate.config import GateConfig
 from gate.gatekeeper import Visitor
 from gate.rules import Action, RuleSet
-from serving.runtime import open_runtime
 from operator_state.policy_audit import policy_history
 from operator_state.policy_store import policy_history as versions
 from operator_state.policy_store import save_policy
+from serving.runtime import open_runtime
 
 FIRST = """
 rules:

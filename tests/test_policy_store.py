@@ -17,8 +17,6 @@ from gate.errors import ConfigError
 from gate.gatekeeper import Deny, Visitor
 from gate.policy import parse_policy
 from gate.rules import RuleSet
-from serving.runtime import Runtime, open_runtime
-from puzzles.db import create_engine, create_schema, session_factory
 from operator_state.models import PolicyVersion
 from operator_state.policy_store import (
     current_policy,
@@ -27,6 +25,9 @@ from operator_state.policy_store import (
     set_dry_run,
     set_rule_price,
 )
+from puzzles.db import create_engine, session_factory
+from puzzles.migrations import create_schema
+from serving.runtime import Runtime, open_runtime
 from tests.support import redis_store
 
 POLICY = """\

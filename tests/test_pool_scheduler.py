@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 from gate.clock import ManualClock
 from gate.errors import ConfigError
+from gate.metrics import REGISTRY
+from gate.store import Store
 from puzzles.llm import (
     Backend,
     CallTags,
@@ -41,8 +43,6 @@ from puzzles.llm import (
 )
 from puzzles.llm.snapshot import snapshot_key
 from puzzles.llm.usage import JobClass
-from gate.metrics import REGISTRY
-from gate.store import Store
 
 # -- the scheduler's invariants -------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from operator_state.audit import record_action
 from admin.ledgers import client_ledgers, fastest, read_ledgers
 from admin.sessions import Session
 from admin.web import Admin, action, back, notice_of, page, refuse, render
+from operator_state.audit import record_action
 from operator_state.overrides import clear_override, list_overrides, revoke_passes, set_override
 
 MAX_IDENTITY = 300

@@ -99,8 +99,9 @@ def puzzles_stats(
 
 
 async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
     from puzzles.factory.jobs import factory_costs, tier_costs
+    from puzzles.migrations import create_schema
 
     engine = create_engine(url)
     try:
@@ -149,7 +150,8 @@ def _print_factory_costs(costs, tiers, gate_length: int) -> None:  # type: ignor
 
 async def _bank_counts(url: str):  # type: ignore[no-untyped-def]
     from puzzles.bank import ClueBank
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
+    from puzzles.migrations import create_schema
 
     engine = create_engine(url)
     try:

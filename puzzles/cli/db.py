@@ -72,7 +72,8 @@ async def with_engine(config, action, *args, schema: bool = True):  # type: igno
     """Run ``action(engine, *args)`` (after the schema check unless ``schema`` is false);
     configuration and schema errors exit 1 with the reason."""
     from gate.errors import ConfigError
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
+    from puzzles.migrations import create_schema
 
     engine = create_engine(config.resolved_database_url)
     try:

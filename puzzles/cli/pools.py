@@ -209,7 +209,8 @@ def _print_job_report(report, verb: str) -> None:  # type: ignore[no-untyped-def
 
 async def _run_factory(url: str, pools, action):  # type: ignore[no-untyped-def]
     from gate.errors import GateError
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
+    from puzzles.migrations import create_schema
 
     engine = create_engine(url)
     # Probe the backends in the background so a dead one is skipped and a revived one used again.

@@ -266,3 +266,17 @@ async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> SchemaSta
         f"the database schema is {state.describe()} but this release needs revision "
         f"{state.head}: run `gate db upgrade` (with the same GATE_DATABASE_URL) first"
     )
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision, whatever state it is in.
+
+    For one-shot tools, tests and the embedded default; long-running services call
+    :func:`prepare_schema`, which may only check.
+    """
+    await bring_to_head(engine)
+
+
+async def prepare_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
+    """Upgrade the schema, or refuse (``SchemaError``) unless it is at the newest revision."""
+    await ensure_schema(engine, auto_upgrade=auto_upgrade)
