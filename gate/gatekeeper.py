@@ -12,12 +12,14 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from gate import challenges as _challenges
 from gate import metrics
 from gate.botauth import BotAuthError, KeyDirectory, check_replay, verify
 from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
 from gate.clock import Clock, system_clock
+from gate.decision_log import REQUEST_ID_HEADER, DecisionLog, decision_record
 from gate.errors import ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
@@ -171,6 +173,31 @@ def _dry_run_ops(rule_name: str, subject: str, would: str) -> list[Op]:
     ]
 
 
+_D = TypeVar("_D", Allow, Deny, Throttle, Challenge)
+
+
+def _asked(decision: Decision | _UnissuedChallenge) -> int | None:
+    """The price a decision asked (or, for a dry run, would have asked), in solver tokens."""
+    if isinstance(decision, Challenge):
+        return decision.challenge.price
+    if isinstance(decision, Throttle | _UnissuedChallenge):
+        return decision.price
+    return None
+
+
+def _outcome(decision: Decision) -> str:
+    """What the gate did, for the decision log."""
+    if isinstance(decision, Allow):
+        if decision.dry_run is not None:
+            return f"dry_run:{decision.dry_run}"
+        if decision.claims is not None:
+            return "pass"
+        return "allow" if decision.remaining is None else "allowance"
+    if isinstance(decision, Deny):
+        return "blocked" if decision.reason == "blocked" else "deny"
+    return "challenge" if isinstance(decision, Challenge) else "throttle"
+
+
 class Gatekeeper:
     def __init__(
         self,
@@ -206,6 +233,7 @@ class Gatekeeper:
         self._key_tiers_of: Mapping[str, ApiKeyInfo] | None = None
         self._key_tiers_by_name: Mapping[str, str] = {}
         self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
+        self.decision_log: DecisionLog | None = None  # GATE_DECISION_LOG (opt-in)
 
     def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
         return client_address(peer, forwarded_for, self.settings.trusted_proxies)
@@ -340,6 +368,7 @@ class Gatekeeper:
     async def decide(self, visitor: Visitor, verdict: Verdict | Rule | None = None) -> Decision:
         """Decide ``visitor``'s request.  ``verdict`` skips rule matching when the caller already
         made it (or prices something that is not an HTTP path, such as an MCP tool)."""
+        started = time.perf_counter()
         if verdict is None:
             verdict = self.verdict(visitor)
         elif isinstance(verdict, Rule):
@@ -348,11 +377,9 @@ class Gatekeeper:
         # Blocking is an operator's act on one client, not a rule: dry run does not soften it.
         if self.overrides and self.blocked(visitor) is not None:
             _count("deny", BLOCKED.scope)
-            return Deny(BLOCKED, reason="blocked")
+            return self._logged(visitor, BLOCKED.scope, Deny(BLOCKED, reason="blocked"), started)
         if rule.action is Action.ALLOW:
-            _count("allow", verdict.name)
-            return Allow(rule)
-        started = time.perf_counter()
+            return self._free(visitor, verdict, started)
         dry_run = verdict.name if verdict.dry_run else None
         decision = await self._decide(visitor, rule, dry_run=dry_run)
         metrics.LATENCY.observe(time.perf_counter() - started)
@@ -363,7 +390,47 @@ class Gatekeeper:
             would = _WOULD[type(decision)]
             if isinstance(decision, Deny):
                 await self.store.execute(_dry_run_ops(verdict.name, self.identity(visitor), would))
-            return Allow(rule, dry_run=would)
+            allowed = Allow(rule, dry_run=would)
+            return self._logged(visitor, verdict.name, allowed, started, _asked(decision))
+        assert not isinstance(decision, _UnissuedChallenge)  # only dry-run rules skip issuing
+        return self._logged(visitor, verdict.name, decision, started)
+
+    def free(self, visitor: Visitor, verdict: Verdict) -> Allow | None:
+        """The decision for ``verdict`` when its rule is free (else None), made without the store:
+        the fast path of the adapters, counted and logged like every decision.  ``verdict`` must
+        come from :meth:`verdict`, which already turns a blocked client into a deny."""
+        if verdict.rule.action is not Action.ALLOW:
+            return None
+        return self._free(visitor, verdict, time.perf_counter())
+
+    def _free(self, visitor: Visitor, verdict: Verdict, started: float) -> Allow:
+        _count("allow", verdict.name)
+        return self._logged(visitor, verdict.name, Allow(verdict.rule), started)
+
+    def _logged(
+        self,
+        visitor: Visitor,
+        rule_name: str,
+        decision: _D,
+        started: float,
+        asked: int | None = None,
+    ) -> _D:
+        """``decision``, after writing its line to the decision log when one is configured."""
+        if self.decision_log is None:
+            return decision
+        self.decision_log.write(
+            decision_record(
+                now=self.clock(),
+                identity=self.identity(visitor),
+                rule=rule_name,
+                action=decision.rule.action.value,
+                outcome=_outcome(decision),
+                reason=decision.reason if isinstance(decision, Challenge) else None,
+                price=asked if asked is not None else _asked(decision),
+                latency=time.perf_counter() - started,
+                request_id=visitor.headers.get(REQUEST_ID_HEADER),
+            )
+        )
         return decision
 
     async def _decide(

@@ -29,7 +29,6 @@ from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooE
 from gate.failures import FailureLog
 from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
 from gate.identity import forwarded_scheme
-from gate.rules import Action
 from middleware.body import BadLength, BodyTooLarge, read_body
 from middleware.discovery import DISCOVERY_PATH, discovery_document
 from middleware.negotiate import Flavor, negotiate
@@ -96,9 +95,9 @@ class GateMiddleware:
                 if bot is not None:
                     visitor = replace(visitor, bot=bot)
             verdict = self.gatekeeper.verdict(visitor)
-            if verdict.rule.action is Action.ALLOW and not verdict.dry_run:
-                decision: Decision = Allow(verdict.rule)
-            else:
+            # A free rule needs no store round trip (nor a coroutine); it is counted all the same.
+            decision: Decision | None = self.gatekeeper.free(visitor, verdict)
+            if decision is None:
                 decision = await self.gatekeeper.decide(visitor, verdict)
         except ChallengePending as pending:
             await self._answer(scope, receive, send, _pending(flavor, pending.retry_after))

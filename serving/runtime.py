@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gate.config import GateConfig
+from gate.decision_log import DecisionLog
 from gate.errors import ConfigError
 from gate.gatekeeper import Gatekeeper
 from gate.keys import load_keyring
@@ -185,6 +186,8 @@ class Runtime:
         try:
             await self.flush_serves()
         finally:
+            if self.gatekeeper.decision_log is not None:
+                self.gatekeeper.decision_log.close()
             await self.store.close()
             await self.engine.dispose()
             if self._poll_engine is not None:
@@ -242,6 +245,13 @@ async def open_runtime(
         await store.close()
         await engine.dispose()
         raise
+    if config.decision_log:
+        try:
+            gatekeeper.decision_log = DecisionLog(config.decision_log)
+        except OSError as exc:
+            await store.close()
+            await engine.dispose()
+            raise ConfigError(f"GATE_DECISION_LOG: cannot open {config.decision_log}: {exc}") from exc
     if config.bot_keys_dir is not None:
         from gate.botauth import KeyDirectory
 
