@@ -198,6 +198,18 @@ def _outcome(decision: Decision) -> str:
     return "challenge" if isinstance(decision, Challenge) else "throttle"
 
 
+@dataclass(frozen=True, slots=True)
+class _Quote:
+    free: int  # requests per window the free allowance lets through
+    level: int  # the clue tier a puzzle would be composed at
+    price: int = 0  # solver tokens asked (after discount, and the human cap)
+    cap: int = 0  # above this the client waits instead (throttled)
+    discount: float = 1.0
+    free_left: int | None = None  # set when the allowance lets this request through
+    throttled: bool = False
+    human_capped: bool = False
+
+
 class Gatekeeper:
     def __init__(
         self,
@@ -473,22 +485,21 @@ class Gatekeeper:
         corrections: list[Op] = [bump(subject, "served", -1)] if claims is not None else []
 
         tier = self.tier(visitor, subject)
-        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
-        if rate <= free:
+        quote = self._quote(visitor, rule, tier, rate)
+        if quote.free_left is not None:
             if claims is None:  # else the batch above already counted it served
                 await self.store.execute([bump(subject, "served")])
-            return Allow(rule, remaining=int(free - rate))
-        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
-        price, cap, discount = self._price(rule, rate, tier, level)
-        if price > cap:
+            return Allow(rule, remaining=quote.free_left)
+        level, price = quote.level, quote.price
+        if quote.throttled:
             ops = [*corrections, bump(subject, "throttled")]
             if dry_run is not None:
                 ops += _dry_run_ops(dry_run, subject, "throttle")
             await self.store.execute(ops)
-            wait = self._wait(rule, cap, discount, results[0], int(results[1] or 0), now)
+            wait = self._wait(
+                rule, quote.cap, quote.discount, results[0], int(results[1] or 0), now
+            )
             return Throttle(rule, retry_after=wait, price=price)
-        if visitor.human:  # a person's price: a bounded form, whatever the rule asks
-            price = min(price, self.settings.human_cap())
         if dry_run is not None:  # no puzzle is composed for a request that will pass anyway
             await self.store.execute([*corrections, *_dry_run_ops(dry_run, subject, "challenge")])
             return _UnissuedChallenge(rule, price)
@@ -505,6 +516,22 @@ class Gatekeeper:
             slot=tier.name if tier else "",
         )
         return Challenge(rule, issued, reason)
+
+    def _quote(self, visitor: Visitor, rule: Rule, tier: Tier | None, rate: float) -> _Quote:
+        """What a priced rule asks of ``visitor`` at ``rate``: the one pricing path that
+        ``decide`` acts on and ``preview`` explains."""
+        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
+        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
+        if rate <= free:
+            return _Quote(free, level, free_left=int(free - rate))
+        price, cap, discount = self._price(rule, rate, tier, level)
+        if price > cap:
+            return _Quote(free, level, price, cap, discount, throttled=True)
+        # A person's price: a bounded form, whatever the rule asks.
+        human_capped = visitor.human and price > self.settings.human_cap()
+        if human_capped:
+            price = self.settings.human_cap()
+        return _Quote(free, level, price, cap, discount, human_capped=human_capped)
 
     def _price(
         self, rule: Rule, rate: float, tier: Tier | None, level: int
@@ -591,23 +618,21 @@ class Gatekeeper:
                 reasons.append("the pass's budget is spent")
         elif visitor.tokens:
             reasons.append(f"no usable pass ({why})")
-        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
-        if rate <= free:
-            reasons.append(f"within the free allowance ({free} per {window:g} s)")
+        quote = self._quote(visitor, rule, tier, rate)
+        if quote.free_left is not None:
+            reasons.append(f"within the free allowance ({quote.free} per {window:g} s)")
             return answer("allow")
-        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
-        price, cap, discount = self._price(rule, rate, tier, level)
+        price, cap = quote.price, quote.cap
         reasons.append(
             f"rate {rate:.1f} per {window:g} s: multiplier {multiplier:g}"
             + (f", tier {tier.name!r} discount {tier.discount:g}" if tier else "")
         )
-        if price > cap:
+        if quote.throttled:
             reasons.append(f"price {price} is above the cap {cap}: the client is told to wait")
             return answer(
-                "throttle", price, self._wait(rule, cap, discount, current, previous, now)
+                "throttle", price, self._wait(rule, cap, quote.discount, current, previous, now)
             )
-        if visitor.human and price > self.settings.human_cap():
-            price = self.settings.human_cap()
+        if quote.human_capped:
             reasons.append(
                 f"a person sees at most {self.settings.human_max_clues} clues: price capped at "
                 f"{price} (GATE_HUMAN_MAX_CLUES)"

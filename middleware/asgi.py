@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gate.challenges import MintedPass
 from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooEarly, WrongAnswer
 from gate.failures import FailureLog
-from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
+from gate.gatekeeper import Allow, Challenge, Decision, Gatekeeper, Visitor
 from gate.identity import forwarded_scheme
+from gate.refusals import refusal
 from middleware.body import BadLength, BodyTooLarge, read_body
 from middleware.discovery import DISCOVERY_PATH, discovery_document
 from middleware.negotiate import Flavor, negotiate
@@ -123,28 +124,16 @@ class GateMiddleware:
                 reason=decision.reason,
                 now=self.gatekeeper.clock(),
             )
-        elif isinstance(decision, Throttle):
-            response = message_response(
-                429,
-                "Too many requests",
-                f"Your request rate puts the price at {decision.price} solver tokens, above this "
-                f"site's limit. Retry after {decision.retry_after} seconds.",
-                flavor=flavor,
-                error="rate_limited",
-                headers={"Retry-After": str(decision.retry_after)},
-                extra={"retry_after": decision.retry_after, "price": decision.price},
-            )
         else:
-            assert isinstance(decision, Deny)
-            blocked = decision.reason == "blocked"
+            refused = refusal(decision)
             response = message_response(
-                403,
-                "Forbidden",
-                "The site's operator has blocked this client."
-                if blocked
-                else "Access to this resource is not allowed.",
+                refused.status,
+                refused.title,
+                refused.message,
                 flavor=flavor,
-                error="blocked" if blocked else "denied",
+                error=refused.code,
+                headers=refused.headers,
+                extra=refused.fields,
             )
         await self._answer(scope, receive, send, response)
 
