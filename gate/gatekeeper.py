@@ -1,8 +1,14 @@
 """The framework-free decision: given a request summary, allow, deny, throttle or challenge.
 
 Adapters (ASGI middleware, reverse proxy, MCP) turn requests into a ``Visitor`` and decisions into
-responses.  A request carrying a valid pass costs one store round trip: the rate counter, the budget
-meter and the ledger are updated in a single batch.
+responses (``gate.decisions`` holds those value types, ``gate.refusals`` the words of a refusal).
+A request carrying a valid pass costs one store round trip: the rate counter, the budget meter and
+the ledger are updated in a single batch.
+
+Why this module is over 400 lines: ``decide`` and ``preview`` must stay side by side.  The preview
+explains, step by step, exactly the path ``decide`` takes (the same rule, pass check, allowance and
+``_quote``), and a reader checks one against the other on one screen; the client resolution
+(identity, tier, block) is what both start from.
 """
 
 from __future__ import annotations
@@ -17,9 +23,19 @@ from typing import TypeVar
 from gate import challenges as _challenges
 from gate import metrics
 from gate.botauth import BotAuthError, KeyDirectory, check_replay, verify
-from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
+from gate.challenges import ChallengeService, MintedPass, Terms
 from gate.clock import Clock, system_clock
 from gate.decision_log import REQUEST_ID_HEADER, DecisionLog, decision_record
+from gate.decisions import (
+    Allow,
+    Challenge,
+    Decision,
+    Deny,
+    Preview,
+    Throttle,
+    Visitor,
+    outcome_of,
+)
 from gate.errors import ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
@@ -30,6 +46,19 @@ from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict, normalize_path
 from gate.store import Get, Incr, Op, Store
+
+__all__ = [  # the decision types are re-exported: adapters import them from here
+    "VERIFIED_BOT_TIER",
+    "Allow",
+    "Challenge",
+    "Decision",
+    "Deny",
+    "GateSettings",
+    "Gatekeeper",
+    "Preview",
+    "Throttle",
+    "Visitor",
+]
 
 VERIFIED_BOT_TIER = "verified-bot"  # the policy tier that applies to bots with a valid signature
 
@@ -55,80 +84,6 @@ class GateSettings:
     def human_cap(self) -> int:
         """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""
         return self.human_max_clues * TIER_COST[self.human_tier]
-
-
-@dataclass(frozen=True, slots=True)
-class Visitor:
-    """What the gate needs to know about one request."""
-
-    path: str
-    peer: str | None
-    forwarded_for: tuple[str, ...] = ()
-    tokens: tuple[str, ...] = ()  # candidate passes: Authorization first, then cookies
-    human: bool = False
-    method: str = "GET"
-    host: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
-    # Set by adapters that know the client better than its address (an MCP stdio session).
-    identity: str | None = None
-    api_key: str | None = None  # as presented; the gate checks it against its key list
-    bot: str | None = None  # a bot whose request signature the adapter verified
-
-
-@dataclass(frozen=True, slots=True)
-class Allow:
-    rule: Rule
-    # Requests left: on the pass that paid, or in the free allowance that let this one through.
-    # None on free rules.
-    remaining: int | None = None
-    claims: PassClaims | None = None
-    # Set when a dry-run rule let through a request it would have stopped: what it would have done.
-    dry_run: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Deny:
-    rule: Rule
-    reason: str = "policy"  # or "blocked": an operator blocked this client (an override)
-
-
-@dataclass(frozen=True, slots=True)
-class Throttle:
-    rule: Rule
-    retry_after: int
-    price: int
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    rule: Rule
-    challenge: IssuedChallenge
-    reason: str  # why no pass applied: missing, invalid, expired, not_applicable, exhausted
-
-
-Decision = Allow | Deny | Throttle | Challenge
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """What ``decide`` would answer for a request, computed without changing anything.
-
-    ``action`` is the outcome the rule calls for (allow, deny, throttle, challenge); with
-    ``dry_run`` the rule only records it and the request would pass.  ``price_tokens`` is what a
-    challenge would ask, with the client's current rate multiplier and tier discount applied.
-    """
-
-    action: str
-    price_tokens: int | None
-    tier: str | None
-    rule: str
-    reasons: tuple[str, ...]
-    dry_run: bool
-    identity: str = ""
-    rate: float = 0.0  # the client's requests per window, this one included
-    multiplier: float = 1.0
-    base_price: int | None = None  # the rule's price before rate and tier
-    retry_after: int | None = None  # for throttle: seconds until the price is payable again
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,19 +138,6 @@ def _asked(decision: Decision | _UnissuedChallenge) -> int | None:
     if isinstance(decision, Throttle | _UnissuedChallenge):
         return decision.price
     return None
-
-
-def _outcome(decision: Decision) -> str:
-    """What the gate did, for the decision log."""
-    if isinstance(decision, Allow):
-        if decision.dry_run is not None:
-            return f"dry_run:{decision.dry_run}"
-        if decision.claims is not None:
-            return "pass"
-        return "allow" if decision.remaining is None else "allowance"
-    if isinstance(decision, Deny):
-        return "blocked" if decision.reason == "blocked" else "deny"
-    return "challenge" if isinstance(decision, Challenge) else "throttle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +378,7 @@ class Gatekeeper:
                 identity=self.identity(visitor),
                 rule=rule_name,
                 action=decision.rule.action.value,
-                outcome=_outcome(decision),
+                outcome=outcome_of(decision),
                 reason=decision.reason if isinstance(decision, Challenge) else None,
                 price=asked if asked is not None else _asked(decision),
                 latency=time.perf_counter() - started,
