@@ -143,7 +143,7 @@ def run_wrk(url: str, duration: int, connections: int, header: str | None) -> di
     return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
 
 
-def mint_pass(state_dir: Path) -> str:
+def mint_pass(state_dir: Path, redis_url: str) -> str:
     from gate.identity import network_identity
     from gate.keys import load_keyring
     from gate.passes import PassCodec
@@ -157,8 +157,26 @@ def mint_pass(state_dir: Path) -> str:
         budget=rule.budget,
         price=rule.price,
         ttl=rule.pass_ttl,
+        epoch=store_epoch(redis_url),
     )
     return token
+
+
+def store_epoch(redis_url: str) -> str:
+    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
+    import asyncio
+
+    from gate.epoch import current_epoch
+    from gate.store import RedisStore
+
+    async def read() -> str:
+        store = RedisStore.from_url(redis_url)  # the gate's default key prefix
+        try:
+            return await current_epoch(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 async def challenge_ops(
@@ -242,7 +260,7 @@ def main() -> None:
                     )
                 )
                 wait_ready(port)  # one at a time: the first gated server seeds the shared bank
-            header = f"Authorization: ReasoningGate {mint_pass(state)}"
+            header = f"Authorization: ReasoningGate {mint_pass(state, args.redis_url)}"
             run_wrk(f"http://127.0.0.1:{ports['gated']}/", 2, args.connections, header)  # warm-up
             run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, header)
             for _round in range(2):  # interleave to spread machine noise over both

@@ -49,7 +49,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +60,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gate.errors import ConfigError, GateError
+from gate.keys import b64url, b64url_decode
 from gate.store.base import Store
 from gate.store.ops import Incr
 from gate.structured_fields import (
@@ -134,29 +134,18 @@ class BotAuthError(GateError):
 _TEST_KEY_THUMBPRINTS = frozenset({"poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U"})
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode_strict(text: str) -> bytes:
-    """Unpadded base64url only: the lenient stdlib decoder would silently skip stray characters."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
-        raise ValueError("not unpadded base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint (base64url) of an OKP JWK: the required members crv, kty and x
     in lexicographic order, no whitespace (RFC 8037 Appendix A.3)."""
     required = {name: jwk[name] for name in ("crv", "kty", "x")}
     canonical = json.dumps(required, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+    return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 def public_key_thumbprint(public_key: Ed25519PublicKey) -> str:
     """The Web Bot Auth ``keyid`` of an Ed25519 public key."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return jwk_thumbprint({"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)})
+    return jwk_thumbprint({"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +188,7 @@ def _load_jwk(jwk: Any, *, name: str, where: str, allow_test_keys: bool) -> BotK
         raise ConfigError(f"{where}: 'use' must be 'sig'")
     x = jwk.get("x")
     try:
-        raw = _b64url_decode_strict(x) if isinstance(x, str) else b""
+        raw = b64url_decode(x) if isinstance(x, str) else b""
     except ValueError:
         raw = b""
     if len(raw) != 32:

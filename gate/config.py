@@ -14,6 +14,7 @@ from pathlib import Path
 from gate.errors import ConfigError
 from gate.gatekeeper import GateSettings
 from gate.identity import parse_networks
+from gate.paths import PathSemantics
 from gate.pricing import RateCurve
 from gate.puzzle import TIERS
 
@@ -51,6 +52,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "always or never; otherwise an old schema stops them until `gate db upgrade` runs.",
     ),
     "GATE_TRUSTED_PROXIES": ("", "Comma-separated CIDRs whose X-Forwarded-For is believed."),
+    "GATE_PATH_SEMANTICS": (
+        "strict",
+        "How the upstream reads paths (docs/policy.md): strict, tomcat, iis, or comma-separated "
+        "foldings matrix-parameters, trailing-dots, case-insensitive, unicode-compatibility.",
+    ),
     "GATE_POLICY_FILE": (
         "",
         "YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on SIGHUP.",
@@ -247,6 +253,7 @@ class GateConfig:
             trusted_proxies=parse_networks(
                 item for item in env.get("GATE_TRUSTED_PROXIES", "").split(",") if item.strip()
             ),
+            paths=PathSemantics.parse(env.get("GATE_PATH_SEMANTICS") or "strict"),
         )
         signing = env.get("GATE_SIGNING_KEY_FILE", "")
         if signing and env.get("GATE_SIGNING_KEY"):

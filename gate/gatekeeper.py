@@ -17,7 +17,7 @@ import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from gate import challenges as _challenges
@@ -36,15 +36,17 @@ from gate.decisions import (
     Visitor,
     outcome_of,
 )
-from gate.errors import ConfigError, PassError
+from gate.epoch import EPOCH_KEY, epoch_of, read_epoch
+from gate.errors import AmbiguousPath, ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
+from gate.paths import STRICT, PathSemantics
 from gate.pricing import TIER_COST, RateCurve, max_puzzle_price, seconds_until, sliding_rate
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
-from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict, normalize_path
+from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict
 from gate.store import Get, Incr, Op, Store
 
 __all__ = [  # the decision types are re-exported: adapters import them from here
@@ -80,6 +82,8 @@ class GateSettings:
     human_floor: float | None = None
     # People see at most this many clues per challenge (the HTML form), whatever the rule's price.
     human_max_clues: int = 10
+    # How the upstream reads paths (GATE_PATH_SEMANTICS); strict is safe in front of any.
+    paths: PathSemantics = STRICT
 
     def human_cap(self) -> int:
         """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""
@@ -291,7 +295,13 @@ class Gatekeeper:
 
     def check_rules(self, rules: RuleSource) -> None:
         """Raise ``ConfigError`` when a priced rule costs more than one challenge can."""
+        folds_case = "case-insensitive" in self.settings.paths.foldings
         for rule in rules.terms():
+            if folds_case and rule.prefix is not None and rule.prefix != rule.prefix.lower():
+                raise ConfigError(
+                    f"rule prefix {rule.prefix!r}: with case-insensitive path semantics "
+                    "(GATE_PATH_SEMANTICS) prefixes must be lower case, as paths are priced"
+                )
             if rule.action is not Action.PRICE:
                 continue
             for tier in {self.settings.agent_tier, self.settings.human_tier}:
@@ -309,15 +319,23 @@ class Gatekeeper:
         subject = self.identity(visitor)
         if self.overrides and self.blocked(visitor, subject) is not None:
             return Verdict(BLOCKED, BLOCKED.scope)
+        path, others = self.settings.paths.readings(visitor.path)
         facts = RequestFacts(
-            path=normalize_path(visitor.path),
+            path=path,
             method=visitor.method,
             host=visitor.host,
             headers=visitor.headers,
             address=self._address(visitor.peer, visitor.forwarded_for),
             identity=subject,
         )
-        return self.rules.evaluate(facts)
+        verdict = self.rules.evaluate(facts)
+        for other in others:
+            # Another upstream's reading of this spelling must meet the same terms, or the
+            # spelling could reach a priced resource at another rule's price (gate.paths).
+            alternative = self.rules.evaluate(replace(facts, path=other))
+            if _terms(alternative) != _terms(verdict):
+                raise AmbiguousPath("another reading of this path meets other terms")
+        return verdict
 
     async def decide(self, visitor: Visitor, verdict: Verdict | Rule | None = None) -> Decision:
         """Decide ``visitor``'s request.  ``verdict`` skips rule matching when the caller already
@@ -404,18 +422,25 @@ class Gatekeeper:
         ops: list[Op] = [Incr(f"{rate_key}:{slot}", 1, 2 * window), Get(f"{rate_key}:{slot - 1}")]
         if claims is not None:
             meter_ttl = max(1.0, claims.expires_at - now + window)
-            # The identity's revocation time rides in the same round trip as the meter.
+            # The identity's revocation time and the store's epoch ride in the same round trip
+            # as the meter.
             ops += [
                 Incr(f"pass:{claims.pass_id}:used", 1, meter_ttl),
                 bump(subject, "served"),
                 read_revocation(subject),
+                read_epoch(),
             ]
         results = await self.store.execute(ops)
         rate = sliding_rate(results[0], int(results[1] or 0), window, now)
 
         if claims is not None:
             remaining = claims.budget - results[2]
-            if is_revoked(claims, results[4]):
+            if epoch_of(results[5]) != claims.epoch or not claims.epoch:
+                # Minted before the store lost its state: its meter is gone, so it must not
+                # start over with a full budget (gate.epoch).
+                metrics.PASSES.labels("reset").inc()
+                reason = "reset"
+            elif is_revoked(claims, results[4]):
                 metrics.PASSES.labels("revoked").inc()
                 reason = "revoked"
             elif remaining >= 0:
@@ -527,7 +552,11 @@ class Gatekeeper:
         claims, why = self._usable_pass(visitor.tokens, subject, rule)
         ops: list[Op] = [Get(f"rate:{subject}:{slot}"), Get(f"rate:{subject}:{slot - 1}")]
         if claims is not None:
-            ops += [Get(f"pass:{claims.pass_id}:used"), read_revocation(subject)]
+            ops += [
+                Get(f"pass:{claims.pass_id}:used"),
+                read_revocation(subject),
+                Get(EPOCH_KEY),
+            ]
         results = await self.store.execute(ops)
         current = int(results[0] or 0) + 1  # decide() counts the request before pricing it
         previous = int(results[1] or 0)
@@ -551,7 +580,9 @@ class Gatekeeper:
 
         if claims is not None:
             remaining = claims.budget - (int(results[2] or 0) + 1)
-            if is_revoked(claims, results[3]):
+            if not claims.epoch or epoch_of(results[4]) != claims.epoch:
+                reasons.append("the pass predates a reset of the store (its budget is unknown)")
+            elif is_revoked(claims, results[3]):
                 reasons.append("the pass was revoked")
             elif remaining >= 0:
                 reasons.append(f"a valid pass pays ({remaining} requests left after this one)")
@@ -600,6 +631,13 @@ class Gatekeeper:
         self, challenge_id: str, visitor: Visitor, answers: Sequence[str]
     ) -> MintedPass:
         return await self.challenges.solve(challenge_id, self.identity(visitor), answers)
+
+
+def _terms(verdict: Verdict) -> tuple[Action, str, bool]:
+    """What a verdict means for the client: free, forbidden, or priced under these terms (the
+    rule digest covers price, budget, lifetime and scope).  Two allow rules are the same terms."""
+    rule = verdict.rule
+    return rule.action, rule.digest if rule.action is Action.PRICE else "", verdict.dry_run
 
 
 _PASS_REASONS = {

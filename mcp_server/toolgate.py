@@ -216,7 +216,8 @@ class ToolGate:
                 retry_after=pending.retry_after,
             )
         except Exception as exc:  # fail closed, and say why without internals
-            self._failures.record(f"tools/call {name}", exc)
+            store = self._gatekeeper.store if self._gatekeeper is not None else None
+            await self._failures.record(f"tools/call {name}", exc, store)
             return _error(
                 "The gate could not check this call; retry later.", code="gate_unavailable"
             )

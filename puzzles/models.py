@@ -215,3 +215,18 @@ class PublishedGateClue(Base):
     )
     position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     clue_id: Mapped[int] = mapped_column(ForeignKey("clues.id", ondelete="CASCADE"), index=True)
+
+
+class ServeSample(Base):
+    """Clues served in one tier between two flushes of one process: the bank's serve rate.
+
+    Written with every flush of serve counts (``ClueBank.record_serves``), read over a window for
+    the serve rate and time to exhaustion (``puzzles.health``); rows older than a week are pruned.
+    """
+
+    __tablename__ = "serve_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    served: Mapped[int] = mapped_column(Integer)

@@ -38,6 +38,7 @@ from puzzles.builtin import seed_bank
 log = logging.getLogger("reasoning_gate")
 API_KEY_REFRESH = 30.0  # seconds
 SERVE_FLUSH = 15.0  # seconds between writes of clue serve counts to SQL
+HEALTH_REFRESH = 60.0  # seconds between readings of the bank-health gauges from SQL
 
 if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -76,6 +77,13 @@ class Runtime:
         if not counts:
             return
         await self.bank.record_serves(counts)
+        await self.engine.dispose()  # no idle SQL connection while serving (see open_runtime)
+
+    async def refresh_health(self) -> None:
+        """Read the bank's health from SQL into the gauges (fresh clues, serve rate, time left)."""
+        from puzzles.health import bank_health, publish
+
+        publish(await bank_health(self.engine, self.config.serve_limit, self.config.bank_low_water))
         await self.engine.dispose()  # no idle SQL connection while serving (see open_runtime)
 
     async def refresh_api_keys(self) -> None:
@@ -279,6 +287,9 @@ async def open_runtime(
         # one interval and a restart does not serve a clue again.
         asyncio.create_task(
             runtime._every(SERVE_FLUSH, runtime.flush_serves, "recording clue serves")
+        ),
+        asyncio.create_task(
+            runtime._every(HEALTH_REFRESH, runtime.refresh_health, "reading bank health")
         ),
     ]
     if runtime.watcher is not None:

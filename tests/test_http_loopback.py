@@ -10,6 +10,7 @@ import httpx2
 import pytest
 
 from gate.config import GateConfig
+from gate.epoch import current_epoch
 from gate.keys import KeyRing
 from gate.passes import PassCodec
 from gate.store import RedisStore
@@ -107,7 +108,13 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
         subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
     )
     genuine, _ = runtime.gatekeeper.passes.mint(
-        subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
+        subject=subject,
+        scope=rule.scope,
+        rule=rule.digest,
+        budget=5,
+        price=1,
+        ttl=60,
+        epoch=await current_epoch(runtime.gatekeeper.store),
     )
     middle = len(genuine) - 40  # inside the signature, away from its padding bits
     tampered = genuine[:middle] + ("B" if genuine[middle] == "A" else "A") + genuine[middle + 1 :]
@@ -124,7 +131,7 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
 async def test_agents_asking_for_markdown_read_the_puzzle_as_text(site) -> None:
     client, _ = site
     response = await client.get("/api/data", headers={"Accept": "text/markdown"})
-    assert response.status_code == 401 and response.text.startswith("# Payment required")
+    assert response.status_code == 401 and response.text.startswith("# Pass required")
     assert (await client.get("/private/x")).status_code == 403
 
 
