@@ -25,15 +25,15 @@ from typing import Any
 
 import torch
 
-from gate.worker.backend import SamplingParams
-from gate.worker.engine import EngineOptions
-from gate.worker.fast import FastBackend
-from gate.worker.model import LoadedModel, random_model
-from gate.worker.runner import reference_decode_attention
+from puzzles.worker.backend import SamplingParams
+from puzzles.worker.fast import FastBackend
+from puzzles.worker.model import LoadedModel, random_model
+from puzzles.worker.options import EngineOptions
+from puzzles.worker.runner import reference_decode_attention
 
 
 def kernel_check(dtype: torch.dtype, seed: int) -> float:
-    from gate.worker.triton_decode import decode_attention
+    from puzzles.worker.triton_decode import decode_attention
 
     gen = torch.Generator(device="cuda").manual_seed(seed)
     slots, kv_heads, heads, context, dim, batch = 40, 4, 32, 1024, 64, 33

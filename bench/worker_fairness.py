@@ -1,5 +1,5 @@
 """Fairness and throughput of ``gate worker``'s engines: stock transformers continuous batching
-(FIFO) against the fast engine (``gate.worker.fast``) under FIFO and under the fair (VTC) planner.
+(FIFO) against the fast engine (``puzzles.worker.fast``) under FIFO and under the fair (VTC) planner.
 
 Run on a GPU: ``python bench/worker_fairness.py`` (a random-init ~1.1B Llama, TinyLlama's shape).
 Check here on the CPU: ``.venv/bin/python bench/worker_fairness.py --smoke``.
@@ -36,16 +36,17 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gate.worker.backend import Finished, SamplingParams
-from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
-from gate.worker.fast import FastBackend
-from gate.worker.model import LoadedModel, random_model
+from puzzles.worker.backend import Finished, SamplingParams
+from puzzles.worker.engine import ContinuousBatchingBackend
+from puzzles.worker.fast import FastBackend
+from puzzles.worker.model import LoadedModel, random_model
+from puzzles.worker.options import EngineOptions
 
 Engine = ContinuousBatchingBackend | FastBackend
 
 
 def jain_index(values: list[float]) -> float | None:
-    """``gate.llm.scheduler.jain_index``, restated: importing ``gate.llm`` pulls the pool's HTTP
+    """``puzzles.llm.scheduler.jain_index``, restated: importing ``puzzles.llm`` pulls the pool's HTTP
     client stack (openai, httpx2, pydantic), which a GPU box running only the worker lacks."""
     if len(values) < 2:
         return None

@@ -13,11 +13,11 @@ from gate.config import GateConfig
 from gate.epoch import current_epoch
 from gate.keys import KeyRing
 from gate.passes import PassCodec
-from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.demo import DEMO_RULES, demo_app
 from puzzles.db import create_engine
+from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.support import on_loopback
 

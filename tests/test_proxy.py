@@ -30,11 +30,11 @@ from gate.errors import ConfigError
 from gate.identity import parse_networks
 from gate.puzzle import puzzle_from_dict
 from gate.rules import Action, Rule, RuleSet
-from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.proxy import ReverseProxy, proxy_app
 from middleware.proxy_cli import load_rules, parse_rule, parse_rules, serve_proxy
+from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.plugins.leaks import LEDGER
 from tests.support import free_port

@@ -1,4 +1,4 @@
-"""The fast engine (``gate.worker.fast``) on the CPU, and its step planner (``gate.worker.batcher``).
+"""The fast engine (``puzzles.worker.fast``) on the CPU, and its step planner (``puzzles.worker.batcher``).
 
 The engine runs the tiny random Llama with the torch attention (the path CI has): its greedy
 tokens must equal transformers' ``generate`` whatever the batching does (chunked prefill, queued
@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from gate.worker.batcher import Batcher, Sequence
-from gate.worker.tenants import TenantLedger
+from puzzles.worker.batcher import Batcher, Sequence
+from puzzles.worker.tenants import TenantLedger
 from tests.test_worker import require_model_stack
 
 
 @pytest.fixture(scope="module")
 def tiny_model() -> Any:
     require_model_stack()
-    from gate.worker.model import random_model
+    from puzzles.worker.model import random_model
 
     return random_model("llama")
 
@@ -44,7 +44,7 @@ def _reference(tiny_model: Any, prompt: list[int], new: int) -> list[int]:
 
 
 async def _tokens(backend: Any, prompt: list[int], new: int, tenant: str = "t") -> list[int]:
-    from gate.worker.backend import SamplingParams
+    from puzzles.worker.backend import SamplingParams
 
     sink: list[int] = []
     params = SamplingParams(max_new_tokens=new)
@@ -59,8 +59,8 @@ PROMPTS = [
 
 
 async def test_fast_engine_tokens_equal_generate_with_chunks_and_queueing(tiny_model: Any) -> None:
-    from gate.worker.engine import EngineOptions
-    from gate.worker.fast import FastBackend
+    from puzzles.worker.fast import FastBackend
+    from puzzles.worker.options import EngineOptions
 
     # 3 slots for 6 requests (they queue) and 16 tokens a step (prompts are chunked).
     options = EngineOptions(
@@ -76,8 +76,8 @@ async def test_fast_engine_tokens_equal_generate_with_chunks_and_queueing(tiny_m
 
 
 async def test_preempted_requests_are_recomputed_to_the_same_tokens(tiny_model: Any) -> None:
-    from gate.worker.engine import EngineOptions
-    from gate.worker.fast import FastBackend
+    from puzzles.worker.fast import FastBackend
+    from puzzles.worker.options import EngineOptions
 
     options = EngineOptions(
         sampling=False, ignore_eos=True, max_requests_per_batch=2, max_batch_tokens=64
@@ -97,8 +97,8 @@ async def test_preempted_requests_are_recomputed_to_the_same_tokens(tiny_model: 
 
 
 async def test_a_stopped_fast_engine_refuses_requests(tiny_model: Any) -> None:
-    from gate.worker.engine import EngineOptions
-    from gate.worker.fast import FastBackend
+    from puzzles.worker.fast import FastBackend
+    from puzzles.worker.options import EngineOptions
 
     backend = FastBackend(tiny_model, EngineOptions(max_requests_per_batch=2))
     backend.close()
