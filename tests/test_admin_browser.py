@@ -15,7 +15,6 @@ import asyncio
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from puzzles.db import session_factory
 from puzzles.policy_store import save_policy
 from tests.bank_solver import BankSolver
 from tests.plugins.browser import ThreadedServers
-from tests.support import delete_keys, on_loopback
+from tests.support import delete_keys, key_prefix, on_loopback
 
 USER, PASSWORD = "operator", "correct horse battery"
 PREFIX = "/_gate/admin"
@@ -56,7 +55,7 @@ async def _not_found(scope: Any, receive: Any, send: Any) -> None:
 
 def _servers(state: Path, redis_url: str) -> Callable[..., Any]:
     async def main(info: dict[str, Any], ready: Callable[[], None], stop: asyncio.Event) -> None:
-        prefix = f"rg-admin-e2e:{uuid.uuid4().hex}:"
+        prefix = key_prefix("admin-e2e")
         url = f"sqlite+aiosqlite:///{state / 'gate.db'}"
         # A flat rate curve: the agent's polling must not raise its own prices mid-test.
         env = {
