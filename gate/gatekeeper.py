@@ -23,7 +23,14 @@ from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, n
 from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
-from gate.pricing import TIER_COST, RateCurve, max_puzzle_price, seconds_until, sliding_rate
+from gate.pricing import (
+    TIER_COST,
+    RateCurve,
+    max_puzzle_price,
+    puzzle_spec,
+    seconds_until,
+    sliding_rate,
+)
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict, normalize_path
@@ -127,6 +134,10 @@ class Preview:
     multiplier: float = 1.0
     base_price: int | None = None  # the rule's price before rate and tier
     retry_after: int | None = None  # for throttle: seconds until the price is payable again
+    # For challenge: what the client would be asked, the expected cost of the puzzle that
+    # ``price_tokens`` composes (whole clues of the tier, so it rounds up: 2000 at tier 2 is seven
+    # 300-token clues, 2100), at the tier's default clue cost.
+    puzzle_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +509,12 @@ class Gatekeeper:
         rate = sliding_rate(current, previous, window, now)
         multiplier = self.settings.curve.multiplier(rate)
 
-        def answer(action: str, price: int | None = None, retry: int | None = None) -> Preview:
+        def answer(
+            action: str,
+            price: int | None = None,
+            retry: int | None = None,
+            puzzle: int | None = None,
+        ) -> Preview:
             return Preview(
                 action,
                 price,
@@ -511,6 +527,7 @@ class Gatekeeper:
                 multiplier,
                 rule.price,
                 retry,
+                puzzle,
             )
 
         if claims is not None:
@@ -545,7 +562,15 @@ class Gatekeeper:
                 f"a person sees at most {self.settings.human_max_clues} clues: price capped at "
                 f"{price} (GATE_HUMAN_MAX_CLUES)"
             )
-        return answer("challenge", price)
+        spec = puzzle_spec(price, level)
+        clues = spec.gates * spec.length
+        puzzle = clues * TIER_COST[level]
+        if puzzle != price:
+            reasons.append(
+                f"price {price} buys whole clues: {clues} of tier {level} at {TIER_COST[level]} "
+                f"tokens, so the client is asked {puzzle}"
+            )
+        return answer("challenge", price, puzzle=puzzle)
 
     def _usable_pass(
         self, tokens: Sequence[str], subject: str, rule: Rule
