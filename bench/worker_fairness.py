@@ -33,10 +33,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gate.llm.scheduler import jain_index
-from gate.worker.backend import Finished, SamplingParams
-from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
-from gate.worker.model import LoadedModel, random_model
+from puzzles.llm.scheduler import jain_index
+from puzzles.worker.backend import Finished, SamplingParams
+from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
+from puzzles.worker.model import LoadedModel, random_model
 
 WINDOW_S = 10.0
 SAMPLE_S = 0.25

@@ -24,12 +24,21 @@ from urllib.parse import parse_qs, urlencode
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gate.answers import readable_answer
 from gate.challenges import MintedPass
-from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooEarly, WrongAnswer
+from gate.errors import (
+    ChallengeGone,
+    ChallengeMismatch,
+    ChallengePending,
+    RequestRefused,
+    TooEarly,
+    WrongAnswer,
+)
 from gate.failures import FailureLog
-from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
+from gate.gatekeeper import Allow, Challenge, Decision, Gatekeeper, Visitor
 from gate.identity import forwarded_scheme
-from gate.rules import Action
+from gate.paths import check_target
+from gate.refusals import refusal
 from middleware.body import BadLength, BodyTooLarge, read_body
 from middleware.discovery import DISCOVERY_PATH, discovery_document
 from middleware.negotiate import Flavor, negotiate
@@ -54,15 +63,17 @@ class GateMiddleware:
         endpoint: str = "/.gate",
         cookie_name: str = "rg_pass",
         max_body: int = 16_384,
+        raw_target: bool = False,
     ) -> None:
         self.app = app
+        # The app behind hands the raw request target to another server (a reverse proxy): a
+        # target that server could decode or resolve differently is refused before pricing.
+        self.raw_target = raw_target
         self.gatekeeper = gatekeeper
         self.endpoint = endpoint.rstrip("/")
         self.challenge_prefix = f"{self.endpoint}/challenges/"
         self.cookie_name = cookie_name
         self.max_body = max_body
-        self._scheme_bytes = (SCHEME.lower() + " ").encode()
-        self._scheme_length = len(self._scheme_bytes)
         self._cookie_marker = f"{cookie_name}=".encode()
         self._failures = FailureLog(log)  # one line per cause per minute, never one per request
 
@@ -85,6 +96,8 @@ class GateMiddleware:
             return
         visitor, flavor = self._visitor(scope)
         try:
+            if self.raw_target:
+                check_target(scope.get("raw_path"), path)
             if "signature-input" in visitor.headers:
                 bot = await self.gatekeeper.verified_bot(
                     visitor.method,
@@ -97,15 +110,20 @@ class GateMiddleware:
                 if bot is not None:
                     visitor = replace(visitor, bot=bot)
             verdict = self.gatekeeper.verdict(visitor)
-            if verdict.rule.action is Action.ALLOW and not verdict.dry_run:
-                decision: Decision = Allow(verdict.rule)
-            else:
+            # A free rule needs no store round trip (nor a coroutine); it is counted all the same.
+            decision: Decision | None = self.gatekeeper.free(visitor, verdict)
+            if decision is None:
                 decision = await self.gatekeeper.decide(visitor, verdict)
         except ChallengePending as pending:
             await self._answer(scope, receive, send, _pending(flavor, pending.retry_after))
             return
+        except RequestRefused as refused:  # judged before anything is counted or charged
+            await self._answer(scope, receive, send, _refused(flavor, refused))
+            return
         except Exception as exc:  # fail closed: nothing passes when the gate itself fails
-            self._failures.record(f"{scope.get('method', 'WS')} {path}", exc)
+            await self._failures.record(
+                f"{scope.get('method', 'WS')} {path}", exc, self.gatekeeper.store
+            )
             await self._answer(scope, receive, send, _unavailable(flavor))
             return
 
@@ -126,28 +144,16 @@ class GateMiddleware:
                 now=self.gatekeeper.clock(),
                 free=(decision.rule.free_per_window, self.gatekeeper.settings.rate_window),
             )
-        elif isinstance(decision, Throttle):
-            response = message_response(
-                429,
-                "Too many requests",
-                f"Your request rate puts the price at {decision.price} solver tokens, above this "
-                f"site's limit. Retry after {decision.retry_after} seconds.",
-                flavor=flavor,
-                error="rate_limited",
-                headers={"Retry-After": str(decision.retry_after)},
-                extra={"retry_after": decision.retry_after, "price": decision.price},
-            )
         else:
-            assert isinstance(decision, Deny)
-            blocked = decision.reason == "blocked"
+            refused = refusal(decision)
             response = message_response(
-                403,
-                "Forbidden",
-                "The site's operator has blocked this client."
-                if blocked
-                else "Access to this resource is not allowed.",
+                refused.status,
+                refused.title,
+                refused.message,
                 flavor=flavor,
-                error="blocked" if blocked else "denied",
+                error=refused.code,
+                headers=refused.headers,
+                extra=refused.fields,
             )
         await self._answer(scope, receive, send, response)
 
@@ -171,11 +177,8 @@ class GateMiddleware:
             elif name == "x-forwarded-for":
                 forwarded.append(value)
         tokens: list[str] = []
-        if (
-            authorization is not None
-            and authorization[: self._scheme_length].lower() == self._scheme_bytes
-        ):
-            tokens.append(authorization[self._scheme_length :].decode("latin-1").strip())
+        if authorization is not None and (token := _gate_credential(authorization)) is not None:
+            tokens.append(token)  # an empty one too: refused as invalid, not taken as missing
         for header in cookies:
             tokens.extend(_cookie_values(header, self.cookie_name))
         client = scope.get("client")
@@ -200,10 +203,7 @@ class GateMiddleware:
         headers = scope["headers"]
         marker = self._cookie_marker
         if not any(
-            (
-                name == b"authorization"
-                and value[: self._scheme_length].lower() == self._scheme_bytes
-            )
+            (name == b"authorization" and _gate_credential(value) is not None)
             or (name == b"cookie" and marker in value)
             or name == _API_KEY_BYTES
             for name, value in headers
@@ -211,10 +211,7 @@ class GateMiddleware:
             return scope
         kept: list[tuple[bytes, bytes]] = []
         for name, value in headers:
-            if (
-                name == b"authorization"
-                and value[: self._scheme_length].lower() == self._scheme_bytes
-            ):
+            if name == b"authorization" and _gate_credential(value) is not None:
                 continue
             if name == _API_KEY_BYTES:
                 continue
@@ -238,8 +235,12 @@ class GateMiddleware:
         flavor = negotiate(headers.get("accept"))
         try:
             response = await self._challenge_endpoint(scope, receive, headers, flavor)
+        except RequestRefused as refused:
+            response = _refused(flavor, refused)
         except Exception as exc:  # fail closed, as on the gated path
-            self._failures.record(f"{scope['method']} {scope['path']}", exc)
+            await self._failures.record(
+                f"{scope['method']} {scope['path']}", exc, self.gatekeeper.store
+            )
             response = _unavailable(flavor)
         await response(scope, receive, send)
 
@@ -493,13 +494,26 @@ def _header_values(scope: Scope, wanted: bytes) -> list[str]:
     return [value.decode("latin-1") for name, value in scope["headers"] if name == wanted]
 
 
+_SCHEME_BYTES = SCHEME.lower().encode()
+
+
+def _gate_credential(authorization: bytes) -> str | None:
+    """The pass in an ``Authorization: ReasoningGate <pass>`` value ("" when the scheme comes
+    alone: servers strip the trailing space), or None for another scheme."""
+    scheme, _, rest = authorization.strip().partition(b" ")
+    if scheme.lower() != _SCHEME_BYTES:
+        return None
+    return rest.decode("latin-1").strip()
+
+
 def _cookie_values(header: str, cookie_name: str) -> list[str]:
     # Several cookies of one name (set for different paths) may arrive; http.cookies keeps only
-    # one, so split by hand.
+    # one, so split by hand.  An empty value is kept: it is a pass that was presented, and
+    # refused as invalid.
     values: list[str] = []
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
-        if name == cookie_name and value:
+        if name == cookie_name:
             values.append(value.strip('"'))
     return values
 
@@ -549,13 +563,33 @@ def _parse_answers(body: bytes, media: str) -> tuple[list[str], str | None] | No
                 return None
             answers = data.get("answers", [data["answer"]] if "answer" in data else [])
             form_next = None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser's stack (a few kilobytes of '[' do
+        # it); an unreadable answer like any other, never a gate failure.
         return None
     if not isinstance(answers, list) or not 0 < len(answers) <= MAX_ANSWERS:
         return None
-    if not all(isinstance(answer, str) and len(answer) <= 256 for answer in answers):
+    if not all(isinstance(answer, str) and readable_answer(answer) for answer in answers):
         return None
     return list(answers), form_next
+
+
+_REFUSALS = {
+    "ambiguous_path": (
+        "Ambiguous path",
+        "This path could name another resource on the site behind the gate (path parameters, "
+        "case, trailing dots or spaces, encoded separators). Request its plain spelling.",
+    ),
+    "unreadable_forwarding": (
+        "Bad forwarding header",
+        "A proxy in front of the gate sent an X-Forwarded-For chain that does not parse.",
+    ),
+}
+
+
+def _refused(flavor: Flavor, refused: RequestRefused) -> Response:
+    title, message = _REFUSALS.get(refused.code, ("Bad request", "The request was refused."))
+    return message_response(400, title, message, flavor=flavor, error=refused.code)
 
 
 def _pending(flavor: Flavor, retry_after: int) -> Response:

@@ -40,6 +40,7 @@ _WHY = {
     "not_applicable": "The pass presented does not cover this resource or this client.",
     "exhausted": "The pass presented has used up its request budget.",
     "revoked": "The pass presented was revoked by the site's operator.",
+    "reset": "The pass presented predates a reset of the gate's state; its budget cannot be known.",
 }
 
 # The same, for a person on the HTML form: one sentence saying why this page asks for a puzzle.
@@ -51,6 +52,8 @@ _WHY_PERSON = {
     "network, or rules that have changed); solving the puzzle gives you one that does.",
     "exhausted": "Your pass has opened all the pages it paid for; solving the puzzle gives you a new one.",
     "revoked": "The site's operator withdrew your pass; solving the puzzle gives you a new one.",
+    "reset": "The site restarted and can no longer tell what your pass has paid for; solving the "
+    "puzzle gives you a new one.",
 }
 
 

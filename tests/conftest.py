@@ -93,8 +93,9 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
 
 async def _seed(url: str) -> None:
     from puzzles.bank import ClueBank
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
     from puzzles.knowledge import builtin_clues
+    from puzzles.migrations import create_schema
     from tests.support import CONSONANTS
 
     rng = random.Random(11)

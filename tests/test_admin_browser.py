@@ -27,15 +27,15 @@ from admin.policy_text import starter_policy
 from admin.serve import create_user
 from admin.settings import AdminSettings
 from gate.config import GateConfig
-from gate.llm.snapshot import publish_snapshot
 from gate.pricing import puzzle_spec
 from gate.puzzle import puzzle_from_dict
 from gate.rules import RuleSet
-from gate.runtime import open_runtime
 from gate.store import RedisStore
 from middleware.demo import DEMO_RULES, demo_app
+from operator_state.policy_store import save_policy
 from puzzles.db import session_factory
-from puzzles.policy_store import save_policy
+from puzzles.llm.snapshot import publish_snapshot
+from serving.runtime import open_runtime
 from tests.bank_solver import BankSolver
 from tests.plugins.browser import ThreadedServers, axe_violations, page_width, wider_than
 from tests.support import delete_keys, key_prefix, on_loopback

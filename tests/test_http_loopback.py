@@ -9,13 +9,14 @@ import httpx2
 import pytest
 
 from gate.config import GateConfig
+from gate.epoch import current_epoch
 from gate.keys import KeyRing
 from gate.passes import PassCodec
-from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.demo import DEMO_RULES, demo_app
 from puzzles.db import create_engine
+from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.support import delete_keys, key_prefix, on_loopback
 
@@ -107,7 +108,13 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
         subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
     )
     genuine, _ = runtime.gatekeeper.passes.mint(
-        subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
+        subject=subject,
+        scope=rule.scope,
+        rule=rule.digest,
+        budget=5,
+        price=1,
+        ttl=60,
+        epoch=await current_epoch(runtime.gatekeeper.store),
     )
     middle = len(genuine) - 40  # inside the signature, away from its padding bits
     tampered = genuine[:middle] + ("B" if genuine[middle] == "A" else "A") + genuine[middle + 1 :]

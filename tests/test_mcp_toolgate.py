@@ -23,11 +23,11 @@ from gate.config import GateConfig
 from gate.gatekeeper import Gatekeeper
 from gate.puzzle import puzzle_from_dict
 from gate.rules import Rule, RuleSet
-from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from mcp_server import PASS_META_KEY, ToolGate, tool_rules
 from mcp_server.toolgate import BUDGET_META_KEY, PRICE_META_KEY, PUZZLE_META_KEY
 from middleware import GateMiddleware
+from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.support import delete_keys, key_prefix, on_loopback
 

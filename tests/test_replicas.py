@@ -264,7 +264,7 @@ def test_a_policy_change_reaches_every_replica(cluster: Cluster) -> None:
 
     assert status_everywhere(401)()
     # A dashboard edit: a new version stored in SQL, which every replica polls.
-    from puzzles.policy_store import save_policy
+    from operator_state.policy_store import save_policy
 
     async def store(text: str) -> None:
         engine = create_engine(cluster.database_url)

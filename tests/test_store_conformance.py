@@ -20,6 +20,7 @@ from gate.store import (
     Incr,
     MemoryStore,
     Put,
+    PutNew,
     RedisStore,
     Store,
     Take,
@@ -90,6 +91,22 @@ async def test_fifty_concurrent_takes_of_one_key_yield_the_value_exactly_once(
     results = await asyncio.gather(*(store.take("challenge") for _ in range(50)))
     assert results.count(b"secret") == 1
     assert results.count(None) == 49
+
+
+async def test_put_new_stores_only_when_absent_and_returns_what_is_stored(store: Store) -> None:
+    (first,) = await store.execute([PutNew("marker", b"one", 10)])
+    (second,) = await store.execute([PutNew("marker", b"two", 10)])
+    assert (first, second) == (b"one", b"one")
+    assert await store.get("marker") == b"one"
+    await store.incr("counter", 3)
+    assert (await store.execute([PutNew("counter", b"x", 10)]))[0] == b"3"
+
+
+async def test_fifty_concurrent_put_news_all_read_the_first_value(store: Store) -> None:
+    results = await asyncio.gather(
+        *(store.execute([PutNew("marker", b"%d" % i, 10)]) for i in range(50))
+    )
+    assert len({result[0] for result in results}) == 1
 
 
 async def test_delete_reports_whether_the_key_existed(store: Store) -> None:

@@ -19,7 +19,7 @@ import httpx2
 import pytest
 from typer.testing import CliRunner
 
-from gate.worker.backend import TextAssembler
+from puzzles.worker.backend import TextAssembler
 
 CHAT = "/v1/chat/completions"
 TEXT = "/v1/completions"
@@ -41,14 +41,14 @@ def require_model_stack() -> None:
 @pytest.fixture(scope="module")
 def tiny_model() -> Any:
     require_model_stack()
-    from gate.worker.model import random_model
+    from puzzles.worker.model import random_model
 
     return random_model("llama")
 
 
 @pytest.fixture(scope="module")
 def backend(tiny_model: Any) -> Iterator[Any]:
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
 
     engine = ContinuousBatchingBackend(tiny_model, EngineOptions(**SMALL_ENGINE))
     yield engine
@@ -56,7 +56,7 @@ def backend(tiny_model: Any) -> Iterator[Any]:
 
 
 def _client(backend: Any, **options: Any) -> httpx2.AsyncClient:
-    from gate.worker.app import create_app
+    from puzzles.worker.app import create_app
 
     app = create_app(backend, **options)
     return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://worker")
@@ -348,7 +348,7 @@ async def test_closing_a_generation_early_frees_its_slot_and_cache(
 ) -> None:
     # The HTTP layer closes the generator when a client leaves (ASGITransport buffers whole
     # responses, so the disconnect itself is driven here at the backend seam).
-    from gate.worker.backend import SamplingParams, TextPrompt
+    from puzzles.worker.backend import SamplingParams, TextPrompt
 
     idle = await _idle_queue(client)
     prompt = await backend.prepare(TextPrompt("a prompt long enough to fill one cache block"))
@@ -365,7 +365,7 @@ async def test_closing_a_generation_early_frees_its_slot_and_cache(
 
 
 async def test_a_greedy_only_worker_refuses_a_temperature(tiny_model: Any) -> None:
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
 
     engine = ContinuousBatchingBackend(tiny_model, EngineOptions(sampling=False, **SMALL_ENGINE))
     try:
@@ -379,8 +379,8 @@ async def test_a_greedy_only_worker_refuses_a_temperature(tiny_model: Any) -> No
 
 
 async def test_a_refused_submission_leaves_no_handler_or_ledger_entry(tiny_model: Any) -> None:
-    from gate.worker.backend import SamplingParams
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from puzzles.worker.backend import SamplingParams
+    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
 
     engine = ContinuousBatchingBackend(tiny_model, EngineOptions(**SMALL_ENGINE))
     engine.close()  # a stopped engine refuses new requests

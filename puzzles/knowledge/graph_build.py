@@ -54,7 +54,8 @@ async def store(
 ) -> BuildResult:
     """Create the schema if needed and add ``drafts`` (and the word list) to the bank."""
     from puzzles.bank import ClueBank
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
+    from puzzles.migrations import create_schema
     from puzzles.words import load_words
 
     start = time.perf_counter()
