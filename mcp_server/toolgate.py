@@ -43,6 +43,7 @@ from gate.failures import FailureLog
 from gate.gatekeeper import Allow, Challenge, Deny, Gatekeeper, Throttle, Visitor
 from gate.pricing import max_puzzle_price
 from gate.puzzle import puzzle_text, puzzle_to_dict
+from gate.refusals import Refusal, refusal, tool_wording
 from gate.rules import Action, Rule, RuleSet
 from gate.sealing import Sealer
 from gate.store import Put, Take
@@ -180,14 +181,14 @@ class ToolGate:
             try:
                 self._declared.update(await self._listing())
             except Exception as exc:
-                self._failures.record("tools/list for output schemas", exc)
+                await self._failures.record("tools/list for output schemas", exc)
         return self._declared.get(name, True)
 
     async def gatekeeper(self) -> Gatekeeper:
         if self._gatekeeper is None:
             async with self._lock:
                 if self._gatekeeper is None:
-                    from gate.runtime import open_runtime
+                    from serving.runtime import open_runtime
 
                     self._runtime = await open_runtime(
                         self._config or GateConfig.from_env(), RuleSet([])
@@ -291,18 +292,8 @@ class ToolGate:
         decision = await gatekeeper.decide(caller.visitor(tokens), rule)
         if isinstance(decision, Allow):
             return await self._run(ctx, call_next, params, meta, responses, state, decision)
-        if isinstance(decision, Deny):
-            if decision.reason == "blocked":
-                return _error("The server's operator has blocked this client.", code="blocked")
-            return _error(f"The tool {name!r} is not available.", code="denied")
-        if isinstance(decision, Throttle):
-            return _error(
-                f"Too many calls: the price is now {decision.price} solver tokens, above the limit. "
-                f"Retry after {decision.retry_after} seconds.",
-                code="rate_limited",
-                retry_after=decision.retry_after,
-                price=decision.price,
-            )
+        if isinstance(decision, Deny | Throttle):
+            return _refused(refusal(decision, tool_wording(name)))
         assert isinstance(decision, Challenge)
         return await self._ask(ctx, call_next, params, rule, caller, decision, responses, meta)
 
@@ -475,7 +466,7 @@ class ToolGate:
         try:
             await (await self.gatekeeper()).refund(decision)
         except Exception as exc:
-            self._failures.record("refund", exc)
+            await self._failures.record("refund", exc)
             return False
         return True
 
@@ -565,12 +556,8 @@ class ToolGate:
             return _error(f"{tool!r} is not a priced tool; call it directly.", code="not_priced")
         gatekeeper = await self.gatekeeper()
         decision = await gatekeeper.decide(_caller(ctx).visitor(), rule)
-        if isinstance(decision, Throttle):
-            return _error(
-                f"Too many calls; retry after {decision.retry_after} seconds.",
-                code="rate_limited",
-                retry_after=decision.retry_after,
-            )
+        if isinstance(decision, Deny | Throttle):
+            return _refused(refusal(decision, tool_wording(tool)))
         if not isinstance(decision, Challenge):
             return _error(f"{tool!r} cannot be paid for.", code="denied")
         payload = _challenge_payload(decision.challenge, tool)
@@ -780,6 +767,10 @@ def _ok(text: str, structured: dict[str, Any]) -> Any:
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)], structured_content=structured
     )
+
+
+def _refused(refused: Refusal) -> Any:
+    return _error(refused.message, code=refused.code, **refused.fields)
 
 
 def _error(text: str, **structured: Any) -> Any:
