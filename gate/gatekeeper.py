@@ -43,7 +43,14 @@ from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
 from gate.paths import STRICT, PathSemantics
-from gate.pricing import TIER_COST, RateCurve, max_puzzle_price, seconds_until, sliding_rate
+from gate.pricing import (
+    TIER_COST,
+    RateCurve,
+    max_puzzle_price,
+    puzzle_spec,
+    seconds_until,
+    sliding_rate,
+)
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict
@@ -563,7 +570,12 @@ class Gatekeeper:
         rate = sliding_rate(current, previous, window, now)
         multiplier = self.settings.curve.multiplier(rate)
 
-        def answer(action: str, price: int | None = None, retry: int | None = None) -> Preview:
+        def answer(
+            action: str,
+            price: int | None = None,
+            retry: int | None = None,
+            puzzle: int | None = None,
+        ) -> Preview:
             return Preview(
                 action,
                 price,
@@ -576,6 +588,7 @@ class Gatekeeper:
                 multiplier,
                 rule.price,
                 retry,
+                puzzle,
             )
 
         if claims is not None:
@@ -610,7 +623,15 @@ class Gatekeeper:
                 f"a person sees at most {self.settings.human_max_clues} clues: price capped at "
                 f"{price} (GATE_HUMAN_MAX_CLUES)"
             )
-        return answer("challenge", price)
+        spec = puzzle_spec(price, quote.level)
+        clues = spec.gates * spec.length
+        puzzle = clues * TIER_COST[quote.level]
+        if puzzle != price:
+            reasons.append(
+                f"price {price} buys whole clues: {clues} of tier {quote.level} at "
+                f"{TIER_COST[quote.level]} tokens, so the client is asked {puzzle}"
+            )
+        return answer("challenge", price, puzzle=puzzle)
 
     def _usable_pass(
         self, tokens: Sequence[str], subject: str, rule: Rule

@@ -7,7 +7,6 @@ stdio (a subprocess).  The test-only solver reads answers from the bank.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,14 @@ from mcp_server.toolgate import BUDGET_META_KEY, PRICE_META_KEY, PUZZLE_META_KEY
 from middleware import GateMiddleware
 from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
-from tests.support import on_loopback
+from tests.support import delete_keys, key_prefix, on_loopback
 
 MODES = ["legacy", "2026-07-28"]
 
 
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    store = RedisStore.from_url(redis_url, prefix=f"rg-mcp:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("mcp"))
     opened = await open_runtime(
         GateConfig.from_env({}, state_dir=seeded_state), RuleSet([]), store=store
     )
@@ -45,6 +44,7 @@ async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
         yield opened
     finally:
         await opened.close()
+        await delete_keys(redis_url, store.prefix)
 
 
 @pytest.fixture
