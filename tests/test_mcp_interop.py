@@ -711,3 +711,31 @@ async def test_a_stdio_upstream_that_dies_while_idle_is_restarted_for_the_next_c
             await anyio.sleep(1)  # the upstream exits 0.2 s after answering
             after = await client.call_tool("echo", {"text": "still served"})
     assert not after.is_error and text(after) == "still served"
+
+
+async def test_resource_updates_reach_the_sessions_that_subscribed(everything: Everything) -> None:
+    """server-everything sends ``notifications/resources/updated`` every 5 s for what a session
+    subscribed to once its updates are switched on; through the gateway they reach the client."""
+    updated = anyio.Event()
+    seen: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            seen.append(str(message.params.uri))
+            updated.set()
+
+    spec = UpstreamSpec(everything.url, "url", 15)
+    with anyio.fail_after(LIMIT):
+        async with (
+            http_gateway(spec) as url,
+            Client(url, mode="legacy", cache=None, message_handler=on_message) as client,
+        ):
+            uri = str((await client.list_resources()).resources[0].uri)
+            await client.session.send_request(
+                types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri)),
+                types.EmptyResult,
+            )
+            await client.call_tool("toggle-subscriber-updates", {})
+            with anyio.fail_after(15):
+                await updated.wait()
+    assert seen[0] == uri
