@@ -39,7 +39,7 @@ def _no_type_for_flags() -> None:
         return None if self.is_flag else shown(self, ctx)
 
     display_type_rich.flags_untyped = True  # type: ignore[attr-defined]
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
 
 
 _no_type_for_flags()
