@@ -14,9 +14,9 @@ from gate.commands import DatabaseUrl, console, load_config
 from puzzles.cli.pools import (
     BackendsFile,
     BackendUrl,
-    Concurrency,
+    GenerateConcurrency,
+    GenerateSolvers,
     ModelName,
-    SolverNames,
     _factory_pools,
     _load_llm_backends,
     _run_factory,
@@ -103,11 +103,11 @@ def puzzles_refill(
         float, typer.Option(min=1.0, help="Seconds between rounds with --watch.")
     ] = 300.0,
     low_water: LowWater = None,
-    concurrency: Concurrency = 8,
+    concurrency: GenerateConcurrency = 8,
     generator: Annotated[
         str | None, typer.Option(help="Backend or model name that writes clues (default: all).")
     ] = None,
-    solver: SolverNames = None,
+    solver: GenerateSolvers = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,
     model: ModelName = None,
