@@ -41,14 +41,15 @@ def modern(ctx: Ctx) -> bool:
 class Relay:
     def __init__(self) -> None:
         self._calls: dict[int, Ctx] = {}  # downstream requests in flight, by id()
-        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()  # handshake-era sessions seen
-        self._subscribed: dict[str, weakref.WeakSet[Any]] = {}  # resource URI -> sessions
+        # Handshake-era client connections seen, and by resource URI those that subscribed.
+        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
 
     @contextmanager
     def serving(self, ctx: Ctx) -> Iterator[None]:
         """Mark ``ctx``'s request as in flight while it is forwarded."""
-        if not modern(ctx):
-            self._sessions.add(ctx.session)
+        if not modern(ctx) and (connection := _connection(ctx)) is not None:
+            self._sessions.add(connection)
         self._calls[id(ctx)] = ctx
         try:
             yield
@@ -56,10 +57,12 @@ class Relay:
             self._calls.pop(id(ctx), None)
 
     def subscribe(self, ctx: Ctx, uri: str) -> None:
-        self._subscribed.setdefault(uri, weakref.WeakSet()).add(ctx.session)
+        if (connection := _connection(ctx)) is not None:
+            self._subscribed.setdefault(uri, weakref.WeakSet()).add(connection)
 
     def unsubscribe(self, ctx: Ctx, uri: str) -> None:
-        self._subscribed.get(uri, weakref.WeakSet()).discard(ctx.session)
+        if (connection := _connection(ctx)) is not None:
+            self._subscribed.get(uri, weakref.WeakSet()).discard(connection)
 
     def _owner(self, capability: str) -> Ctx | None:
         if len(self._calls) != 1:
@@ -121,8 +124,16 @@ class Relay:
             targets = list(self._subscribed.get(str(message.params.uri), ()))
         else:
             return
-        for session in targets:
-            try:
-                await session.send_notification(message)
+        data = message.model_dump(by_alias=True, mode="json", exclude_none=True)
+        for connection in targets:
+            try:  # the connection's standalone channel (the GET stream on streamable HTTP)
+                await connection.outbound.notify(data["method"], data.get("params"))
             except Exception:  # a closed session: forget it
-                self._sessions.discard(session)
+                self._sessions.discard(connection)
+
+
+def _connection(ctx: Ctx) -> Any:
+    """The client connection behind ``ctx``: it outlives the request (``ctx.session`` is made
+    per request), so notifications the upstream sends later can still reach it.  The SDK has no
+    public accessor for it."""
+    return getattr(ctx.session, "_connection", None)

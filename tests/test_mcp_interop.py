@@ -130,11 +130,15 @@ def stdio_spec(*command: str, timeout: float = 15.0) -> UpstreamSpec:
     return UpstreamSpec(" ".join(command), "command", timeout)
 
 
-async def ts_client(generation: str, url: str, *steps: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run the TypeScript SDK client script; one parsed line per step."""
+async def ts_client(
+    generation: str, url: str, *steps: dict[str, Any], env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Run the TypeScript SDK client script; one parsed line per step.  ``url`` may be
+    ``stdio:["cmd", ...]`` (a server the client spawns, with ``env``)."""
     done = await anyio.run_process(
         ["node", str(JS / "client.mjs"), generation, url, json.dumps(list(steps))],
         cwd=JS,
+        env={**os.environ, **(env or {})},
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
@@ -202,6 +206,42 @@ async def test_typescript_clients_see_the_puzzle_for_a_tool_with_an_output_schem
     assert "ok" in paid, paid  # the SDK validated the tool's structured content
     assert paid["ok"]["isError"] is False and "temperature" in paid["ok"]["structuredContent"]
     assert paid["ok"]["_meta"][BUDGET_META_KEY] == 19
+
+
+@pytest.mark.parametrize("generation", ["1", "2"])
+async def test_typescript_clients_see_the_puzzle_over_the_stdio_front(
+    generation: str, everything: Everything, seeded_state: Path
+) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "gate.cli",
+        "mcp",
+        "--transport",
+        "stdio",
+        "--upstream-url",
+        everything.url,
+        "--price",
+        "get-structured-content=1500",
+    ]
+    with anyio.fail_after(LIMIT):
+        listed, unpaid, free = await ts_client(
+            generation,
+            "stdio:" + json.dumps(command),
+            {"op": "listTools"},
+            {
+                "op": "callTool",
+                "name": "get-structured-content",
+                "arguments": {"location": "Paris"},
+            },
+            {"op": "callTool", "name": "echo", "arguments": {"message": "free"}},
+            env={"GATE_STATE_DIR": str(seeded_state)},
+        )
+    assert "gate_solve" in {tool["name"] for tool in listed["ok"]["tools"]}
+    assert "ok" in unpaid, unpaid
+    assert unpaid["ok"]["isError"] is True and "structuredContent" not in unpaid["ok"]
+    assert unpaid["ok"]["_meta"][ERROR_META_KEY]["error"] == "payment_required"
+    assert free["ok"]["content"][0]["text"] == "Echo: free"
 
 
 async def test_the_gate_keeps_structured_errors_for_tools_without_an_output_schema(
@@ -711,3 +751,31 @@ async def test_a_stdio_upstream_that_dies_while_idle_is_restarted_for_the_next_c
             await anyio.sleep(1)  # the upstream exits 0.2 s after answering
             after = await client.call_tool("echo", {"text": "still served"})
     assert not after.is_error and text(after) == "still served"
+
+
+async def test_resource_updates_reach_the_sessions_that_subscribed(everything: Everything) -> None:
+    """server-everything sends ``notifications/resources/updated`` every 5 s for what a session
+    subscribed to once its updates are switched on; through the gateway they reach the client."""
+    updated = anyio.Event()
+    seen: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            seen.append(str(message.params.uri))
+            updated.set()
+
+    spec = UpstreamSpec(everything.url, "url", 15)
+    with anyio.fail_after(LIMIT):
+        async with (
+            http_gateway(spec) as url,
+            Client(url, mode="legacy", cache=None, message_handler=on_message) as client,
+        ):
+            uri = str((await client.list_resources()).resources[0].uri)
+            await client.session.send_request(
+                types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri)),
+                types.EmptyResult,
+            )
+            await client.call_tool("toggle-subscriber-updates", {})
+            with anyio.fail_after(15):
+                await updated.wait()
+    assert seen[0] == uri

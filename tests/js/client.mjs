@@ -1,5 +1,7 @@
 // A TypeScript SDK client driven by a JSON script, for the gateway tests:
 //   node client.mjs 1|2 URL '[{"op": "listTools"}, {"op": "callTool", "name": "x", "arguments": {}}]'
+// URL may be stdio:["command", "arg", ...] to spawn a stdio server instead (its stderr is ignored;
+// environment: the script's own).
 // 1 is @modelcontextprotocol/sdk 1.x (what the MCP Inspector and most hosts embed), 2 is
 // @modelcontextprotocol/client 2.x. Prints one JSON line per step: {"ok": result} or
 // {"error": {"code", "message"}} — exactly what the SDK handed the application.
@@ -41,7 +43,17 @@ if (options.sampling) {
     },
   );
 }
-await client.connect(new sdk.StreamableHTTPClientTransport(new URL(url)));
+let transport;
+if (url.startsWith("stdio:")) {
+  const [command, ...args] = JSON.parse(url.slice("stdio:".length));
+  const stdio = await import(
+    generation === "1" ? "@modelcontextprotocol/sdk/client/stdio.js" : "@modelcontextprotocol/client/stdio"
+  );
+  transport = new stdio.StdioClientTransport({ command, args, env: process.env, stderr: "ignore" });
+} else {
+  transport = new sdk.StreamableHTTPClientTransport(new URL(url));
+}
+await client.connect(transport);
 
 const out = (value) => process.stdout.write(JSON.stringify(value) + "\n");
 for (const step of steps) {
