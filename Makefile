@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model browser
+.PHONY: install demo test bench services install-model browser js
 .DEFAULT_GOAL := demo
 
 # make demo installs the project alone (what the demo runs); make install adds the [dev] extra
@@ -37,7 +37,7 @@ demo: $(VENV)/.installed-demo
 services:
 	scripts/services.sh
 
-test: install-model services browser
+test: install-model services browser js
 	$(BIN)/pytest
 
 bench: install services
@@ -48,6 +48,13 @@ bench: install services
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	@test -f tests/axe/node_modules/axe-core/axe.min.js || npm ci --prefix tests/axe --silent --no-audit --no-fund
+
+# The third-party MCP pieces the gateway's interop tests drive (tests/js/package.json: the
+# TypeScript SDK's clients 1.x and 2.x, server-everything), at the versions of its lockfile.
+js: tests/js/node_modules/.package-lock.json
+
+tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
 # The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
 install-model: install

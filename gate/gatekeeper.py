@@ -344,6 +344,17 @@ class Gatekeeper:
                 raise AmbiguousPath("another reading of this path meets other terms")
         return verdict
 
+    async def refund(self, decision: Allow) -> None:
+        """Give back the use that ``decision``'s pass paid for, when the request it let through
+        then failed (the upstream errored or never answered): only served calls spend a budget."""
+        claims = decision.claims
+        if claims is None:
+            return
+        ttl = max(1.0, claims.expires_at - self.clock() + self.settings.rate_window)
+        await self.store.execute(
+            [Incr(f"pass:{claims.pass_id}:used", -1, ttl), bump(claims.subject, "served", -1)]
+        )
+
     async def decide(self, visitor: Visitor, verdict: Verdict | Rule | None = None) -> Decision:
         """Decide ``visitor``'s request.  ``verdict`` skips rule matching when the caller already
         made it (or prices something that is not an HTTP path, such as an MCP tool)."""

@@ -53,9 +53,7 @@ def _bare(value: Any) -> BareItem:
         return Token(str(value))
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, http_sf.DisplayString) or not isinstance(
-        value, bool | int | str | bytes
-    ):
+    if isinstance(value, http_sf.DisplayString) or not isinstance(value, bool | int | str | bytes):
         raise StructuredFieldError(f"unsupported structured value {type(value).__name__}")
     return value
 

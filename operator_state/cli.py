@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gate.commands import DatabaseUrl, console, load_config
+from gate.commands import DatabaseUrl, console, errors, load_config
 from puzzles.cli.db import with_engine
 
 app = typer.Typer(
@@ -55,7 +55,7 @@ def apikeys_revoke(
     from operator_state.apikeys import revoke_api_key
 
     if not asyncio.run(with_engine(load_config(database_url=database_url), revoke_api_key, name)):
-        console.print(f"[red]no active key named {name!r}[/red]")
+        errors.print(f"[red]no active key named {name!r}[/red]")
         raise typer.Exit(1)
     console.print(f"Revoked the key of {name}.")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gate.commands import DatabaseUrl, console, load_config
+from gate.commands import DatabaseUrl, console, errors, load_config
 
 
 def puzzles_seed(database_url: DatabaseUrl = None) -> None:
@@ -60,10 +60,10 @@ def _parse_tiers(items: list[str] | None) -> set[int] | None:
     try:
         wanted = {int(part) for item in items for part in item.split(",") if part.strip()}
     except ValueError as exc:
-        console.print("[red]--tiers takes tier numbers, e.g. 2,3[/red]")
+        errors.print("[red]--tiers takes tier numbers, e.g. 2,3[/red]")
         raise typer.Exit(2) from exc
     if not wanted <= set(TIERS):
-        console.print(f"[red]tiers must be among {TIERS}[/red]")
+        errors.print(f"[red]tiers must be among {TIERS}[/red]")
         raise typer.Exit(2)
     return wanted
 
@@ -145,7 +145,6 @@ def _print_factory_costs(costs, tiers, gate_length: int) -> None:  # type: ignor
             ratio,
         )
     console.print(table)
-
 
 
 async def _bank_counts(url: str):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gate.commands import DatabaseUrl, console, load_config
+from gate.commands import DatabaseUrl, console, errors, load_config
 
 app = typer.Typer(
     help="The SQL schema: migrations (run `gate db upgrade` before starting new replicas).",
@@ -81,7 +81,7 @@ async def with_engine(config, action, *args, schema: bool = True):  # type: igno
             await create_schema(engine)
         return await action(engine, *args)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     finally:
         await engine.dispose()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gate.commands import console
+from gate.commands import console, errors
 
 
 def worker(
@@ -96,13 +96,13 @@ def worker(
     from puzzles.worker.options import EngineOptions
 
     if (model is None) == (random_init is None):
-        console.print("[red]give exactly one of --model and --random-init[/red]")
+        errors.print("[red]give exactly one of --model and --random-init[/red]")
         raise typer.Exit(2)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        console.print(f"[red]--device must be cpu or cuda, got {device!r}[/red]")
+        errors.print(f"[red]--device must be cpu or cuda, got {device!r}[/red]")
         raise typer.Exit(2)
     if scheduler not in ("vtc", "fifo", "prefill_first"):
-        console.print(
+        errors.print(
             f"[red]--scheduler must be vtc, fifo or prefill_first, got {scheduler!r}[/red]"
         )
         raise typer.Exit(2)
@@ -137,7 +137,7 @@ def worker(
             options=options,
         )
     except ModelUnavailable as exc:
-        console.print(f"[red]cannot load the model:[/red] {exc}")
+        errors.print(f"[red]cannot load the model:[/red] {exc}")
         raise typer.Exit(1) from exc
 
 
