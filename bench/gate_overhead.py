@@ -36,7 +36,9 @@ KINDS = ("bare", "passthrough", "gated", "gated-memory")
 def bench_rules():  # type: ignore[no-untyped-def]
     from gate.rules import Rule, RuleSet
 
-    return RuleSet([Rule("/", price=1_500, budget=BENCH_RULES_BUDGET, pass_ttl=86_400)])
+    # No solve-time floor: issue+solve measures the gate's CPU cost, not the floor's wait.
+    rule = Rule("/", price=1_500, budget=BENCH_RULES_BUDGET, pass_ttl=86_400, solve_floor=0)
+    return RuleSet([rule])
 
 
 async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -74,8 +76,8 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
         runtime = None
         if kind in ("gated", "gated-memory"):
             from gate.config import GateConfig
-            from gate.runtime import open_runtime
             from middleware import GateMiddleware
+            from serving.runtime import open_runtime
 
             store_url = redis_url if kind == "gated" else "memory://"
             config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)
@@ -187,7 +189,7 @@ async def challenge_ops(
     """
     from gate.config import GateConfig
     from gate.gatekeeper import Challenge, Visitor
-    from gate.runtime import open_runtime
+    from serving.runtime import open_runtime
     from tests.bank_solver import BankSolver
 
     env = {"GATE_RATE_CURVE": "0:1"}

@@ -127,6 +127,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "5",
         "Solve-time floor in seconds for people (the HTML form), unless the rule sets solve_floor.",
     ),
+    "GATE_DECISION_LOG": (
+        "",
+        "Opt-in decision log: one JSON line per decision (time, identity, rule, action, outcome, "
+        "price, latency, request id; never an answer or a pass). '-' writes to stderr, a path "
+        "appends to that file; empty: off.",
+    ),
     "GATE_ADMIN_SESSION_TTL": ("28800", "Seconds an admin dashboard login lasts."),
     "GATE_ADMIN_LOCKOUT_FAILURES": (
         "5",
@@ -199,6 +205,7 @@ class GateConfig:
     bot_keys_dir: Path | None = None
     policy_poll: float = 2.0  # seconds between checks for a newer stored policy
     overrides_poll: float = 5.0  # seconds between checks for changed identity overrides
+    decision_log: str = ""  # "-": stderr; a path: append there; "": no decision log
     gate: GateSettings = field(default_factory=GateSettings)
 
     @property
@@ -279,6 +286,7 @@ class GateConfig:
             bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,
             policy_poll=_seconds(env, "GATE_POLICY_POLL"),
             overrides_poll=_seconds(env, "GATE_OVERRIDES_POLL"),
+            decision_log=env.get("GATE_DECISION_LOG", "").strip(),
             gate=gate,
         )
         return _replace(config, overrides)

@@ -35,10 +35,10 @@ from gate.errors import (
     WrongAnswer,
 )
 from gate.failures import FailureLog
-from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
+from gate.gatekeeper import Allow, Challenge, Decision, Gatekeeper, Visitor
 from gate.identity import forwarded_scheme
 from gate.paths import check_target
-from gate.rules import Action
+from gate.refusals import refusal
 from middleware.body import BadLength, BodyTooLarge, read_body
 from middleware.discovery import DISCOVERY_PATH, discovery_document
 from middleware.negotiate import Flavor, negotiate
@@ -110,9 +110,9 @@ class GateMiddleware:
                 if bot is not None:
                     visitor = replace(visitor, bot=bot)
             verdict = self.gatekeeper.verdict(visitor)
-            if verdict.rule.action is Action.ALLOW and not verdict.dry_run:
-                decision: Decision = Allow(verdict.rule)
-            else:
+            # A free rule needs no store round trip (nor a coroutine); it is counted all the same.
+            decision: Decision | None = self.gatekeeper.free(visitor, verdict)
+            if decision is None:
                 decision = await self.gatekeeper.decide(visitor, verdict)
         except ChallengePending as pending:
             await self._answer(scope, receive, send, _pending(flavor, pending.retry_after))
@@ -144,28 +144,16 @@ class GateMiddleware:
                 now=self.gatekeeper.clock(),
                 free=(decision.rule.free_per_window, self.gatekeeper.settings.rate_window),
             )
-        elif isinstance(decision, Throttle):
-            response = message_response(
-                429,
-                "Too many requests",
-                f"Your request rate puts the price at {decision.price} solver tokens, above this "
-                f"site's limit. Retry after {decision.retry_after} seconds.",
-                flavor=flavor,
-                error="rate_limited",
-                headers={"Retry-After": str(decision.retry_after)},
-                extra={"retry_after": decision.retry_after, "price": decision.price},
-            )
         else:
-            assert isinstance(decision, Deny)
-            blocked = decision.reason == "blocked"
+            refused = refusal(decision)
             response = message_response(
-                403,
-                "Forbidden",
-                "The site's operator has blocked this client."
-                if blocked
-                else "Access to this resource is not allowed.",
+                refused.status,
+                refused.title,
+                refused.message,
                 flavor=flavor,
-                error="blocked" if blocked else "denied",
+                error=refused.code,
+                headers=refused.headers,
+                extra=refused.fields,
             )
         await self._answer(scope, receive, send, response)
 

@@ -116,17 +116,6 @@ def create_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision, whatever state it is in (see puzzles.migrations).
-
-    For one-shot tools, tests and the embedded default; long-running services call
-    :func:`prepare_schema`, which may only check.
-    """
-    from puzzles.migrations import bring_to_head
-
-    await bring_to_head(engine)
-
-
 AUTO_UPGRADE_MODES = ("sqlite", "always", "never")
 
 
@@ -141,13 +130,6 @@ def auto_upgrades(mode: str, url: str) -> bool:
     if mode == "sqlite":
         return resolve_url(url).get_backend_name() == "sqlite"
     return mode == "always"
-
-
-async def prepare_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
-    """Upgrade the schema, or refuse (``SchemaError``) unless it is at the newest revision."""
-    from puzzles.migrations import ensure_schema
-
-    await ensure_schema(engine, auto_upgrade=auto_upgrade)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

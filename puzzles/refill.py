@@ -15,13 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from puzzles.bank import ClueBank
 from puzzles.health import BankHealth, bank_health
+
+if TYPE_CHECKING:
+    from puzzles.factory import ChatPool
+    from puzzles.factory.generate import Target
+    from puzzles.factory.jobs import GenerateSettings
+    from puzzles.factory.verify import Solver
+    from puzzles.knowledge.facts import Fact
 
 log = logging.getLogger("reasoning_gate.refill")
 
@@ -113,3 +121,38 @@ def graph_offline(database_url: str) -> Offline:
         return {tier: result.added.get(tier, 0) for tier in tiers}
 
     return add
+
+
+def factory_refill(
+    pool: ChatPool,
+    solvers: Sequence[Solver],
+    *,
+    settings: GenerateSettings | None = None,
+    facts: Sequence[Fact] | None = None,
+) -> Factory:
+    """The factory as a refill step: a grounded generation job per low tier.
+
+    The job's parameters name the tier but not the count, so a round cut off midway resumes the
+    same job next time (``find_or_create_job``) instead of leaving it half done beside a new one.
+    """
+    from puzzles.factory.generate import grounded_targets
+    from puzzles.factory.jobs import GenerateSettings, llm_answers, run_generate_job
+
+    chosen = settings or GenerateSettings()
+
+    async def run(engine: AsyncEngine, tier: int, wanted: int) -> int:
+        async def targets(engine_: AsyncEngine) -> list[Target]:
+            exclude = await llm_answers(engine_)
+            return grounded_targets(wanted, facts=facts, tiers=(tier,), exclude=exclude)
+
+        report = await run_generate_job(
+            engine,
+            pool,
+            solvers,
+            targets,
+            params={"refill": tier, "mode": "grounded", "verify": chosen.verify},
+            settings=chosen,
+        )
+        return report.accepted
+
+    return run

@@ -25,18 +25,18 @@ from admin.ledgers import client_ledgers
 from admin.sampler import series, take_sample
 from admin.serve import create_user
 from admin.settings import AdminSettings
-from admin.users import authenticate
 from gate.clock import ManualClock
 from gate.config import GateConfig
 from gate.ledger import bump, enlist
 from gate.revocation import revocation_key
-from gate.runtime import Runtime, open_runtime
 from gate.store import MemoryStore
 from middleware.demo import DEMO_RULES
+from operator_state.overrides import list_overrides
+from operator_state.users import authenticate
 from puzzles.composer import SERVE_KEY
 from puzzles.db import create_engine, session_factory
 from puzzles.models import Clue, FactoryItem, FactoryJob
-from puzzles.overrides import list_overrides
+from serving.runtime import Runtime, open_runtime
 
 BASE = "http://admin.test"
 USER, PASSWORD = "operator", "correct horse battery"
@@ -49,9 +49,9 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its production cost takes a noticeable fraction of a second per login."""
     from argon2 import PasswordHasher
 
-    import admin.users
+    import operator_state.users
 
-    monkeypatch.setattr(admin.users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
+    monkeypatch.setattr(operator_state.users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 async def _open(url: str, state: Path, env: dict[str, str] | None = None) -> Runtime:

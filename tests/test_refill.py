@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -108,3 +109,54 @@ async def test_the_watch_runs_rounds_until_stopped_and_survives_a_failed_round(
     messages = [r.getMessage() for r in caplog.records]
     assert any("refill round failed" in m for m in messages)
     assert any("added tier 1: 6" in m for m in messages)
+
+
+async def test_the_factory_step_runs_a_resumable_generation_job_for_the_low_tier(
+    engine: AsyncEngine,
+) -> None:
+    from puzzles.factory.generate import grounded_targets
+    from puzzles.factory.jobs import GenerateSettings
+    from puzzles.factory.verify import Solver
+    from puzzles.refill import factory_refill
+    from tests.test_factory import ScriptedPool, fact, generator, reply, solver_knowing
+
+    facts = [fact("Helsinki", tier=2), fact("Neon", "Chemistry", tier=2), fact("Oslo", tier=1)]
+    helsinki = "Which city is the capital of the country whose internet domain is .fi?"
+    neon = "Which noble gas glows red-orange in advertising signs?"
+    pool = ScriptedPool(
+        "gen",
+        generator({"Helsinki": [reply("Helsinki", helsinki)], "Neon": [reply("Neon", neon)]}),
+    )
+    solver = Solver(
+        ScriptedPool("solver", solver_knowing({helsinki: "Helsinki", neon: "Neon"})), "s"
+    )
+    step = factory_refill(pool, [solver], settings=GenerateSettings(concurrency=2), facts=facts)
+    assert len(grounded_targets(5, facts=facts, tiers=(2,))) == 2  # only the tier-2 facts
+    assert await step(engine, 2, 5) == 2
+    async with engine.connect() as conn:
+        added = (await conn.execute(select(Clue.answer, Clue.tier, Clue.status))).all()
+    assert sorted(added) == [("Helsinki", 2, "verified"), ("Neon", 2, "verified")]
+    # The next round asks for the same tier again: the finished job is not re-run.
+    calls = pool.calls
+    assert await step(engine, 2, 5) == 0 and pool.calls == calls
+
+
+def test_status_and_refill_from_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gate.cli import app
+
+    runner = CliRunner()
+    url = ["--database-url", f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}"]
+    assert runner.invoke(app, ["puzzles", "seed", *url]).exit_code == 0
+    # The built-in bank has 255 tier-1 and 552 tier-2 clues: below a mark of 1000.
+    status = runner.invoke(app, ["puzzles", "status", "--check", "--low-water", "1000", *url])
+    assert status.exit_code == 1, status.output
+    assert "below the low-water mark" in status.output and "tier(s) 1, 2" in status.output
+    assert runner.invoke(app, ["puzzles", "status", *url, "--low-water", "1000"]).exit_code == 0
+
+    refill = runner.invoke(app, ["puzzles", "refill", "--low-water", "1000", *url])
+    assert refill.exit_code == 0, refill.output
+    assert "builtin:graph" in refill.output
+    healthy = runner.invoke(app, ["puzzles", "status", "--check", "--low-water", "1000", *url])
+    assert healthy.exit_code == 0, healthy.output
