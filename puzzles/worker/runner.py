@@ -11,8 +11,8 @@ and the cache are ours:
 - decode attention reads each sequence's own ``length`` cached tokens: the Triton kernel of
   ``puzzles.worker.triton_decode`` on a GPU, a masked batched softmax (``attention="torch"``, the
   reference) on the CPU;
-- prefill chunks attend through ``scaled_dot_product_attention`` (flash on a GPU), equal-length
-  fresh prompts in one call;
+- prefill chunks attend through ``scaled_dot_product_attention`` (flash on a GPU, never cuDNN,
+  which re-plans per shape), equal-length fresh prompts in one call;
 - on a GPU, steps that only decode replay a CUDA graph captured per batch-size bucket, so a
   decode step costs one launch and one host sync (the sampled tokens) instead of ~300 launches.
 
@@ -30,7 +30,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
+_PREFILL_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 GRAPH_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512)
 
 
@@ -261,23 +263,35 @@ class Runner:
         plan: _Plan,
         out: torch.Tensor,
     ) -> None:
-        """Causal attention for prefill chunks; fresh prompts of equal length go in one call."""
-        for offset, seg, mask in plan.chunks:
-            end = seg.start + seg.count
-            keys = self.cache[layer, 0, seg.slot, :, :end][None]
-            values = self.cache[layer, 1, seg.slot, :, :end][None]
-            query = q[offset : offset + seg.count].transpose(0, 1)[None]
-            result = F.scaled_dot_product_attention(
-                query, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=True
-            )
-            out[offset : offset + seg.count] = result[0].transpose(0, 1)
-        for index in plan.fresh:
-            query = q[index].transpose(1, 2)  # [prompts, heads, length, head_dim]
-            keys, values = k[index].transpose(1, 2), v[index].transpose(1, 2)
-            result = F.scaled_dot_product_attention(
-                query, keys, values, is_causal=True, scale=self.scale, enable_gqa=True
-            )
-            out[index.flatten()] = result.transpose(1, 2).reshape(-1, self.heads, self.head_dim)
+        """Causal attention for prefill chunks; fresh prompts of equal length go in one call.
+
+        Not cuDNN's SDPA: it plans a graph per new shape, and prefill shapes change every step
+        (measured: ~100 ms of host time per mixed step).  Keys and values are expanded to the
+        query heads (a few MB per step) so that flash attention takes them without GQA support.
+        """
+        groups = self.heads // self.kv_heads
+        with sdpa_kernel(_PREFILL_BACKENDS):
+            for offset, seg, mask in plan.chunks:
+                end = seg.start + seg.count
+                keys = self.cache[layer, 0, seg.slot, :, :end][None]
+                values = self.cache[layer, 1, seg.slot, :, :end][None]
+                query = q[offset : offset + seg.count].transpose(0, 1)[None]
+                result = F.scaled_dot_product_attention(
+                    query,
+                    keys.repeat_interleave(groups, dim=1),
+                    values.repeat_interleave(groups, dim=1),
+                    attn_mask=mask,
+                    scale=self.scale,
+                )
+                out[offset : offset + seg.count] = result[0].transpose(0, 1)
+            for index in plan.fresh:
+                query = q[index].transpose(1, 2)  # [prompts, heads, length, head_dim]
+                keys = k[index].transpose(1, 2).repeat_interleave(groups, dim=1)
+                values = v[index].transpose(1, 2).repeat_interleave(groups, dim=1)
+                result = F.scaled_dot_product_attention(
+                    query, keys, values, is_causal=True, scale=self.scale
+                )
+                out[index.flatten()] = result.transpose(1, 2).reshape(-1, self.heads, self.head_dim)
 
     def _forward(self, plan: _Plan) -> torch.Tensor:
         """Float32 logits for ``plan.rows``; the first ``plan.decodes`` tokens are decodes."""

@@ -10,8 +10,6 @@ Lengths and slots are read from device tensors, so the launch is capturable in a
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import triton  # type: ignore[import-not-found]
 import triton.language as tl  # type: ignore[import-not-found]
@@ -19,28 +17,28 @@ import triton.language as tl  # type: ignore[import-not-found]
 _LOG2E = 1.4426950408889634
 
 
-@triton.jit  # type: ignore[misc]
+@triton.jit  # type: ignore[misc]  # (no annotations: Triton resolves them as globals)
 def _decode_kernel(
-    q_ptr: Any,
-    k_ptr: Any,
-    v_ptr: Any,
-    o_ptr: Any,
-    slots_ptr: Any,
-    lengths_ptr: Any,
-    scale_log2: float,
-    stride_qb: int,
-    stride_qh: int,
-    stride_cs: int,
-    stride_ch: int,
-    stride_cl: int,
-    stride_ob: int,
-    stride_oh: int,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    o_ptr,
+    slots_ptr,
+    lengths_ptr,
+    scale_log2,
+    stride_qb,
+    stride_qh,
+    stride_cs,
+    stride_ch,
+    stride_cl,
+    stride_ob,
+    stride_oh,
     GROUP: tl.constexpr,
     GROUP_PAD: tl.constexpr,
     HEAD_DIM: tl.constexpr,
     BLOCK_N: tl.constexpr,
     PRECISION: tl.constexpr,
-) -> None:
+):
     b = tl.program_id(0)
     kv_head = tl.program_id(1)
     slot = tl.load(slots_ptr + b).to(tl.int64)
