@@ -135,8 +135,7 @@ async def _grow_demo_bank(runtime) -> None:  # type: ignore[no-untyped-def]
     try:
         result = await done
         if result is not None:
-            runtime.composer.replace_index(await runtime.bank.load_index())
-            await runtime.engine.dispose()  # no idle SQL connection while serving (open_runtime)
+            await runtime.reload_bank(force=True)
             added = sum(result.added.values())
             print(
                 f"Large clue bank ready: {added} clues added in {result.seconds:.0f} s; "
