@@ -92,7 +92,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "GATE_MAX_PRICE": ("50000", "Above this price (solver tokens) clients get 429 + Retry-After."),
     "GATE_AGENT_TIER": ("2", "Clue tier (1 easy - 3 hard) for programs."),
     "GATE_HUMAN_TIER": ("1", "Clue tier for browsers (people)."),
-    "GATE_CHALLENGE_TTL": ("300", "Seconds a challenge stays solvable."),
+    "GATE_CHALLENGE_TTL": ("300", "Seconds a challenge stays solvable (at least 10)."),
     "GATE_MAX_ATTEMPTS": ("5", "Wrong answers allowed per challenge."),
     "GATE_SERVE_LIMIT": (
         "1",
