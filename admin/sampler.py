@@ -17,10 +17,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin.ledgers import Totals, client_ledgers, totals
-from admin.models import LedgerSample
 from gate.clock import Clock, system_clock
 from gate.ledger import FIELDS
 from gate.store import Incr, Store
+from operator_state.models import LedgerSample
 
 log = logging.getLogger("reasoning_gate.admin")
 

@@ -12,7 +12,7 @@ from admin.app import DEFAULT_PREFIX, AdminApp, create_admin_app, mount_admin
 from admin.settings import AdminSettings
 from gate.config import GateConfig
 from gate.rules import RuleSet
-from gate.runtime import Runtime, open_runtime
+from serving.runtime import Runtime, open_runtime
 
 
 async def serve_admin(
@@ -30,7 +30,7 @@ async def serve_admin(
     """
     import uvicorn
 
-    from middleware.serving import uvicorn_config
+    from serving.runner import uvicorn_config
 
     settings = AdminSettings.from_env()
     runtime = await open_runtime(config, RuleSet([]), seed=False)
@@ -49,7 +49,7 @@ def _engine(database_url: str) -> AsyncEngine:
     """An engine for a one-shot command; a SQLite file's folder is created like a gate's state."""
     from sqlalchemy.engine import make_url
 
-    import admin.models  # noqa: F401 - the tables must be on the metadata before create_schema
+    import operator_state.models  # noqa: F401 - the tables must be on the metadata before create_schema
     from puzzles.db import create_engine
 
     url = make_url(database_url)
@@ -61,7 +61,7 @@ def _engine(database_url: str) -> AsyncEngine:
 async def _on_users(
     database_url: str, change: Callable[[AsyncEngine, str, str], Awaitable[object]], *args: str
 ) -> None:
-    from puzzles.db import create_schema
+    from puzzles.migrations import create_schema
 
     engine = _engine(database_url)
     try:
@@ -72,13 +72,13 @@ async def _on_users(
 
 
 async def create_user(database_url: str, username: str, password: str) -> None:
-    from admin.users import create_user as create
+    from operator_state.users import create_user as create
 
     await _on_users(database_url, create, username, password)
 
 
 async def change_password(database_url: str, username: str, password: str) -> None:
-    from admin.users import set_password
+    from operator_state.users import set_password
 
     await _on_users(database_url, set_password, username, password)
 

@@ -25,7 +25,7 @@ from admin.security import client_scheme, same_origin
 from admin.sessions import SESSION_COOKIE, Session, SessionStore
 from admin.settings import AdminSettings
 from gate.identity import IPNetwork
-from gate.runtime import Runtime
+from serving.runtime import Runtime
 
 MAX_FORM_BYTES = 1 << 20  # a policy document is the largest thing an admin posts
 CSRF_FIELD = "csrf"

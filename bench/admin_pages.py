@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 from admin.bank import bank_counts, factory_jobs, near_limit, sample_clues  # noqa: E402
 from admin.ledgers import client_ledgers, totals  # noqa: E402
 from gate.ledger import bump, enlist  # noqa: E402
-from gate.runtime import seed_bank  # noqa: E402
 from gate.store import MemoryStore, RedisStore, Store  # noqa: E402
+from puzzles.builtin import seed_bank  # noqa: E402
 from puzzles.db import create_engine  # noqa: E402
 
 SIZES = (100, 1_000, 2_000, 20_000)

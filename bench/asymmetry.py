@@ -16,8 +16,9 @@ import argparse
 import asyncio
 
 from gate.config import GateConfig
-from puzzles.db import create_engine, create_schema
+from puzzles.db import create_engine
 from puzzles.factory.jobs import factory_costs, tier_costs
+from puzzles.migrations import create_schema
 
 
 async def report(url: str, length: int, serve_limit: int) -> None:

@@ -36,7 +36,9 @@ KINDS = ("bare", "passthrough", "gated", "gated-memory")
 def bench_rules():  # type: ignore[no-untyped-def]
     from gate.rules import Rule, RuleSet
 
-    return RuleSet([Rule("/", price=1_500, budget=BENCH_RULES_BUDGET, pass_ttl=86_400)])
+    # No solve-time floor: issue+solve measures the gate's CPU cost, not the floor's wait.
+    rule = Rule("/", price=1_500, budget=BENCH_RULES_BUDGET, pass_ttl=86_400, solve_floor=0)
+    return RuleSet([rule])
 
 
 async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -74,8 +76,8 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
         runtime = None
         if kind in ("gated", "gated-memory"):
             from gate.config import GateConfig
-            from gate.runtime import open_runtime
             from middleware import GateMiddleware
+            from serving.runtime import open_runtime
 
             store_url = redis_url if kind == "gated" else "memory://"
             config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)
@@ -141,7 +143,7 @@ def run_wrk(url: str, duration: int, connections: int, header: str | None) -> di
     return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
 
 
-def mint_pass(state_dir: Path) -> str:
+def mint_pass(state_dir: Path, redis_url: str) -> str:
     from gate.identity import network_identity
     from gate.keys import load_keyring
     from gate.passes import PassCodec
@@ -155,8 +157,26 @@ def mint_pass(state_dir: Path) -> str:
         budget=rule.budget,
         price=rule.price,
         ttl=rule.pass_ttl,
+        epoch=store_epoch(redis_url),
     )
     return token
+
+
+def store_epoch(redis_url: str) -> str:
+    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
+    import asyncio
+
+    from gate.epoch import current_epoch
+    from gate.store import RedisStore
+
+    async def read() -> str:
+        store = RedisStore.from_url(redis_url)  # the gate's default key prefix
+        try:
+            return await current_epoch(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 async def challenge_ops(
@@ -169,7 +189,7 @@ async def challenge_ops(
     """
     from gate.config import GateConfig
     from gate.gatekeeper import Challenge, Visitor
-    from gate.runtime import open_runtime
+    from serving.runtime import open_runtime
     from tests.bank_solver import BankSolver
 
     env = {"GATE_RATE_CURVE": "0:1"}
@@ -240,7 +260,7 @@ def main() -> None:
                     )
                 )
                 wait_ready(port)  # one at a time: the first gated server seeds the shared bank
-            header = f"Authorization: ReasoningGate {mint_pass(state)}"
+            header = f"Authorization: ReasoningGate {mint_pass(state, args.redis_url)}"
             run_wrk(f"http://127.0.0.1:{ports['gated']}/", 2, args.connections, header)  # warm-up
             run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, header)
             for _round in range(2):  # interleave to spread machine noise over both

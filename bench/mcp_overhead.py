@@ -7,7 +7,7 @@ interleaved: ``--clients`` concurrent ``mcp.Client``s, split over ``--workers`` 
 calling ``echo`` with the pass in ``_meta`` for ``--duration`` seconds.  Every call must succeed.
 
     python bench/mcp_overhead.py [--duration 5] [--clients 8] [--workers 2] [--rounds 2]
-                                 [--mode 2026-07-28|legacy] [--redis-url redis://...]
+                                 [--mode 2026-07-28|legacy] [--redis-url redis://127.0.0.1:6379/14]
 
 Prints calls/s, p50 and p99 for both and the ratio (target >= 0.7x).
 """
@@ -57,7 +57,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
     raise SystemExit(f"server on port {port} did not start within {timeout:.0f}s")
 
 
-def mint_pass(state_dir: Path) -> str:
+def mint_pass(state_dir: Path, redis_url: str) -> str:
     """A pass for ``echo`` as the gate would mint it after a solved puzzle."""
     from gate.identity import network_identity
     from gate.keys import load_keyring
@@ -73,8 +73,26 @@ def mint_pass(state_dir: Path) -> str:
         budget=rule.budget,
         price=rule.price,
         ttl=rule.pass_ttl,
+        epoch=store_epoch(redis_url),
     )
     return token
+
+
+def store_epoch(redis_url: str) -> str:
+    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
+    import asyncio
+
+    from gate.epoch import current_epoch
+    from gate.store import RedisStore
+
+    async def read() -> str:
+        store = RedisStore.from_url(redis_url)  # the gate's default key prefix
+        try:
+            return await current_epoch(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 def load_worker(url: str, clients: int, seconds: float, token: str, mode: str) -> dict[str, Any]:
@@ -144,7 +162,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--mode", default="2026-07-28", choices=["2026-07-28", "legacy"])
-    parser.add_argument("--redis-url", help="gate store (default: in-process memory store)")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        help="gate store; Redis, so the bench can read the store epoch its pass must carry",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,8 +185,7 @@ def main() -> None:
             "--pass-ttl", str(PASS_TTL),
             "--port", str(gate_port),
         ]  # fmt: skip
-        if args.redis_url:
-            gate_cmd += ["--redis-url", args.redis_url]
+        gate_cmd += ["--redis-url", args.redis_url]
         procs: list[subprocess.Popen[bytes]] = []
         try:
             procs.append(
@@ -175,7 +196,7 @@ def main() -> None:
             wait_port(up_port, procs[-1], 30)
             procs.append(start(gate_cmd, env, state / "gate.log"))
             wait_port(gate_port, procs[-1], START_TIMEOUT)
-            token = mint_pass(state)
+            token = mint_pass(state, args.redis_url)
             results: dict[str, list[dict[str, float]]] = {"direct": [], "gated": []}
             targets = {"direct": upstream_url, "gated": gate_url}
             with ProcessPoolExecutor(max_workers=args.workers) as pool:

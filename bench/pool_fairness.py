@@ -45,8 +45,8 @@ from typing import Any
 import httpx2
 import openai
 
-from gate.llm import Backend, CallTags, FairnessSettings, LLMError, LLMPool, jain_index
-from gate.llm.pool import estimate_prompt_tokens
+from puzzles.llm import Backend, CallTags, FairnessSettings, LLMError, LLMPool, jain_index
+from puzzles.llm.pool import estimate_prompt_tokens
 
 WINDOW_S = 10.0
 SAMPLE_S = 0.5

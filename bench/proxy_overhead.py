@@ -60,7 +60,7 @@ def serve(kind: str, port: int, upstream: str, state_dir: str, redis_url: str) -
             app = ReverseProxy(upstream)
         else:
             from gate.config import GateConfig
-            from gate.runtime import open_runtime
+            from serving.runtime import open_runtime
 
             store_url = redis_url if kind == "gated" else "memory://"
             config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)

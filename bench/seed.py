@@ -16,8 +16,9 @@ from pathlib import Path
 
 async def seed_seconds(url: str) -> tuple[float, int]:
     from puzzles.bank import ClueBank
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
     from puzzles.knowledge import builtin_clues
+    from puzzles.migrations import create_schema
     from puzzles.words import load_words
 
     drafts, words = list(builtin_clues()), load_words()

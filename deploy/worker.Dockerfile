@@ -17,6 +17,8 @@ RUN python -m venv /opt/gate \
 COPY pyproject.toml README.md ./
 COPY gate ./gate
 COPY puzzles ./puzzles
+COPY operator_state ./operator_state
+COPY serving ./serving
 COPY middleware ./middleware
 COPY mcp_server ./mcp_server
 COPY admin ./admin

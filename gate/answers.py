@@ -10,6 +10,8 @@ from __future__ import annotations
 import hmac
 import unicodedata
 
+MAX_ANSWER_LENGTH = 256  # characters of one submitted word; no hidden word comes near it
+
 
 def normalize_answer(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).casefold()
@@ -21,3 +23,23 @@ def answers_match(submitted: str, expected: str) -> bool:
     return hmac.compare_digest(
         normalize_answer(submitted).encode("utf-8"), normalize_answer(expected).encode("utf-8")
     )
+
+
+def readable_answer(text: str) -> bool:
+    """Whether ``text`` can be judged at all: not too long, no control characters, and its
+    letters (after NFKC, which folds full-width and compatibility forms) from one script.
+
+    A word mixing scripts (a Cyrillic 'a', U+0430, among Latin letters) is a confusable spelling no
+    hidden word has; refusing it before an attempt is counted spares the solver an attempt
+    and says why, where a wrong answer would not.
+    """
+    if len(text) > MAX_ANSWER_LENGTH:
+        return False
+    scripts: set[str] = set()
+    for ch in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cf", "Cs", "Co", "Cn") and ch not in "\t\n":
+            return False
+        if ch.isalpha():
+            scripts.add(unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0])
+    return len(scripts) <= 1

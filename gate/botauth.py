@@ -39,23 +39,19 @@ RFC 9651 (Structured Field Values), RFC 7638 (JWK thumbprint) and RFC 8037 (OKP 
   atomically in the gate's store until ``sig.valid_until`` (``check_replay`` does exactly that with
   one ``Incr``).
 
-Structured Fields: only what the three headers need is implemented, following the RFC 8941 §4.2
-parsing algorithms (Dictionary, Inner List, Item, Parameters; Integer, Decimal, String, Token, Byte
-Sequence, Boolean) and §4.1 serialisation.  The RFC 9651 additions (Date, Display String) are
+Structured Fields are parsed and serialised by ``http-sf`` (``gate.structured_fields`` maps its
+values onto ``Item`` / ``InnerList`` / ``Token``); the RFC 9651 additions (Date, Display String) are
 rejected as malformed.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
-import re
 import secrets
-import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,8 +60,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gate.errors import ConfigError, GateError
+from gate.keys import b64url, b64url_decode
 from gate.store.base import Store
 from gate.store.ops import Incr
+from gate.structured_fields import (
+    InnerList,
+    Item,
+    Member,
+    Params,
+    Token,
+    parse_dictionary,
+    parse_item,
+    serialize_bare,
+    serialize_member,
+)
 
 __all__ = [
     "TAG",
@@ -118,257 +126,6 @@ class BotAuthError(GateError):
 
 
 # --------------------------------------------------------------------------------------------
-# Structured Field Values (RFC 8941), the subset these headers use
-# --------------------------------------------------------------------------------------------
-
-
-class Token(str):
-    """An SF Token, kept apart from SF Strings because they serialise differently."""
-
-    __slots__ = ()
-
-
-BareItem = bool | int | float | str | bytes  # str covers Token; float is an SF Decimal
-Params = dict[str, BareItem]
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    value: BareItem
-    params: Params = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class InnerList:
-    items: tuple[Item, ...]
-    params: Params = field(default_factory=dict)
-
-
-Member = Item | InnerList
-
-
-class _SFError(ValueError):
-    """A structured field failed to parse; surfaces as ``BotAuthError("malformed")``."""
-
-
-_KEY_START = frozenset(string.ascii_lowercase + "*")
-_KEY_CHARS = frozenset(string.ascii_lowercase + string.digits + "_-.*")
-_TOKEN_START = frozenset(string.ascii_letters + "*")
-_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~:/")
-_B64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
-_NUMBER = re.compile(r"-?(\d+)(?:\.(\d*))?")
-
-
-class _Parser:
-    """RFC 8941 §4.2 parsing, one method per algorithm of the RFC."""
-
-    def __init__(self, text: str) -> None:
-        if not text.isascii():
-            raise _SFError("non-ASCII field value")
-        self.text = text.strip(" ")  # §4.2: leading and trailing SP are discarded
-        self.pos = 0
-
-    def _peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def _expect(self, char: str) -> None:
-        if self._peek() != char:
-            raise _SFError(f"expected {char!r} at {self.pos}")
-        self.pos += 1
-
-    def _skip(self, chars: str) -> None:
-        while self._peek() and self._peek() in chars:
-            self.pos += 1
-
-    def done(self) -> None:
-        if self.pos != len(self.text):
-            raise _SFError(f"trailing characters at {self.pos}")
-
-    def dictionary(self) -> dict[str, Member]:
-        members: dict[str, Member] = {}
-        while self.pos < len(self.text):
-            key = self._key()
-            if self._peek() == "=":
-                self.pos += 1
-                members[key] = self._member()
-            else:
-                members[key] = Item(True, self._params())
-            self._skip(" \t")
-            if self.pos == len(self.text):
-                break
-            self._expect(",")
-            self._skip(" \t")
-            if self.pos == len(self.text):
-                raise _SFError("trailing comma")
-        return members
-
-    def _member(self) -> Member:
-        return self.inner_list() if self._peek() == "(" else self.item()
-
-    def inner_list(self) -> InnerList:
-        self._expect("(")
-        items: list[Item] = []
-        while True:
-            self._skip(" ")
-            if self._peek() == ")":
-                self.pos += 1
-                return InnerList(tuple(items), self._params())
-            items.append(self.item())
-            if self._peek() not in (" ", ")"):
-                raise _SFError(f"bad inner list at {self.pos}")
-
-    def item(self) -> Item:
-        value = self._bare()
-        return Item(value, self._params())
-
-    def _params(self) -> Params:
-        params: Params = {}
-        while self._peek() == ";":
-            self.pos += 1
-            self._skip(" ")
-            key = self._key()
-            value: BareItem = True
-            if self._peek() == "=":
-                self.pos += 1
-                value = self._bare()
-            params[key] = value
-        return params
-
-    def _key(self) -> str:
-        start = self.pos
-        if not self._peek() or self._peek() not in _KEY_START:
-            raise _SFError(f"bad key at {self.pos}")
-        while self._peek() and self._peek() in _KEY_CHARS:
-            self.pos += 1
-        return self.text[start : self.pos]
-
-    def _bare(self) -> BareItem:
-        char = self._peek()
-        if char == "-" or char.isdigit():
-            return self._number()
-        if char == '"':
-            return self._string()
-        if char == ":":
-            return self._bytes()
-        if char == "?":
-            return self._boolean()
-        if char and char in _TOKEN_START:
-            return self._token()
-        raise _SFError(f"bad item at {self.pos}")
-
-    def _number(self) -> int | float:
-        match = _NUMBER.match(self.text, self.pos)
-        if match is None:
-            raise _SFError(f"bad number at {self.pos}")
-        whole, fraction = match.group(1), match.group(2)
-        self.pos = match.end()
-        if fraction is None:
-            if len(whole) > 15:
-                raise _SFError("integer too long")
-            return int(match.group(0))
-        if len(whole) > 12 or not 1 <= len(fraction) <= 3:
-            raise _SFError("bad decimal")
-        return float(match.group(0))
-
-    def _string(self) -> str:
-        self.pos += 1
-        out: list[str] = []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            self.pos += 1
-            if char == "\\":
-                escaped = self._peek()
-                if escaped not in ('"', "\\") or not escaped:
-                    raise _SFError("bad escape in string")
-                out.append(escaped)
-                self.pos += 1
-            elif char == '"':
-                return "".join(out)
-            elif not " " <= char <= "~":
-                raise _SFError("control character in string")
-            else:
-                out.append(char)
-        raise _SFError("unterminated string")
-
-    def _token(self) -> Token:
-        start = self.pos
-        while self._peek() and self._peek() in _TOKEN_CHARS:
-            self.pos += 1
-        return Token(self.text[start : self.pos])
-
-    def _bytes(self) -> bytes:
-        end = self.text.find(":", self.pos + 1)
-        if end < 0:
-            raise _SFError("unterminated byte sequence")
-        content = self.text[self.pos + 1 : end]
-        self.pos = end + 1
-        if not set(content) <= _B64_CHARS:
-            raise _SFError("bad base64 in byte sequence")
-        try:
-            # §4.2.7: padding may be omitted by senders; restore it before strict decoding.
-            return base64.b64decode(content + "=" * (-len(content) % 4), validate=True)
-        except binascii.Error as exc:
-            raise _SFError("bad base64 in byte sequence") from exc
-
-    def _boolean(self) -> bool:
-        value = self.text[self.pos + 1 : self.pos + 2]
-        if value not in ("0", "1"):
-            raise _SFError("bad boolean")
-        self.pos += 2
-        return value == "1"
-
-
-def parse_dictionary(text: str) -> dict[str, Member]:
-    """Parse an SF Dictionary (RFC 8941 §4.2.2); raises ``ValueError`` when malformed."""
-    parser = _Parser(text)
-    members = parser.dictionary()
-    parser.done()
-    return members
-
-
-def parse_item(text: str) -> Item:
-    """Parse an SF Item (RFC 8941 §4.2.3); raises ``ValueError`` when malformed."""
-    parser = _Parser(text)
-    item = parser.item()
-    parser.done()
-    return item
-
-
-def _serialize_bare(value: BareItem) -> str:
-    if isinstance(value, bool):  # before int: bool is an int subclass
-        return "?1" if value else "?0"
-    if isinstance(value, int):
-        if abs(value) > 999_999_999_999_999:
-            raise _SFError("integer out of range")
-        return str(value)
-    if isinstance(value, float):
-        text = f"{round(value, 3):.3f}".rstrip("0")
-        return text + "0" if text.endswith(".") else text
-    if isinstance(value, Token):
-        return str(value)
-    if isinstance(value, str):
-        if not all(" " <= char <= "~" for char in value):
-            raise _SFError("string holds a character SF cannot carry")
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return ":" + base64.b64encode(value).decode("ascii") + ":"
-
-
-def _serialize_params(params: Mapping[str, BareItem]) -> str:
-    return "".join(
-        f";{key}" if value is True else f";{key}={_serialize_bare(value)}"
-        for key, value in params.items()
-    )
-
-
-def serialize_member(member: Member) -> str:
-    """Serialise an Item or Inner List with its parameters (RFC 8941 §4.1)."""
-    if isinstance(member, InnerList):
-        inner = " ".join(serialize_member(item) for item in member.items)
-        return f"({inner}){_serialize_params(member.params)}"
-    return _serialize_bare(member.value) + _serialize_params(member.params)
-
-
-# --------------------------------------------------------------------------------------------
 # Keys: JWK thumbprints (RFC 7638 / RFC 8037 A.3) and the configured key directory
 # --------------------------------------------------------------------------------------------
 
@@ -377,29 +134,18 @@ def serialize_member(member: Member) -> str:
 _TEST_KEY_THUMBPRINTS = frozenset({"poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U"})
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode_strict(text: str) -> bytes:
-    """Unpadded base64url only: the lenient stdlib decoder would silently skip stray characters."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
-        raise ValueError("not unpadded base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint (base64url) of an OKP JWK: the required members crv, kty and x
     in lexicographic order, no whitespace (RFC 8037 Appendix A.3)."""
     required = {name: jwk[name] for name in ("crv", "kty", "x")}
     canonical = json.dumps(required, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+    return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 def public_key_thumbprint(public_key: Ed25519PublicKey) -> str:
     """The Web Bot Auth ``keyid`` of an Ed25519 public key."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return jwk_thumbprint({"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)})
+    return jwk_thumbprint({"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +188,7 @@ def _load_jwk(jwk: Any, *, name: str, where: str, allow_test_keys: bool) -> BotK
         raise ConfigError(f"{where}: 'use' must be 'sig'")
     x = jwk.get("x")
     try:
-        raw = _b64url_decode_strict(x) if isinstance(x, str) else b""
+        raw = b64url_decode(x) if isinstance(x, str) else b""
     except ValueError:
         raw = b""
     if len(raw) != 32:
@@ -914,7 +660,7 @@ def sign_request(
     items = [Item(name) for name in components]
     if signature_agent is not None:
         member = agent_key or label
-        out["Signature-Agent"] = f"{member}={_serialize_bare(signature_agent)}"
+        out["Signature-Agent"] = f"{member}={serialize_bare(signature_agent)}"
         fields["Signature-Agent"] = out["Signature-Agent"]
         items.append(Item("signature-agent", {"key": member}))
     params: Params = {
@@ -936,5 +682,5 @@ def sign_request(
         scheme=scheme,
     )
     out["Signature-Input"] = f"{label}={serialize_member(covered)}"
-    out["Signature"] = f"{label}={_serialize_bare(private_key.sign(base))}"
+    out["Signature"] = f"{label}={serialize_bare(private_key.sign(base))}"
     return out

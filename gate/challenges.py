@@ -28,6 +28,7 @@ from typing import Any
 from gate import metrics
 from gate.answers import normalize_answer
 from gate.clock import Clock, system_clock
+from gate.epoch import epoch_of, read_epoch
 from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooEarly, WrongAnswer
 from gate.keys import KeyRing, b64url, b64url_decode
 from gate.ledger import bump, enlist
@@ -36,7 +37,9 @@ from gate.pricing import MAX_GATES, puzzle_spec
 from gate.puzzle import PublicPuzzle, PuzzleSource, puzzle_from_dict, puzzle_to_dict
 from gate.store import Delete, Get, Incr, Op, Put, Store, Take
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+# 16 random bytes in base64url: the last character carries two bits, so its low four are zero
+# (A, Q, g or w); any other spelling of an id is not one the gate issued.
+_ID = re.compile(r"^[A-Za-z0-9_-]{21}[AQgw]$")
 # The solve-time floor's defaults, read when a service is built (GATE_DECODE_RATE and
 # GATE_HUMAN_FLOOR set them from the environment): a fast model's decode rate in tokens/s, so the
 # floor is a puzzle's price at that rate, and the seconds people get on the HTML form.
@@ -256,7 +259,10 @@ class ChallengeService:
         record = json.loads(raw)
         release = _release(record)
         if tries > self.max_attempts:
-            await self.store.execute([Delete(key), *release])
+            # Nothing is deleted here: an attempt within the limit may still be on its way to
+            # ``Take`` on another connection, and a correct one must get its pass.  The attempt
+            # that uses the last try takes the record itself (wrong) or mints (right); if it
+            # never comes back, the record expires and ``view`` reports no attempts left.
             raise ChallengeGone("no attempts left")
         attempts_left = self.max_attempts - tries
         submitted = (
@@ -273,7 +279,9 @@ class ChallengeService:
             metrics.CHALLENGES.labels("failed").inc()
             raise WrongAnswer(attempts_left)
         # Only the caller whose Take returns the record may mint: exactly one pass per challenge.
-        if await self.store.take(_key(challenge_id)) is None:
+        # The pass carries the store's epoch, read in the same atomic batch.
+        taken, epoch = await self.store.execute([Take(_key(challenge_id)), read_epoch()])
+        if taken is None:
             raise ChallengeGone("challenge already solved")
         took = max(0.0, self.clock() - float(record.get("issued_at", self.clock())))
         await self.store.execute(
@@ -292,6 +300,7 @@ class ChallengeService:
             budget=int(record["budget"]),
             price=int(record["price"]),
             ttl=int(record["pass_ttl"]),
+            epoch=epoch_of(epoch),
         )
         metrics.CHALLENGES.labels("solved").inc()
         metrics.PASSES.labels("minted").inc()

@@ -14,6 +14,7 @@ from pathlib import Path
 from gate.errors import ConfigError
 from gate.gatekeeper import GateSettings
 from gate.identity import parse_networks
+from gate.paths import PathSemantics
 from gate.pricing import RateCurve
 from gate.puzzle import TIERS
 
@@ -51,6 +52,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "always or never; otherwise an old schema stops them until `gate db upgrade` runs.",
     ),
     "GATE_TRUSTED_PROXIES": ("", "Comma-separated CIDRs whose X-Forwarded-For is believed."),
+    "GATE_PATH_SEMANTICS": (
+        "strict",
+        "How the upstream reads paths (docs/policy.md): strict, tomcat, iis, or comma-separated "
+        "foldings matrix-parameters, trailing-dots, case-insensitive, unicode-compatibility.",
+    ),
     "GATE_POLICY_FILE": (
         "",
         "YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on SIGHUP.",
@@ -86,7 +92,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "GATE_MAX_PRICE": ("50000", "Above this price (solver tokens) clients get 429 + Retry-After."),
     "GATE_AGENT_TIER": ("2", "Clue tier (1 easy - 3 hard) for programs."),
     "GATE_HUMAN_TIER": ("1", "Clue tier for browsers (people)."),
-    "GATE_CHALLENGE_TTL": ("300", "Seconds a challenge stays solvable."),
+    "GATE_CHALLENGE_TTL": ("300", "Seconds a challenge stays solvable (at least 10)."),
     "GATE_MAX_ATTEMPTS": ("5", "Wrong answers allowed per challenge."),
     "GATE_SERVE_LIMIT": (
         "1",
@@ -120,6 +126,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "GATE_HUMAN_FLOOR": (
         "5",
         "Solve-time floor in seconds for people (the HTML form), unless the rule sets solve_floor.",
+    ),
+    "GATE_DECISION_LOG": (
+        "",
+        "Opt-in decision log: one JSON line per decision (time, identity, rule, action, outcome, "
+        "price, latency, request id; never an answer or a pass). '-' writes to stderr, a path "
+        "appends to that file; empty: off.",
     ),
     "GATE_ADMIN_SESSION_TTL": ("28800", "Seconds an admin dashboard login lasts."),
     "GATE_ADMIN_LOCKOUT_FAILURES": (
@@ -193,6 +205,7 @@ class GateConfig:
     bot_keys_dir: Path | None = None
     policy_poll: float = 2.0  # seconds between checks for a newer stored policy
     overrides_poll: float = 5.0  # seconds between checks for changed identity overrides
+    decision_log: str = ""  # "-": stderr; a path: append there; "": no decision log
     gate: GateSettings = field(default_factory=GateSettings)
 
     @property
@@ -240,6 +253,7 @@ class GateConfig:
             trusted_proxies=parse_networks(
                 item for item in env.get("GATE_TRUSTED_PROXIES", "").split(",") if item.strip()
             ),
+            paths=PathSemantics.parse(env.get("GATE_PATH_SEMANTICS") or "strict"),
         )
         signing = env.get("GATE_SIGNING_KEY_FILE", "")
         if signing and env.get("GATE_SIGNING_KEY"):
@@ -272,6 +286,7 @@ class GateConfig:
             bot_keys_dir=Path(env["GATE_BOT_KEYS_DIR"]) if env.get("GATE_BOT_KEYS_DIR") else None,
             policy_poll=_seconds(env, "GATE_POLICY_POLL"),
             overrides_poll=_seconds(env, "GATE_OVERRIDES_POLL"),
+            decision_log=env.get("GATE_DECISION_LOG", "").strip(),
             gate=gate,
         )
         return _replace(config, overrides)

@@ -17,7 +17,10 @@ catch that one class and fail closed.  Messages never contain an expected answer
     │   ├── PassInvalid        malformed, bad signature, unknown key id
     │   ├── PassExpired        past its expiry
     │   └── PassNotApplicable  bound to another identity, scope or policy rule
-    └── StateInvalid           echoed sealed state is forged, tampered, expired, foreign or replayed
+    ├── StateInvalid           echoed sealed state is forged, tampered, expired, foreign or replayed
+    └── RequestRefused         the request cannot be judged as sent (400, before anything is charged)
+        ├── AmbiguousPath          an upstream could read the path as another resource
+        └── UnreadableForwarding   a trusted proxy's forwarding chain does not parse
 """
 
 from __future__ import annotations
@@ -97,3 +100,26 @@ class PassNotApplicable(PassError):
 
 class StateInvalid(GateError):
     """Sealed state echoed by a client is not genuine, not for this use, expired or replayed."""
+
+
+class RequestRefused(GateError):
+    """The request cannot be judged as sent: the client gets a 400 naming ``code``, and nothing
+    is counted, charged or issued for it."""
+
+    code = "bad_request"
+
+
+class AmbiguousPath(RequestRefused):
+    """The path could be read as another resource by the upstream (see ``gate.paths``)."""
+
+    code = "ambiguous_path"
+
+
+class UnreadableForwarding(RequestRefused):
+    """A trusted proxy sent an ``X-Forwarded-For`` chain with a hop that is not an address.
+
+    Mapping every such client to one shared identity would let a pass minted by one of them
+    pay for all of them, so the request is refused instead.
+    """
+
+    code = "unreadable_forwarding"

@@ -1,8 +1,14 @@
 """The framework-free decision: given a request summary, allow, deny, throttle or challenge.
 
 Adapters (ASGI middleware, reverse proxy, MCP) turn requests into a ``Visitor`` and decisions into
-responses.  A request carrying a valid pass costs one store round trip: the rate counter, the budget
-meter and the ledger are updated in a single batch.
+responses (``gate.decisions`` holds those value types, ``gate.refusals`` the words of a refusal).
+A request carrying a valid pass costs one store round trip: the rate counter, the budget meter and
+the ledger are updated in a single batch.
+
+Why this module is over 400 lines: ``decide`` and ``preview`` must stay side by side.  The preview
+explains, step by step, exactly the path ``decide`` takes (the same rule, pass check, allowance and
+``_quote``), and a reader checks one against the other on one screen; the client resolution
+(identity, tier, block) is what both start from.
 """
 
 from __future__ import annotations
@@ -11,23 +17,57 @@ import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from gate import challenges as _challenges
 from gate import metrics
 from gate.botauth import BotAuthError, KeyDirectory, check_replay, verify
-from gate.challenges import ChallengeService, IssuedChallenge, MintedPass, Terms
+from gate.challenges import ChallengeService, MintedPass, Terms
 from gate.clock import Clock, system_clock
-from gate.errors import ConfigError, PassError
+from gate.decision_log import REQUEST_ID_HEADER, DecisionLog, decision_record
+from gate.decisions import (
+    Allow,
+    Challenge,
+    Decision,
+    Deny,
+    Preview,
+    Throttle,
+    Visitor,
+    outcome_of,
+)
+from gate.epoch import EPOCH_KEY, epoch_of, read_epoch
+from gate.errors import AmbiguousPath, ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
-from gate.pricing import TIER_COST, RateCurve, max_puzzle_price, seconds_until, sliding_rate
+from gate.paths import STRICT, PathSemantics
+from gate.pricing import (
+    TIER_COST,
+    RateCurve,
+    max_puzzle_price,
+    puzzle_spec,
+    seconds_until,
+    sliding_rate,
+)
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
-from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict, normalize_path
+from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict
 from gate.store import Get, Incr, Op, Store
+
+__all__ = [  # the decision types are re-exported: adapters import them from here
+    "VERIFIED_BOT_TIER",
+    "Allow",
+    "Challenge",
+    "Decision",
+    "Deny",
+    "GateSettings",
+    "Gatekeeper",
+    "Preview",
+    "Throttle",
+    "Visitor",
+]
 
 VERIFIED_BOT_TIER = "verified-bot"  # the policy tier that applies to bots with a valid signature
 
@@ -49,84 +89,12 @@ class GateSettings:
     human_floor: float | None = None
     # People see at most this many clues per challenge (the HTML form), whatever the rule's price.
     human_max_clues: int = 10
+    # How the upstream reads paths (GATE_PATH_SEMANTICS); strict is safe in front of any.
+    paths: PathSemantics = STRICT
 
     def human_cap(self) -> int:
         """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""
         return self.human_max_clues * TIER_COST[self.human_tier]
-
-
-@dataclass(frozen=True, slots=True)
-class Visitor:
-    """What the gate needs to know about one request."""
-
-    path: str
-    peer: str | None
-    forwarded_for: tuple[str, ...] = ()
-    tokens: tuple[str, ...] = ()  # candidate passes: Authorization first, then cookies
-    human: bool = False
-    method: str = "GET"
-    host: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
-    # Set by adapters that know the client better than its address (an MCP stdio session).
-    identity: str | None = None
-    api_key: str | None = None  # as presented; the gate checks it against its key list
-    bot: str | None = None  # a bot whose request signature the adapter verified
-
-
-@dataclass(frozen=True, slots=True)
-class Allow:
-    rule: Rule
-    # Requests left: on the pass that paid, or in the free allowance that let this one through.
-    # None on free rules.
-    remaining: int | None = None
-    claims: PassClaims | None = None
-    # Set when a dry-run rule let through a request it would have stopped: what it would have done.
-    dry_run: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Deny:
-    rule: Rule
-    reason: str = "policy"  # or "blocked": an operator blocked this client (an override)
-
-
-@dataclass(frozen=True, slots=True)
-class Throttle:
-    rule: Rule
-    retry_after: int
-    price: int
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    rule: Rule
-    challenge: IssuedChallenge
-    reason: str  # why no pass applied: missing, invalid, expired, not_applicable, exhausted
-
-
-Decision = Allow | Deny | Throttle | Challenge
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """What ``decide`` would answer for a request, computed without changing anything.
-
-    ``action`` is the outcome the rule calls for (allow, deny, throttle, challenge); with
-    ``dry_run`` the rule only records it and the request would pass.  ``price_tokens`` is what a
-    challenge would ask, with the client's current rate multiplier and tier discount applied.
-    """
-
-    action: str
-    price_tokens: int | None
-    tier: str | None
-    rule: str
-    reasons: tuple[str, ...]
-    dry_run: bool
-    identity: str = ""
-    rate: float = 0.0  # the client's requests per window, this one included
-    multiplier: float = 1.0
-    base_price: int | None = None  # the rule's price before rate and tier
-    retry_after: int | None = None  # for throttle: seconds until the price is payable again
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +139,31 @@ def _dry_run_ops(rule_name: str, subject: str, would: str) -> list[Op]:
     ]
 
 
+_D = TypeVar("_D", Allow, Deny, Throttle, Challenge)
+
+
+def _asked(decision: Decision | _UnissuedChallenge) -> int | None:
+    """The price a decision asked (or, for a dry run, would have asked), in solver tokens."""
+    if isinstance(decision, Challenge):
+        return decision.challenge.price
+    if isinstance(decision, Throttle | _UnissuedChallenge):
+        return decision.price
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Quote:
+    free: int  # requests per window the free allowance lets through
+    level: int  # the clue tier a puzzle would be composed at
+    price: int = 0  # solver tokens asked (after discount, and the human cap)
+    cap: int = 0  # above this the client waits instead (throttled)
+    discount: float = 1.0
+    free_left: int | None = None  # set when the allowance lets this request through
+    throttled: bool = False
+    human_capped: bool = False
+    budget: int = 0  # requests the pass buys: the rule's, or its share of a capped price
+
+
 class Gatekeeper:
     def __init__(
         self,
@@ -206,6 +199,7 @@ class Gatekeeper:
         self._key_tiers_of: Mapping[str, ApiKeyInfo] | None = None
         self._key_tiers_by_name: Mapping[str, str] = {}
         self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
+        self.decision_log: DecisionLog | None = None  # GATE_DECISION_LOG (opt-in)
 
     def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
         return client_address(peer, forwarded_for, self.settings.trusted_proxies)
@@ -309,7 +303,13 @@ class Gatekeeper:
 
     def check_rules(self, rules: RuleSource) -> None:
         """Raise ``ConfigError`` when a priced rule costs more than one challenge can."""
+        folds_case = "case-insensitive" in self.settings.paths.foldings
         for rule in rules.terms():
+            if folds_case and rule.prefix is not None and rule.prefix != rule.prefix.lower():
+                raise ConfigError(
+                    f"rule prefix {rule.prefix!r}: with case-insensitive path semantics "
+                    "(GATE_PATH_SEMANTICS) prefixes must be lower case, as paths are priced"
+                )
             if rule.action is not Action.PRICE:
                 continue
             for tier in {self.settings.agent_tier, self.settings.human_tier}:
@@ -327,19 +327,39 @@ class Gatekeeper:
         subject = self.identity(visitor)
         if self.overrides and self.blocked(visitor, subject) is not None:
             return Verdict(BLOCKED, BLOCKED.scope)
+        path, others = self.settings.paths.readings(visitor.path)
         facts = RequestFacts(
-            path=normalize_path(visitor.path),
+            path=path,
             method=visitor.method,
             host=visitor.host,
             headers=visitor.headers,
             address=self._address(visitor.peer, visitor.forwarded_for),
             identity=subject,
         )
-        return self.rules.evaluate(facts)
+        verdict = self.rules.evaluate(facts)
+        for other in others:
+            # Another upstream's reading of this spelling must meet the same terms, or the
+            # spelling could reach a priced resource at another rule's price (gate.paths).
+            alternative = self.rules.evaluate(replace(facts, path=other))
+            if _terms(alternative) != _terms(verdict):
+                raise AmbiguousPath("another reading of this path meets other terms")
+        return verdict
+
+    async def refund(self, decision: Allow) -> None:
+        """Give back the use that ``decision``'s pass paid for, when the request it let through
+        then failed (the upstream errored or never answered): only served calls spend a budget."""
+        claims = decision.claims
+        if claims is None:
+            return
+        ttl = max(1.0, claims.expires_at - self.clock() + self.settings.rate_window)
+        await self.store.execute(
+            [Incr(f"pass:{claims.pass_id}:used", -1, ttl), bump(claims.subject, "served", -1)]
+        )
 
     async def decide(self, visitor: Visitor, verdict: Verdict | Rule | None = None) -> Decision:
         """Decide ``visitor``'s request.  ``verdict`` skips rule matching when the caller already
         made it (or prices something that is not an HTTP path, such as an MCP tool)."""
+        started = time.perf_counter()
         if verdict is None:
             verdict = self.verdict(visitor)
         elif isinstance(verdict, Rule):
@@ -348,11 +368,9 @@ class Gatekeeper:
         # Blocking is an operator's act on one client, not a rule: dry run does not soften it.
         if self.overrides and self.blocked(visitor) is not None:
             _count("deny", BLOCKED.scope)
-            return Deny(BLOCKED, reason="blocked")
+            return self._logged(visitor, BLOCKED.scope, Deny(BLOCKED, reason="blocked"), started)
         if rule.action is Action.ALLOW:
-            _count("allow", verdict.name)
-            return Allow(rule)
-        started = time.perf_counter()
+            return self._free(visitor, verdict, started)
         dry_run = verdict.name if verdict.dry_run else None
         decision = await self._decide(visitor, rule, dry_run=dry_run)
         metrics.LATENCY.observe(time.perf_counter() - started)
@@ -363,7 +381,47 @@ class Gatekeeper:
             would = _WOULD[type(decision)]
             if isinstance(decision, Deny):
                 await self.store.execute(_dry_run_ops(verdict.name, self.identity(visitor), would))
-            return Allow(rule, dry_run=would)
+            allowed = Allow(rule, dry_run=would)
+            return self._logged(visitor, verdict.name, allowed, started, _asked(decision))
+        assert not isinstance(decision, _UnissuedChallenge)  # only dry-run rules skip issuing
+        return self._logged(visitor, verdict.name, decision, started)
+
+    def free(self, visitor: Visitor, verdict: Verdict) -> Allow | None:
+        """The decision for ``verdict`` when its rule is free (else None), made without the store:
+        the fast path of the adapters, counted and logged like every decision.  ``verdict`` must
+        come from :meth:`verdict`, which already turns a blocked client into a deny."""
+        if verdict.rule.action is not Action.ALLOW:
+            return None
+        return self._free(visitor, verdict, time.perf_counter())
+
+    def _free(self, visitor: Visitor, verdict: Verdict, started: float) -> Allow:
+        _count("allow", verdict.name)
+        return self._logged(visitor, verdict.name, Allow(verdict.rule), started)
+
+    def _logged(
+        self,
+        visitor: Visitor,
+        rule_name: str,
+        decision: _D,
+        started: float,
+        asked: int | None = None,
+    ) -> _D:
+        """``decision``, after writing its line to the decision log when one is configured."""
+        if self.decision_log is None:
+            return decision
+        self.decision_log.write(
+            decision_record(
+                now=self.clock(),
+                identity=self.identity(visitor),
+                rule=rule_name,
+                action=decision.rule.action.value,
+                outcome=outcome_of(decision),
+                reason=decision.reason if isinstance(decision, Challenge) else None,
+                price=asked if asked is not None else _asked(decision),
+                latency=time.perf_counter() - started,
+                request_id=visitor.headers.get(REQUEST_ID_HEADER),
+            )
+        )
         return decision
 
     async def _decide(
@@ -383,18 +441,25 @@ class Gatekeeper:
         ops: list[Op] = [Incr(f"{rate_key}:{slot}", 1, 2 * window), Get(f"{rate_key}:{slot - 1}")]
         if claims is not None:
             meter_ttl = max(1.0, claims.expires_at - now + window)
-            # The identity's revocation time rides in the same round trip as the meter.
+            # The identity's revocation time and the store's epoch ride in the same round trip
+            # as the meter.
             ops += [
                 Incr(f"pass:{claims.pass_id}:used", 1, meter_ttl),
                 bump(subject, "served"),
                 read_revocation(subject),
+                read_epoch(),
             ]
         results = await self.store.execute(ops)
         rate = sliding_rate(results[0], int(results[1] or 0), window, now)
 
         if claims is not None:
             remaining = claims.budget - results[2]
-            if is_revoked(claims, results[4]):
+            if epoch_of(results[5]) != claims.epoch or not claims.epoch:
+                # Minted before the store lost its state: its meter is gone, so it must not
+                # start over with a full budget (gate.epoch).
+                metrics.PASSES.labels("reset").inc()
+                reason = "reset"
+            elif is_revoked(claims, results[4]):
                 metrics.PASSES.labels("revoked").inc()
                 reason = "revoked"
             elif remaining >= 0:
@@ -406,22 +471,21 @@ class Gatekeeper:
         corrections: list[Op] = [bump(subject, "served", -1)] if claims is not None else []
 
         tier = self.tier(visitor, subject)
-        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
-        if rate <= free:
+        quote = self._quote(visitor, rule, tier, rate)
+        if quote.free_left is not None:
             if claims is None:  # else the batch above already counted it served
                 await self.store.execute([bump(subject, "served")])
-            return Allow(rule, remaining=int(free - rate))
-        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
-        price, cap, discount = self._price(rule, rate, tier, level)
-        if price > cap:
+            return Allow(rule, remaining=quote.free_left)
+        level, price = quote.level, quote.price
+        if quote.throttled:
             ops = [*corrections, bump(subject, "throttled")]
             if dry_run is not None:
                 ops += _dry_run_ops(dry_run, subject, "throttle")
             await self.store.execute(ops)
-            wait = self._wait(rule, cap, discount, results[0], int(results[1] or 0), now)
+            wait = self._wait(
+                rule, quote.cap, quote.discount, results[0], int(results[1] or 0), now
+            )
             return Throttle(rule, retry_after=wait, price=price)
-        if visitor.human:  # a person's price: a bounded form, whatever the rule asks
-            price = min(price, self.settings.human_cap())
         if dry_run is not None:  # no puzzle is composed for a request that will pass anyway
             await self.store.execute([*corrections, *_dry_run_ops(dry_run, subject, "challenge")])
             return _UnissuedChallenge(rule, price)
@@ -429,7 +493,7 @@ class Gatekeeper:
         if floor is None and visitor.human:
             human = self.settings.human_floor
             floor = _challenges.HUMAN_FLOOR if human is None else human
-        terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl, floor)
+        terms = Terms(subject, rule.scope, rule.digest, quote.budget, rule.pass_ttl, floor)
         issued = await self.challenges.issue(
             terms,
             price=price,
@@ -438,6 +502,26 @@ class Gatekeeper:
             slot=tier.name if tier else "",
         )
         return Challenge(rule, issued, reason)
+
+    def _quote(self, visitor: Visitor, rule: Rule, tier: Tier | None, rate: float) -> _Quote:
+        """What a priced rule asks of ``visitor`` at ``rate``: the one pricing path that
+        ``decide`` acts on and ``preview`` explains."""
+        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
+        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
+        if rate <= free:
+            return _Quote(free, level, free_left=int(free - rate))
+        price, cap, discount = self._price(rule, rate, tier, level)
+        if price > cap:
+            return _Quote(free, level, price, cap, discount, throttled=True)
+        # A person's price: a bounded form, whatever the rule asks.
+        human_capped = visitor.human and price > self.settings.human_cap()
+        budget = rule.budget
+        if human_capped:
+            # The same tokens per request as the rule's price: a client that asks for the HTML
+            # form to pay less buys proportionally fewer requests, so it saves nothing.
+            budget = max(1, rule.budget * self.settings.human_cap() // price)
+            price = self.settings.human_cap()
+        return _Quote(free, level, price, cap, discount, human_capped=human_capped, budget=budget)
 
     def _price(
         self, rule: Rule, rate: float, tier: Tier | None, level: int
@@ -491,14 +575,23 @@ class Gatekeeper:
         claims, why = self._usable_pass(visitor.tokens, subject, rule)
         ops: list[Op] = [Get(f"rate:{subject}:{slot}"), Get(f"rate:{subject}:{slot - 1}")]
         if claims is not None:
-            ops += [Get(f"pass:{claims.pass_id}:used"), read_revocation(subject)]
+            ops += [
+                Get(f"pass:{claims.pass_id}:used"),
+                read_revocation(subject),
+                Get(EPOCH_KEY),
+            ]
         results = await self.store.execute(ops)
         current = int(results[0] or 0) + 1  # decide() counts the request before pricing it
         previous = int(results[1] or 0)
         rate = sliding_rate(current, previous, window, now)
         multiplier = self.settings.curve.multiplier(rate)
 
-        def answer(action: str, price: int | None = None, retry: int | None = None) -> Preview:
+        def answer(
+            action: str,
+            price: int | None = None,
+            retry: int | None = None,
+            puzzle: int | None = None,
+        ) -> Preview:
             return Preview(
                 action,
                 price,
@@ -511,11 +604,14 @@ class Gatekeeper:
                 multiplier,
                 rule.price,
                 retry,
+                puzzle,
             )
 
         if claims is not None:
             remaining = claims.budget - (int(results[2] or 0) + 1)
-            if is_revoked(claims, results[3]):
+            if not claims.epoch or epoch_of(results[4]) != claims.epoch:
+                reasons.append("the pass predates a reset of the store (its budget is unknown)")
+            elif is_revoked(claims, results[3]):
                 reasons.append("the pass was revoked")
             elif remaining >= 0:
                 reasons.append(f"a valid pass pays ({remaining} requests left after this one)")
@@ -524,28 +620,35 @@ class Gatekeeper:
                 reasons.append("the pass's budget is spent")
         elif visitor.tokens:
             reasons.append(f"no usable pass ({why})")
-        free = max(rule.free_per_window, tier.free_per_window) if tier else rule.free_per_window
-        if rate <= free:
-            reasons.append(f"within the free allowance ({free} per {window:g} s)")
+        quote = self._quote(visitor, rule, tier, rate)
+        if quote.free_left is not None:
+            reasons.append(f"within the free allowance ({quote.free} per {window:g} s)")
             return answer("allow")
-        level = self.settings.human_tier if visitor.human else self.settings.agent_tier
-        price, cap, discount = self._price(rule, rate, tier, level)
+        price, cap = quote.price, quote.cap
         reasons.append(
             f"rate {rate:.1f} per {window:g} s: multiplier {multiplier:g}"
             + (f", tier {tier.name!r} discount {tier.discount:g}" if tier else "")
         )
-        if price > cap:
+        if quote.throttled:
             reasons.append(f"price {price} is above the cap {cap}: the client is told to wait")
             return answer(
-                "throttle", price, self._wait(rule, cap, discount, current, previous, now)
+                "throttle", price, self._wait(rule, cap, quote.discount, current, previous, now)
             )
-        if visitor.human and price > self.settings.human_cap():
-            price = self.settings.human_cap()
+        if quote.human_capped:
             reasons.append(
                 f"a person sees at most {self.settings.human_max_clues} clues: price capped at "
-                f"{price} (GATE_HUMAN_MAX_CLUES)"
+                f"{price} (GATE_HUMAN_MAX_CLUES), and the pass buys {quote.budget} of the rule's "
+                f"{rule.budget} requests (the same tokens per request)"
             )
-        return answer("challenge", price)
+        spec = puzzle_spec(price, quote.level)
+        clues = spec.gates * spec.length
+        puzzle = clues * TIER_COST[quote.level]
+        if puzzle != price:
+            reasons.append(
+                f"price {price} buys whole clues: {clues} of tier {quote.level} at "
+                f"{TIER_COST[quote.level]} tokens, so the client is asked {puzzle}"
+            )
+        return answer("challenge", price, puzzle=puzzle)
 
     def _usable_pass(
         self, tokens: Sequence[str], subject: str, rule: Rule
@@ -566,6 +669,13 @@ class Gatekeeper:
         self, challenge_id: str, visitor: Visitor, answers: Sequence[str]
     ) -> MintedPass:
         return await self.challenges.solve(challenge_id, self.identity(visitor), answers)
+
+
+def _terms(verdict: Verdict) -> tuple[Action, str, bool]:
+    """What a verdict means for the client: free, forbidden, or priced under these terms (the
+    rule digest covers price, budget, lifetime and scope).  Two allow rules are the same terms."""
+    rule = verdict.rule
+    return rule.action, rule.digest if rule.action is Action.PRICE else "", verdict.dry_run
 
 
 _PASS_REASONS = {

@@ -8,7 +8,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gate.errors import ConfigError
+from gate.errors import ConfigError, UnreadableForwarding
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNKNOWN = "unknown"
@@ -49,7 +49,8 @@ def client_address(
 
     ``forwarded_for`` holds every ``X-Forwarded-For`` header value in order.  The chain is read right
     to left, skipping trusted proxies; the first untrusted hop is the client.  A peer that is not a
-    trusted proxy is itself the client, whatever headers it sent (they are spoofable).
+    trusted proxy is itself the client, whatever headers it sent (they are spoofable).  A hop
+    that is not an address, in a chain a trusted proxy sent, raises ``UnreadableForwarding``.
     """
     peer_ip = _parse_ip(peer) if peer else None
     if peer_ip is None:
@@ -60,7 +61,9 @@ def client_address(
     for hop in reversed(hops):
         hop_ip = _parse_ip(hop)
         if hop_ip is None:
-            return UNKNOWN  # a garbled chain behind a trusted proxy: fail closed, never fall back
+            # Neither a shared "unknown" identity (one pass would pay for every such client)
+            # nor the proxy's own address (the same, for everyone behind it): refused.
+            raise UnreadableForwarding("unreadable X-Forwarded-For hop from a trusted proxy")
         if not _trusted(hop_ip, trusted_proxies):
             return str(hop_ip)
     return str(peer_ip)

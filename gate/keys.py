@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,22 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Unpadded, canonical base64url only, so one value has one spelling.
+
+    The stdlib decoder skips stray characters, accepts padding and ignores the unused low bits
+    of the last character: several strings would name one pass, which defeats caches and
+    revocation by string.  Anything but the one string ``b64url`` writes raises ``ValueError``.
+    """
+    if len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+        raise ValueError("not unpadded base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(data) != text:
+        raise ValueError("non-canonical base64url (unused low bits set)")
+    return data
 
 
 def key_id(public: Ed25519PublicKey) -> str:

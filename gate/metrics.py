@@ -44,6 +44,24 @@ BANK_FRESH = Gauge(
     registry=REGISTRY,
 )
 BANK_SERVES = Counter("gate_bank_serves", "Clues served, by tier.", ["tier"], registry=REGISTRY)
+BANK_SERVABLE = Gauge(
+    "gate_bank_servable_clues",
+    "Fresh clues (servable, under the serve limit) in SQL, by tier and source, for all replicas.",
+    ["tier", "source"],
+    registry=REGISTRY,
+)
+BANK_SERVE_RATE = Gauge(
+    "gate_bank_serve_rate",
+    "Clues served per hour over the last 15 minutes, by tier, summed over all replicas.",
+    ["tier"],
+    registry=REGISTRY,
+)
+BANK_EXHAUSTION = Gauge(
+    "gate_bank_exhaustion_seconds",
+    "Time until a tier has no fresh clue at the current serve rate (+Inf while unserved).",
+    ["tier"],
+    registry=REGISTRY,
+)
 BANK_DRY = Counter(
     "gate_bank_dry",
     "Puzzles composed with no fresh clue left, by what the gate did (reuse or refuse).",

@@ -1,6 +1,6 @@
 """Operator overrides by client identity, as the gatekeeper reads them: blocked, or a tier.
 
-The operator's list lives in SQL (``puzzles.overrides``); each replica loads it every few seconds
+The operator's list lives in SQL (``operator_state.overrides``); each replica loads it every few seconds
 into a plain dict held here, so the request path pays one dict lookup (none while it is empty).
 
 Identity keys are the gatekeeper's own (``Gatekeeper.identity``): ``net:<network>`` for anonymous

@@ -30,6 +30,9 @@ class PassClaims:
     price: int  # expected solver tokens that were paid for it
     issued_at: int
     expires_at: int
+    # The store epoch it was minted under (gate.epoch): a pass outliving its store's state is
+    # refused.  Passes minted before epochs existed have none and are refused the same way.
+    epoch: str = ""
 
 
 class PassCodec:
@@ -42,7 +45,15 @@ class PassCodec:
         self._cache_size = cache_size
 
     def mint(
-        self, *, subject: str, scope: str, rule: str, budget: int, price: int, ttl: int
+        self,
+        *,
+        subject: str,
+        scope: str,
+        rule: str,
+        budget: int,
+        price: int,
+        ttl: int,
+        epoch: str = "",
     ) -> tuple[str, PassClaims]:
         now = int(self.clock())
         claims = PassClaims(
@@ -54,6 +65,7 @@ class PassCodec:
             price=price,
             issued_at=now,
             expires_at=now + ttl,
+            epoch=epoch,
         )
         # Field by field: dataclasses.asdict deep-copies, which costs more than signing.
         fields = {name: getattr(claims, name) for name in PassClaims.__slots__}

@@ -3,7 +3,7 @@
 A new file is parsed and validated as a whole before anything changes; an invalid one keeps the
 running policy and the reason is logged.  ``apply`` may refuse a valid policy too (raise
 ``ConfigError``), with the same effect.  The runtime's ``apply`` stores the document as a new
-policy version, which every replica then applies (see ``gate.runtime``).
+policy version, which every replica then applies (see ``serving.runtime``).
 """
 
 from __future__ import annotations

@@ -19,17 +19,26 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gate.answers import readable_answer
 from gate.challenges import MintedPass
-from gate.errors import ChallengeGone, ChallengeMismatch, ChallengePending, TooEarly, WrongAnswer
+from gate.errors import (
+    ChallengeGone,
+    ChallengeMismatch,
+    ChallengePending,
+    RequestRefused,
+    TooEarly,
+    WrongAnswer,
+)
 from gate.failures import FailureLog
-from gate.gatekeeper import Allow, Challenge, Decision, Deny, Gatekeeper, Throttle, Visitor
+from gate.gatekeeper import Allow, Challenge, Decision, Gatekeeper, Visitor
 from gate.identity import forwarded_scheme
-from gate.rules import Action
+from gate.paths import check_target
+from gate.refusals import refusal
 from middleware.body import BadLength, BodyTooLarge, read_body
 from middleware.discovery import DISCOVERY_PATH, discovery_document
 from middleware.negotiate import Flavor, negotiate
@@ -42,6 +51,7 @@ BUDGET_HEADER = "Gate-Budget-Remaining"
 API_KEY_HEADER = "gate-key"  # clients with an API key send it here; it never reaches the app
 _API_KEY_BYTES = API_KEY_HEADER.encode()
 MAX_ANSWERS = 16
+COOKIE_GRACE = 86_400  # seconds the pass cookie outlives its pass
 
 
 class GateMiddleware:
@@ -53,15 +63,17 @@ class GateMiddleware:
         endpoint: str = "/.gate",
         cookie_name: str = "rg_pass",
         max_body: int = 16_384,
+        raw_target: bool = False,
     ) -> None:
         self.app = app
+        # The app behind hands the raw request target to another server (a reverse proxy): a
+        # target that server could decode or resolve differently is refused before pricing.
+        self.raw_target = raw_target
         self.gatekeeper = gatekeeper
         self.endpoint = endpoint.rstrip("/")
         self.challenge_prefix = f"{self.endpoint}/challenges/"
         self.cookie_name = cookie_name
         self.max_body = max_body
-        self._scheme_bytes = (SCHEME.lower() + " ").encode()
-        self._scheme_length = len(self._scheme_bytes)
         self._cookie_marker = f"{cookie_name}=".encode()
         self._failures = FailureLog(log)  # one line per cause per minute, never one per request
 
@@ -84,6 +96,8 @@ class GateMiddleware:
             return
         visitor, flavor = self._visitor(scope)
         try:
+            if self.raw_target:
+                check_target(scope.get("raw_path"), path)
             if "signature-input" in visitor.headers:
                 bot = await self.gatekeeper.verified_bot(
                     visitor.method,
@@ -96,15 +110,20 @@ class GateMiddleware:
                 if bot is not None:
                     visitor = replace(visitor, bot=bot)
             verdict = self.gatekeeper.verdict(visitor)
-            if verdict.rule.action is Action.ALLOW and not verdict.dry_run:
-                decision: Decision = Allow(verdict.rule)
-            else:
+            # A free rule needs no store round trip (nor a coroutine); it is counted all the same.
+            decision: Decision | None = self.gatekeeper.free(visitor, verdict)
+            if decision is None:
                 decision = await self.gatekeeper.decide(visitor, verdict)
         except ChallengePending as pending:
             await self._answer(scope, receive, send, _pending(flavor, pending.retry_after))
             return
+        except RequestRefused as refused:  # judged before anything is counted or charged
+            await self._answer(scope, receive, send, _refused(flavor, refused))
+            return
         except Exception as exc:  # fail closed: nothing passes when the gate itself fails
-            self._failures.record(f"{scope.get('method', 'WS')} {path}", exc)
+            await self._failures.record(
+                f"{scope.get('method', 'WS')} {path}", exc, self.gatekeeper.store
+            )
             await self._answer(scope, receive, send, _unavailable(flavor))
             return
 
@@ -123,29 +142,18 @@ class GateMiddleware:
                 next_path=_path_with_query(scope),
                 reason=decision.reason,
                 now=self.gatekeeper.clock(),
-            )
-        elif isinstance(decision, Throttle):
-            response = message_response(
-                429,
-                "Too many requests",
-                f"Your request rate puts the price at {decision.price} solver tokens, above this "
-                f"site's limit. Retry after {decision.retry_after} seconds.",
-                flavor=flavor,
-                error="rate_limited",
-                headers={"Retry-After": str(decision.retry_after)},
-                extra={"retry_after": decision.retry_after, "price": decision.price},
+                free=(decision.rule.free_per_window, self.gatekeeper.settings.rate_window),
             )
         else:
-            assert isinstance(decision, Deny)
-            blocked = decision.reason == "blocked"
+            refused = refusal(decision)
             response = message_response(
-                403,
-                "Forbidden",
-                "The site's operator has blocked this client."
-                if blocked
-                else "Access to this resource is not allowed.",
+                refused.status,
+                refused.title,
+                refused.message,
                 flavor=flavor,
-                error="blocked" if blocked else "denied",
+                error=refused.code,
+                headers=refused.headers,
+                extra=refused.fields,
             )
         await self._answer(scope, receive, send, response)
 
@@ -169,11 +177,8 @@ class GateMiddleware:
             elif name == "x-forwarded-for":
                 forwarded.append(value)
         tokens: list[str] = []
-        if (
-            authorization is not None
-            and authorization[: self._scheme_length].lower() == self._scheme_bytes
-        ):
-            tokens.append(authorization[self._scheme_length :].decode("latin-1").strip())
+        if authorization is not None and (token := _gate_credential(authorization)) is not None:
+            tokens.append(token)  # an empty one too: refused as invalid, not taken as missing
         for header in cookies:
             tokens.extend(_cookie_values(header, self.cookie_name))
         client = scope.get("client")
@@ -198,10 +203,7 @@ class GateMiddleware:
         headers = scope["headers"]
         marker = self._cookie_marker
         if not any(
-            (
-                name == b"authorization"
-                and value[: self._scheme_length].lower() == self._scheme_bytes
-            )
+            (name == b"authorization" and _gate_credential(value) is not None)
             or (name == b"cookie" and marker in value)
             or name == _API_KEY_BYTES
             for name, value in headers
@@ -209,10 +211,7 @@ class GateMiddleware:
             return scope
         kept: list[tuple[bytes, bytes]] = []
         for name, value in headers:
-            if (
-                name == b"authorization"
-                and value[: self._scheme_length].lower() == self._scheme_bytes
-            ):
+            if name == b"authorization" and _gate_credential(value) is not None:
                 continue
             if name == _API_KEY_BYTES:
                 continue
@@ -236,15 +235,19 @@ class GateMiddleware:
         flavor = negotiate(headers.get("accept"))
         try:
             response = await self._challenge_endpoint(scope, receive, headers, flavor)
+        except RequestRefused as refused:
+            response = _refused(flavor, refused)
         except Exception as exc:  # fail closed, as on the gated path
-            self._failures.record(f"{scope['method']} {scope['path']}", exc)
+            await self._failures.record(
+                f"{scope['method']} {scope['path']}", exc, self.gatekeeper.store
+            )
             response = _unavailable(flavor)
         await response(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         if scope["type"] == "websocket":
             # A WebSocket handshake cannot carry a challenge body: refuse it; pay over HTTP first.
-            await send({"type": "websocket.close", "code": 1008, "reason": "payment required"})
+            await send({"type": "websocket.close", "code": 1008, "reason": "pass required"})
             return
         await response(scope, receive, send)
 
@@ -268,7 +271,10 @@ class GateMiddleware:
             try:
                 issued = await self.gatekeeper.challenges.view(challenge_id)
             except ChallengeGone:
-                return _gone(flavor)
+                return _gone(flavor, next_path)
+            # After a wrong answer in a browser (POST, then 303 here) the form says so; the
+            # sentence is built here from the record, never taken from the query.
+            wrong = flavor == "html" and query.get("note") == ["wrong"]
             return challenge_response(
                 issued,
                 flavor=flavor,
@@ -277,6 +283,7 @@ class GateMiddleware:
                 reason="",  # shown again on request: nothing to explain
                 now=self.gatekeeper.clock(),
                 status=200,
+                error=_wrong_sentence(issued.attempts) if wrong else None,
             )
         if method != "POST":
             return message_response(
@@ -341,7 +348,7 @@ class GateMiddleware:
                 error="challenge_mismatch",
             )
         except ChallengeGone:
-            return _gone(flavor)
+            return _gone(flavor, next_path)
         except TooEarly as early:
             return await self._too_early(challenge_id, action, next_path, flavor, early.retry_after)
         secure = scope.get("scheme") == "https" or self._proxied_scheme(scope) == "https"
@@ -391,7 +398,7 @@ class GateMiddleware:
         try:
             issued = await self.gatekeeper.challenges.view(challenge_id)
         except ChallengeGone:
-            return _gone(flavor)
+            return _gone(flavor, next_path)
         return challenge_response(
             issued,
             flavor=flavor,
@@ -406,8 +413,13 @@ class GateMiddleware:
     async def _wrong_answer(
         self, challenge_id: str, action: str, next_path: str, flavor: Flavor, attempts_left: int
     ) -> Response:
-        message = f"That is not the hidden word. {attempts_left} attempt(s) left."
-        if attempts_left > 0:
+        response: Response
+        if attempts_left > 0 and flavor == "html":
+            # POST-redirect-GET: the form is shown by a GET, so reloading the page shows it again
+            # instead of sending the wrong answer again (which would use another attempt).
+            query = urlencode({"next": next_path, "note": "wrong"})
+            response = RedirectResponse(f"{action}?{query}", status_code=303, headers=NO_STORE)
+        elif attempts_left > 0:
             response = await self._puzzle_again(
                 challenge_id,
                 action,
@@ -415,7 +427,7 @@ class GateMiddleware:
                 flavor,
                 status=400,
                 reason="wrong_answer",
-                error=message,
+                error=_wrong_sentence(attempts_left),
             )
         else:
             response = message_response(
@@ -459,7 +471,10 @@ class GateMiddleware:
         response.set_cookie(
             self.cookie_name,
             minted.token,
-            max_age=claims.expires_at - claims.issued_at,
+            # A day past the pass's expiry: the browser still sends the expired pass, so the
+            # challenge that follows can tell the person their pass expired (an expired pass
+            # opens nothing).
+            max_age=claims.expires_at - claims.issued_at + COOKIE_GRACE,
             path=cookie_path,
             secure=secure,
             httponly=True,
@@ -479,13 +494,26 @@ def _header_values(scope: Scope, wanted: bytes) -> list[str]:
     return [value.decode("latin-1") for name, value in scope["headers"] if name == wanted]
 
 
+_SCHEME_BYTES = SCHEME.lower().encode()
+
+
+def _gate_credential(authorization: bytes) -> str | None:
+    """The pass in an ``Authorization: ReasoningGate <pass>`` value ("" when the scheme comes
+    alone: servers strip the trailing space), or None for another scheme."""
+    scheme, _, rest = authorization.strip().partition(b" ")
+    if scheme.lower() != _SCHEME_BYTES:
+        return None
+    return rest.decode("latin-1").strip()
+
+
 def _cookie_values(header: str, cookie_name: str) -> list[str]:
     # Several cookies of one name (set for different paths) may arrive; http.cookies keeps only
-    # one, so split by hand.
+    # one, so split by hand.  An empty value is kept: it is a pass that was presented, and
+    # refused as invalid.
     values: list[str] = []
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
-        if name == cookie_name and value:
+        if name == cookie_name:
             values.append(value.strip('"'))
     return values
 
@@ -535,13 +563,33 @@ def _parse_answers(body: bytes, media: str) -> tuple[list[str], str | None] | No
                 return None
             answers = data.get("answers", [data["answer"]] if "answer" in data else [])
             form_next = None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser's stack (a few kilobytes of '[' do
+        # it); an unreadable answer like any other, never a gate failure.
         return None
     if not isinstance(answers, list) or not 0 < len(answers) <= MAX_ANSWERS:
         return None
-    if not all(isinstance(answer, str) and len(answer) <= 256 for answer in answers):
+    if not all(isinstance(answer, str) and readable_answer(answer) for answer in answers):
         return None
     return list(answers), form_next
+
+
+_REFUSALS = {
+    "ambiguous_path": (
+        "Ambiguous path",
+        "This path could name another resource on the site behind the gate (path parameters, "
+        "case, trailing dots or spaces, encoded separators). Request its plain spelling.",
+    ),
+    "unreadable_forwarding": (
+        "Bad forwarding header",
+        "A proxy in front of the gate sent an X-Forwarded-For chain that does not parse.",
+    ),
+}
+
+
+def _refused(flavor: Flavor, refused: RequestRefused) -> Response:
+    title, message = _REFUSALS.get(refused.code, ("Bad request", "The request was refused."))
+    return message_response(400, title, message, flavor=flavor, error=refused.code)
 
 
 def _pending(flavor: Flavor, retry_after: int) -> Response:
@@ -556,7 +604,13 @@ def _pending(flavor: Flavor, retry_after: int) -> Response:
     )
 
 
-def _gone(flavor: Flavor) -> Response:
+def _wrong_sentence(attempts_left: int) -> str:
+    return f"That is not the hidden word. {attempts_left} attempt(s) left."
+
+
+def _gone(flavor: Flavor, next_path: str = "/") -> Response:
+    """410 for an unknown, expired, solved or spent challenge; people get a link to the page they
+    were headed for, which shows a fresh puzzle."""
     return message_response(
         410,
         "Puzzle expired",
@@ -564,4 +618,5 @@ def _gone(flavor: Flavor) -> Response:
         "Request the resource again for a new one.",
         flavor=flavor,
         error="challenge_gone",
+        link=(next_path, "Get a new puzzle"),
     )

@@ -23,9 +23,9 @@ hand a non-2xx answer to the client as it is.  nginx keeps only 401/403 (anythin
 store for ``answer_ttl`` seconds and nginx's ``error_page`` replays it from ``/answers/{id}``.
 
 Forward-auth headers are believed only from ``trusted_proxies`` (``GATE_TRUSTED_PROXIES``); any
-other peer gets 403 on the auth endpoints.  A target that could be read two ways (the reverse
-proxy's ``unambiguous_target``) answers 400: the site behind the edge gets the raw target, which
-must mean the path the gate priced.
+other peer gets 403 on the auth endpoints.  The middleware runs with ``raw_target``: a target that
+could be read two ways (``gate.paths.check_target``) answers 400 before anything is charged, since
+the site behind the edge gets the raw target, which must mean the path the gate priced.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from gate.identity import IPNetwork
 from middleware.asgi import GateMiddleware
 from middleware.discovery import DISCOVERY_PATH
 from middleware.negotiate import negotiate
-from middleware.proxy import unambiguous_target
 from middleware.render import message_response
 
 log = logging.getLogger("reasoning_gate.authz")
@@ -101,7 +100,12 @@ class ForwardAuth:
         )
         self.answer_ttl = answer_ttl
         self._gate = GateMiddleware(
-            _granted, gatekeeper, endpoint=endpoint, cookie_name=cookie_name, max_body=max_body
+            _granted,
+            gatekeeper,
+            endpoint=endpoint,
+            cookie_name=cookie_name,
+            max_body=max_body,
+            raw_target=True,  # the site behind the edge gets the raw target: refuse ambiguous ones
         )
         self._auth = f"{self.endpoint}/auth"
         self._deferred = f"{self._auth}/deferred"
@@ -131,11 +135,6 @@ class ForwardAuth:
             )
             if original is None:
                 await self._refuse(scope, receive, send, 400, "bad_forward_auth")
-                return
-            if unambiguous_target(original) is None:
-                await self._refuse(
-                    scope, receive, send, 400, "ambiguous_path", deferred=path == self._deferred
-                )
                 return
             if path == self._deferred:
                 await self._gate(original, receive, self._deferring(send))
@@ -296,8 +295,6 @@ _MESSAGES = {
     "untrusted_peer": "Forward-auth requests are answered only for the configured trusted proxies.",
     "bad_forward_auth": "The edge proxy did not say which request to decide "
     "(X-Forwarded-Method, X-Forwarded-Uri and a host, once each).",
-    "ambiguous_path": "This path could be read two ways (dot segments, '//', backslashes or "
-    "encoded '.', '/', '\\\\' or '%'); request it in its plain form.",
     "not_found": "This is a forward-auth endpoint; see the gate's deployment guide.",
     "gate_unavailable": "The gate could not check this request; retry later.",
 }

@@ -77,9 +77,9 @@ async def serve_authz(
     """
     import uvicorn
 
-    from gate.runtime import open_runtime
     from middleware.authz import ForwardAuth
-    from middleware.serving import finish_after_signal, operator_hooks
+    from serving.runner import finish_after_signal, operator_hooks
+    from serving.runtime import open_runtime
 
     ruleset = parse_rules([*(load_rules(rules_path) if rules_path else []), *rules])
     if config is None:

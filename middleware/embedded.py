@@ -16,10 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gate.config import GateConfig
 from gate.rules import Rule, RuleSet
-from gate.runtime import Runtime, open_runtime
 from middleware.asgi import GateMiddleware
-from middleware.lifespan import run_lifespan
 from middleware.render import message_response
+from serving.lifespan import run_lifespan
+from serving.runtime import Runtime, open_runtime
 
 log = logging.getLogger("reasoning_gate")
 

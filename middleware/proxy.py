@@ -40,17 +40,17 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from gate.errors import ConfigError
+from gate.errors import AmbiguousPath, ConfigError, UnreadableForwarding
 from gate.gatekeeper import Gatekeeper
 from gate.identity import UNKNOWN, IPNetwork, client_address, forwarded_scheme
-from gate.rules import normalize_path
+from gate.paths import check_target
 from middleware.asgi import BUDGET_HEADER, GateMiddleware
 from middleware.negotiate import negotiate
 from middleware.redirects import safe_next
@@ -64,7 +64,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ReverseProxy",
     "proxy_app",
-    "unambiguous_target",
 ]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -79,19 +78,59 @@ SMALL_RESPONSE = 64 * 1024
 _HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 )
-# Headers only this proxy may write; a client's copy is a spoofing attempt or stale.
-_CLIENT_FORWARDING = frozenset(
+# Headers only this proxy may write, or that an upstream framework may believe over the request
+# itself: a client's copy is a spoofing attempt or stale.  Client-address headers of CDNs and
+# load balancers (the upstream would take them for the client), and URL-override headers (the
+# upstream would route to another path than the one the gate priced).
+CLIENT_ADDRESS_HEADERS = frozenset(
     {
         b"forwarded",
         b"x-real-ip",
         b"x-client-ip",
         b"true-client-ip",
-        b"x-original-uri",
-        b"x-original-url",
-        b"x-rewrite-url",
+        b"cf-connecting-ip",
+        b"cf-connecting-ipv6",
+        b"cf-pseudo-ipv4",
+        b"x-cluster-client-ip",
+        b"fastly-client-ip",
+        b"akamai-client-ip",
+        b"x-appengine-user-ip",
+        b"x-azure-clientip",
+        b"x-azure-socketip",
+        b"x-envoy-external-address",
+        b"x-original-forwarded-for",
+        b"x-originating-ip",
+        b"x-remote-ip",
+        b"x-remote-addr",
+        b"x-host",
         b"x-original-host",
     }
 )
+URL_OVERRIDE_HEADERS = frozenset(
+    {
+        b"x-original-uri",
+        b"x-original-url",
+        b"x-original-path",
+        b"x-envoy-original-path",
+        b"x-envoy-original-url",
+        b"x-rewrite-url",
+        b"x-rewrite-path",
+        b"x-override-url",
+        b"x-http-path-override",
+        b"x-http-method-override",
+        b"x-http-method",
+        b"x-method-override",
+        b"x-request-uri",
+        b"x-original-request-uri",
+        b"request-uri",
+        b"x-proxy-url",
+        b"x-destination-url",
+        b"x-forwarded-uri",
+        b"x-forwarded-path",
+        b"x-forwarded-prefix",
+    }
+)
+_CLIENT_FORWARDING = CLIENT_ADDRESS_HEADERS | URL_OVERRIDE_HEADERS
 # httpx sets Host from the upstream URL; Expect is answered by the ASGI server itself.
 _REQUEST_ONLY = frozenset({b"host", b"expect"})
 _WEBSOCKET_HANDSHAKE = frozenset(
@@ -104,43 +143,7 @@ _WEBSOCKET_HANDSHAKE = frozenset(
     }
 )
 _BUDGET = BUDGET_HEADER.lower().encode()
-# Percent-encoded '.', '/', '\' and '%': decoding them once more (or not at all) changes the path.
-_AMBIGUOUS_ESCAPE = re.compile(rb"%(?:2[eEfF5]|5[cC])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# A dot segment with path parameters ('/..;x/'): servlet containers resolve it like '/../'.
-_DOT_PARAMETER = re.compile(r"/\.{1,2};")
-
-
-def unambiguous_target(scope: Scope) -> bytes | None:
-    """``raw_path`` + query as received, or None when the path could be read two ways.
-
-    The gate priced the decoded, normalised ``scope["path"]``; whatever reaches a site behind (this
-    proxy's upstream, or an edge proxy's under ``gate authz``) gets the raw target, so the two must
-    mean the same path under any decoding or resolution the site may do.
-    """
-    path: str = scope["path"]
-    raw: bytes | None = scope.get("raw_path")
-    if raw is None:  # raw_path is optional in ASGI; rebuild it from the decoded path
-        try:
-            raw = path.encode("ascii")
-        except UnicodeEncodeError:
-            return None
-    if (
-        not raw.startswith(b"/")
-        or b"\\" in raw
-        or _AMBIGUOUS_ESCAPE.search(raw)
-        or normalize_path(path) != path
-        or _CONTROL.search(path)
-        or _DOT_PARAMETER.search(path)
-    ):
-        return None
-    try:  # the server's decoded path must be what the raw one means, or the gate saw another
-        if unquote(raw.decode("ascii"), errors="strict") != path:
-            return None
-    except UnicodeError:
-        return None
-    query: bytes = scope.get("query_string", b"")
-    return raw + b"?" + query if query else raw
 
 
 class _BodyTooLarge(Exception):
@@ -225,7 +228,11 @@ class ReverseProxy:
         if target is None:
             await self._page(scope, receive, send, 400, "ambiguous_path")
             return
-        headers, declared, chunked = self._request_headers(scope)
+        try:
+            headers, declared, chunked = self._request_headers(scope)
+        except UnreadableForwarding:
+            await self._page(scope, receive, send, 400, "unreadable_forwarding")
+            return
         if declared is not None and declared > self.max_body:
             await self._page(scope, receive, send, 413, "body_too_large")
             return
@@ -325,7 +332,14 @@ class ReverseProxy:
     # -- headers and target ----------------------------------------------------------------------
 
     def _target(self, scope: Scope) -> bytes | None:
-        return unambiguous_target(scope)
+        """``raw_path`` + query as received, or None when the path could be read two ways
+        (``gate.paths.check_target``; the gate in front refuses those before charging)."""
+        try:
+            raw = check_target(scope.get("raw_path"), scope["path"])
+        except AmbiguousPath:
+            return None
+        query: bytes = scope.get("query_string", b"")
+        return raw + b"?" + query if query else raw
 
     def _resolve_client(self, peer: str | None, chain: tuple[str, ...]) -> str:
         return client_address(peer, chain, self.trusted_proxies)
@@ -473,7 +487,11 @@ class ReverseProxy:
         if target is None:
             await send({"type": "websocket.close", "code": 1008})
             return
-        headers, _, _ = self._request_headers(scope)
+        try:
+            headers, _, _ = self._request_headers(scope)
+        except UnreadableForwarding:
+            await send({"type": "websocket.close", "code": 1008})
+            return
         try:
             upstream = await connect(
                 self._ws_origin + (self._base_path + target).decode("ascii"),
@@ -569,7 +587,9 @@ def proxy_app(
         trusted_proxies=gatekeeper.settings.trusted_proxies,
         allowed_redirect_origins=allowed_redirect_origins,
     )
-    return GateMiddleware(proxy, gatekeeper, **gate_options)
+    # The proxy hands the raw target on: the gate refuses one the upstream could read as another
+    # path before it charges anything for it.
+    return GateMiddleware(proxy, gatekeeper, raw_target=True, **gate_options)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -579,6 +599,10 @@ _PAGES = {
         "Bad request",
         "This path can be read more than one way (dot segments, '//', backslashes or encoded "
         "'.', '/', '\\' or '%'). Request its plain form.",
+    ),
+    "unreadable_forwarding": (
+        "Bad request",
+        "A proxy in front of the gate sent an X-Forwarded-For chain that does not parse.",
     ),
     "body_too_large": ("Too large", "Request bodies must fit in {limit} bytes."),
     "upstream_timeout": (

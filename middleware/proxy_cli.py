@@ -129,8 +129,8 @@ async def serve_proxy(
     """
     import uvicorn
 
-    from gate.runtime import open_runtime
-    from middleware.serving import finish_after_signal, operator_hooks
+    from serving.runner import finish_after_signal, operator_hooks, with_dashboard
+    from serving.runtime import open_runtime
 
     texts = [*(load_rules(rules_path) if rules_path else []), *rules]
     ruleset = parse_rules(texts)
@@ -147,8 +147,6 @@ async def serve_proxy(
         )
         site, dashboard = app, None
         if admin:
-            from admin.serve import with_dashboard
-
             site, dashboard = await with_dashboard(app, runtime)
         server = uvicorn.Server(
             uvicorn.Config(

@@ -40,7 +40,33 @@ _WHY = {
     "not_applicable": "The pass presented does not cover this resource or this client.",
     "exhausted": "The pass presented has used up its request budget.",
     "revoked": "The pass presented was revoked by the site's operator.",
+    "reset": "The pass presented predates a reset of the gate's state; its budget cannot be known.",
 }
+
+# The same, for a person on the HTML form: one sentence saying why this page asks for a puzzle.
+_WHY_PERSON = {
+    "missing": "You have no pass for this part of the site yet; solving the puzzle gives you one.",
+    "invalid": "The pass your browser sent is not valid here; solving the puzzle gives you a new one.",
+    "expired": "Your pass for this part of the site has expired; solving the puzzle gives you a new one.",
+    "not_applicable": "Your pass does not cover this page (another part of the site, another "
+    "network, or rules that have changed); solving the puzzle gives you one that does.",
+    "exhausted": "Your pass has opened all the pages it paid for; solving the puzzle gives you a new one.",
+    "revoked": "The site's operator withdrew your pass; solving the puzzle gives you a new one.",
+    "reset": "The site restarted and can no longer tell what your pass has paid for; solving the "
+    "puzzle gives you a new one.",
+}
+
+
+def person_reason(reason: str, free: tuple[int, float] = (0, 60)) -> str:
+    """Why a person sees the puzzle, in one sentence (empty when it is shown again on request)."""
+    allowance, window = free
+    if reason == "missing" and allowance > 0:
+        return (
+            f"You have opened more than {allowance} pages here in {window:g} seconds, the free "
+            "allowance; solving the puzzle gives you a pass."
+        )
+    return _WHY_PERSON.get(reason, "")
+
 
 _ERRORS = {429: "too_early"}  # a challenge shown again with an error: by status
 
@@ -78,7 +104,10 @@ def challenge_response(
     now: float,
     status: int = 401,
     error: str | None = None,
+    free: tuple[int, float] = (0, 60),
 ) -> Response:
+    """``free``: the rule's free allowance per rate window, (requests, seconds), which the HTML
+    form names when a person was challenged past it."""
     minutes = max(1, math.ceil((issued.expires_at - now) / 60))
     headers = dict(NO_STORE)
     if status == 401:  # the header belongs to "credentials required" answers only
@@ -96,6 +125,7 @@ def challenge_response(
             # People are told time, not tokens: a rough reading-and-thinking pace per clue.
             estimate=max(1, math.ceil(clues * HUMAN_SECONDS_PER_CLUE / 60)),
             error=error,
+            why=person_reason(reason, free),
         )
     elif flavor in ("text", "plain"):
         body = _templates.get_template("challenge.md").render(
@@ -108,7 +138,7 @@ def challenge_response(
             basis=basis_words(issued.puzzle.basis),
             why=_WHY.get(reason, ""),
             scheme=SCHEME,
-            heading="Payment required: solve a reasoning puzzle" if status == 401 else "Puzzle",
+            heading="Pass required: solve a reasoning puzzle" if status == 401 else "Puzzle",
         )
         if error:
             body = f"**{error}**\n\n{body}"

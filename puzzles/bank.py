@@ -14,15 +14,17 @@ clues reach :meth:`ClueBank.load_index`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -38,6 +40,7 @@ from puzzles.models import (
     Clue,
     FactoryItem,
     FactoryJob,
+    ServeSample,
     Word,
 )
 from puzzles.validate import answer_initial, validate_clue
@@ -50,6 +53,8 @@ _WORD_RE = re.compile(rf"[a-z]{{{WORD_MIN},{WORD_MAX}}}")
 
 _clues = Clue.__table__
 _words = Word.__table__
+_samples = ServeSample.__table__
+SAMPLE_KEEP = timedelta(days=7)
 
 
 def text_key(text: str) -> str:
@@ -216,8 +221,37 @@ class ClueBank:
             .where(_clues.c.id == bindparam("b_id"))
             .values(times_served=_clues.c.times_served + bindparam("b_n"))
         )
+        now = datetime.now(UTC)
         async with self.engine.begin() as conn:
             await conn.execute(stmt, params)
+            per_tier: Counter[int] = Counter()
+            for chunk in _chunks(sorted(counts), 500):
+                rows = await conn.execute(
+                    select(_clues.c.id, _clues.c.tier).where(_clues.c.id.in_(chunk))
+                )
+                for clue_id, tier in rows:
+                    per_tier[tier] += counts[clue_id]
+            if per_tier:
+                await conn.execute(
+                    insert(_samples),
+                    [{"at": now, "tier": t, "served": n} for t, n in sorted(per_tier.items())],
+                )
+            # A week of samples is enough for any window the health figures use.
+            await conn.execute(delete(_samples).where(_samples.c.at < now - SAMPLE_KEEP))
+
+    async def retire_exhausted(self, serve_limit: int) -> int:
+        """Rotation: retire servable clues SQL counts at ``serve_limit`` serves or more.
+
+        A composer already leaves them out; retiring them makes the bank's figures (and every
+        later start) say so, and keeps them from being served again if the limit is raised.
+        """
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(_clues)
+                .where(_servable() & (_clues.c.times_served >= serve_limit))
+                .values(retired=True)
+            )
+        return int(result.rowcount or 0)
 
     async def retire(self, clue_ids: Iterable[int]) -> int:
         """Stop serving these clues (kept for history); returns how many were newly retired."""
@@ -278,15 +312,6 @@ class ClueBank:
             )
             return set(rows.scalars())
 
-    async def fresh_counts(self, serve_limit: int) -> dict[int, int]:
-        """Servable clues per tier that SQL says are still under ``serve_limit`` serves."""
-        c = _clues.c
-        return await self._grouped(c.tier, _servable() & (c.times_served < serve_limit))
-
-    async def _grouped(self, column: Any, where: Any) -> dict[Any, int]:
-        async with self.engine.connect() as conn:
-            return await _group(conn, column, where)
-
     async def load_index(self) -> BankIndex:
         """Snapshot every servable clue (without answers) and every word for serve-time use."""
         c = _clues.c
@@ -309,7 +334,21 @@ class ClueBank:
             )
             clues = [IndexedClue(*row) for row in clue_rows]
             words = (await conn.execute(select(_words.c.word))).scalars().all()
-        return BankIndex.build(clues, words)
+        # Building takes a second or more for a large bank: off the event loop, so a live gate
+        # reloading its index keeps answering meanwhile.
+        return await asyncio.to_thread(BankIndex.build, clues, words)
+
+    async def revision(self) -> tuple[int, int]:
+        """(servable clues, highest servable id): changes when clues are added, retired or
+        withdrawn, so a live gate can tell when to reload its index."""
+        c = _clues.c
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(func.count(), func.coalesce(func.max(c.id), 0)).where(_servable())
+                )
+            ).one()
+        return int(row[0]), int(row[1])
 
 
 def measured_by() -> Any:

@@ -125,6 +125,8 @@ class BankComposer:
         self.index = index
         self._pools: dict[int, dict[str, list[PublicClue]]] = {}
         self._where: dict[int, tuple[int, str, int]] = {}  # clue id -> (tier, initial, position)
+        # Clue withdrawn here -> its (tier, initial), for a give-back; a new index starts afresh.
+        self._homes: dict[int, tuple[int, str]] = {}
         for tier, by_letter in index.clues.items():
             pools = self._pools[tier] = {}
             for letter, clues in by_letter.items():
@@ -148,10 +150,14 @@ class BankComposer:
         return None if where is None else self._pools[where[0]][where[1]][where[2]]
 
     def replace_index(
-        self, index: BankIndex, whole_gates: Sequence[WholeGate] | None = None
+        self,
+        index: BankIndex,
+        whole_gates: Sequence[WholeGate] | None = None,
+        served_out: Iterable[int] = (),
     ) -> None:
         """Serve from a freshly loaded index (and whole gates, when given); clues dropped for the
-        serve limit stay dropped."""
+        serve limit stay dropped, and so do ``served_out`` (SQL's, other replicas' serves)."""
+        self._dropped.update(served_out)
         if whole_gates is not None:
             self._whole_gates = tuple(whole_gates)
         self._reuser = None
@@ -164,6 +170,7 @@ class BankComposer:
         if where is None:
             return
         tier, letter, pos = where
+        self._homes[clue_id] = (tier, letter)
         metrics.BANK_FRESH.labels(str(tier)).dec()
         pool = self._pools[tier][letter]
         last = pool.pop()
@@ -290,24 +297,36 @@ class BankComposer:
             self._add_gate(tier, length, used, words, gates)
 
         pending: Sequence[PublicClue] = [clue for gate in gates for clue in gate]
-        for _ in range(_ROUNDS):
-            results = await self._store.execute(
-                [Incr(SERVE_KEY.format(c.clue_id), 1, self._ttl) for c in pending]
-            )
-            over: set[int] = set()
-            for clue, count in zip(pending, results, strict=True):
-                if count >= self._limit:
-                    self._drop(clue.clue_id)  # this serve (if allowed) is its last one here
+        # Serves this composition claimed; the ones it ends up not serving (a gate re-spelled
+        # around a clue past the limit, or a composition given up) are handed back, so a nearly
+        # dry bank is not drained by the puzzles it failed to make.
+        claimed: dict[int, PublicClue] = {}
+        try:
+            for _ in range(_ROUNDS):
+                results = await self._store.execute(
+                    [Incr(SERVE_KEY.format(c.clue_id), 1, self._ttl) for c in pending]
+                )
+                over: set[int] = set()
+                for clue, count in zip(pending, results, strict=True):
+                    if count >= self._limit:
+                        self._drop(clue.clue_id)  # this serve (if allowed) is its last one here
                     if count > self._limit:
                         over.add(clue.clue_id)
-            if not over:
-                break
-            pending = self._repick(tier, used, over, words, gates)
-        else:
-            raise BankError(
-                f"clues at tier {tier} keep hitting the serve limit ({self._limit}); "
-                "the bank is running dry: import more clues or raise the limit"
-            )
+                    else:
+                        claimed[clue.clue_id] = clue
+                if not over:
+                    break
+                pending = self._repick(tier, used, over, words, gates)
+            else:
+                raise BankError(
+                    f"clues at tier {tier} keep hitting the serve limit ({self._limit}); "
+                    "the bank is running dry: import more clues or raise the limit"
+                )
+        except BankError:
+            await self._give_back(list(claimed.values()))
+            raise
+        kept = {clue.clue_id for gate in gates for clue in gate}
+        await self._give_back([c for cid, c in claimed.items() if cid not in kept])
 
         served = self._served
         for gate in gates:
@@ -316,6 +335,29 @@ class BankComposer:
         metrics.BANK_SERVES.labels(str(tier)).inc(sum(len(gate) for gate in gates))
         public = PublicPuzzle(gates=tuple(PublicGate(tuple(g)) for g in gates), tier=tier)
         return ComposedPuzzle(public=public, words=tuple(words))
+
+    async def _give_back(self, clues: Sequence[PublicClue]) -> None:
+        """Undo the serve counts of ``clues``, claimed but not served; a clue this process had
+        withdrawn at the limit goes back into its pool when the count drops below it again."""
+        if not clues:
+            return
+        counts = await self._store.execute(
+            [Incr(SERVE_KEY.format(c.clue_id), -1, self._ttl) for c in clues]
+        )
+        for clue, count in zip(clues, counts, strict=True):
+            if count < self._limit and clue.clue_id not in self._where:
+                self._restore(clue)
+
+    def _restore(self, clue: PublicClue) -> None:
+        home = self._homes.pop(clue.clue_id, None)
+        if home is None:  # not withdrawn here (or the index was replaced since)
+            return
+        tier, letter = home
+        pool = self._pools[tier].setdefault(letter, [])
+        self._where[clue.clue_id] = (tier, letter, len(pool))
+        pool.append(clue)
+        self._dropped.discard(clue.clue_id)
+        metrics.BANK_FRESH.labels(str(tier)).inc()
 
     def _add_gate(
         self,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -47,6 +48,14 @@ def resolve_url(url: str | None) -> URL:
         # An explicit sync driver (psycopg2, pysqlite) is replaced too: it would block the loop.
         parsed = parsed.set(drivername=wanted)
     return parsed
+
+
+def sqlite_directory(url: str | None) -> Path | None:
+    """The directory a SQLite file database lives in (None for other databases or memory)."""
+    resolved = resolve_url(url)
+    if resolved.get_backend_name() != "sqlite" or resolved.database in (None, "", ":memory:"):
+        return None
+    return Path(resolved.database).expanduser().absolute().parent
 
 
 def _server_settings_from_options(url: URL) -> tuple[URL, dict[str, str]]:
@@ -107,17 +116,6 @@ def create_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision, whatever state it is in (see puzzles.migrations).
-
-    For one-shot tools, tests and the embedded default; long-running services call
-    :func:`prepare_schema`, which may only check.
-    """
-    from puzzles.migrations import bring_to_head
-
-    await bring_to_head(engine)
-
-
 AUTO_UPGRADE_MODES = ("sqlite", "always", "never")
 
 
@@ -132,13 +130,6 @@ def auto_upgrades(mode: str, url: str) -> bool:
     if mode == "sqlite":
         return resolve_url(url).get_backend_name() == "sqlite"
     return mode == "always"
-
-
-async def prepare_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
-    """Upgrade the schema, or refuse (``SchemaError``) unless it is at the newest revision."""
-    from puzzles.migrations import ensure_schema
-
-    await ensure_schema(engine, auto_upgrade=auto_upgrade)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+
+from gate.answers import normalize_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,9 +19,17 @@ class ClueDraft:
 
     @property
     def initial(self) -> str:
-        from puzzles.validate import answer_initial
-
         return answer_initial(self.answer)
 
     def __repr__(self) -> str:  # answers stay out of logs
         return f"ClueDraft(domain={self.domain!r}, text={self.text!r}, tier={self.tier})"
+
+
+def answer_initial(answer: str) -> str:
+    """The ASCII letter the answer starts with (accents folded): 'Ångström' -> 'a'."""
+    letters = normalize_answer(answer)
+    if not letters:
+        return ""
+    base = unicodedata.normalize("NFKD", letters[0])
+    ascii_letter = "".join(ch for ch in base if "a" <= ch <= "z")
+    return ascii_letter[:1]

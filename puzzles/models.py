@@ -1,4 +1,7 @@
-"""SQL models of the clue bank and the hidden-word list.
+"""SQL models of the clue bank, the hidden-word list, factory jobs and published gates.
+
+``Base`` carries the metadata of the whole database: the operator's tables (``operator_state.models``)
+sit on it too, so one migration history (``puzzles.migrations``) covers every table.
 
 Free-text columns are ``Text`` on purpose: rejected drafts are stored as they came (a too-long clue
 is one reason to reject), and a length limit here would turn a rejection into an insert error.
@@ -102,92 +105,6 @@ class Word(Base):
 
     def __repr__(self) -> str:
         return f"Word(id={self.id!r}, length={self.length!r})"
-
-
-class PolicyChange(Base):
-    """Audit trail: every policy the gate applied, when, from where and by whom.
-
-    It lives with the bank because this module is the project's whole SQL schema (one metadata,
-    one migration history).
-    """
-
-    __tablename__ = "policy_changes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    digest: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(Text)  # file path, or "admin" for dashboard edits
-    actor: Mapped[str] = mapped_column(String(200))  # "file-watch", "sighup", "startup", a user
-    document: Mapped[str] = mapped_column(Text)
-
-
-class PolicyVersion(Base):
-    """A stored policy document; the newest version is what every replica runs.
-
-    ``version`` only grows (the primary key), so a replica learns of a change with one cheap
-    ``max(version)`` query.  Only documents that validated are ever stored.
-    """
-
-    __tablename__ = "policy_versions"
-
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
-    digest: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(300))  # a dashboard user, or "file:<path>"
-    note: Mapped[str] = mapped_column(Text, default="", server_default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class IdentityOverride(Base):
-    """An operator's override for one client identity: a pricing tier, or blocked outright.
-
-    ``identity`` uses the gate's identity keys: ``net:<network>``, ``key:<API key name>``,
-    ``bot:<bot name>``, or an adapter-given identity such as ``mcp:stdio``.
-    """
-
-    __tablename__ = "identity_overrides"
-
-    identity: Mapped[str] = mapped_column(String(300), primary_key=True)
-    tier: Mapped[str | None] = mapped_column(String(100), default=None)
-    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    actor: Mapped[str] = mapped_column(String(300))
-    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class IdentityAction(Base):
-    """Audit trail of operator actions on identities (override set or cleared, passes revoked).
-
-    Append-only; its growing ``id`` also tells replicas that the overrides changed.
-    """
-
-    __tablename__ = "identity_actions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    identity: Mapped[str] = mapped_column(String(300), index=True)
-    action: Mapped[str] = mapped_column(String(16))  # set, clear, revoke
-    tier: Mapped[str | None] = mapped_column(String(100), default=None)
-    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    actor: Mapped[str] = mapped_column(String(300))
-    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
-
-    __table_args__ = (
-        CheckConstraint("action IN ('set', 'clear', 'revoke')", name="action"),
-    )
-
-
-class ApiKey(Base):
-    """An API key: the client it names, its pricing tier, and only a hash of the key itself."""
-
-    __tablename__ = "api_keys"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    tier: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # -- puzzle factory jobs (see puzzles.factory.jobs) ------------------------------------------------
@@ -298,3 +215,18 @@ class PublishedGateClue(Base):
     )
     position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     clue_id: Mapped[int] = mapped_column(ForeignKey("clues.id", ondelete="CASCADE"), index=True)
+
+
+class ServeSample(Base):
+    """Clues served in one tier between two flushes of one process: the bank's serve rate.
+
+    Written with every flush of serve counts (``ClueBank.record_serves``), read over a window for
+    the serve rate and time to exhaustion (``puzzles.health``); rows older than a week are pruned.
+    """
+
+    __tablename__ = "serve_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    served: Mapped[int] = mapped_column(Integer)

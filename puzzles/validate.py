@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 from gate.answers import normalize_answer
 from gate.puzzle import TIERS
+from puzzles.draft import answer_initial
 
 if TYPE_CHECKING:
     from puzzles.draft import ClueDraft
@@ -148,16 +149,6 @@ _FILLER: Final = frozenset(
         "you",
     ]
 )
-
-
-def answer_initial(answer: str) -> str:
-    """The ASCII letter the answer starts with (accents folded): 'Ångström' -> 'a'."""
-    letters = normalize_answer(answer)
-    if not letters:
-        return ""
-    base = unicodedata.normalize("NFKD", letters[0])
-    ascii_letter = "".join(ch for ch in base if "a" <= ch <= "z")
-    return ascii_letter[:1]
 
 
 @functools.lru_cache(maxsize=1 << 16)  # words repeat across a bank's texts

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,18 +25,18 @@ from admin.ledgers import client_ledgers
 from admin.sampler import series, take_sample
 from admin.serve import create_user
 from admin.settings import AdminSettings
-from admin.users import authenticate
 from gate.clock import ManualClock
 from gate.config import GateConfig
 from gate.ledger import bump, enlist
 from gate.revocation import revocation_key
-from gate.runtime import Runtime, open_runtime
 from gate.store import MemoryStore
 from middleware.demo import DEMO_RULES
+from operator_state.overrides import list_overrides
+from operator_state.users import authenticate
 from puzzles.composer import SERVE_KEY
 from puzzles.db import create_engine, session_factory
 from puzzles.models import Clue, FactoryItem, FactoryJob
-from puzzles.overrides import list_overrides
+from serving.runtime import Runtime, open_runtime
 
 BASE = "http://admin.test"
 USER, PASSWORD = "operator", "correct horse battery"
@@ -47,9 +49,9 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its production cost takes a noticeable fraction of a second per login."""
     from argon2 import PasswordHasher
 
-    import admin.users
+    import operator_state.users
 
-    monkeypatch.setattr(admin.users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
+    monkeypatch.setattr(operator_state.users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 async def _open(url: str, state: Path, env: dict[str, str] | None = None) -> Runtime:
@@ -542,17 +544,72 @@ async def test_the_overview_warns_below_the_bank_low_water_mark(client, runtime)
     from puzzles.draft import ClueDraft
 
     await runtime.bank.add_clues(
-        ClueDraft("Testing", f"Synthetic question number {n}", f"Vorath{n}", 1 + n % 2, "t")
+        ClueDraft("Testing", f"Synthetic question number {n}", f"Vorath{n}", 1 + n % 3, "t")
         for n in range(6)
     )
     await _logged_in(client)
-    fresh = await runtime.bank.fresh_counts(runtime.config.serve_limit)
-    assert fresh == {1: 3, 2: 3}
-    runtime.config = dataclasses.replace(runtime.config, bank_low_water=3)
+    fresh = {1: 2, 2: 2, 3: 2}
+    health = (await client.get("/")).text.split('id="bank-health"')[1].split("</table>")[0]
+    for tier, n in fresh.items():
+        assert f'<td class="num">{tier}</td><td class="num">{n}</td>' in health
+    assert "not being served" in health
+    runtime.config = dataclasses.replace(runtime.config, bank_low_water=2)
     assert 'id="bank-low"' not in (await client.get("/")).text  # at the mark: no warning
-    runtime.config = dataclasses.replace(runtime.config, bank_low_water=4)
+    runtime.config = dataclasses.replace(runtime.config, bank_low_water=3)
     page = (await client.get("/")).text
     banner = page.split('id="bank-low"')[1].split("</p>")[0]
     assert "running low" in banner and "GATE_BANK_LOW_WATER" in banner
     for tier, n in fresh.items():
         assert f"tier {tier} has {n} fresh clue" in banner
+
+
+async def test_the_overview_shows_gate_failures_from_the_store(client, runtime) -> None:
+    from gate.failures import FailureLog
+
+    failures = FailureLog(logging.getLogger("test.overview"))
+    for _ in range(3):
+        await failures.record("GET /paid", LookupError("bank"), runtime.store)
+    await _logged_in(client)
+    shown = (await client.get("/")).text.split('id="failures"')[1].split("</table>")[0]
+    assert "<td>LookupError</td><td class=\"num\">3</td>" in shown
+
+
+async def test_the_bank_page_shows_the_last_shortcut_exposure_report(
+    sql_client, sql_runtime
+) -> None:
+    from admin.exposure import EXPOSURE_FILE
+
+    client, runtime = sql_client, sql_runtime
+    report = runtime.config.state_dir / EXPOSURE_FILE
+    report.unlink(missing_ok=True)
+    await _logged_in(client)
+
+    def section(page: str) -> str:
+        return page.split("Shortcut exposure")[1].split("By initial letter")[0]
+
+    assert "Not measured yet" in section((await client.get("/bank")).text)
+
+    # The shape bench/shortcut.py's exposure() writes.
+    report.write_text(
+        json.dumps(
+            {
+                "generated_at": "2026-12-03",
+                "command": "bench/shortcut.py --quick",
+                "sources": {
+                    "graph": {"learner": {"clues": 400, "correct": 4, "correct_rate": 0.01}},
+                    "builtin": {"template": {"clues": 50, "correct": 49, "correct_rate": 0.98}},
+                    "<script>": {"replay": {"clues": 1, "correct": 0, "correct_rate": 0.0}},
+                },
+            }
+        )
+    )
+    shown = section((await client.get("/bank")).text)
+    assert "bench/shortcut.py --quick" in shown and "2026-12-03" in shown
+    assert shown.index("builtin") < shown.index("graph")  # the most exposed source first
+    assert "98.0 %" in shown and "1.0 %" in shown
+    assert "<script>" not in shown and "&lt;script&gt;" in shown  # escaped
+
+    report.write_text('{"sources": {"graph": {"learner": {"clues": 1, "correct": 5}}}}')
+    damaged = section((await client.get("/bank")).text)
+    assert "could not be read" in damaged and "out of range" in damaged
+    report.unlink()

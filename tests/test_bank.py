@@ -12,8 +12,9 @@ from gate.puzzle import PuzzleSpec
 from gate.store import MemoryStore
 from puzzles.bank import ClueBank, text_key
 from puzzles.composer import BankComposer
-from puzzles.db import create_engine, create_schema, resolve_url
+from puzzles.db import create_engine, resolve_url
 from puzzles.draft import ClueDraft
+from puzzles.migrations import create_schema
 from puzzles.models import TIER_EXPECTED_TOKENS, Clue
 
 WORDS = ("game", "mage", "sage", "gems", "games")

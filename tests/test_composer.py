@@ -271,3 +271,33 @@ async def test_as_many_gates_as_words_always_succeeds() -> None:
     source = composer(memory_index({1: {ch: 10 for ch in "gamse"}}, words))
     for _ in range(50):
         assert sorted((await source.compose(PuzzleSpec(3, 4, 1))).words) == words
+
+
+async def test_a_re_spelled_gate_hands_back_the_serves_it_did_not_use() -> None:
+    """Another replica served the only 'x' clue; a composer that still offers it re-spells
+    "oxen" as "oven", and the clues it claimed for "oxen" are counted back, not burned."""
+    respelled = 0
+    for seed in range(12):
+        index = memory_index({1: {"x": 1, "o": 4, "e": 4, "n": 4, "v": 4}}, ["oxen", "oven"])
+        store = CountingStore()
+        await store.execute([Incr("clue:served:1", 1, 60.0)])  # clue 1, the 'x', served elsewhere
+        source = composer(index, store, serve_limit=1, rng=random.Random(seed))
+        puzzle = await source.compose(PuzzleSpec(1, 4, 1))
+        respelled += len(store.batches) > 2
+        served = Counter(clue_ids(puzzle))
+        for clue_id in range(2, 18):
+            count = await store.get(f"clue:served:{clue_id}")
+            assert int(count or 0) == served[clue_id], (seed, clue_id)
+        assert 1 not in served
+    assert respelled, "no seed took the re-spelling path"
+
+
+async def test_a_composition_given_up_hands_back_every_serve_it_claimed(store: Store) -> None:
+    index = memory_index({1: {"x": 1, "o": 1, "e": 1, "n": 1}}, ["oxen"])
+    await store.execute([Incr("clue:served:1", 1, 60.0)])
+    source = composer(index, store, serve_limit=1)
+    with pytest.raises(BankError):
+        await source.compose(PuzzleSpec(1, 4, 1))
+    assert [await store.get(f"clue:served:{i}") for i in (2, 3, 4)] == [b"0"] * 3
+    # The o, e and n clues are servable again here too: only the 'x' is missing.
+    assert all(source._clue(i) is not None for i in (2, 3, 4))

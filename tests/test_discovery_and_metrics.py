@@ -70,3 +70,12 @@ async def test_the_metrics_app_serves_the_prometheus_text_format() -> None:
     async with httpx2.AsyncClient(transport=transport, base_url="http://metrics") as client:
         response = await client.get("/metrics")
     assert response.status_code == 200 and "gate_requests_total" in response.text
+
+
+def test_a_free_path_is_counted_as_allowed_like_any_decision() -> None:
+    """The middleware decides free paths without a store round trip; the metric still counts them."""
+    client = client_for(RuleSet([Rule("/api/", price=600)]))
+    before = value("gate_requests_total", action="allow", rule="/")
+    client.get("/about")
+    client.get("/about")
+    assert value("gate_requests_total", action="allow", rule="/") == before + 2

@@ -25,10 +25,10 @@ from starlette.routing import Route
 from gate.config import GateConfig
 from gate.puzzle import puzzle_from_dict
 from gate.rules import Action, Rule, RuleSet
-from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.authz import ForwardAuth
+from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.edges import EDGES, EdgeMissing, edge_proxy
 from tests.support import on_loopback

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gate.errors import GateError
-from gate.llm import CallTags, Completion, LLMUnavailable
 from puzzles.bank import ClueBank, text_key
 from puzzles.draft import ClueDraft
 from puzzles.factory import Usage, call_tags
@@ -73,6 +72,7 @@ from puzzles.factory.parse import (
 from puzzles.factory.prompts import GENERATE_SYSTEM, generation_messages, solve_messages
 from puzzles.factory.verify import Attempt, Solver, judge, same_answer, verify_clue
 from puzzles.knowledge.facts import Fact, fact_triples
+from puzzles.llm import CallTags, Completion, LLMUnavailable
 from puzzles.models import Clue, FactoryItem, FactoryJob
 
 _clues = Clue.__table__
@@ -821,8 +821,9 @@ async def test_the_pipeline_runs_end_to_end_against_the_ci_model(
     part, and the SQL paths are covered on both databases above."""
     import httpx2
 
-    from gate.llm import Backend, LLMPool
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
+    from puzzles.llm import Backend, LLMPool
+    from puzzles.migrations import create_schema
     from puzzles.validate import validate_clue
 
     model = httpx2.get(f"{smollm2_server}/health", timeout=5).json()["model"]

@@ -21,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from gate.llm import Backend, LLMPool
 from puzzles.bank import ClueBank
 from puzzles.draft import ClueDraft
 from puzzles.factory import (
@@ -38,6 +37,7 @@ from puzzles.factory.parse import DUPLICATE, LEAKED, LLM_ERROR, MALFORMED, UNSOL
 from puzzles.factory.prompts import AVOID_SHOWN, generation_messages
 from puzzles.factory.verify import ANSWER, INITIAL, Solver, same_initial
 from puzzles.knowledge.facts import Fact
+from puzzles.llm import Backend, LLMPool
 from puzzles.models import Clue, FactoryItem, FactoryJob
 
 _clues = Clue.__table__
@@ -492,7 +492,8 @@ def test_cli_refuses_phrasings_without_facts_and_stats_count_phrasing_kinds(
     import asyncio
 
     from gate.cli import app
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
+    from puzzles.migrations import create_schema
 
     monkeypatch.delenv("GATE_LLM_BACKENDS", raising=False)
     url = f"sqlite+aiosqlite:///{tmp_path / 'bank.db'}"
@@ -537,7 +538,8 @@ async def test_a_phrase_job_runs_against_the_smollm2_worker(
 ) -> None:
     """Plumbing, not quality: the model's name marks every stored phrasing, every candidate that
     passed screening went to the solver, every rejection has a reason, every token is counted."""
-    from puzzles.db import create_engine, create_schema
+    from puzzles.db import create_engine
+    from puzzles.migrations import create_schema
 
     model = httpx2.get(f"{smollm2_server}/health", timeout=5).json()["model"]
     # A long timeout: on a busy two-core machine the worker decodes about one token a second.

@@ -12,12 +12,12 @@ from starlette.testclient import TestClient
 
 from gate import metrics
 from gate.errors import StoreError
-from gate.failures import FailureLog
+from gate.failures import FailureLog, recent_failures
 from gate.gatekeeper import Gatekeeper
 from gate.keys import KeyRing
 from gate.passes import PassCodec
 from gate.rules import Rule, RuleSet
-from gate.store import MemoryStore
+from gate.store import MemoryStore, Store
 from middleware import GateMiddleware
 from tests.support import FixedWordSource
 
@@ -48,7 +48,7 @@ def test_a_flood_of_failures_writes_a_few_lines_not_one_per_request(
     assert sum(len(r.getMessage()) for r in caplog.records) / 200 < 200  # bytes per refusal
 
 
-def test_each_cause_gets_a_line_per_interval_saying_how_many_were_folded() -> None:
+async def test_each_cause_gets_a_line_per_interval_saying_how_many_were_folded() -> None:
     now = [0.0]
     records: list[logging.LogRecord] = []
 
@@ -60,11 +60,34 @@ def test_each_cause_gets_a_line_per_interval_saying_how_many_were_folded() -> No
     logger.addHandler(Keep())
     failures = FailureLog(logger, interval=60.0, clock=lambda: now[0])
     for _ in range(10):
-        failures.record("GET /a", StoreError("down"))
-    failures.record("GET /b", ValueError("odd"))
+        await failures.record("GET /a", StoreError("down"))
+    await failures.record("GET /b", ValueError("odd"))
     now[0] = 61.0
-    failures.record("GET /a", StoreError("down"))
+    await failures.record("GET /a", StoreError("down"))
     messages = [r.getMessage() for r in records]
     assert len(messages) == 3
     assert messages[2].endswith("(9 more since the last line)")
     assert records[2].exc_info is None  # tracebacks only the first time
+
+
+async def test_failures_are_counted_per_cause_and_hour_in_the_store_for_the_dashboard(
+    store: Store,
+) -> None:
+    wall = [10 * 3600.0 + 5]
+    failures = FailureLog(logging.getLogger("test.failures"), wall=lambda: wall[0])
+    for _ in range(3):
+        await failures.record("GET /a", LookupError("bank"), store)
+    wall[0] += 3600.0  # the next hour: a new counter, still within the last 24 hours
+    await failures.record("GET /a", LookupError("bank"), store)
+    await failures.record("GET /b", ValueError("odd"), store)
+    # The store's own failure is not written back to the store that just failed.
+    await failures.record("GET /c", StoreError("down"), store)
+    assert await recent_failures(store, wall=lambda: wall[0]) == [
+        ("LookupError", 4),
+        ("ValueError", 1),
+    ]
+    assert await recent_failures(store, hours=1, wall=lambda: wall[0]) == [
+        ("LookupError", 1),
+        ("ValueError", 1),
+    ]
+    assert await recent_failures(_DownStore(), wall=lambda: wall[0]) == []  # page still renders

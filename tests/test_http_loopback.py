@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,28 +9,30 @@ import httpx2
 import pytest
 
 from gate.config import GateConfig
+from gate.epoch import current_epoch
 from gate.keys import KeyRing
 from gate.passes import PassCodec
-from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.demo import DEMO_RULES, demo_app
 from puzzles.db import create_engine
+from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
-from tests.support import on_loopback
+from tests.support import delete_keys, key_prefix, on_loopback
 
 JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    store = RedisStore.from_url(redis_url, prefix=f"rg-e2e:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("e2e"))
     config = GateConfig.from_env({}, state_dir=seeded_state)
     opened = await open_runtime(config, DEMO_RULES, store=store, seed=False)
     try:
         yield opened
     finally:
         await opened.close()
+        await delete_keys(redis_url, store.prefix)
 
 
 @pytest.fixture
@@ -107,7 +108,13 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
         subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
     )
     genuine, _ = runtime.gatekeeper.passes.mint(
-        subject=subject, scope=rule.scope, rule=rule.digest, budget=5, price=1, ttl=60
+        subject=subject,
+        scope=rule.scope,
+        rule=rule.digest,
+        budget=5,
+        price=1,
+        ttl=60,
+        epoch=await current_epoch(runtime.gatekeeper.store),
     )
     middle = len(genuine) - 40  # inside the signature, away from its padding bits
     tampered = genuine[:middle] + ("B" if genuine[middle] == "A" else "A") + genuine[middle + 1 :]
@@ -124,7 +131,7 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
 async def test_agents_asking_for_markdown_read_the_puzzle_as_text(site) -> None:
     client, _ = site
     response = await client.get("/api/data", headers={"Accept": "text/markdown"})
-    assert response.status_code == 401 and response.text.startswith("# Payment required")
+    assert response.status_code == 401 and response.text.startswith("# Pass required")
     assert (await client.get("/private/x")).status_code == 403
 
 
@@ -135,7 +142,7 @@ async def test_serve_counts_reach_the_bank_when_the_gate_stops(
 
     from puzzles.models import Clue
 
-    store = RedisStore.from_url(redis_url, prefix=f"rg-e2e:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("e2e"))
     config = GateConfig.from_env({}, state_dir=seeded_state)
     opened = await open_runtime(config, DEMO_RULES, store=store, seed=False)
     engine = opened.engine
@@ -147,6 +154,7 @@ async def test_serve_counts_reach_the_bank_when_the_gate_stops(
     assert isinstance(decision, Challenge)
     served = sum(gate.length for gate in decision.challenge.puzzle.gates)
     await opened.close()
+    await delete_keys(redis_url, store.prefix)
     engine = create_engine(f"sqlite+aiosqlite:///{seeded_state / 'gate.db'}")
     try:
         async with engine.connect() as connection:

@@ -15,10 +15,10 @@ from gate.config import GateConfig
 from gate.gatekeeper import Visitor
 from gate.policy import parse_policy
 from gate.rules import RuleSet
-from gate.runtime import open_runtime
 from middleware import GateMiddleware
-from puzzles.apikeys import create_api_key, list_api_keys, revoke_api_key
-from puzzles.models import ApiKey
+from operator_state.apikeys import create_api_key, list_api_keys, revoke_api_key
+from operator_state.models import ApiKey
+from serving.runtime import open_runtime
 
 POLICY = """
 tiers:

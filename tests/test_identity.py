@@ -1,3 +1,6 @@
+import pytest
+
+from gate.errors import UnreadableForwarding
 from gate.identity import UNKNOWN, client_address, network_identity, parse_networks
 
 PROXIES = parse_networks(["10.0.0.0/8", "::1/128"])
@@ -17,8 +20,13 @@ def test_a_spoofed_leftmost_hop_cannot_pick_the_identity() -> None:
     assert client_address("10.0.0.2", ("1.1.1.1", "203.0.113.7"), PROXIES) == "203.0.113.7"
 
 
-def test_garbage_in_a_trusted_chain_fails_closed_to_unknown() -> None:
-    assert client_address("10.0.0.2", ("not-an-ip",), PROXIES) == UNKNOWN
+def test_garbage_in_a_trusted_chain_is_refused_not_shared() -> None:
+    # "unknown" for all of them would let one pass pay for every client sending a garbled chain.
+    for chain in (("not-an-ip",), ("198.51.100.7, ",), ("198.51.100.7,,10.0.0.9",)):
+        with pytest.raises(UnreadableForwarding):
+            client_address("10.0.0.2", chain, PROXIES)
+    # From an untrusted peer the chain is not read at all: the peer is the client.
+    assert client_address("203.0.113.9", ("not-an-ip",), PROXIES) == "203.0.113.9"
     assert client_address(None, (), PROXIES) == UNKNOWN
 
 

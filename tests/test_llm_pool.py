@@ -20,7 +20,7 @@ import pytest
 
 from gate.clock import ManualClock
 from gate.errors import ConfigError, GateError
-from gate.llm import (
+from puzzles.llm import (
     Backend,
     CallTags,
     LLMBadResponse,

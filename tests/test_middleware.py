@@ -152,10 +152,94 @@ def test_a_wrong_answer_says_how_many_attempts_remain_and_shows_the_puzzle_again
     assert wrong.status_code == 400 and wrong.headers["x-attempts-left"] == "4"
     assert wrong.json()["challenge"]["attempts"] == 4
     assert source.issued[-1] not in wrong.text
-    html = client.post(challenge["url"], data={"answer": "nope"}, headers=HTML)
-    assert (
-        html.status_code == 400 and 'role="alert"' in html.text and "3 attempt(s) left" in html.text
+    html = client.post(challenge["url"], data={"answer": "nope", "next": "/paid/x"}, headers=HTML)
+    # People: POST-redirect-GET, so the page they see is a GET.
+    assert html.status_code == 303 and html.headers["x-attempts-left"] == "3"
+    assert html.headers["location"] == challenge["url"] + "?next=%2Fpaid%2Fx&note=wrong"
+    form = client.get(html.headers["location"], headers=HTML)
+    assert form.status_code == 200 and 'role="alert"' in form.text
+    assert "3 attempt(s) left" in form.text and 'name="next" value="/paid/x"' in form.text
+
+
+def test_reloading_the_page_after_a_wrong_answer_uses_no_attempt() -> None:
+    client, _ = build()
+    challenge = challenge_of(client.get("/paid/x", headers=JSON))
+    wrong = client.post(challenge["url"], data={"answer": "nope"}, headers=HTML)
+    for _ in range(3):  # a reload repeats the GET the browser was sent to, not the POST
+        again = client.get(wrong.headers["location"], headers=HTML)
+        assert again.status_code == 200 and "4 attempt(s) left" in again.text
+    assert client.get(challenge["url"], headers=JSON).json()["challenge"]["attempts"] == 4
+    # The note is a fixed sentence built from the record; nothing from the query is echoed.
+    forged = client.get(challenge["url"] + "?note=%3Cb%3E1+attempt", headers=HTML)
+    assert 'role="alert"' not in forged.text and "<b>" not in forged.text
+
+
+def test_an_expired_puzzle_links_people_to_a_fresh_one() -> None:
+    client, _ = build()
+    gone = client.post(
+        "/.gate/challenges/" + "A" * 22,
+        data={"answer": "x", "next": "/paid/x?page=3"},
+        headers=HTML,
     )
+    assert gone.status_code == 410 and '<a href="/paid/x?page=3">Get a new puzzle</a>' in gone.text
+    shown = client.get("/.gate/challenges/nope?next=/paid/y", headers=HTML)
+    assert shown.status_code == 410 and '<a href="/paid/y">Get a new puzzle</a>' in shown.text
+    offsite = client.get("/.gate/challenges/nope?next=//evil.example/", headers=HTML)
+    assert '<a href="/">Get a new puzzle</a>' in offsite.text
+    fresh = client.get("/paid/x?page=3", headers=HTML)
+    assert fresh.status_code == 401 and "<form" in fresh.text
+
+
+def _why(response) -> str:
+    match = re.search(r'<p class="why">(.*?)</p>', response.text)
+    assert match, response.text
+    return match.group(1)
+
+
+def test_a_person_is_told_in_one_sentence_why_the_puzzle_is_shown() -> None:
+    clock = [1_000_000.0]
+    source = FixedWordSource()
+    rules = RuleSet([Rule("/paid/", price=600, budget=1, pass_ttl=60)])
+
+    def now() -> float:
+        return clock[0]
+
+    gk = Gatekeeper(
+        MemoryStore(), source, PassCodec(KeyRing.generate(), clock=now), rules, clock=now
+    )
+    app = Starlette(routes=[Route("/{path:path}", echo)])
+    client = TestClient(GateMiddleware(app, gk), client=PEER, follow_redirects=False)
+    first = client.get("/paid/x", headers=HTML)
+    assert "no pass for this part of the site yet" in _why(first)
+
+    def solve() -> None:
+        challenge = challenge_of(client.get("/paid/x", headers=JSON))
+        solved = client.post(challenge["url"], data={"answer": source.issued[-1]}, headers=HTML)
+        assert solved.status_code == 303
+        # The cookie outlives the pass by a day, so an expired pass still reaches the gate.
+        assert "Max-Age=86460" in solved.headers["set-cookie"]
+
+    solve()
+    assert client.get("/paid/x", headers=HTML).status_code == 200
+    spent = client.get("/paid/x", headers=HTML)
+    assert spent.status_code == 401 and "opened all the pages it paid for" in _why(spent)
+    solve()
+    clock[0] += 61
+    expired = client.get("/paid/x", headers=HTML)
+    assert expired.status_code == 401 and "has expired" in _why(expired)
+    shown_again = client.get(challenge_of(client.get("/paid/x", headers=JSON))["url"], headers=HTML)
+    assert 'class="why"' not in shown_again.text  # asked for again: nothing to explain
+
+
+def test_past_the_free_allowance_a_person_is_told_so() -> None:
+    rules = RuleSet([Rule("/paid/", price=600, free_per_window=2)])
+    gk = Gatekeeper(MemoryStore(), FixedWordSource(), PassCodec(KeyRing.generate()), rules)
+    app = Starlette(routes=[Route("/{path:path}", echo)])
+    client = TestClient(GateMiddleware(app, gk), client=PEER, follow_redirects=False)
+    assert [client.get("/paid/x", headers=HTML).status_code for _ in range(2)] == [200, 200]
+    third = client.get("/paid/x", headers=HTML)
+    assert third.status_code == 401
+    assert _why(third).startswith("You have opened more than 2 pages here in 60 seconds")
 
 
 def test_an_unknown_challenge_is_gone() -> None:

@@ -87,8 +87,7 @@ def test_an_override_that_changes_nothing_is_dropped() -> None:
 
 
 async def test_overrides_are_stored_listed_cleared_and_audited(database_url: str) -> None:
-    from puzzles.db import create_engine, create_schema, session_factory
-    from puzzles.overrides import (
+    from operator_state.overrides import (
         clear_override,
         identity_history,
         list_overrides,
@@ -96,6 +95,8 @@ async def test_overrides_are_stored_listed_cleared_and_audited(database_url: str
         overrides_revision,
         set_override,
     )
+    from puzzles.db import create_engine, session_factory
+    from puzzles.migrations import create_schema
 
     engine = create_engine(database_url)
     try:
@@ -143,8 +144,8 @@ async def test_a_runtime_applies_overrides_from_sql_within_its_poll_interval(
 
     from gate.config import GateConfig
     from gate.rules import Action, Rule, RuleSet
-    from gate.runtime import open_runtime
-    from puzzles.overrides import clear_override, set_override
+    from operator_state.overrides import clear_override, set_override
+    from serving.runtime import open_runtime
     from tests.test_policy_store import redis_store
 
     config = GateConfig.from_env({}, state_dir=seeded_state, overrides_poll=0.05)
@@ -177,9 +178,10 @@ async def test_a_change_committed_after_a_later_numbered_one_still_moves_the_rev
 
     from sqlalchemy import insert
 
-    from puzzles.db import create_engine, create_schema, session_factory
-    from puzzles.models import IdentityAction
-    from puzzles.overrides import overrides_revision, set_override
+    from operator_state.models import IdentityAction
+    from operator_state.overrides import overrides_revision, set_override
+    from puzzles.db import create_engine, session_factory
+    from puzzles.migrations import create_schema
 
     engine = create_engine(database_url)
     try:

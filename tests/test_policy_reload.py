@@ -1,6 +1,6 @@
 """Hot reload: a valid change applies and is audited; an invalid file keeps the running policy.
 
-The policy file is an input to the stored policy (``puzzles.policy_store``): a changed file becomes
+The policy file is an input to the stored policy (``operator_state.policy_store``): a changed file becomes
 a new version by ``file:<path>``, and the runtime runs the newest stored version.
 """
 
@@ -14,10 +14,10 @@ import pytest
 from gate.config import GateConfig
 from gate.gatekeeper import Visitor
 from gate.rules import Action, RuleSet
-from gate.runtime import open_runtime
-from puzzles.audit import policy_history
-from puzzles.policy_store import policy_history as versions
-from puzzles.policy_store import save_policy
+from operator_state.policy_audit import policy_history
+from operator_state.policy_store import policy_history as versions
+from operator_state.policy_store import save_policy
+from serving.runtime import open_runtime
 
 FIRST = """
 rules:

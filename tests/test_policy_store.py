@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,18 @@ from gate.errors import ConfigError
 from gate.gatekeeper import Deny, Visitor
 from gate.policy import parse_policy
 from gate.rules import RuleSet
-from gate.runtime import Runtime, open_runtime
-from puzzles.db import create_engine, create_schema, session_factory
-from puzzles.models import PolicyVersion
-from puzzles.policy_store import (
+from operator_state.models import PolicyVersion
+from operator_state.policy_store import (
     current_policy,
     policy_history,
     save_policy,
     set_dry_run,
     set_rule_price,
 )
-from tests.support import redis_store
+from puzzles.db import create_engine, session_factory
+from puzzles.migrations import create_schema
+from serving.runtime import Runtime, open_runtime
+from tests.support import key_prefix, redis_store
 
 POLICY = """\
 # Prices for the public API (edited by ops)
@@ -58,7 +58,7 @@ default: allow
 
 
 async def test_versions_are_validated_stored_and_listed_newest_first(database_url: str) -> None:
-    from puzzles.audit import policy_history as audit_trail
+    from operator_state.policy_audit import policy_history as audit_trail
 
     engine = create_engine(database_url)
     try:
@@ -199,7 +199,7 @@ async def test_a_saved_policy_and_overrides_reach_two_replicas_on_one_database_a
         await create_schema(engine)
     finally:
         await engine.dispose()
-    prefix = f"rg-test:{uuid.uuid4().hex}:"
+    prefix = key_prefix()
     api = Visitor(path="/api/x", peer="192.0.2.1")
     async with (
         redis_store(redis_url, prefix) as first_store,
@@ -241,7 +241,7 @@ async def test_a_saved_policy_and_overrides_reach_two_replicas_on_one_database_a
                 await save_policy(sessions, set_rule_price(POLICY, "api", 2500), "bob")
                 await _until(lambda: both_run(2500))
 
-                from puzzles.overrides import set_override
+                from operator_state.overrides import set_override
 
                 await set_override(
                     sessions, "net:192.0.2.0/24", tier=None, blocked=True, actor="alice"

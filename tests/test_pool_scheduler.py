@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from gate.clock import ManualClock
 from gate.errors import ConfigError
-from gate.llm import (
+from gate.metrics import REGISTRY
+from gate.store import Store
+from puzzles.llm import (
     Backend,
     CallTags,
     FairnessSettings,
@@ -39,10 +41,8 @@ from gate.llm import (
     publish_snapshot,
     read_pool_snapshots,
 )
-from gate.llm.snapshot import snapshot_key
-from gate.llm.usage import JobClass
-from gate.metrics import REGISTRY
-from gate.store import Store
+from puzzles.llm.snapshot import snapshot_key
+from puzzles.llm.usage import JobClass
 
 # -- the scheduler's invariants -------------------------------------------------------------------
 
@@ -774,9 +774,9 @@ async def test_publish_every_keeps_each_pools_snapshot_in_the_store(
 async def test_the_pool_reads_a_real_gate_workers_queue_and_its_tenant_figures() -> None:
     """The /queue contract, end to end: the tenant the pool sends as ``user`` shows up in the
     worker's per-tenant figures, which the pool's snapshot carries."""
-    from gate.worker.app import create_app
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
-    from gate.worker.model import random_model
+    from puzzles.worker.app import create_app
+    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from puzzles.worker.model import random_model
 
     engine = ContinuousBatchingBackend(
         random_model("llama"), EngineOptions(block_size=16, num_blocks=64, max_batch_tokens=128)

@@ -8,7 +8,6 @@ import json
 import socket
 import sys
 import tracemalloc
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,14 +29,14 @@ from gate.errors import ConfigError
 from gate.identity import parse_networks
 from gate.puzzle import puzzle_from_dict
 from gate.rules import Action, Rule, RuleSet
-from gate.runtime import Runtime, open_runtime
 from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.proxy import ReverseProxy, proxy_app
 from middleware.proxy_cli import load_rules, parse_rule, parse_rules, serve_proxy
+from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.plugins.leaks import LEDGER
-from tests.support import free_port
+from tests.support import delete_keys, free_port, key_prefix
 from tests.support import on_loopback as serving
 
 UPSTREAM = "http://upstream.internal:8080"
@@ -527,13 +526,14 @@ class Site:
 
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    store = RedisStore.from_url(redis_url, prefix=f"rg-proxy:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("proxy"))
     config = GateConfig.from_env({}, state_dir=seeded_state)
     opened = await open_runtime(config, PROXY_RULES, store=store, seed=False)
     try:
         yield opened
     finally:
         await opened.close()
+        await delete_keys(redis_url, store.prefix)
 
 
 @pytest.fixture
@@ -638,7 +638,8 @@ async def test_header_and_path_tricks_cannot_reach_a_priced_path_for_free(
     upstream, _ = site
     for header in ("X-Original-URI", "X-Original-URL", "X-Forwarded-Uri", "X-Rewrite-URL"):
         assert await raw_request(proxy, "/api/secret", [(header, "/free/x")]) == 401, header
-    # Spellings the gate resolves to the priced path: challenged.
+    # Spellings the gate resolves to the priced path: refused before pricing too (the proxy
+    # would refuse them after payment, so a challenge for them would be a puzzle for nothing).
     for target in (
         "/free/../api/secret",
         "/free/%2e%2e/api/secret",
@@ -648,7 +649,7 @@ async def test_header_and_path_tricks_cannot_reach_a_priced_path_for_free(
         "//api/secret",
         "/free/x/../../api/secret",
     ):
-        assert await raw_request(proxy, target) == 401, target
+        assert await raw_request(proxy, target) == 400, target
     # Spellings the gate reads as free but an upstream might read as priced: refused.
     for target in (
         "/api/%2e%2e/free/x",
@@ -839,3 +840,82 @@ async def test_serve_proxy_can_mount_the_dashboard_outside_the_gate(
         task.cancel()
         with anyio.fail_after(15), pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_spellings_other_upstreams_read_as_priced_are_refused_before_any_charge(
+    proxy: str, site: tuple[Site, str], runtime: Runtime
+) -> None:
+    """Tomcat drops ';' parameters, IIS ignores case, trailing dots and spaces: strict path
+    semantics refuse every spelling such an upstream could read as the priced /api/ (the 12 of
+    issue 18 and more), and a pass presented with one is not charged."""
+    upstream, _ = site
+    spellings = (
+        "/api;x/secret",
+        "/api;/secret",
+        "/api;jsessionid=1/secret",
+        "/free/..;/api/secret",
+        "/API/secret",
+        "/Api/secret",
+        "/aPI/secret",
+        "/api./secret",
+        "/api../secret",
+        "/api%20/secret",
+        "/api.%20/secret",
+        "/API;x/secret",
+        "/API./secret",
+        "/api::$DATA/secret",
+        "/%EF%BD%81pi/secret",  # full-width 'a': NFKC reads it as /api/
+        "/API~1/secret",
+    )
+    for target in spellings:
+        assert await raw_request(proxy, target, [("Accept", "application/json")]) == 400, target
+    assert upstream.seen == []
+    authorization = await pay(proxy, runtime)
+    header = [("Authorization", authorization["Authorization"])]
+    for target in spellings:
+        assert await raw_request(proxy, target, header) == 400, target
+    async with httpx2.AsyncClient(base_url=proxy) as client:
+        paid = await client.get("/api/secret", headers=authorization)
+    # The first request the pass paid for: nothing was charged for the refused ones.
+    assert paid.status_code == 200 and paid.headers[BUDGET_HEADER] == "49"
+    # Spellings every reading agrees on still pass: free with a ';', a dot or upper case.
+    for target in ("/free;x/page", "/FREE/page", "/free./page", "/free/Page.HTML"):
+        assert await raw_request(proxy, target) == 200, target
+
+
+async def test_client_address_and_url_override_headers_never_reach_the_upstream(
+    proxy: str, site: tuple[Site, str], runtime: Runtime
+) -> None:
+    from middleware.proxy import CLIENT_ADDRESS_HEADERS, URL_OVERRIDE_HEADERS
+
+    upstream, _ = site
+    named = [
+        "CF-Connecting-IP",
+        "X-Cluster-Client-IP",
+        "Fastly-Client-IP",
+        "True-Client-IP",
+        "X-Real-IP",
+        "X-Original-Path",
+        "X-Envoy-Original-Path",
+        "X-Rewrite-Path",
+        "X-Override-URL",
+        "X-HTTP-Path-Override",
+        "X-Request-URI",
+        "X-Original-Request-URI",
+        "Request-URI",
+        "X-Proxy-URL",
+        "X-Destination-URL",
+        "X-Original-URL",
+        "X-Original-URI",
+        "X-Rewrite-URL",
+        "X-HTTP-Method-Override",
+    ]
+    urls = {name.decode() for name in URL_OVERRIDE_HEADERS}
+    every = urls | {name.decode() for name in CLIENT_ADDRESS_HEADERS}
+    assert {name.lower() for name in named} <= every  # the issue's list, and more
+    spoofed = [(name, "/api/secret" if name in urls else "198.51.100.7") for name in sorted(every)]
+    assert await raw_request(proxy, "/free/page", spoofed) == 200
+    seen = {name for name, _ in upstream.seen[-1]["headers"]}
+    assert not seen & every, seen & every
+    forwarded = dict(upstream.seen[-1]["headers"])
+    assert forwarded["x-forwarded-for"] == "127.0.0.1"

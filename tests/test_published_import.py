@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gate.errors import BankError
-from gate.llm import Backend, LLMPool
 from gate.puzzle import PuzzleSpec, puzzle_to_dict
 from gate.store import MemoryStore
 from puzzles.bank import ClueBank
@@ -29,6 +28,7 @@ from puzzles.composer import BankComposer
 from puzzles.factory.gates import PANDAS_JSON, gate_file_format, parse_puzzle_text, tier_of
 from puzzles.factory.io import NO_SOLVER, import_gates
 from puzzles.factory.verify import Solver
+from puzzles.llm import Backend, LLMPool
 from puzzles.models import Clue, PublishedGate
 from puzzles.published import load_whole_gates
 from puzzles.validate import STATES_INITIAL
@@ -285,8 +285,9 @@ async def test_gate_whole_gates_turns_whole_serving_on_in_the_runtime(
 ) -> None:
     from gate.config import GateConfig
     from gate.rules import RuleSet
-    from gate.runtime import open_runtime
-    from puzzles.db import create_engine, prepare_schema
+    from puzzles.db import create_engine
+    from puzzles.migrations import prepare_schema
+    from serving.runtime import open_runtime
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}"
     engine = create_engine(url)

@@ -98,8 +98,9 @@ async def test_revocation_outlives_the_passes_and_rejects_a_missing_identity() -
 
 
 async def test_revoke_passes_is_audited_with_who_and_why(database_url: str) -> None:
-    from puzzles.db import create_engine, create_schema, session_factory
-    from puzzles.overrides import identity_history, revoke_passes
+    from operator_state.overrides import identity_history, revoke_passes
+    from puzzles.db import create_engine, session_factory
+    from puzzles.migrations import create_schema
 
     engine = create_engine(database_url)
     try:

@@ -20,11 +20,13 @@ from gate.store import (
     Incr,
     MemoryStore,
     Put,
+    PutNew,
     RedisStore,
     Store,
     Take,
     open_store,
 )
+from tests.support import key_prefix
 
 SHORT = 0.05
 """A TTL short enough to wait out in a test."""
@@ -89,6 +91,22 @@ async def test_fifty_concurrent_takes_of_one_key_yield_the_value_exactly_once(
     results = await asyncio.gather(*(store.take("challenge") for _ in range(50)))
     assert results.count(b"secret") == 1
     assert results.count(None) == 49
+
+
+async def test_put_new_stores_only_when_absent_and_returns_what_is_stored(store: Store) -> None:
+    (first,) = await store.execute([PutNew("marker", b"one", 10)])
+    (second,) = await store.execute([PutNew("marker", b"two", 10)])
+    assert (first, second) == (b"one", b"one")
+    assert await store.get("marker") == b"one"
+    await store.incr("counter", 3)
+    assert (await store.execute([PutNew("counter", b"x", 10)]))[0] == b"3"
+
+
+async def test_fifty_concurrent_put_news_all_read_the_first_value(store: Store) -> None:
+    results = await asyncio.gather(
+        *(store.execute([PutNew("marker", b"%d" % i, 10)]) for i in range(50))
+    )
+    assert len({result[0] for result in results}) == 1
 
 
 async def test_delete_reports_whether_the_key_existed(store: Store) -> None:
@@ -335,14 +353,15 @@ async def test_redis_store_on_a_server_that_never_answers_raises_store_error_in_
 async def test_redis_store_prefixes_every_key(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    store = RedisStore.from_url(redis_url, prefix="rg-test-prefix:")
+    prefix = key_prefix("prefix")
+    store = RedisStore.from_url(redis_url, prefix=prefix)
     raw = Redis.from_url(redis_url)
     try:
         await store.put("k", b"v", ttl=10)
-        assert await raw.get("rg-test-prefix:k") == b"v"
+        assert await raw.get(prefix + "k") == b"v"
         assert await raw.get("k") is None
     finally:
-        await raw.delete("rg-test-prefix:k")
+        await raw.delete(prefix + "k")
         await raw.aclose()
         await store.close()
 
@@ -402,11 +421,9 @@ async def test_open_store_keeps_passwords_out_of_its_error_message() -> None:
 
 
 async def test_redis_reloads_its_script_after_the_server_forgets_it(redis_url: str) -> None:
-    import uuid
-
     from redis.asyncio import Redis
 
-    store = RedisStore.from_url(redis_url, prefix=f"rg-test:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("script"))
     admin = Redis.from_url(redis_url)
     try:
         assert await store.incr("k", 1, 5) == 1

@@ -19,7 +19,7 @@ import httpx2
 import pytest
 from typer.testing import CliRunner
 
-from gate.worker.backend import TextAssembler
+from puzzles.worker.backend import TextAssembler
 
 CHAT = "/v1/chat/completions"
 TEXT = "/v1/completions"
@@ -41,22 +41,29 @@ def require_model_stack() -> None:
 @pytest.fixture(scope="module")
 def tiny_model() -> Any:
     require_model_stack()
-    from gate.worker.model import random_model
+    from puzzles.worker.model import random_model
 
     return random_model("llama")
 
 
-@pytest.fixture(scope="module")
-def backend(tiny_model: Any) -> Iterator[Any]:
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+# The API runs on both engines: the fast one (``gate worker``'s default, 16 KV slots on a CPU)
+# and transformers' continuous batching (128 pages of 16 tokens).
+KV_BLOCKS = {"fast": 16, "transformers": 128}
 
-    engine = ContinuousBatchingBackend(tiny_model, EngineOptions(**SMALL_ENGINE))
+
+@pytest.fixture(scope="module", params=["fast", "transformers"])
+def backend(tiny_model: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    from puzzles.worker.backends import create_backend
+    from puzzles.worker.options import EngineOptions
+
+    engine = create_backend(tiny_model, EngineOptions(engine=request.param, **SMALL_ENGINE))
+    engine.engine_name = request.param
     yield engine
     engine.close()
 
 
 def _client(backend: Any, **options: Any) -> httpx2.AsyncClient:
-    from gate.worker.app import create_app
+    from puzzles.worker.app import create_app
 
     app = create_app(backend, **options)
     return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://worker")
@@ -292,7 +299,7 @@ async def _idle_queue(client: httpx2.AsyncClient) -> dict[str, Any]:
 
 
 async def test_queue_reports_the_engine_and_each_tenant(
-    client: httpx2.AsyncClient, tiny_model: Any
+    client: httpx2.AsyncClient, tiny_model: Any, backend: Any
 ) -> None:
     before = (await _idle_queue(client))["tenants"].get("queue-a")
     assert before is None
@@ -311,7 +318,8 @@ async def test_queue_reports_the_engine_and_each_tenant(
         "tenants",
     }
     assert body["model"] == "random-llama-tiny"
-    assert body["kv_blocks_total"] == 128 and 0 < body["kv_blocks_free"] <= 128
+    blocks = KV_BLOCKS[backend.engine_name]
+    assert body["kv_blocks_total"] == blocks and 0 < body["kv_blocks_free"] <= blocks
     assert isinstance(body["max_batch"], int) and body["max_batch"] > 0
     prompt = _prompt_tokens(tiny_model, fresh)
     assert body["tenants"]["queue-a"] == {
@@ -348,7 +356,7 @@ async def test_closing_a_generation_early_frees_its_slot_and_cache(
 ) -> None:
     # The HTTP layer closes the generator when a client leaves (ASGITransport buffers whole
     # responses, so the disconnect itself is driven here at the backend seam).
-    from gate.worker.backend import SamplingParams, TextPrompt
+    from puzzles.worker.backend import SamplingParams, TextPrompt
 
     idle = await _idle_queue(client)
     prompt = await backend.prepare(TextPrompt("a prompt long enough to fill one cache block"))
@@ -359,13 +367,19 @@ async def test_closing_a_generation_early_frees_its_slot_and_cache(
     assert busy.kv_blocks_free < idle["kv_blocks_free"]
     await events.aclose()
     after = await _idle_queue(client)
-    # Its blocks came back (complete prompt blocks may stay cached for prefix sharing).
+    # Its blocks came back (complete prompt blocks may stay cached for prefix sharing); on a
+    # loaded machine the engine may free them a step after it stops counting the request.
+    for _ in range(500):
+        if after["kv_blocks_free"] > busy.kv_blocks_free:
+            break
+        await asyncio.sleep(0.01)
+        after = await _idle_queue(client)
     assert after["kv_blocks_free"] > busy.kv_blocks_free
     assert after["tenants"]["leaver"]["output_tokens"] < 500
 
 
 async def test_a_greedy_only_worker_refuses_a_temperature(tiny_model: Any) -> None:
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
 
     engine = ContinuousBatchingBackend(tiny_model, EngineOptions(sampling=False, **SMALL_ENGINE))
     try:
@@ -379,8 +393,8 @@ async def test_a_greedy_only_worker_refuses_a_temperature(tiny_model: Any) -> No
 
 
 async def test_a_refused_submission_leaves_no_handler_or_ledger_entry(tiny_model: Any) -> None:
-    from gate.worker.backend import SamplingParams
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from puzzles.worker.backend import SamplingParams
+    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
 
     engine = ContinuousBatchingBackend(tiny_model, EngineOptions(**SMALL_ENGINE))
     engine.close()  # a stopped engine refuses new requests

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gate.worker.tenants import TenantLedger, fair_order
+from puzzles.worker.tenants import TenantLedger, fair_order
 from tests.test_worker import SMALL_ENGINE, require_model_stack
 
 
@@ -64,14 +64,14 @@ def test_output_is_reserved_at_admission_and_the_unused_part_returned() -> None:
 @pytest.fixture(scope="module")
 def tiny_model() -> Any:
     require_model_stack()
-    from gate.worker.model import random_model
+    from puzzles.worker.model import random_model
 
     return random_model("llama")
 
 
 async def _served_when_light_is_done(tiny_model: Any, policy: str) -> dict[str, float]:
-    from gate.worker.backend import Finished, SamplingParams
-    from gate.worker.engine import ContinuousBatchingBackend, EngineOptions
+    from puzzles.worker.backend import Finished, SamplingParams
+    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
 
     options = EngineOptions(
         scheduler=policy,
@@ -116,7 +116,7 @@ async def test_a_flood_is_served_fairly_under_vtc_and_unfairly_under_fifo(
 
 
 def test_tenant_names_past_the_cap_share_one_bucket() -> None:
-    from gate.worker.tenants import MAX_TENANTS, OVERFLOW_TENANT
+    from puzzles.worker.tenants import MAX_TENANTS, OVERFLOW_TENANT
 
     ledger = TenantLedger()
     for i in range(MAX_TENANTS - 1):

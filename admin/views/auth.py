@@ -6,10 +6,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from admin.audit import record_action
 from admin.security import same_origin
 from admin.sessions import LOGIN_COOKIE, LOGIN_TTL, SESSION_COOKIE, Session
-from admin.users import authenticate
 from admin.web import (
     Admin,
     action,
@@ -22,6 +20,8 @@ from admin.web import (
     url,
 )
 from gate.identity import client_address
+from operator_state.audit import record_action
+from operator_state.users import authenticate
 
 FAILED = "Wrong user name or password."
 LOCKED = "Too many failed logins. Try again later."

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from admin.bank import bank_counts, factory_jobs, near_limit, price_bases, sample_clues
+from admin.exposure import read_exposure
 from admin.sessions import Session
 from admin.web import Admin, page, render
 
@@ -21,6 +22,8 @@ async def bank_page(request: Request, admin: Admin, session: Session) -> Respons
         near=await near_limit(admin.engine, admin.runtime.store, limit),
         serve_limit=limit,
         bases=await price_bases(admin.engine),
+        exposure=read_exposure(admin.runtime.config.state_dir),
+        state_dir=admin.runtime.config.state_dir,
         jobs=await factory_jobs(admin.engine),
         samples=await sample_clues(admin.engine),
     )

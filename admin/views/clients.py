@@ -1,5 +1,5 @@
 """Clients: every paying identity's ledger, and the operator's levers on it (revoke its passes,
-assign a tier, block).  Levers are stored through ``puzzles.overrides`` (audited there and here)
+assign a tier, block).  Levers are stored through ``operator_state.overrides`` (audited there and here)
 and reach every replica on its next refresh; revocation is immediate (it lives in the store)."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin.audit import record_action
 from admin.ledgers import client_ledgers, fastest, read_ledgers
 from admin.sessions import Session
 from admin.web import Admin, action, back, notice_of, page, refuse, render
-from puzzles.overrides import clear_override, list_overrides, revoke_passes, set_override
+from operator_state.audit import record_action
+from operator_state.overrides import clear_override, list_overrides, revoke_passes, set_override
 
 MAX_IDENTITY = 300
 

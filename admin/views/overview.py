@@ -12,6 +12,8 @@ from admin.ledgers import client_ledgers, totals
 from admin.sampler import series
 from admin.sessions import Session
 from admin.web import Admin, page, render
+from gate.failures import recent_failures
+from puzzles.health import bank_health, describe_seconds
 
 TOP_PAYERS = 10
 
@@ -59,15 +61,15 @@ async def overview(request: Request, admin: Admin, session: Session) -> Response
     ]
     legends = [("issued", "solved", "failed"), ("tokens_paid",), ("served", "throttled")]
     config = admin.runtime.config
-    fresh = await admin.runtime.bank.fresh_counts(config.serve_limit)
+    health = await bank_health(admin.engine, config.serve_limit, config.bank_low_water)
     await admin.engine.dispose()  # no idle SQL connection between page views
     return render(
         request,
         "overview.html",
         session=session,
-        fresh=sorted(fresh.items()),
-        low=[(tier, n) for tier, n in sorted(fresh.items()) if n < config.bank_low_water],
-        low_water=config.bank_low_water,
+        health=health,
+        describe_seconds=describe_seconds,
+        failures=await recent_failures(admin.runtime.store),
         charts=list(zip(charts, legends, strict=True)),
         interval=admin.settings.sample_interval,
         # Counters refresh as often as samples come, between every 0.5 s and every 5 s.

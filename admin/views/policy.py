@@ -10,14 +10,14 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin.audit import recent_actions, record_action
 from admin.policy_text import rule_rows, starter_policy
 from admin.sessions import Session
 from admin.web import Admin, action, back, notice_of, page, render
 from gate.errors import ConfigError
 from gate.gatekeeper import Gatekeeper, Preview, Visitor
 from gate.policy import parse_policy
-from puzzles.policy_store import (
+from operator_state.audit import recent_actions, record_action
+from operator_state.policy_store import (
     current_policy,
     policy_history,
     save_policy,

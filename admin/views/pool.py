@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 from admin.sessions import Session
 from admin.web import Admin, page, render
-from gate.llm.snapshot import read_pool_snapshots
+from puzzles.llm.snapshot import read_pool_snapshots
 
 
 @page

@@ -13,7 +13,7 @@ from gate.clock import Clock, system_clock
 from gate.errors import ConfigError
 from gate.store.base import Store
 from gate.store.memory import MemoryStore
-from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, Take
+from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, PutNew, Take
 
 if TYPE_CHECKING:
     from gate.store.redis import RedisStore
@@ -27,6 +27,7 @@ __all__ = [
     "MemoryStore",
     "Op",
     "Put",
+    "PutNew",
     "RedisStore",
     "Store",
     "Take",

@@ -27,7 +27,7 @@ from typing import Any, TypeAlias
 from gate.clock import Clock, system_clock
 from gate.errors import StoreError
 from gate.store.base import Store
-from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, Take
+from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, PutNew, Take
 
 __all__ = ["MemoryStore"]
 
@@ -75,6 +75,7 @@ class MemoryStore(Store):
             Get: self._get,
             Take: self._take,
             Put: self._put,
+            PutNew: self._put_new,
             Delete: self._delete,
             HGetAll: self._hgetall,
         }
@@ -129,6 +130,14 @@ class MemoryStore(Store):
 
     def _put(self, op: Put, now: float) -> None:
         self._create(op.key, _as_bytes(op.value), op.ttl, now)
+
+    def _put_new(self, op: PutNew, now: float) -> bytes:
+        entry = self._live(op.key, now)
+        if entry is not None:
+            return _readable(entry.value)
+        value = _as_bytes(op.value)
+        self._create(op.key, value, op.ttl, now)
+        return value
 
     def _delete(self, op: Delete, now: float) -> bool:
         if self._live(op.key, now) is None:
@@ -216,7 +225,7 @@ class MemoryStore(Store):
         new: set[str] = set()
         for op in ops:
             cls = op.__class__
-            if (cls is Put or cls is Incr or cls is HIncr) and op.key not in data:
+            if (cls is Put or cls is PutNew or cls is Incr or cls is HIncr) and op.key not in data:
                 new.add(op.key)
         if len(data) + len(new) > self._max_keys:
             raise StoreError(

@@ -29,6 +29,16 @@ class Put:
 
 
 @dataclass(frozen=True, slots=True)
+class PutNew:
+    """Set ``key`` to ``value`` (expiring after ``ttl``) unless it exists.  Result: the value stored
+    now, ``value`` or the one that was there; of concurrent callers all read the first one's."""
+
+    key: str
+    value: bytes
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
 class Take:
     """Get and delete in one step: exactly one caller ever sees a given value.  Result: bytes | None."""
 
@@ -68,4 +78,4 @@ class HGetAll:
     key: str
 
 
-Op = Get | Put | Take | Delete | Incr | HIncr | HGetAll
+Op = Get | Put | PutNew | Take | Delete | Incr | HIncr | HGetAll

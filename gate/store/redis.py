@@ -31,7 +31,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from gate.errors import ConfigError, StoreError
 from gate.store.base import Store
-from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, Take
+from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, PutNew, Take
 
 __all__ = ["RedisStore"]
 
@@ -53,6 +53,7 @@ def _number(value: int) -> bytes:
 
 _OP_GET, _OP_TAKE, _OP_PUT, _OP_DELETE = _bulk(b"g"), _bulk(b"t"), _bulk(b"p"), _bulk(b"d")
 _OP_INCR, _OP_HINCR, _OP_HGETALL = _bulk(b"i"), _bulk(b"h"), _bulk(b"a")
+_OP_PUT_NEW = _bulk(b"n")
 
 
 def _ms(ttl: float) -> int:
@@ -149,6 +150,8 @@ class RedisStore(Store):
                 args.append(_OP_TAKE)
             elif cls is Put:
                 args += (_OP_PUT, _bulk(bytes(op.value)), _number(_ms(op.ttl)))
+            elif cls is PutNew:
+                args += (_OP_PUT_NEW, _bulk(bytes(op.value)), _number(_ms(op.ttl)))
             elif cls is Delete:
                 args.append(_OP_DELETE)
             elif cls is HGetAll:
@@ -250,7 +253,7 @@ def _decode(ops: Sequence[Op], reply: list[Any]) -> list[Any]:
     results: list[Any] = []
     for op, value in zip(ops, values, strict=True):
         cls = op.__class__
-        if cls is Get or cls is Take or cls is Incr or cls is HIncr:
+        if cls is Get or cls is Take or cls is PutNew or cls is Incr or cls is HIncr:
             results.append(value)
         elif cls is Put:
             results.append(None)

@@ -11,7 +11,7 @@ Pipeline (each step is its own module so it can be tested and replaced alone)::
     phrasing_kind (here): template / model / imported, from a clue's source
 
 The factory only needs something with the LLM pool's ``chat`` signature (``ChatPool`` below), so
-tests script a fake pool at that seam and the CLI passes ``gate.llm.LLMPool``.  This module stays
+tests script a fake pool at that seam and the CLI passes ``puzzles.llm.LLMPool``.  This module stays
 free of imports from its submodules so that ``puzzles.factory.X`` can import it without cycles.
 """
 
@@ -48,7 +48,7 @@ def phrasing_counts(by_source: Mapping[str, int]) -> dict[str, int]:
 
 
 class CompletionLike(Protocol):
-    """What the factory reads from ``gate.llm.Completion``."""
+    """What the factory reads from ``puzzles.llm.Completion``."""
 
     text: str
     prompt_tokens: int
@@ -57,9 +57,9 @@ class CompletionLike(Protocol):
 
 
 class ChatPool(Protocol):
-    """The seam to the LLM pool: ``gate.llm.LLMPool`` satisfies it, and so do test fakes.
+    """The seam to the LLM pool: ``puzzles.llm.LLMPool`` satisfies it, and so do test fakes.
 
-    Errors are ``gate.errors.GateError`` subclasses (``gate.llm.LLMError``...); the factory treats
+    Errors are ``gate.errors.GateError`` subclasses (``puzzles.llm.LLMError``...); the factory treats
     any of them as "no answer from the model", never as an answer.
     """
 
@@ -82,13 +82,13 @@ class _FallbackTags:
 
 
 def call_tags(job_id: str, *, tenant: str = "factory", job_class: str = "batch") -> Any:
-    """Pool call tags: ``gate.llm.CallTags`` when the pool package is installed.
+    """Pool call tags: ``puzzles.llm.CallTags`` when the pool package is installed.
 
     Factory work is batch work: the pool's scheduler serves interactive flows first and gives
     batch a guaranteed floor, so a long generation run never starves live traffic.
     """
     try:
-        from gate.llm import CallTags
+        from puzzles.llm import CallTags
     except ImportError:  # the pool package is optional for offline use and unit tests
         return _FallbackTags(tenant, job_class, job_id)
     return CallTags(tenant=tenant, job_class=job_class, job_id=job_id)

@@ -191,7 +191,7 @@ def _pandas_document(path: Path) -> list[dict[str, Any]] | None:
 
 def read_gate_file(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     """The raw rows of a gate file in any of ``GATE_FORMATS``."""
-    from puzzles.factory.io import read_rows
+    from puzzles.factory.rows import read_rows
 
     chosen = gate_file_format(path, fmt)
     if chosen == PANDAS_JSON:

@@ -13,8 +13,11 @@ that start together run the migrations once; the DDL is transactional there, so 
 leaves the previous revision in place.  SQLite commits DDL as it goes (Alembic's SQLite support is
 not transactional), which is one reason production runs on PostgreSQL.
 
-The models of the dashboard live in ``admin.models`` on the same ``Base``; :func:`target_metadata`
-imports every model module so the metadata (and autogenerate) always covers the whole schema.
+One history covers the whole database: the bank's tables (``puzzles.models``) and the operator's
+(``operator_state.models``, on the same ``Base``).  :func:`target_metadata` imports both model
+modules by name, so the metadata (and autogenerate) always covers the whole schema; this is the one
+place ``puzzles`` names a package above it, as data (a module name), never as an import statement,
+and ``tests/test_migrations.py`` checks the list is exactly the modules that define tables.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ V010_TABLES: Final = frozenset(
     {"clues", "words", "policy_changes", "api_keys", "factory_jobs", "factory_items"}
 )
 VERSION_TABLE: Final = "alembic_version"
-MODEL_MODULES: Final = ("puzzles.models", "admin.models")
+MODEL_MODULES: Final = ("puzzles.models", "operator_state.models")
 _LOCK_KEY: Final = "reasoning-gate/migrations/"
 _CAST: Final = re.compile(r"::[a-z ]+(\(\d+\))?$", re.IGNORECASE)
 
@@ -263,3 +266,17 @@ async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> SchemaSta
         f"the database schema is {state.describe()} but this release needs revision "
         f"{state.head}: run `gate db upgrade` (with the same GATE_DATABASE_URL) first"
     )
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision, whatever state it is in.
+
+    For one-shot tools, tests and the embedded default; long-running services call
+    :func:`prepare_schema`, which may only check.
+    """
+    await bring_to_head(engine)
+
+
+async def prepare_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
+    """Upgrade the schema, or refuse (``SchemaError``) unless it is at the newest revision."""
+    await ensure_schema(engine, auto_upgrade=auto_upgrade)

@@ -35,7 +35,7 @@ def _require_model_stack() -> None:
         pytest.fail(
             f"the model tests need {', '.join(missing)}; install with:\n  {INSTALL}", pytrace=False
         )
-    from gate.worker.model import ModelUnavailable, locate_smollm2
+    from puzzles.worker.model import ModelUnavailable, locate_smollm2
 
     try:
         locate_smollm2()

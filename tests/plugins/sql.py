@@ -21,7 +21,8 @@ import pytest_asyncio
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from puzzles.db import create_engine, create_schema
+from puzzles.db import create_engine
+from puzzles.migrations import create_schema
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 

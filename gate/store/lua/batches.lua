@@ -5,6 +5,7 @@
 --   g          GET key                           -> value | false
 --   t          GETDEL key                        -> value | false
 --   p v ms     SET key v PX ms                   -> 1
+--   n v ms     SET key v NX PX ms; GET key       -> the value stored now
 --   d          DEL key                           -> removed count
 --   i n ms     INCRBY key n; PEXPIRE key ms NX when it created the counter -> new value
 --   h f n ms   HINCRBY key f n; PEXPIRE key ms NX when it created the field -> new value
@@ -27,6 +28,10 @@ while a <= #ARGV do
     elseif op == 'p' then
       reply = redis.pcall('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2]); a = a + 3
       if type(reply) == 'table' and reply.ok then reply = 1 end
+    elseif op == 'n' then
+      reply = redis.pcall('SET', key, ARGV[a + 1], 'NX', 'PX', ARGV[a + 2])
+      if not (type(reply) == 'table' and reply.err) then reply = redis.pcall('GET', key) end
+      a = a + 3
     elseif op == 'd' then
       reply = redis.pcall('DEL', key); a = a + 1
     elseif op == 'i' then

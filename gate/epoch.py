@@ -1,0 +1,44 @@
+"""The store's epoch: passes minted before the hot state was lost stop working.
+
+Budgets, revocations and challenges live in the store.  Redis restarted without persistence
+(or flushed, or a memory store's process restarted) forgets every pass's meter while the passes
+themselves, signed and stateless, stay valid: each would get its whole budget back, and revoked
+ones would work again.  So the store holds a marker, a random value written when absent, and
+every pass carries the marker it was minted under.  A pass whose marker is not the one in the
+store is refused (reason ``reset``), and its holder pays again, like after expiry: losing the
+marker is how a lost store shows itself, and it is read in the round trip that meters the pass.
+
+Whichever request first finds the marker gone writes a new one (``PutNew``: of concurrent
+writers every caller reads the first one's), so replicas agree on the new epoch at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from gate.store import PutNew, Store
+
+EPOCH_KEY = "epoch"
+# Much longer than any pass lives; when it lapses, passes of the old epoch re-challenge once.
+EPOCH_TTL = 10 * 365 * 86_400.0
+
+
+def read_epoch() -> PutNew:
+    """The op whose result is the current epoch (creating one if the store has none)."""
+    return PutNew(EPOCH_KEY, secrets.token_urlsafe(12).encode("ascii"), EPOCH_TTL)
+
+
+def epoch_of(raw: bytes | None) -> str:
+    """The epoch text of ``read_epoch``'s result ("" for junk: matches no pass)."""
+    if raw is None:
+        return ""
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        return ""
+
+
+async def current_epoch(store: Store) -> str:
+    """The store's epoch, for minting a pass outside ``ChallengeService`` (tests, benchmarks)."""
+    (raw,) = await store.execute([read_epoch()])
+    return epoch_of(raw)

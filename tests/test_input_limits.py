@@ -1,0 +1,114 @@
+"""Inputs a client controls get a 4xx that says what is wrong, never a 503 or an attempt used."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from gate.answers import readable_answer
+from gate.gatekeeper import Gatekeeper, GateSettings
+from gate.identity import parse_networks
+from gate.keys import KeyRing
+from gate.passes import PassCodec
+from gate.rules import Rule, RuleSet
+from gate.store import MemoryStore
+from middleware import GateMiddleware
+from tests.support import FixedWordSource
+
+JSON = {"Accept": "application/json"}
+
+
+def build(trusted: tuple[str, ...] = ()) -> tuple[TestClient, FixedWordSource]:
+    source = FixedWordSource()
+    keeper = Gatekeeper(
+        MemoryStore(),
+        source,
+        PassCodec(KeyRing.generate()),
+        RuleSet([Rule("/paid/", price=600, budget=2)]),
+        GateSettings(trusted_proxies=parse_networks(trusted)),
+    )
+
+    async def page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    site = Starlette(routes=[Route("/{path:path}", page)])
+    client = TestClient(GateMiddleware(site, keeper), client=("10.0.0.2", 4000))
+    return client, source
+
+
+def test_deeply_nested_json_answers_get_422_not_503() -> None:
+    client, source = build()
+    challenge = client.get("/paid/x", headers=JSON).json()["challenge"]
+    for depth in (2_000, 8_000):
+        body = b'{"answers": ' + b"[" * depth + b"]" * depth + b"}"
+        response = client.post(
+            challenge["url"], content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, depth
+        assert response.json()["error"] == "malformed_answer"
+    # No attempt was used: the right answer still mints.
+    solved = client.post(challenge["url"], json={"answers": [source.issued[-1]]})
+    assert solved.status_code == 200
+
+
+def test_confusable_and_control_character_answers_are_refused_without_an_attempt() -> None:
+    client, source = build()
+    challenge = client.get("/paid/x", headers=JSON).json()["challenge"]
+    word = source.issued[-1]
+    for answer in (
+        word[:-1] + "\u0430",  # Cyrillic a among Latin letters
+        word + "\u200d",  # zero-width joiner
+        word + "\x00",
+        "x" * 257,
+    ):
+        response = client.post(challenge["url"], json={"answers": [answer]})
+        assert response.status_code == 422, ascii(answer)
+    assert client.get(challenge["url"], headers=JSON).json()["challenge"]["attempts"] == 5
+    full_width = "".join(chr(ord(ch) + 0xFEE0) for ch in word.upper())  # NFKC folds these
+    assert client.post(challenge["url"], json={"answers": [full_width]}).status_code == 200
+
+
+def test_readable_answer_takes_ordinary_words_in_any_one_script() -> None:
+    for word in ("Paris", "São Paulo", "New-York", "Zürich", "Москва", "東京", "Αθήνα"):
+        assert readable_answer(word), word
+    assert not readable_answer("P\u0430ris")  # a Cyrillic a
+
+
+def test_an_empty_pass_is_invalid_not_missing() -> None:
+    client, _ = build()
+    for headers in (
+        {"Authorization": "ReasoningGate"},
+        {"Authorization": "ReasoningGate   "},
+        {"Authorization": "reasoninggate "},
+        {"Cookie": "rg_pass="},
+        {"Cookie": 'rg_pass=""'},
+    ):
+        response = client.get("/paid/x", headers={**JSON, **headers})
+        assert response.status_code == 401, headers
+        assert response.json()["reason"] == "invalid", headers
+        assert 'reason="invalid"' in response.headers["www-authenticate"]
+    assert client.get("/paid/x", headers=JSON).json()["reason"] == "missing"
+    other = client.get("/paid/x", headers={**JSON, "Authorization": "Bearer x"})
+    assert other.json()["reason"] == "missing"
+
+
+def test_a_garbled_forwarding_chain_from_a_trusted_proxy_is_refused_not_shared() -> None:
+    client, source = build(trusted=("10.0.0.0/8",))
+    # A client behind the proxy with a readable chain pays and gets its own pass.
+    challenge = client.get("/paid/x", headers={**JSON, "X-Forwarded-For": "198.51.100.7"}).json()[
+        "challenge"
+    ]
+    for chain in ("not-an-ip", "198.51.100.7, ", "unknown", "198.51.100.7,,10.0.0.9"):
+        response = client.get("/paid/x", headers={**JSON, "X-Forwarded-For": chain})
+        assert response.status_code == 400, chain
+        assert response.json()["error"] == "unreadable_forwarding"
+        # Nor can such a client solve someone's challenge under a shared identity.
+        solve = client.post(
+            challenge["url"],
+            json={"answers": [source.issued[-1]]},
+            headers={"X-Forwarded-For": chain},
+        )
+        assert solve.status_code == 400, chain
