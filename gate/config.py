@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gate.errors import ConfigError
 from gate.gatekeeper import GateSettings
@@ -106,5 +107,5 @@ def _items(text: str) -> list[str]:
 def _replace(config: GateConfig, overrides: Mapping[str, object]) -> GateConfig:
     from dataclasses import replace
 
-    clean = {name: value for name, value in overrides.items() if value is not None}
+    clean: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
     return replace(config, **clean) if clean else config

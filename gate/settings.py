@@ -36,214 +36,170 @@ TEST_PREFIX = "GATE_TEST_"  # the test suite's own variables, never settings
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("gate_settings_environ", default=None)
 
 
-def _doc(text: str, shown: str | None = None) -> Any:
-    """Field metadata: the description, and the default as the README shows it when the field's
-    own default is "unset" (None: a default that lives with the code that applies it)."""
-    return {"description": text, "json_schema_extra": {"shown": shown} if shown else None}
-
-
-def _seconds(low: float = 0.05, high: float = 3_600) -> Any:
-    return {"ge": low, "le": high}
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=PREFIX, case_sensitive=False, env_ignore_empty=True, frozen=True
     )
 
     state_dir: Path = Field(
-        Path(".gate"), **_doc("Directory for the embedded defaults (SQLite file, signing key).")
+        Path(".gate"), description="Directory for the embedded defaults (SQLite file, signing key)."
     )
     store_url: str = Field(
-        "memory://", **_doc("Hot-state store: memory:// (one process) or redis://host:port/db.")
+        "memory://", description="Hot-state store: memory:// (one process) or redis://host:port/db."
     )
     database_url: str = Field(
         "",
-        **_doc(
-            "Clue bank database; empty means sqlite in GATE_STATE_DIR. "
-            "postgresql://user@host/db for production."
-        ),
+        description="Clue bank database; empty means sqlite in GATE_STATE_DIR. "
+        "postgresql://user@host/db for production.",
     )
     signing_key_file: str = Field(
         "",
-        **_doc(
-            "Ed25519 PEM key that signs passes; empty means "
-            "GATE_STATE_DIR/signing-key.pem, created on first start."
-        ),
+        description="Ed25519 PEM key that signs passes; empty means "
+        "GATE_STATE_DIR/signing-key.pem, created on first start.",
     )
     verify_key_files: str = Field(
-        "", **_doc("Comma-separated PEM keys that still verify (rotation overlap).")
+        "", description="Comma-separated PEM keys that still verify (rotation overlap)."
     )
     signing_key: str = Field(
         "",
         repr=False,  # a secret: never in a repr or a log line
-        **_doc(
-            "The signing key itself (PEM, or base64 of the 32-byte Ed25519 seed) for secret "
-            "stores that inject variables; used instead of GATE_SIGNING_KEY_FILE (set only one)."
-        ),
+        description="The signing key itself (PEM, or base64 of the 32-byte Ed25519 seed) for secret "
+        "stores that inject variables; used instead of GATE_SIGNING_KEY_FILE (set only one).",
     )
     verify_keys: str = Field(
         "",
-        **_doc(
-            "Comma-separated keys that also verify: public keys as `gate keys public` prints "
-            "them, or signing keys in PEM (a rotation's overlap)."
-        ),
+        description="Comma-separated keys that also verify: public keys as `gate keys public` prints "
+        "them, or signing keys in PEM (a rotation's overlap).",
     )
     db_auto_upgrade: Literal["sqlite", "always", "never"] = Field(
         "sqlite",
-        **_doc(
-            "Whether services migrate the SQL schema on start: sqlite (only a SQLite database), "
-            "always or never; otherwise an old schema stops them until `gate db upgrade` runs."
-        ),
+        description="Whether services migrate the SQL schema on start: sqlite (only a SQLite database), "
+        "always or never; otherwise an old schema stops them until `gate db upgrade` runs.",
     )
     trusted_proxies: str = Field(
-        "", **_doc("Comma-separated CIDRs whose X-Forwarded-For is believed.")
+        "", description="Comma-separated CIDRs whose X-Forwarded-For is believed."
     )
     path_semantics: str = Field(
         "strict",
-        **_doc(
-            "How the upstream reads paths (docs/policy.md): strict, tomcat, iis, or "
-            "comma-separated foldings matrix-parameters, trailing-dots, case-insensitive, "
-            "unicode-compatibility."
-        ),
+        description="How the upstream reads paths (docs/policy.md): strict, tomcat, iis, or "
+        "comma-separated foldings matrix-parameters, trailing-dots, case-insensitive, "
+        "unicode-compatibility.",
     )
     policy_file: str = Field(
         "",
-        **_doc(
-            "YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on "
-            "SIGHUP."
-        ),
+        description="YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on "
+        "SIGHUP.",
     )
     policy_poll: float = Field(
         2.0,
-        **_seconds(),
-        **_doc("Seconds between a replica's checks for a newer stored policy version (SQL)."),
+        ge=0.05,
+        le=3_600,
+        description="Seconds between a replica's checks for a newer stored policy version (SQL).",
     )
     overrides_poll: float = Field(
         5.0,
-        **_seconds(),
-        **_doc("Seconds between a replica's checks for changed identity overrides (tier, block)."),
+        ge=0.05,
+        le=3_600,
+        description="Seconds between a replica's checks for changed identity overrides (tier, block).",
     )
     bot_keys_dir: str = Field(
         "",
-        **_doc(
-            "Directory of JWK Set files (*.json) with the Ed25519 keys of known bots "
-            "(Web Bot Auth); empty: no bot is verified."
-        ),
+        description="Directory of JWK Set files (*.json) with the Ed25519 keys of known bots "
+        "(Web Bot Auth); empty: no bot is verified.",
     )
     llm_backends: str = Field(
         "",
-        **_doc(
-            "YAML/JSON file listing the OpenAI-compatible LLM backends of the puzzle "
-            "factory (name, base_url, model, max_in_flight, capabilities)."
-        ),
+        description="YAML/JSON file listing the OpenAI-compatible LLM backends of the puzzle "
+        "factory (name, base_url, model, max_in_flight, capabilities).",
     )
     llm_tenants: str = Field(
         "",
-        **_doc(
-            "YAML file of the LLM pool's fair scheduling: tenant weights, token weights, batch "
-            "floor, headroom, policy (fair or fifo); empty: every tenant weighs 1."
-        ),
+        description="YAML file of the LLM pool's fair scheduling: tenant weights, token weights, batch "
+        "floor, headroom, policy (fair or fifo); empty: every tenant weighs 1.",
     )
     rate_window: int = Field(
-        60, ge=1, **_doc("Seconds over which a client's request rate is measured.")
+        60, ge=1, description="Seconds over which a client's request rate is measured."
     )
     rate_curve: str = Field(
         "0:1,30:1,120:2,600:8,3000:32",
-        **_doc("Price multiplier by requests per window, 'rate:multiplier,...'."),
+        description="Price multiplier by requests per window, 'rate:multiplier,...'.",
     )
     max_price: int = Field(
         50_000,
         ge=1,
-        **_doc("Above this price (solver tokens) clients get 429 + Retry-After."),
+        description="Above this price (solver tokens) clients get 429 + Retry-After.",
     )
-    agent_tier: int = Field(2, **_doc("Clue tier (1 easy - 3 hard) for programs."))
-    human_tier: int = Field(1, **_doc("Clue tier for browsers (people)."))
-    challenge_ttl: int = Field(300, ge=10, **_doc("Seconds a challenge stays solvable."))
-    max_attempts: int = Field(5, ge=1, **_doc("Wrong answers allowed per challenge."))
+    agent_tier: int = Field(2, description="Clue tier (1 easy - 3 hard) for programs.")
+    human_tier: int = Field(1, description="Clue tier for browsers (people).")
+    challenge_ttl: int = Field(300, ge=10, description="Seconds a challenge stays solvable.")
+    max_attempts: int = Field(5, ge=1, description="Wrong answers allowed per challenge.")
     serve_limit: int = Field(
         1,
         ge=1,
-        **_doc(
-            "Times one clue text may be served before it is withdrawn (1: never twice, so no "
-            "client can learn a clue's letter by seeing it again)."
-        ),
+        description="Times one clue text may be served before it is withdrawn (1: never twice, so no "
+        "client can learn a clue's letter by seeing it again).",
     )
     bank_low_water: int = Field(
         1_000,
         ge=0,
-        **_doc("Fresh clues (under the serve limit) per tier below which the dashboard warns."),
+        description="Fresh clues (under the serve limit) per tier below which the dashboard warns.",
     )
     whole_gates: Literal["true", "false"] = Field(
         "false",
-        **_doc(
-            "true: serve gates imported with `gate puzzles import --kind gates --whole` as "
-            "published (their solutions are public: for benchmarks, not protection)."
-        ),
+        description="true: serve gates imported with `gate puzzles import --kind gates --whole` as "
+        "published (their solutions are public: for benchmarks, not protection).",
     )
     bank_dry: Literal["reuse", "refuse"] = Field(
         "reuse",
-        **_doc(
-            "When no clue under the serve limit can compose a puzzle: reuse (serve clues already "
-            "served, keeping the site usable; logged and counted) or refuse (503)."
-        ),
+        description="When no clue under the serve limit can compose a puzzle: reuse (serve clues already "
+        "served, keeping the site usable; logged and counted) or refuse (503).",
     )
     decode_rate: float | None = Field(
         None,
-        **_doc(
-            "Tokens/s of a fast model: a rule without solve_floor waits its puzzle's price at "
-            "this rate before an answer is judged (the solve-time floor).",
-            shown="250",
-        ),
+        description="Tokens/s of a fast model: a rule without solve_floor waits its puzzle's price at "
+        "this rate before an answer is judged (the solve-time floor).",
+        json_schema_extra={"shown": "250"},
     )
     human_max_clues: int = Field(
         10,
         ge=4,
-        **_doc(
-            "Most clues a person sees in one challenge (the HTML form); a higher price is "
-            "capped there, and the dashboard warns about rules it caps."
-        ),
+        description="Most clues a person sees in one challenge (the HTML form); a higher price is "
+        "capped there, and the dashboard warns about rules it caps.",
     )
     human_floor: float | None = Field(
         None,
-        **_doc(
-            "Solve-time floor in seconds for people (the HTML form), unless the rule sets "
-            "solve_floor.",
-            shown="5",
-        ),
+        description="Solve-time floor in seconds for people (the HTML form), unless the rule sets "
+        "solve_floor.",
+        json_schema_extra={"shown": "5"},
     )
     decision_log: str = Field(
         "",
-        **_doc(
-            "Opt-in decision log: one JSON line per decision (time, identity, rule, action, "
-            "outcome, price, latency, request id; never an answer or a pass). '-' writes to "
-            "stderr, a path appends to that file; empty: off."
-        ),
+        description="Opt-in decision log: one JSON line per decision (time, identity, rule, action, "
+        "outcome, price, latency, request id; never an answer or a pass). '-' writes to "
+        "stderr, a path appends to that file; empty: off.",
     )
     admin_session_ttl: float = Field(
-        28_800, ge=60, **_doc("Seconds an admin dashboard login lasts.")
+        28_800, ge=60, description="Seconds an admin dashboard login lasts."
     )
     admin_lockout_failures: int = Field(
         5,
         ge=1,
-        **_doc(
-            "Failed admin logins (per user name, and per client address) before logins are "
-            "refused."
-        ),
+        description="Failed admin logins (per user name, and per client address) before logins are "
+        "refused.",
     )
     admin_lockout_minutes: float = Field(
         15,
         ge=1 / 60,
-        **_doc("Minutes failed admin logins are counted over, and how long a lockout lasts."),
+        description="Minutes failed admin logins are counted over, and how long a lockout lasts.",
     )
     admin_secure_cookie: Literal["auto", "true", "false"] = Field(
         "auto",
-        **_doc("Secure flag on admin cookies: auto (when served over https), true or false."),
+        description="Secure flag on admin cookies: auto (when served over https), true or false.",
     )
     admin_sample_interval: float = Field(
         60,
         ge=0.05,
-        **_doc("Seconds between the dashboard's ledger snapshots into SQL (the charts' history)."),
+        description="Seconds between the dashboard's ledger snapshots into SQL (the charts' history).",
     )
 
     # -- values with a grammar of their own: checked here so the error names the variable ------
