@@ -211,7 +211,7 @@ class UpstreamLink:
                 self.mark_dead(client)
 
 
-def clean_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def clean_meta(meta: Mapping[str, Any] | None) -> types.RequestParamsMeta | None:
     """The downstream's ``_meta`` without the protocol's reserved keys and the gate's own."""
     if not meta:
         return None
@@ -220,7 +220,7 @@ def clean_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
         for key, value in meta.items()
         if not key.startswith(RESERVED_META_PREFIX) and key not in _PRIVATE_META_KEYS
     }
-    return kept or None
+    return types.RequestParamsMeta(**kept) if kept else None  # type: ignore[typeddict-item]
 
 
 _R = TypeVar("_R", bound=types.Result)
@@ -382,7 +382,11 @@ class Forwarder:
                         code="INPUT_UNAVAILABLE",
                     )
             state = result.request_state
-            result = await self._call(what, lambda up, a=answers, s=state: send(up, a, s))
+
+            def again(up: Any, a: Any = answers, s: Any = state) -> Any:
+                return send(up, a, s)
+
+            result = await self._call(what, again)
         return error_result(
             f"{self.spec.label} asked for input too many times", code="UPSTREAM_ERROR"
         )

@@ -98,7 +98,7 @@ def puzzles_stats(
     _print_factory_costs(costs, tiers, gate_length)
 
 
-async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
+async def _factory_numbers(url: str):
     from puzzles.db import create_engine
     from puzzles.factory.jobs import factory_costs, tier_costs
     from puzzles.migrations import create_schema
@@ -111,7 +111,7 @@ async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
         await engine.dispose()
 
 
-def _print_factory_costs(costs, tiers, gate_length: int) -> None:  # type: ignore[no-untyped-def]
+def _print_factory_costs(costs, tiers, gate_length: int) -> None:
     table = Table(title="Puzzle factory: generation cost")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -148,7 +148,7 @@ def _print_factory_costs(costs, tiers, gate_length: int) -> None:  # type: ignor
 
 
 
-async def _bank_counts(url: str):  # type: ignore[no-untyped-def]
+async def _bank_counts(url: str):
     from puzzles.bank import ClueBank
     from puzzles.db import create_engine
     from puzzles.migrations import create_schema

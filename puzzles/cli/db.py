@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 
-def _db_run(database_url: str | None, action):  # type: ignore[no-untyped-def]
+def _db_run(database_url: str | None, action):
     """Run ``action(engine)`` on the configured database as it is (no schema check first)."""
     return asyncio.run(with_engine(load_config(database_url=database_url), action, schema=False))
 
@@ -68,7 +68,7 @@ def db_stamp(
     console.print(f"Stamped the schema at {state.describe()}.")
 
 
-async def with_engine(config, action, *args, schema: bool = True):  # type: ignore[no-untyped-def]
+async def with_engine(config, action, *args, schema: bool = True):
     """Run ``action(engine, *args)`` (after the schema check unless ``schema`` is false);
     configuration and schema errors exit 1 with the reason."""
     from gate.errors import ConfigError

@@ -69,7 +69,7 @@ class EngineOptions:
         cache (``CPU_CACHE``) are plenty there, unless set explicitly."""
         if not device.startswith("cpu"):
             return self
-        unset = {k: v for k, v in CPU_CACHE.items() if getattr(self, k) is None}
+        unset: dict[str, Any] = {k: v for k, v in CPU_CACHE.items() if getattr(self, k) is None}
         return replace(self, **unset)
 
 
