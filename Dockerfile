@@ -28,11 +28,14 @@ FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="reasoning-gate" \
       org.opencontainers.image.description="Make AI agents pay for access with reasoning puzzles." \
       org.opencontainers.image.licenses="Apache-2.0"
+# /var/lib/gate-secrets belongs to the gate user: a new named volume mounted there starts with
+# that owner, so the first start's secrets job (deploy/first_start.py) can write it.
 RUN groupadd --system --gid 10001 gate \
     && useradd --system --uid 10001 --gid gate --home-dir /var/lib/gate --create-home \
-       --shell /usr/sbin/nologin gate
+       --shell /usr/sbin/nologin gate \
+    && install -d -o 10001 -g 10001 -m 0755 /var/lib/gate-secrets
 COPY --from=build /opt/gate /opt/gate
-COPY deploy/healthcheck.py /opt/gate/healthcheck.py
+COPY deploy/healthcheck.py deploy/first_start.py /opt/gate/
 ENV PATH=/opt/gate/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -6,33 +6,55 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model browser
+.PHONY: install demo test bench services install-model browser js
 .DEFAULT_GOAL := demo
 
-$(BIN)/gate: pyproject.toml
+# make demo installs the project alone (what the demo runs); make install adds the [dev] extra
+# (test tools, the browser driver) for make test.  Stamps in .venv record what was installed.
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
-install: $(BIN)/gate
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-demo
 
-demo: install
-	$(BIN)/gate demo
+install: $(VENV)/.installed-dev
+
+# ARGS: options for gate demo, e.g. make demo ARGS="--port 8001 --admin"
+demo: $(VENV)/.installed-demo
+	@echo
+	@echo "Installed into $(VENV). Run gate as $(BIN)/gate (or '. $(BIN)/activate' first, then gate):"
+	@echo "  $(BIN)/gate demo --walkthrough    # a program pays for a pass and spends it, real output"
+	@echo "  $(BIN)/gate --help                # every command"
+	@echo
+	$(BIN)/gate demo $(ARGS)
 
 services:
 	scripts/services.sh
 
-test: install-model services browser
+test: install-model services browser js
 	$(BIN)/pytest
 
 bench: install services
 	$(BIN)/python bench/gate_overhead.py
 
-# Debian's chromium for the admin dashboard's browser tests (Playwright drives it; it downloads
-# no browser of its own).
+# Debian's chromium for the browser tests (Playwright drives it; it downloads no browser of its
+# own), and axe-core from npm (tests/axe/package.json) for their accessibility checks.
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@test -f tests/axe/node_modules/axe-core/axe.min.js || npm ci --prefix tests/axe --silent --no-audit --no-fund
+
+# The third-party MCP pieces the gateway's interop tests drive (tests/js/package.json: the
+# TypeScript SDK's clients 1.x and 2.x, server-everything), at the versions of its lockfile.
+js: tests/js/node_modules/.package-lock.json
+
+tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
 # The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
 install-model: install

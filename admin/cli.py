@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gate.commands import DatabaseUrl, console, load_config
+from gate.commands import DatabaseUrl, console, errors, load_config
 from serving.runner import run_server
 
 app = typer.Typer(help="The admin dashboard and its logins.", no_args_is_help=True)
@@ -44,7 +44,7 @@ def admin_serve(
     try:
         run_server(serve_admin(config, host, port, ready=console.print))
     except GateError as exc:
-        console.print(f"[red]cannot start:[/red] {exc}")
+        errors.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(1) from exc
 
 
@@ -61,7 +61,7 @@ def _set_login(
     try:
         asyncio.run(action(config.resolved_database_url, username, _admin_password(password_stdin)))
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(done)
 

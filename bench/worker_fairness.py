@@ -1,9 +1,10 @@
-"""Fairness and throughput of ``gate worker``'s engine: the fair (VTC) scheduler against FIFO.
+"""Fairness and throughput of ``gate worker``'s engines: stock transformers continuous batching
+(FIFO) against the fast engine (``puzzles.worker.fast``) under FIFO and under the fair (VTC) planner.
 
 Run on a GPU: ``python bench/worker_fairness.py`` (a random-init ~1.1B Llama, TinyLlama's shape).
 Check here on the CPU: ``.venv/bin/python bench/worker_fairness.py --smoke``.
 
-In-process, on ``ContinuousBatchingBackend`` (the same object the HTTP server drives), per policy:
+In-process, on the backend objects the HTTP server drives (``--runs engine:policy,...``):
 
 - two flooding tenants keep ``--outstanding`` requests each in flight, closed loop, for
   ``--duration`` seconds: ``flood-big`` (long prompts and answers) and ``flood-small`` (short ones),
@@ -17,7 +18,9 @@ time to first token, p50/p99, against a solo run of the same light load; weighte
 (``w_in`` per prompt token, ``w_out`` per generated token) and output tokens/s against FIFO.
 
 ``--throughput`` runs the issue's throughput workload instead (N requests of 256 prompt / 128
-output tokens submitted at once) under each policy and engine setting listed.
+output tokens submitted at once) under each policy and engine setting listed, with the ratio to
+the first setting (the old path: transformers' engine) in the same run; ``--profile`` adds where
+the fast engine's step time goes (engine-thread timings and the top CUDA kernels).
 """
 
 from __future__ import annotations
@@ -33,10 +36,23 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from puzzles.llm.scheduler import jain_index
 from puzzles.worker.backend import Finished, SamplingParams
-from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
+from puzzles.worker.engine import ContinuousBatchingBackend
+from puzzles.worker.fast import FastBackend
 from puzzles.worker.model import LoadedModel, random_model
+from puzzles.worker.options import EngineOptions
+
+Engine = ContinuousBatchingBackend | FastBackend
+
+
+def jain_index(values: list[float]) -> float | None:
+    """``puzzles.llm.scheduler.jain_index``, restated: importing ``puzzles.llm`` pulls the pool's HTTP
+    client stack (openai, httpx2, pydantic), which a GPU box running only the worker lacks."""
+    if len(values) < 2:
+        return None
+    squares = sum(v * v for v in values)
+    return 1.0 if squares == 0 else sum(values) ** 2 / (len(values) * squares)
+
 
 WINDOW_S = 10.0
 SAMPLE_S = 0.25
@@ -69,7 +85,7 @@ def _prompt(rng: random.Random, length: int) -> list[int]:
 
 
 async def _one(
-    backend: ContinuousBatchingBackend,
+    backend: Engine,
     rng: random.Random,
     load: Load,
     run: Run | None,
@@ -104,12 +120,12 @@ async def _one(
             run.output_tokens += event.completion_tokens
 
 
-def _steps(backend: ContinuousBatchingBackend) -> int:
-    return int(getattr(backend._manager, "current_batch", 0))
+def _steps(backend: Engine) -> int:
+    return backend.steps
 
 
 async def _flood(
-    backend: ContinuousBatchingBackend,
+    backend: Engine,
     load: Load,
     outstanding: int,
     run: Run,
@@ -128,9 +144,7 @@ async def _flood(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _light(
-    backend: ContinuousBatchingBackend, load: Load, rate: float, run: Run, stop: asyncio.Event
-) -> None:
+async def _light(backend: Engine, load: Load, rate: float, run: Run, stop: asyncio.Event) -> None:
     rng = random.Random(load.name)
     tasks: list[asyncio.Task[None]] = []
     while not stop.is_set():
@@ -142,7 +156,7 @@ async def _light(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _sample(backend: ContinuousBatchingBackend, run: Run, stop: asyncio.Event) -> None:
+async def _sample(backend: Engine, run: Run, stop: asyncio.Event) -> None:
     while not stop.is_set():
         view = backend.queue()
         stamp = time.perf_counter() - run.started
@@ -153,7 +167,7 @@ async def _sample(backend: ContinuousBatchingBackend, run: Run, stop: asyncio.Ev
 
 
 async def _scenario(
-    backend: ContinuousBatchingBackend,
+    backend: Engine,
     policy: str,
     floods: list[Load],
     light: Load,
@@ -235,19 +249,30 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _backend(loaded: LoadedModel, options: EngineOptions) -> ContinuousBatchingBackend:
+def _backend(loaded: LoadedModel, options: EngineOptions) -> Engine:
     import torch
 
     # The previous engine's cache and graph pools must be gone before this one sizes its cache.
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    if options.engine == "fast":
+        return FastBackend(loaded, options)
     return ContinuousBatchingBackend(loaded, options)
 
 
-async def _warm(backend: ContinuousBatchingBackend, loads: list[Load]) -> None:
+async def _warm(backend: Engine, loads: list[Load]) -> None:
     rng = random.Random(0)
     await asyncio.gather(*[_one(backend, rng, load, None, stream=True) for load in loads * 2])
+    if isinstance(backend, FastBackend):
+        runner = backend.runner
+        print(
+            f"  engine: fast, slots={backend.slots}, token_budget={backend.batcher.token_budget},"
+            f" attention={runner.attention}, cuda_graphs={runner.graphs_enabled},"
+            f" policy={backend.batcher.policy}, preemption={backend.batcher.preemption}",
+            flush=True,
+        )
+        return
     config = backend._manager.continuous_batching_config
     names = ("num_blocks", "max_batch_tokens", "max_requests_per_batch", "use_cuda_graph")
     names += ("use_async_batching", "max_blocks_per_request", "scheduler_type")
@@ -261,70 +286,87 @@ async def fairness_bench(
     light = Load("light", *args.light)
     tenants = [f.name for f in floods] + [light.name]
 
-    solo_backend = _backend(loaded, replace(base, scheduler="fifo"))
-    try:
-        await _warm(solo_backend, [*floods, light])
-        solo = await _scenario(solo_backend, "solo", [], light, args, args.solo_duration)
-    finally:
-        solo_backend.close()
-        del solo_backend
+    solos: dict[str, Run] = {}
     results: dict[str, tuple[Run, dict[str, Any]]] = {}
-    for policy in args.policies:
-        backend = _backend(loaded, replace(base, scheduler=policy))
+    for name in args.runs:
+        engine, policy = name.split(":")
+        options = _engine_options(base, engine)
+        if engine not in solos:
+            solo_backend = _backend(loaded, replace(options, scheduler="fifo"))
+            try:
+                await _warm(solo_backend, [*floods, light])
+                solos[engine] = await _scenario(
+                    solo_backend, f"{engine} solo", [], light, args, args.solo_duration
+                )
+            finally:
+                solo_backend.close()
+                del solo_backend
+        backend = _backend(loaded, replace(options, scheduler=policy))
         try:
             await _warm(backend, [*floods, light])
-            run = await _scenario(backend, policy, floods, light, args, args.duration)
+            run = await _scenario(backend, name, floods, light, args, args.duration)
+            if isinstance(backend, FastBackend):
+                print(f"  {name}: preemptions {backend.batcher.preempted}", flush=True)
         finally:
             backend.close()
             del backend
-        results[policy] = (run, fairness(run, tenants))
+        results[name] = (run, fairness(run, tenants))
 
-    solo_p50, solo_p99 = _pct(solo.ttft, 0.5), _pct(solo.ttft, 0.99)
-    fifo_rate = results["fifo"][1]["service_per_s"] if "fifo" in results else None
-    fifo_out = (
-        results["fifo"][0].output_tokens / (results["fifo"][0].ended - results["fifo"][0].started)
-        if "fifo" in results
-        else None
-    )
+    def out_rate(run: Run) -> float:
+        return run.output_tokens / (run.ended - run.started)
+
+    stock = results.get("transformers:fifo")
+    for engine, solo in solos.items():
+        print(
+            f"\nlight solo TTFT on {engine}: p50 {_pct(solo.ttft, 0.5) * 1000:.0f} ms,"
+            f" p99 {_pct(solo.ttft, 0.99) * 1000:.0f} ms ({len(solo.ttft)} requests)"
+        )
     print(
-        f"\nlight solo TTFT p50 {solo_p50 * 1000:.0f} ms, p99 {solo_p99 * 1000:.0f} ms "
-        f"({len(solo.ttft)} requests)"
+        "\n| engine:policy | Jain min / mean (windows >=2 backlogged) | max service gap per third |"
+        " light TTFT p50 / p99 (x solo p99, same engine) | weighted tok/s (x same-engine FIFO) |"
+        " output tok/s (x stock FIFO) |"
     )
-    header = (
-        "| policy | Jain min / mean (windows >=2 backlogged) | max service gap per third |"
-        " light TTFT p50 / p99 (x solo p99) | weighted tok/s (x FIFO) | output tok/s (x FIFO) |"
-    )
-    print(header)
     print("|" + "---|" * 6)
-    summary: dict[str, Any] = {"solo_ttft_ms": [solo_p50 * 1000, solo_p99 * 1000]}
-    for policy, (run, fair) in results.items():
-        elapsed = run.ended - run.started
-        out_rate = run.output_tokens / elapsed
+    summary: dict[str, Any] = {
+        f"{e}_solo_ttft_ms": [_pct(r.ttft, 0.5) * 1000, _pct(r.ttft, 0.99) * 1000]
+        for e, r in solos.items()
+    }
+    for name, (run, fair) in results.items():
+        engine = name.split(":")[0]
+        same_fifo = results.get(f"{engine}:fifo")
         p50, p99 = _pct(run.ttft, 0.5), _pct(run.ttft, 0.99)
+        solo_p99 = _pct(solos[engine].ttft, 0.99)
         jain = (
             f"{fair['jain_min']:.3f} / {fair['jain_mean']:.3f} ({fair['windows_2plus']}/{fair['windows']})"
             if fair["jain_min"] is not None
             else f"n/a (0/{fair['windows']})"
         )
         gaps = ", ".join(f"{g:,.0f}" for g in fair["gap_thirds"])
-        ratio = f" ({fair['service_per_s'] / fifo_rate:.2f}x)" if fifo_rate else ""
-        out_ratio = f" ({out_rate / fifo_out:.2f}x)" if fifo_out else ""
-        print(
-            f"| {policy} | {jain} | {gaps} | {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
-            f" ({p99 / solo_p99:.1f}x) | {fair['service_per_s']:,.0f}{ratio} |"
-            f" {out_rate:,.0f}{out_ratio} |"
+        ratio = (
+            f" ({fair['service_per_s'] / same_fifo[1]['service_per_s']:.2f}x)" if same_fifo else ""
         )
-        summary[policy] = fair | {"ttft_ms": [p50 * 1000, p99 * 1000], "output_per_s": out_rate}
+        out_ratio = (
+            f" ({out_rate(run) / out_rate(stock[0]):.2f}x)"
+            if stock and stock[0].output_tokens
+            else ""
+        )
+        print(
+            f"| {name} | {jain} | {gaps} | {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
+            f" ({p99 / solo_p99:.1f}x) | {fair['service_per_s']:,.0f}{ratio} |"
+            f" {out_rate(run):,.0f}{out_ratio} |"
+        )
+        summary[name] = fair | {"ttft_ms": [p50 * 1000, p99 * 1000], "output_per_s": out_rate(run)}
+    labelled = [(f"{e} solo", (r, None)) for e, r in solos.items()] + list(results.items())
     print(
         "\nlight requests inside the engine, p50 / p99 (ms): admission wait; first token delivered"
     )
-    for policy, (run, _) in [("solo", (solo, None)), *results.items()]:
+    for policy, (run, _) in labelled:
         print(
             f"  {policy}: {_pct(run.admit_wait, 0.5) * 1000:.0f} / {_pct(run.admit_wait, 0.99) * 1000:.0f};"
             f" {_pct(run.engine_ttft, 0.5) * 1000:.0f} / {_pct(run.engine_ttft, 0.99) * 1000:.0f}"
         )
     print("\nlight TTFT after the first window (the flood has filled the batch), p50 / p99 / max:")
-    for policy, (run, _) in [("solo", (solo, None)), *results.items()]:
+    for policy, (run, _) in labelled:
         steady = [t for at, t in run.ttft_at if at >= WINDOW_S]
         worst = max(run.ttft_at, key=lambda item: item[1], default=(0.0, 0.0))
         print(
@@ -334,7 +376,7 @@ async def fairness_bench(
         )
     print("\nengine steps: per second overall; longest sample interval without a step;")
     print("light: engine steps from send to first token, p50 / p99 / max")
-    for policy, (run, _) in [("solo", (solo, None)), *results.items()]:
+    for policy, (run, _) in labelled:
         rate = (run.steps[-1][1] - run.steps[0][1]) / max(1e-9, run.steps[-1][0] - run.steps[0][0])
         stall, last_change = 0.0, run.steps[0]
         for stamp, count in run.steps:
@@ -362,14 +404,16 @@ async def throughput_bench(
         f"\nthroughput: {args.tp_requests} requests of {load.prompt} prompt / {load.output} output"
         " tokens submitted at once"
     )
-    print("| setting | policy | output tok/s | wall s |")
-    print("|---|---|---|---|")
-    for setting in args.settings:
-        options = replace(base, **_SETTINGS[setting])
-        for policy in args.policies:
+    rows: list[tuple[str, str, float, float]] = []
+    for entry in args.settings:
+        setting, _, only = entry.partition(":")
+        for policy in [only] if only else args.policies:
+            options = _engine_options(base, setting)
             backend = _backend(loaded, replace(options, scheduler=policy))
             try:
                 await _warm(backend, [load])
+                if isinstance(backend, FastBackend):
+                    backend.timings = dict.fromkeys(backend.timings, 0.0)
                 run = Run(policy)
                 rng = random.Random(1)
                 started = time.perf_counter()
@@ -377,18 +421,72 @@ async def throughput_bench(
                     *[_one(backend, rng, load, run, stream=False) for _ in range(args.tp_requests)]
                 )
                 wall = time.perf_counter() - started
+                if isinstance(backend, FastBackend):
+                    _print_timings(setting, policy, backend, wall)
+                    if args.profile and policy == args.policies[0]:
+                        await _kernel_profile(backend, load, args)
             finally:
                 backend.close()
                 del backend
-            print(f"| {setting} | {policy} | {run.output_tokens / wall:,.0f} | {wall:.1f} |")
+            rows.append((setting, policy, run.output_tokens / wall, wall))
+            print(f"  {setting} {policy}: {rows[-1][2]:,.0f} output tok/s", flush=True)
+    old = rows[0][2]
+    print(f"\n| setting | policy | output tok/s | x {rows[0][0]} {rows[0][1]} | wall s |")
+    print("|---|---|---|---|---|")
+    for setting, policy, rate, wall in rows:
+        print(f"| {setting} | {policy} | {rate:,.0f} | {rate / old:.2f}x | {wall:.1f} |")
+
+
+def _print_timings(setting: str, policy: str, backend: FastBackend, wall: float) -> None:
+    t = backend.timings
+    decode_ms = 1000 * t["decode"] / max(1.0, t["decode_steps"])
+    mixed_ms = 1000 * t["mixed"] / max(1.0, t["mixed_steps"])
+    print(
+        f"  profile {setting} {policy}: wall {wall:.2f} s; decode-only steps {t['decode_steps']:.0f}"
+        f" x {decode_ms:.2f} ms = {t['decode']:.2f} s; mixed (prefill) steps"
+        f" {t['mixed_steps']:.0f} x {mixed_ms:.2f} ms = {t['mixed']:.2f} s; planning"
+        f" {t['plan']:.2f} s; hand-over {t['deliver']:.2f} s; rest (idle, loop)"
+        f" {wall - sum(t[k] for k in ('decode', 'mixed', 'plan', 'deliver')):.2f} s",
+        flush=True,
+    )
+
+
+async def _kernel_profile(backend: FastBackend, load: Load, args: argparse.Namespace) -> None:
+    """A second pass of the same workload under torch.profiler: the top CUDA kernels."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    rng = random.Random(2)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        await asyncio.gather(
+            *[_one(backend, rng, load, None, stream=False) for _ in range(args.tp_requests)]
+        )
+        torch.cuda.synchronize()
+    table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=18)
+    print(table, flush=True)
+    if args.json:
+        prof.export_chrome_trace(args.json.replace(".json", "-trace.json"))
+
+
+def _engine_options(base: EngineOptions, setting: str) -> EngineOptions:
+    options = replace(base, **_SETTINGS[setting])
+    if options.engine == "fast" and _FAST_BUDGET:
+        options = replace(options, max_batch_tokens=_FAST_BUDGET[0])
+    return options
+
+
+_FAST_BUDGET: list[int] = []  # --token-budget, for the fast engine only
 
 
 _SETTINGS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "graphs": {"cuda_graphs": True},
-    "graphs-async": {"cuda_graphs": True, "async_batching": True},
-    "sampling": {"sampling": True},
-    "compile": {"compile_level": 1},
+    "transformers": {"engine": "transformers"},
+    "transformers-graphs": {"engine": "transformers", "cuda_graphs": True},
+    "fast": {"engine": "fast"},
+    "fast-eager": {"engine": "fast", "cuda_graphs": False},
+    "fast-torch": {"engine": "fast", "attention": "torch", "cuda_graphs": False},
+    "fast-nopreempt": {"engine": "fast", "preemption": False},
+    "fast-b512": {"engine": "fast", "max_batch_tokens": 512},
+    "fast-b1024": {"engine": "fast", "max_batch_tokens": 1024},
 }
 
 
@@ -397,7 +495,13 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU, short run")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--size", default="1b")
-    parser.add_argument("--policies", default="vtc,fifo", type=lambda s: s.split(","))
+    parser.add_argument(
+        "--runs",
+        default="transformers:fifo,fast:fifo,fast:vtc",
+        type=lambda s: s.split(","),
+        help="fairness runs, engine-setting:policy (settings: see --settings)",
+    )
+    parser.add_argument("--policies", default="fifo,vtc", type=lambda s: s.split(","))
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--solo-duration", type=float, default=20.0)
     parser.add_argument("--floods", type=int, default=2, choices=(1, 2))
@@ -413,7 +517,15 @@ def main() -> None:
     parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--sampling", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--throughput", action="store_true")
-    parser.add_argument("--settings", default="default,graphs", type=lambda s: s.split(","))
+    parser.add_argument(
+        "--settings",
+        default="transformers,fast",
+        type=lambda s: s.split(","),
+        help=f"throughput settings (setting or setting:policy), the first is the baseline:"
+        f" {', '.join(_SETTINGS)}",
+    )
+    parser.add_argument("--profile", action="store_true", help="with --throughput: kernel table")
+    parser.add_argument("--token-budget", type=int, default=None, help="fast engine: tokens a step")
     parser.add_argument("--tp-requests", type=int, default=256)
     parser.add_argument("--tp-prompt", type=int, default=256)
     parser.add_argument("--tp-output", type=int, default=128)
@@ -426,6 +538,8 @@ def main() -> None:
         args.big, args.small, args.light = (64, 32), (16, 8), (16, 8)
         args.num_blocks, args.block_size, args.max_batch_tokens = 256, 16, 256
         args.tp_requests, args.tp_prompt, args.tp_output = 16, 32, 16
+    if args.token_budget:
+        _FAST_BUDGET.append(args.token_budget)
     import torch
 
     loaded = random_model("llama", size=args.size, device=args.device)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from gate.commands import console
+from gate.commands import console, errors
 
 COMMANDS_GROUP = "reasoning_gate.commands"
 
@@ -31,7 +31,7 @@ def keys_generate(
     from gate.keys import key_id, write_private_key
 
     if path.exists():
-        console.print(f"[red]{path} exists; refusing to overwrite a key[/red]")
+        errors.print(f"[red]{path} exists; refusing to overwrite a key[/red]")
         raise typer.Exit(1)
     key = Ed25519PrivateKey.generate()
     write_private_key(path, key)
@@ -49,7 +49,7 @@ def keys_public(
     try:
         public = load_public_key(path)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     print(f"{key_id(public)} {public_key_text(public)}")
 
@@ -65,7 +65,7 @@ def keys_rotate(
     try:
         old_kid, new_kid, retired = rotate_key_file(path)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(
         f"New signing key {new_kid} at {path}; the old key {old_kid} moved to {retired}.\n"
@@ -75,12 +75,42 @@ def keys_rotate(
     )
 
 
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("reasoning-gate")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"gate (reasoning-gate) {installed_version()}")
+        raise typer.Exit()
+
+
 def build_app() -> typer.Typer:
     """The root command: the core's ``keys`` group, then every package's commands by name."""
     root = typer.Typer(
         help="Reasoning Gate: make AI agents pay for access with reasoning puzzles.",
         no_args_is_help=True,
     )
+
+    @root.callback()
+    def main(
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                is_eager=True,
+                callback=_print_version,
+                help="Print the installed version and exit.",
+            ),
+        ] = False,
+    ) -> None:
+        """Reasoning Gate: make AI agents pay for access with reasoning puzzles."""
+
     root.add_typer(keys_app, name="keys")
     for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
         command = entry.load()

@@ -86,6 +86,10 @@ class Preview:
     multiplier: float = 1.0
     base_price: int | None = None  # the rule's price before rate and tier
     retry_after: int | None = None  # for throttle: seconds until the price is payable again
+    # For challenge: what the client would be asked, the expected cost of the puzzle that
+    # ``price_tokens`` composes (whole clues of the tier, so it rounds up: 2000 at tier 2 is seven
+    # 300-token clues, 2100), at the tier's default clue cost.
+    puzzle_tokens: int | None = None
 
 
 def outcome_of(decision: Decision) -> str:

@@ -43,7 +43,14 @@ from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
 from gate.paths import STRICT, PathSemantics
-from gate.pricing import TIER_COST, RateCurve, max_puzzle_price, seconds_until, sliding_rate
+from gate.pricing import (
+    TIER_COST,
+    RateCurve,
+    max_puzzle_price,
+    puzzle_spec,
+    seconds_until,
+    sliding_rate,
+)
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict
@@ -337,6 +344,17 @@ class Gatekeeper:
                 raise AmbiguousPath("another reading of this path meets other terms")
         return verdict
 
+    async def refund(self, decision: Allow) -> None:
+        """Give back the use that ``decision``'s pass paid for, when the request it let through
+        then failed (the upstream errored or never answered): only served calls spend a budget."""
+        claims = decision.claims
+        if claims is None:
+            return
+        ttl = max(1.0, claims.expires_at - self.clock() + self.settings.rate_window)
+        await self.store.execute(
+            [Incr(f"pass:{claims.pass_id}:used", -1, ttl), bump(claims.subject, "served", -1)]
+        )
+
     async def decide(self, visitor: Visitor, verdict: Verdict | Rule | None = None) -> Decision:
         """Decide ``visitor``'s request.  ``verdict`` skips rule matching when the caller already
         made it (or prices something that is not an HTTP path, such as an MCP tool)."""
@@ -563,7 +581,12 @@ class Gatekeeper:
         rate = sliding_rate(current, previous, window, now)
         multiplier = self.settings.curve.multiplier(rate)
 
-        def answer(action: str, price: int | None = None, retry: int | None = None) -> Preview:
+        def answer(
+            action: str,
+            price: int | None = None,
+            retry: int | None = None,
+            puzzle: int | None = None,
+        ) -> Preview:
             return Preview(
                 action,
                 price,
@@ -576,6 +599,7 @@ class Gatekeeper:
                 multiplier,
                 rule.price,
                 retry,
+                puzzle,
             )
 
         if claims is not None:
@@ -610,7 +634,15 @@ class Gatekeeper:
                 f"a person sees at most {self.settings.human_max_clues} clues: price capped at "
                 f"{price} (GATE_HUMAN_MAX_CLUES)"
             )
-        return answer("challenge", price)
+        spec = puzzle_spec(price, quote.level)
+        clues = spec.gates * spec.length
+        puzzle = clues * TIER_COST[quote.level]
+        if puzzle != price:
+            reasons.append(
+                f"price {price} buys whole clues: {clues} of tier {quote.level} at "
+                f"{TIER_COST[quote.level]} tokens, so the client is asked {puzzle}"
+            )
+        return answer("challenge", price, puzzle=puzzle)
 
     def _usable_pass(
         self, tokens: Sequence[str], subject: str, rule: Rule

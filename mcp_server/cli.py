@@ -63,6 +63,13 @@ def mcp_gateway(
     upstream_timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds to wait for the upstream, per request.")
     ] = 30.0,
+    allow_unlisted_price: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unlisted-price",
+            help="Start even when a --price names a tool the upstream does not list (yet).",
+        ),
+    ] = False,
 ) -> None:
     """Front an existing MCP server: re-expose its tools, resources and prompts, pricing tools."""
     import logging
@@ -111,6 +118,7 @@ def mcp_gateway(
                 rules=rules,
                 config=config,
                 ready=ready,
+                allow_unlisted=allow_unlisted_price,
             )
         )
     except GatewayError as exc:

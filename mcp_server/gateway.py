@@ -1,39 +1,59 @@
 """``gate mcp``: a gateway that fronts an existing MCP server and re-exposes it unchanged.
 
-The front is a low-level ``mcp.server.lowlevel.Server`` whose handlers forward tools, resources and
-prompts to one upstream ``mcp.Client`` (a stdio command or a streamable-HTTP URL).  The gate itself
-(prices, ``gate_challenge`` / ``gate_solve``) is a ``ToolGate`` middleware installed on that server;
-this module only knows how to forward, and how to fail fast and clearly when the upstream does not
-answer.
+The front is a low-level ``mcp.server.lowlevel.Server`` whose handlers forward tools, resources,
+prompts, completions, subscriptions and logging levels to one upstream ``mcp.Client`` (a stdio
+command or a streamable-HTTP URL, ``upstream.py``); what the upstream sends on its own travels
+back through ``relay.py``.  The gate itself (prices, ``gate_challenge`` / ``gate_solve``) is a
+``ToolGate`` middleware installed on that server; this module only knows how to forward, and how
+to fail fast and clearly when the upstream does not answer.  The upstream's own answers, errors
+included, pass through unchanged.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shlex
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import mcp_types as types
-from anyio.abc import TaskGroup
-from mcp import Client, MCPError, StdioServerParameters
+from mcp import Client, MCPError
 from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp_types.version import is_version_at_least
+from mcp.server.lowlevel import NotificationOptions, Server
+
+from mcp_server.relay import Relay, modern
+from mcp_server.upstream import (
+    Callbacks,
+    Connection,
+    GatewayError,
+    UpstreamError,
+    UpstreamLink,
+    UpstreamSpec,
+    describe,
+    find_gateway_error,
+)
 
 if TYPE_CHECKING:
     from gate.config import GateConfig
     from gate.rules import Rule
 
+__all__ = [
+    "GatewayError",
+    "UpstreamError",
+    "UpstreamSpec",
+    "build_gateway",
+    "log_to_stderr",
+    "open_gateway",
+    "serve_gateway",
+    "transport_security",
+]
+
 log = logging.getLogger(__name__)
 
-UpstreamKind = Literal["command", "url"]
-FrontTransport = Literal["http", "stdio"]
+FrontTransport = str  # "http" or "stdio"
 Ctx = ServerRequestContext[Any]
 _T = TypeVar("_T")
 
@@ -41,174 +61,15 @@ RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 # The gate reads the pass from here; it is the client's credential for this gateway and must
 # never reach the upstream.  Kept equal to mcp_server.toolgate.PASS_META_KEY.
 PASS_META_KEY = "reasoning-gate/pass"
-# progressToken names a stream of the downstream's; the upstream's notifications are not relayed.
-_PRIVATE_META_KEYS = frozenset({PASS_META_KEY, "progressToken"})
+ERROR_META_KEY = "reasoning-gate/error"  # = mcp_server.toolgate.ERROR_META_KEY
+# progressToken names a stream of the downstream's: the upstream gets one of the link's own,
+# and its progress is relayed under the downstream's token.
+# (The SDK parses it into the key ``progress_token``; the wire spells it ``progressToken``.)
+_PROGRESS_KEYS = ("progressToken", "progress_token")
+_PRIVATE_META_KEYS = frozenset({PASS_META_KEY, *_PROGRESS_KEYS})
 _MAX_INPUT_ROUNDS = 10  # upstream multi-round asks resolved for a legacy downstream
 _HEADER_MISMATCH = -32020  # mcp_types.jsonrpc.HEADER_MISMATCH: the tool listing is stale
-
-
-class GatewayError(Exception):
-    """The gateway cannot start or serve; the message is one line for people."""
-
-
-class UpstreamError(GatewayError):
-    """The upstream cannot be reached or did not answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamSpec:
-    """Where the upstream MCP server is and how long to wait for it."""
-
-    target: str  # a shell-like command line, or a streamable-HTTP URL
-    kind: UpstreamKind
-    timeout: float = 30.0  # seconds for connecting and for every forwarded request
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError("upstream timeout must be positive")
-        if self.kind == "command" and not shlex.split(self.target):
-            raise ValueError("upstream command is empty")
-        if self.kind == "url" and not self.target.startswith(("http://", "https://")):
-            raise ValueError(f"upstream URL must be http(s): {self.target!r}")
-
-    @property
-    def label(self) -> str:
-        return f"upstream {self.target!r}"
-
-    def transport(self) -> StdioServerParameters | str:
-        if self.kind == "url":
-            return self.target
-        command, *args = shlex.split(self.target)
-        # The operator's command runs as if typed in their shell: the whole environment, not the
-        # SDK's short default list (which drops e.g. VIRTUAL_ENV and PYTHONPATH).
-        return StdioServerParameters(command=command, args=args, env=dict(os.environ))
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """The one failure inside nested single-member exception groups (the SDK's task groups)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def describe(exc: BaseException) -> str:
-    """One line naming the cause, looking through the task groups the SDK raises from."""
-    exc = _unwrap(exc)
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(describe(inner) for inner in exc.exceptions)
-    if isinstance(exc, MCPError):
-        return exc.message
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class UpstreamLink:
-    """One live connection to the upstream, reopened on demand after it dies.
-
-    ``mcp.Client`` must be left in the task that entered it, and a dying HTTP upstream makes its
-    internal task group cancel that task; so each connection lives in an owner task of its own,
-    where the failure is caught, instead of in the server's task.
-    """
-
-    def __init__(self, spec: UpstreamSpec, owners: TaskGroup) -> None:
-        self.spec = spec
-        self._owners = owners  # where the connections' owner tasks run
-        self._client: Client | None = None
-        self._scope: anyio.CancelScope | None = None  # the live connection's owner task
-        self._lock = anyio.Lock()
-
-    @classmethod
-    @asynccontextmanager
-    async def connect(cls, spec: UpstreamSpec) -> AsyncIterator[UpstreamLink]:
-        """Open the first connection (``UpstreamError`` if it fails) and keep the link until exit."""
-        failure: UpstreamError | None = None
-        async with anyio.create_task_group() as owners:
-            link = cls(spec, owners)
-            try:
-                await link.client()
-            except UpstreamError as exc:
-                failure = exc  # raised below, outside the task group, so it stays unwrapped
-            else:
-                try:
-                    yield link
-                finally:
-                    link.close()
-            owners.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
-
-    def close(self) -> None:
-        self._client = None
-        if self._scope is not None:
-            self._scope.cancel()
-
-    @property
-    def current(self) -> Client | None:
-        return self._client
-
-    async def client(self) -> Client:
-        """The connected client, reconnecting first if the last connection died."""
-        client = self._client
-        if client is not None:
-            return client
-        async with self._lock:  # concurrent callers share one reconnection
-            if self._client is None:
-                await self._open()
-            assert self._client is not None
-            return self._client
-
-    def mark_dead(self, client: Client) -> None:
-        """Forget ``client`` (its transport closed); the next call reconnects."""
-        if self._client is client:
-            self.close()
-
-    def _startup_cause(self, exc: Exception) -> str:
-        inner = _unwrap(exc)
-        closed = isinstance(inner, MCPError) and inner.code == types.CONNECTION_CLOSED
-        if closed and self.spec.kind == "command":
-            return "the command exited before completing the MCP handshake"
-        return describe(exc)
-
-    async def _open(self) -> None:
-        outcome: dict[str, Any] = {}
-        ready = anyio.Event()
-        scope = anyio.CancelScope()
-        self._owners.start_soon(self._own, ready, scope, outcome)
-        try:
-            with anyio.fail_after(self.spec.timeout):
-                await ready.wait()
-        except TimeoutError:
-            scope.cancel()  # also ends a handshake that is still waiting
-            raise UpstreamError(
-                f"{self.spec.label} did not answer within {self.spec.timeout:g}s"
-            ) from None
-        if "error" in outcome:
-            raise UpstreamError(f"cannot connect to {self.spec.label}: {outcome['error']}")
-        self._client, self._scope = outcome["client"], scope
-
-    async def _own(
-        self, ready: anyio.Event, scope: anyio.CancelScope, outcome: dict[str, Any]
-    ) -> None:
-        client: Client | None = None
-        try:
-            with scope:
-                # cache=None: a proxy must never answer from a stale copy of the upstream's lists.
-                async with Client(self.spec.transport(), mode="auto", cache=None) as client:
-                    outcome["client"] = client
-                    ready.set()
-                    await anyio.sleep_forever()
-        except Exception as exc:
-            if not ready.is_set():
-                outcome["error"] = self._startup_cause(exc)
-            else:
-                log.warning("%s: connection lost: %s", self.spec.label, describe(exc))
-                log.debug("upstream connection failure", exc_info=True)
-        finally:
-            ready.set()
-            if client is not None:
-                self.mark_dead(client)
+UPSTREAM_ERROR = "UPSTREAM_ERROR"
 
 
 def clean_meta(meta: Mapping[str, Any] | None) -> types.RequestParamsMeta | None:
@@ -223,6 +84,13 @@ def clean_meta(meta: Mapping[str, Any] | None) -> types.RequestParamsMeta | None
     return types.RequestParamsMeta(**kept) if kept else None  # type: ignore[typeddict-item]
 
 
+def _progress_token(meta: Mapping[str, Any] | None) -> Any:
+    for key in _PROGRESS_KEYS:
+        if meta and meta.get(key) is not None:
+            return meta[key]
+    return None
+
+
 _R = TypeVar("_R", bound=types.Result)
 
 
@@ -235,57 +103,112 @@ def clean_result(result: _R) -> _R:
     return result
 
 
-def error_result(text: str, **structured: Any) -> types.CallToolResult:
+def error_result(text: str, *, structured: bool = True, **payload: Any) -> types.CallToolResult:
+    """An error result of the gateway's; its payload also rides in ``_meta`` so that it can be
+    left out of ``structuredContent`` for a tool whose output schema it would not match."""
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
-        structured_content=structured or None,
+        structured_content=payload if structured and payload else None,
         is_error=True,
+        _meta={ERROR_META_KEY: payload} if payload else None,
     )
 
 
 class Forwarder:
     """The front server's handlers: each forwards one request to the upstream, bounded in time."""
 
-    def __init__(self, link: UpstreamLink) -> None:
+    def __init__(self, link: UpstreamLink, relay: Relay) -> None:
         self.link = link
         self.spec = link.spec
-        # Input schemas from the latest tools/list: the front checks Mcp-Param headers against
-        # them without asking the upstream for its whole listing on every call.
+        self.relay = relay
+        # Schemas from the latest tools/list: the front checks Mcp-Param headers against the
+        # input schemas without asking the upstream for its whole listing on every call, and
+        # leaves structuredContent out of its errors for tools that declare an output schema.
         self.input_schemas: dict[str, dict[str, Any]] = {}
+        self.declares_output: dict[str, bool] = {}
 
     def tool_input_schema(self, name: str) -> dict[str, Any] | None:
         # None (not yet listed) skips the front's check only; the upstream still checks.
         return self.input_schemas.get(name)
 
+    async def output_schemas(self) -> Mapping[str, bool]:
+        """Which upstream tools declare an output schema (the whole listing, fetched once)."""
+        if not self.declares_output:
+            await self.tool_names()
+        return self.declares_output
+
+    async def tool_names(self) -> list[str]:
+        """Every tool the upstream lists, all pages."""
+        names: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+
+            async def listing(
+                up: Client, page: types.PaginatedRequestParams | None = page
+            ) -> types.ListToolsResult:
+                return await up.session.list_tools(params=page)
+
+            result = await self._rpc("tools/list", listing)
+            self._learn(result)
+            names += [tool.name for tool in result.tools]
+            cursor = result.next_cursor
+            if not cursor:
+                return names
+
+    def _learn(self, result: types.ListToolsResult) -> None:
+        for tool in result.tools:
+            self.input_schemas[tool.name] = tool.input_schema
+            self.declares_output[tool.name] = tool.output_schema is not None
+
     async def _call(self, what: str, send: Callable[[Client], Awaitable[_T]]) -> _T:
         """Run ``send`` on the upstream; transport failures become one-line ``UpstreamError``s.
 
-        Errors the upstream itself answered with (unknown resource, invalid params...) pass
-        through unchanged as ``MCPError``.
+        Errors the upstream itself answered with (unknown resource, invalid params, its own
+        -32001...) pass through unchanged as ``MCPError``.  A session the upstream no longer
+        knows (it restarted) is replaced and the request sent once more: the upstream refused
+        it without running it.
         """
-        client = await self.link.client()  # UpstreamError when it cannot be (re)opened
+        for attempt in (1, 2):
+            connection = await self.link.connection()  # UpstreamError when it cannot be opened
+            try:
+                return await self._send(what, connection, send)
+            except MCPError:
+                if connection.session_lost and attempt == 1:
+                    log.info("%s: session gone (restarted?); opening a new one", self.spec.label)
+                    self.link.mark_dead(connection)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self, what: str, connection: Connection, send: Callable[[Client], Awaitable[_T]]
+    ) -> _T:
+        client = connection.client
+        assert client is not None
+        timeout = f"{self.spec.label} did not answer {what} within {self.spec.timeout:g}s"
         try:
             with anyio.fail_after(self.spec.timeout):
                 return await send(client)
         except TimeoutError:
-            raise UpstreamError(
-                f"{self.spec.label} did not answer {what} within {self.spec.timeout:g}s"
-            ) from None
+            raise UpstreamError(timeout) from None
         except MCPError as exc:
             if exc.code == types.CONNECTION_CLOSED:
-                self.link.mark_dead(client)
+                self.link.mark_dead(connection)
                 raise UpstreamError(f"{self.spec.label} closed the connection ({what})") from None
-            if exc.code == types.REQUEST_TIMEOUT:
-                raise UpstreamError(
-                    f"{self.spec.label} did not answer {what} within {self.spec.timeout:g}s"
-                ) from None
-            raise
+            if connection.session_lost:
+                raise
+            raise MCPError(exc.code, self.spec.scrub(exc.message), exc.error.data) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
-            self.link.mark_dead(client)
-            raise UpstreamError(f"{self.spec.label} is unreachable: {describe(exc)}") from None
+            self.link.mark_dead(connection)
+            raise UpstreamError(
+                f"{self.spec.label} is unreachable: {self.spec.scrub(describe(exc))}"
+            ) from None
         except Exception as exc:  # a malformed answer: report it, never a traceback
-            log.debug("upstream %s failed", what, exc_info=True)
-            raise UpstreamError(f"{self.spec.label} failed on {what}: {describe(exc)}") from None
+            log.debug("upstream %s failed: %s", what, type(exc).__name__)
+            raise UpstreamError(
+                f"{self.spec.label} failed on {what}: {self.spec.scrub(describe(exc))}"
+            ) from None
 
     async def _rpc(self, what: str, send: Callable[[Client], Awaitable[_R]]) -> _R:
         """``_call`` for methods whose errors travel as JSON-RPC errors."""
@@ -294,16 +217,19 @@ class Forwarder:
         except UpstreamError as exc:
             raise MCPError(types.INTERNAL_ERROR, str(exc)) from None
 
+    async def _forward(self, ctx: Ctx, what: str, send: Callable[[Client], Awaitable[_R]]) -> _R:
+        with self.relay.serving(ctx):
+            return await self._rpc(what, send)
+
     # -- tools ---------------------------------------------------------------------------------
 
     async def list_tools(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        result = await self._rpc(
-            "tools/list",
-            lambda up: up.session.list_tools(params=_paginated(params)),
+        result = await self._forward(
+            ctx, "tools/list", lambda up: up.session.list_tools(params=_paginated(params))
         )
-        self.input_schemas.update((tool.name, tool.input_schema) for tool in result.tools)
+        self._learn(result)
         return result
 
     async def call_tool(
@@ -311,6 +237,17 @@ class Forwarder:
     ) -> types.CallToolResult | types.InputRequiredResult:
         what = f"tools/call {params.name!r}"
         meta = clean_meta(params.meta)
+        raw_token = _progress_token(params.meta)
+        token = raw_token if isinstance(raw_token, str | int) else None
+
+        async def progress(value: float, total: float | None, message: str | None) -> None:
+            if token is not None:  # (send_progress_notification is the deprecated spelling)
+                notice = types.ProgressNotificationParams(
+                    progress_token=token, progress=value, total=total, message=message
+                )
+                await ctx.session.send_notification(
+                    types.ProgressNotification(params=notice), ctx.request_id
+                )
 
         async def send(
             up: Client,
@@ -319,7 +256,7 @@ class Forwarder:
         ) -> types.CallToolResult | types.InputRequiredResult:
             call = up.session.call_tool
             kwargs: dict[str, Any] = {
-                "read_timeout_seconds": self.spec.timeout,
+                "progress_callback": progress if token is not None else None,
                 "input_responses": responses,
                 "request_state": state,
                 "meta": meta,
@@ -334,19 +271,27 @@ class Forwarder:
                 await up.session.list_tools()
                 return await call(params.name, params.arguments, **kwargs)
 
-        try:
-            result = await self._call(
-                what, lambda up: send(up, params.input_responses, params.request_state)
-            )
-            if isinstance(result, types.InputRequiredResult) and not _modern(ctx):
-                result = await self._resolve_for_legacy(ctx, what, result, send)
-        except UpstreamError as exc:
-            return error_result(str(exc), code="UPSTREAM_ERROR", upstream=self.spec.target)
+        with self.relay.serving(ctx):
+            try:
+                result = await self._call(
+                    what, lambda up: send(up, params.input_responses, params.request_state)
+                )
+                if isinstance(result, types.InputRequiredResult) and not modern(ctx):
+                    result = await self._resolve_for_legacy(ctx, params.name, what, result, send)
+            except UpstreamError as exc:
+                return self._error(params.name, str(exc), code=UPSTREAM_ERROR)
         return clean_result(result)
+
+    def _error(self, tool: str, text: str, **payload: Any) -> types.CallToolResult:
+        # structuredContent only where the tool is known to declare no output schema.
+        payload.setdefault("upstream", self.spec.public)
+        plain = self.declares_output.get(tool, True)
+        return error_result(text, structured=not plain, **payload)
 
     async def _resolve_for_legacy(
         self,
         ctx: Ctx,
+        tool: str,
         what: str,
         result: types.CallToolResult | types.InputRequiredResult,
         send: Callable[
@@ -364,10 +309,11 @@ class Forwarder:
                 if not isinstance(request, types.ElicitRequest) or not isinstance(
                     request.params, types.ElicitRequestFormParams
                 ):
-                    return error_result(
+                    return self._error(
+                        tool,
                         f"{self.spec.label} asked for input this gateway cannot relay"
                         f" to a pre-2026 client ({request.method})",
-                        code="UPSTREAM_ERROR",
+                        code=UPSTREAM_ERROR,
                     )
                 try:
                     answers[key] = await ctx.session.elicit_form(
@@ -376,19 +322,22 @@ class Forwarder:
                         related_request_id=ctx.request_id,
                     )
                 except MCPError as exc:
-                    return error_result(
+                    return self._error(
+                        tool,
                         f"{self.spec.label} asked for input and the client could not answer:"
                         f" {exc.message}",
                         code="INPUT_UNAVAILABLE",
                     )
             state = result.request_state
 
-            def again(up: Any, a: Any = answers, s: Any = state) -> Any:
-                return send(up, a, s)
+            async def again(
+                up: Client, a: dict[str, Any] = answers, s: str | None = state
+            ) -> types.CallToolResult | types.InputRequiredResult:
+                return await send(up, a, s)
 
             result = await self._call(what, again)
-        return error_result(
-            f"{self.spec.label} asked for input too many times", code="UPSTREAM_ERROR"
+        return self._error(
+            tool, f"{self.spec.label} asked for input too many times", code=UPSTREAM_ERROR
         )
 
     # -- resources -----------------------------------------------------------------------------
@@ -396,14 +345,15 @@ class Forwarder:
     async def list_resources(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return await self._rpc(
-            "resources/list", lambda up: up.session.list_resources(params=_paginated(params))
+        return await self._forward(
+            ctx, "resources/list", lambda up: up.session.list_resources(params=_paginated(params))
         )
 
     async def list_resource_templates(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return await self._rpc(
+        return await self._forward(
+            ctx,
             "resources/templates/list",
             lambda up: up.session.list_resource_templates(params=_paginated(params)),
         )
@@ -411,7 +361,8 @@ class Forwarder:
     async def read_resource(
         self, ctx: Ctx, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult | types.InputRequiredResult:
-        return await self._rpc(
+        return await self._forward(
+            ctx,
             f"resources/read {params.uri!r}",
             lambda up: up.session.read_resource(
                 str(params.uri),
@@ -422,19 +373,45 @@ class Forwarder:
             ),
         )
 
-    # -- prompts -------------------------------------------------------------------------------
+    async def subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        uri = str(params.uri)
+        result = await self._forward(
+            ctx,
+            f"resources/subscribe {uri!r}",
+            lambda up: up.session.send_request(
+                types.SubscribeRequest(params=_cleaned(params)), types.EmptyResult
+            ),
+        )
+        self.relay.subscribe(ctx, uri)
+        return result
+
+    async def unsubscribe(
+        self, ctx: Ctx, params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        uri = str(params.uri)
+        self.relay.unsubscribe(ctx, uri)
+        return await self._forward(
+            ctx,
+            f"resources/unsubscribe {uri!r}",
+            lambda up: up.session.send_request(
+                types.UnsubscribeRequest(params=_cleaned(params)), types.EmptyResult
+            ),
+        )
+
+    # -- prompts, completions, logging ---------------------------------------------------------
 
     async def list_prompts(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        return await self._rpc(
-            "prompts/list", lambda up: up.session.list_prompts(params=_paginated(params))
+        return await self._forward(
+            ctx, "prompts/list", lambda up: up.session.list_prompts(params=_paginated(params))
         )
 
     async def get_prompt(
         self, ctx: Ctx, params: types.GetPromptRequestParams
     ) -> types.GetPromptResult | types.InputRequiredResult:
-        return await self._rpc(
+        return await self._forward(
+            ctx,
             f"prompts/get {params.name!r}",
             lambda up: up.session.get_prompt(
                 params.name,
@@ -447,15 +424,30 @@ class Forwarder:
         )
 
     async def complete(self, ctx: Ctx, params: types.CompleteRequestParams) -> types.CompleteResult:
-        context = params.context.arguments if params.context else None
-        return await self._rpc(
+        # The request as the client sent it (ref, argument {name, value}, context), less our keys.
+        return await self._forward(
+            ctx,
             "completion/complete",
-            lambda up: up.session.complete(
-                ref=params.ref,
-                argument={params.argument.name: params.argument.value},
-                context_arguments=context,
+            lambda up: up.session.send_request(
+                types.CompleteRequest(params=_cleaned(params)), types.CompleteResult
             ),
         )
+
+    async def set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        return await self._forward(
+            ctx,
+            "logging/setLevel",
+            lambda up: up.session.send_request(
+                types.SetLevelRequest(params=_cleaned(params)), types.EmptyResult
+            ),
+        )
+
+
+_P = TypeVar("_P", bound=types.RequestParams)
+
+
+def _cleaned(params: _P) -> _P:
+    return params.model_copy(update={"meta": clean_meta(params.meta)})
 
 
 def _paginated(params: types.PaginatedRequestParams | None) -> types.PaginatedRequestParams | None:
@@ -464,39 +456,68 @@ def _paginated(params: types.PaginatedRequestParams | None) -> types.PaginatedRe
     return types.PaginatedRequestParams(cursor=params.cursor, _meta=clean_meta(params.meta))
 
 
-def _modern(ctx: Ctx) -> bool:
-    version = ctx.protocol_version
-    return bool(version) and is_version_at_least(version, "2026-07-28")
+class _Front(Server[Any]):
+    """The front server, announcing the upstream's list-changed notifications on handshake-era
+    connections (the 2026 derivation ignores these options)."""
+
+    notifications = NotificationOptions()
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> Any:
+        return super().create_initialization_options(
+            notification_options or self.notifications, experimental_capabilities, extensions
+        )
 
 
-def build_gateway(link: UpstreamLink, *, name: str = "reasoning-gate") -> Server[Any]:
+def build_gateway(
+    link: UpstreamLink, relay: Relay | None = None, *, name: str = "reasoning-gate"
+) -> tuple[Server[Any], Forwarder]:
     """The front server for a connected upstream: the upstream's capabilities, forwarded."""
-    forward = Forwarder(link)
+    forward = Forwarder(link, relay or Relay())
     client = link.current
     caps = client.server_capabilities if client is not None else None
     # Offer what the upstream offers (a pinned or unknown capability set means: offer it all);
     # tools always, since the gate serves its own tools next to the upstream's.
     known = caps is not None and any((caps.tools, caps.resources, caps.prompts, caps.completions))
-    has = {
-        "resources": not known or (caps is not None and caps.resources is not None),
-        "prompts": not known or (caps is not None and caps.prompts is not None),
-        "completions": not known or (caps is not None and caps.completions is not None),
-    }
+
+    def has(capability: str) -> bool:
+        return not known or getattr(caps, capability, None) is not None
+
+    resources = caps.resources if known and caps is not None else None
+    subscribe = not known or bool(resources is not None and resources.subscribe)
     info = client.server_info if client is not None else None
-    return Server(
+    server = _Front(
         name,
         version=info.version if info is not None else "",
         instructions=client.instructions if client is not None else None,
         get_tool_input_schema=forward.tool_input_schema,
         on_list_tools=forward.list_tools,
         on_call_tool=forward.call_tool,
-        on_list_resources=forward.list_resources if has["resources"] else None,
-        on_list_resource_templates=forward.list_resource_templates if has["resources"] else None,
-        on_read_resource=forward.read_resource if has["resources"] else None,
-        on_list_prompts=forward.list_prompts if has["prompts"] else None,
-        on_get_prompt=forward.get_prompt if has["prompts"] else None,
-        on_completion=forward.complete if has["completions"] else None,
+        on_list_resources=forward.list_resources if has("resources") else None,
+        on_list_resource_templates=forward.list_resource_templates if has("resources") else None,
+        on_read_resource=forward.read_resource if has("resources") else None,
+        on_subscribe_resource=forward.subscribe if has("resources") and subscribe else None,
+        on_unsubscribe_resource=forward.unsubscribe if has("resources") and subscribe else None,
+        on_list_prompts=forward.list_prompts if has("prompts") else None,
+        on_get_prompt=forward.get_prompt if has("prompts") else None,
+        on_completion=forward.complete if has("completions") else None,
     )
+    if known and caps is not None and caps.logging is not None:
+        # The handshake-era logging/setLevel, as the upstream offers it (deprecated in 2026,
+        # hence registered by hand rather than through the warning constructor argument).
+        server.add_request_handler(
+            "logging/setLevel", types.SetLevelRequestParams, forward.set_level
+        )
+    server.notifications = NotificationOptions(
+        prompts_changed=bool(caps and caps.prompts and caps.prompts.list_changed),
+        resources_changed=bool(resources is not None and resources.list_changed),
+        tools_changed=bool(caps and caps.tools and caps.tools.list_changed),
+    )
+    return server, forward
 
 
 @asynccontextmanager
@@ -505,15 +526,34 @@ async def open_gateway(
     *,
     rules: Mapping[str, Rule] | None = None,
     config: GateConfig | None = None,
+    allow_unlisted: bool = False,
 ) -> AsyncIterator[Server[Any]]:
     """Connect to the upstream and yield the front server, with the gate installed when
-    ``rules`` price any tool.  Raises ``GatewayError`` (``UpstreamError`` when the upstream
-    cannot be reached)."""
-    async with UpstreamLink.connect(upstream) as link:
-        server = build_gateway(link)
+    ``rules`` price any tool.  A priced name the upstream does not list stops start-up unless
+    ``allow_unlisted`` (the tool may appear later).  Raises ``GatewayError`` (``UpstreamError``
+    when the upstream cannot be reached)."""
+    relay = Relay()
+    callbacks = Callbacks(
+        sampling=relay.sampling,
+        elicitation=relay.elicitation,
+        roots=relay.roots,
+        logging=relay.logging,
+        messages=relay.messages,
+    )
+    async with UpstreamLink.connect(upstream, callbacks) as link:
+        server, forward = build_gateway(link, relay)
         if not rules:
             yield server
             return
+        if not allow_unlisted:
+            listed = await _listed_tools(forward)
+            missing = sorted(set(rules) - set(listed))
+            if missing:
+                raise GatewayError(
+                    f"--price names {', '.join(map(repr, missing))}, which {upstream.label} does"
+                    f" not list (its tools: {', '.join(listed) or 'none'}); fix the name, or pass"
+                    " --allow-unlisted-price for a tool that appears later"
+                )
         from mcp_server.toolgate import ToolGate
 
         gate = ToolGate(dict(rules), config=config)
@@ -522,7 +562,7 @@ async def open_gateway(
         except Exception as exc:
             await gate.aclose()
             raise GatewayError(f"cannot start the gate: {describe(exc)}") from None
-        gate.install(server)
+        gate.install(server, output_schemas=forward.output_schemas)
         try:
             yield server
         finally:
@@ -530,6 +570,15 @@ async def open_gateway(
             # would leave the bank's connection (and its worker thread) open.
             with anyio.move_on_after(10, shield=True):
                 await gate.aclose()
+
+
+async def _listed_tools(forward: Forwarder) -> list[str]:
+    try:
+        return await forward.tool_names()
+    except MCPError as exc:
+        raise GatewayError(
+            f"cannot list the tools of {forward.spec.label}: {exc.message}"
+        ) from None
 
 
 def transport_security(host: str, allowed_hosts: Sequence[str] = ()) -> Any:
@@ -565,35 +614,112 @@ async def serve_gateway(
     rules: Mapping[str, Rule] | None = None,
     config: GateConfig | None = None,
     ready: Callable[[str], None] | None = None,
+    allow_unlisted: bool = False,
 ) -> None:
-    """Serve the gateway until cancelled.  ``ready`` gets a one-line description once it serves."""
-    async with open_gateway(upstream, rules=rules, config=config) as server:
-        if transport == "stdio":
-            from mcp.server.stdio import stdio_server
-
-            async with stdio_server() as (read, write):
-                if ready is not None:
-                    ready(f"serving {upstream.label} on stdio")
-                await server.run(read, write, server.create_initialization_options())
-            return
-        app = server.streamable_http_app(
-            streamable_http_path=path,
-            transport_security=transport_security(host, allowed_hosts),
+    """Serve the gateway until cancelled.  ``ready`` gets a one-line description once it serves.
+    Every start-up failure is one ``GatewayError``, never a group of them."""
+    try:
+        await _serve(
+            upstream,
+            transport=transport,
             host=host,
-            # SSE (the default), not json_response: a legacy client's elicitation travels on
-            # the request's own stream; JSON responses would cut it off.
+            port=port,
+            path=path,
+            allowed_hosts=allowed_hosts,
+            rules=rules,
+            config=config,
+            ready=ready,
+            allow_unlisted=allow_unlisted,
         )
+    except BaseExceptionGroup as group:
+        found = find_gateway_error(group)
+        if found is None:
+            raise
+        raise found from None
 
-        def announce() -> None:
+
+async def _serve(
+    upstream: UpstreamSpec,
+    *,
+    transport: FrontTransport,
+    host: str,
+    port: int,
+    path: str,
+    allowed_hosts: Sequence[str],
+    rules: Mapping[str, Rule] | None,
+    config: GateConfig | None,
+    ready: Callable[[str], None] | None,
+    allow_unlisted: bool,
+) -> None:
+    sock = bind(host, port) if transport == "http" else None
+    gateway = open_gateway(upstream, rules=rules, config=config, allow_unlisted=allow_unlisted)
+    try:
+        async with gateway as server:
+            await _front(server, upstream, sock, transport, host, port, path, allowed_hosts, ready)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+async def _front(
+    server: Server[Any],
+    upstream: UpstreamSpec,
+    sock: socket.socket | None,
+    transport: FrontTransport,
+    host: str,
+    port: int,
+    path: str,
+    allowed_hosts: Sequence[str],
+    ready: Callable[[str], None] | None,
+) -> None:
+    if transport == "stdio":
+        from mcp.server.stdio import stdio_server
+
+        async with stdio_server() as (read, write):
             if ready is not None:
-                ready(f"serving {upstream.label} on http://{host}:{port}{path}")
+                ready(f"serving {upstream.label} on stdio")
+            await server.run(read, write, server.create_initialization_options())
+        return
+    app = server.streamable_http_app(
+        streamable_http_path=path,
+        transport_security=transport_security(host, allowed_hosts),
+        host=host,
+        # SSE (the default), not json_response: a legacy client's elicitation travels on
+        # the request's own stream; JSON responses would cut it off.
+    )
 
-        await _serve_http(app, host, port, announce)
+    def announce() -> None:
+        if ready is not None:
+            ready(f"serving {upstream.label} on http://{host}:{port}{path}")
+
+    assert sock is not None
+    await _serve_http(app, sock, host, port, announce)
 
 
-async def _serve_http(app: Any, host: str, port: int, on_ready: Callable[[], None]) -> None:
-    """Run uvicorn until cancelled, then stop it the graceful way so it closes its sockets
-    (a cancelled ``serve()`` leaves the listening socket open)."""
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is one line
+    (uvicorn would log its own error first, then exit)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _name, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve_http(
+    app: Any, sock: socket.socket, host: str, port: int, on_ready: Callable[[], None]
+) -> None:
+    """Run uvicorn on ``sock`` until cancelled, then stop it the graceful way so it closes its
+    sockets (a cancelled ``serve()`` leaves the listening socket open)."""
     import uvicorn
 
     web = uvicorn.Server(
@@ -613,7 +739,7 @@ async def _serve_http(app: Any, host: str, port: int, on_ready: Callable[[], Non
     async def run() -> None:
         try:
             with serving:
-                await web.serve()
+                await web.serve(sockets=[sock])
         except SystemExit:  # uvicorn exits this way when it cannot bind; reported below
             pass
         finally:
@@ -633,6 +759,7 @@ async def _serve_http(app: Any, host: str, port: int, on_ready: Callable[[], Non
             with anyio.move_on_after(5, shield=True):
                 await done.wait()
             serving.cancel()
+            sock.close()
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:

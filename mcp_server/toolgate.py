@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -54,6 +54,10 @@ PASS_META_KEY = "reasoning-gate/pass"
 BUDGET_META_KEY = "reasoning-gate/budget-remaining"
 PRICE_META_KEY = "reasoning-gate/price"
 PUZZLE_META_KEY = "reasoning-gate/puzzle"  # the puzzle as data, in the elicitation request _meta
+# Every error result the gate makes carries its structured payload here too: a tool that declares an
+# outputSchema gets its errors without structuredContent (TS SDK 1.x clients validate that even on
+# errors, and the gate's payload is not the tool's output), so this is where programs read it.
+ERROR_META_KEY = "reasoning-gate/error"
 ANSWER_KEY = "reasoning-gate/answer"  # the input request a client answers with the hidden words
 STDIO_IDENTITY = "mcp:stdio"  # a stdio server has exactly one client: the process that spawned it
 _RESERVED_META = "io.modelcontextprotocol/"
@@ -122,6 +126,9 @@ class ToolGate:
         self._lock = asyncio.Lock()
         self._sealer: Sealer | None = None
         self._failures = FailureLog(log)  # one line per cause per minute, never one per call
+        # Which tools declare an outputSchema, from the listings seen and from ``output_schemas``.
+        self._declared: dict[str, bool] = {}
+        self._listing: Callable[[], Awaitable[Mapping[str, bool]]] | None = None
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -145,9 +152,37 @@ class ToolGate:
 
         return record
 
-    def install(self, server: Any) -> None:
-        """Put the gate in front of every request ``server`` handles (MCPServer or low-level)."""
+    def install(
+        self,
+        server: Any,
+        *,
+        output_schemas: Callable[[], Awaitable[Mapping[str, bool]]] | None = None,
+    ) -> None:
+        """Put the gate in front of every request ``server`` handles (MCPServer or low-level).
+
+        ``output_schemas`` tells, by tool name, which tools declare an ``outputSchema`` (an
+        ``MCPServer``'s own tools are looked up without it); the gate's error results for those
+        carry no ``structuredContent``.
+        """
+        if output_schemas is None and hasattr(server, "list_tools") and hasattr(server, "tool"):
+            mcp_server = server  # an MCPServer: its tool list is at hand
+
+            async def listed() -> Mapping[str, bool]:
+                return {t.name: t.output_schema is not None for t in await mcp_server.list_tools()}
+
+            output_schemas = listed
+        self._listing = output_schemas
         server.middleware.append(self.middleware)
+
+    async def _declares_output(self, name: str) -> bool:
+        """Whether ``name`` declares an output schema; unknown counts as yes (no structured
+        content is the form every client accepts)."""
+        if name not in self._declared and self._listing is not None:
+            try:
+                self._declared.update(await self._listing())
+            except Exception as exc:
+                await self._failures.record("tools/list for output schemas", exc)
+        return self._declared.get(name, True)
 
     async def gatekeeper(self) -> Gatekeeper:
         if self._gatekeeper is None:
@@ -191,14 +226,25 @@ class ToolGate:
             return await call_next(ctx)
         params = dict(ctx.params or {})
         name = params.get("name")
+        rule = self.rules.get(name) if isinstance(name, str) else None
+        if rule is None and name not in (CHALLENGE_TOOL, SOLVE_TOOL):
+            # Not the gate's business: the server's answer, JSON-RPC errors included, unchanged.
+            return await call_next(ctx)
+        result = await self._gated(ctx, call_next, params, name, rule)
+        gate_error = rule is not None and _made_by_gate(result)
+        if gate_error and isinstance(name, str) and await self._declares_output(name):
+            return _without_structured(result)
+        return result
+
+    async def _gated(
+        self, ctx: Any, call_next: Any, params: dict[str, Any], name: Any, rule: Rule | None
+    ) -> Any:
         try:
             if name == CHALLENGE_TOOL:
                 return await self._challenge_tool(ctx, params)
             if name == SOLVE_TOOL:
                 return await self._solve_tool(ctx, params)
-            rule = self.rules.get(name) if isinstance(name, str) else None
-            if rule is None:
-                return await call_next(ctx)
+            assert rule is not None
             return await self._priced_call(ctx, call_next, params, rule)
         except _ToolFailure as failure:
             raise failure.original from None
@@ -353,10 +399,7 @@ class ToolGate:
         decision = await gatekeeper.decide(caller.visitor((token,)), rule)
         if not isinstance(decision, Allow):  # a fresh pass that does not pay: fail closed
             return _error("The pass could not be used; call the tool again.", code="pass_refused")
-        result = await self._run(ctx, call_next, params, meta, responses, None, decision)
-        if isinstance(result, dict):
-            result.setdefault("_meta", {})[PASS_META_KEY] = token
-        return result
+        return await self._run(ctx, call_next, params, meta, responses, None, decision, token)
 
     async def _run(
         self,
@@ -367,8 +410,14 @@ class ToolGate:
         responses: dict[str, Any],
         state: dict[str, Any] | None,
         decision: Allow | None,
+        minted: str | None = None,
     ) -> Any:
-        """Call the tool with the gate's own keys removed and the tool's own state restored."""
+        """Call the tool with the gate's own keys removed and the tool's own state restored.
+
+        The receipt (a pass minted for this call, the budget left) goes into the ``_meta`` of the
+        call's final result; while the tool asks its own questions it rides in the sealed state,
+        so it reaches the client after the last round.  A call that fails gives its use back.
+        """
         inner = dict(params)
         for key in ("requestState", "inputResponses", "_meta"):
             inner.pop(key, None)
@@ -378,9 +427,17 @@ class ToolGate:
             inner["inputResponses"] = responses
         if state is not None and state.get("inner") is not None:
             inner["requestState"] = state["inner"]
+        paid = decision if decision is not None and decision.claims is not None else None
+        receipt: dict[str, Any] = dict(state.get("receipt") or {}) if state is not None else {}
+        if minted is not None:
+            receipt[PASS_META_KEY] = minted
+        if decision is not None and decision.remaining is not None:
+            receipt[BUDGET_META_KEY] = decision.remaining
         try:
             result = _wire(await call_next(replace(ctx, params=inner)))
         except BaseException as exc:  # the tool's own failure: not the gate's to mask
+            if paid is not None:
+                await self._refund(paid)
             raise _ToolFailure(exc) from exc
         if not isinstance(result, dict):
             return result
@@ -388,12 +445,30 @@ class ToolGate:
             # The tool asks its own questions: wrap its state so later rounds are not charged again.
             caller = _caller(ctx)
             sealed = await self._seal(
-                params, caller, {"paid": True, "inner": result.get("requestState")}
+                params,
+                caller,
+                {"paid": True, "inner": result.get("requestState"), "receipt": receipt},
             )
             result = {**result, "requestState": sealed}
-        elif decision is not None and decision.remaining is not None:
-            result.setdefault("_meta", {})[BUDGET_META_KEY] = decision.remaining
+            if minted is not None:
+                result.setdefault("_meta", {})[PASS_META_KEY] = minted
+            return result
+        if result.get("isError") and paid is not None and await self._refund(paid):
+            receipt[BUDGET_META_KEY] = paid.remaining + 1 if paid.remaining is not None else None
+        if receipt:
+            extra = {k: v for k, v in receipt.items() if v is not None}
+            result = {**result, "_meta": {**(result.get("_meta") or {}), **extra}}
         return result
+
+    async def _refund(self, decision: Allow) -> bool:
+        """Give back the use of the pass a failed call took; False when that cannot be done
+        (the use stays counted: the safe side)."""
+        try:
+            await (await self.gatekeeper()).refund(decision)
+        except Exception as exc:
+            await self._failures.record("refund", exc)
+            return False
+        return True
 
     # -- asking for the answer --------------------------------------------------------------------
 
@@ -545,6 +620,8 @@ class ToolGate:
         tools = []
         for tool in result["tools"]:
             name = tool.get("name") if isinstance(tool, dict) else None
+            if isinstance(tool, dict) and isinstance(name, str):
+                self._declared[name] = tool.get("outputSchema") is not None
             rule = self.rules.get(name) if isinstance(name, str) else None
             if rule is not None and rule.action is Action.PRICE:
                 note = (
@@ -705,11 +782,28 @@ def _refused(refused: Refusal) -> Any:
 def _error(text: str, **structured: Any) -> Any:
     import mcp_types as types
 
+    payload = {"error": structured.pop("code"), **structured}
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
-        structured_content={"error": structured.pop("code"), **structured},
+        structured_content=payload,
         is_error=True,
+        _meta={ERROR_META_KEY: payload},
     )
+
+
+def _made_by_gate(result: Any) -> bool:
+    meta = getattr(result, "meta", None)
+    return (
+        bool(getattr(result, "is_error", False))
+        and isinstance(meta, dict)
+        and ERROR_META_KEY in meta
+    )
+
+
+def _without_structured(result: Any) -> Any:
+    """The gate's error for a tool with an output schema: its payload stays in ``_meta`` only,
+    since structured content must match the tool's schema, in every SDK."""
+    return result.model_copy(update={"structured_content": None})
 
 
 _GATE_TOOLS: list[dict[str, Any]] = [

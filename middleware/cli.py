@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gate.commands import DatabaseUrl, MetricsPort, console, load_config
+from gate.commands import DatabaseUrl, MetricsPort, console, errors, load_config
 from serving.runner import run_server
 
 
@@ -27,15 +27,41 @@ def demo(
             help="Also serve the admin dashboard at /_gate/admin/ (logins: gate admin create-user).",
         ),
     ] = False,
+    walkthrough: Annotated[
+        bool,
+        typer.Option(
+            "--walkthrough",
+            help="Instead of serving, run a program through challenge, solve, pass and budget "
+            "against the demo site (on a free loopback port), printing each step, then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run a demo site with free and priced pages behind the gate (embedded defaults)."""
     # A demo brings any database it is given up to date (services only check; see docs/deploy.md).
     config = load_config(store_url=redis_url, database_url=database_url, db_auto_upgrade="always")
+    if walkthrough:
+        from middleware.walkthrough import walkthrough as run_walkthrough
+
+        raise typer.Exit(asyncio.run(run_walkthrough(config)))
     run_server(_serve_demo(config, host, port, metrics_port, admin=admin))
 
 
+def _gate_command() -> str:
+    """How this ``gate`` was run, to repeat in printed commands: ``.venv/bin/gate`` from the
+    checkout (it is not on the PATH unless the environment is activated)."""
+    import os
+    import sys
 
-async def _serve_demo(config, host: str, port: int, metrics_port: int | None, *, admin: bool = False) -> None:
+    program = sys.argv[0]
+    if os.path.basename(program) != "gate" or os.sep not in program:
+        return "gate"
+    relative = os.path.relpath(program)
+    return program if relative.startswith("..") else relative
+
+
+async def _serve_demo(
+    config, host: str, port: int, metrics_port: int | None, *, admin: bool = False
+) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
     from gate.errors import GateError
@@ -52,11 +78,12 @@ async def _serve_demo(config, host: str, port: int, metrics_port: int | None, *,
         try:
             runtime = await open_runtime(config, DEMO_RULES)
         except GateError as exc:
-            console.print(f"[red]cannot start:[/red] {exc}")
+            errors.print(f"[red]cannot start:[/red] {exc}")
             raise typer.Exit(1) from exc
     if runtime.seeded:
         console.print(f"Seeded the clue bank with {runtime.seeded} built-in clues.")
-    print(walkthrough(f"http://{host}:{port}"), flush=True)  # plain print: copy-paste must not wrap
+    # plain print: copy-paste must not wrap
+    print(walkthrough(f"http://{host}:{port}", _gate_command()), flush=True)
     site, dashboard = demo_app(runtime.gatekeeper), None
     if admin:
         site, dashboard = await with_dashboard(site, runtime)
@@ -108,8 +135,7 @@ async def _grow_demo_bank(runtime) -> None:
     try:
         result = await done
         if result is not None:
-            runtime.composer.replace_index(await runtime.bank.load_index())
-            await runtime.engine.dispose()  # no idle SQL connection while serving (open_runtime)
+            await runtime.reload_bank(force=True)
             added = sum(result.added.values())
             print(
                 f"Large clue bank ready: {added} clues added in {result.seconds:.0f} s; "
@@ -177,5 +203,5 @@ def proxy(
             )
         )
     except GateError as exc:
-        console.print(f"[red]cannot start:[/red] {exc}")
+        errors.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(1) from exc

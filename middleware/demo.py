@@ -55,7 +55,13 @@ def demo_app(gatekeeper: Gatekeeper) -> ASGIApp:
     return GateMiddleware(site, gatekeeper)
 
 
-def walkthrough(base: str) -> str:
+def walkthrough(base: str, gate: str = "gate") -> str:
+    """What ``gate demo`` prints: requests to try by hand, and the scripted cycle."""
+    path_hint = (
+        f"\nRun gate as {gate} (or activate the environment first: . .venv/bin/activate).\n"
+        if gate != "gate"
+        else ""
+    )
     return f"""
 Reasoning Gate demo on {base}
 
@@ -64,11 +70,10 @@ Reasoning Gate demo on {base}
   2. A priced page answers 401 with a puzzle (JSON for programs; try -H 'Accept: text/markdown'):
        curl -i {base}/articles/1
      or open {base}/articles/1 in a browser for the accessible form.
-  3. Solve it: answer each clue, read the initials, POST the hidden word(s):
-       curl -i -X POST {base}/.gate/challenges/<id> \\
-            -H 'Content-Type: application/json' -d '{{"answers": ["<hidden word>"]}}'
-     The reply carries the pass (and sets the rg_pass cookie).
-  4. Spend it; every response tells the budget left in Gate-Budget-Remaining:
-       curl -i -H 'Authorization: ReasoningGate <pass>' {base}/articles/1
-  5. After 5 pages the pass is used up and the next request is challenged again.
-"""
+  3. Solving takes reasoning: answer each clue, read the initials, POST the hidden word(s) to the
+     challenge URL in the 401; the reply carries the pass. To watch a program do it (challenge,
+     solve, pass, budget) with real output, run in another terminal:
+       {gate} demo --walkthrough
+  4. Every response paid with the pass tells the budget left in Gate-Budget-Remaining; after 5
+     pages the pass is used up and the next request is challenged again.
+{path_hint}"""

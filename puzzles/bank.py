@@ -14,6 +14,7 @@ clues reach :meth:`ClueBank.load_index`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import unicodedata
@@ -336,7 +337,21 @@ class ClueBank:
             )
             clues = [IndexedClue(*row) for row in clue_rows]
             words = (await conn.execute(select(_words.c.word))).scalars().all()
-        return BankIndex.build(clues, words)
+        # Building takes a second or more for a large bank: off the event loop, so a live gate
+        # reloading its index keeps answering meanwhile.
+        return await asyncio.to_thread(BankIndex.build, clues, words)
+
+    async def revision(self) -> tuple[int, int]:
+        """(servable clues, highest servable id): changes when clues are added, retired or
+        withdrawn, so a live gate can tell when to reload its index."""
+        c = _clues.c
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(func.count(), func.coalesce(func.max(c.id), 0)).where(_servable())
+                )
+            ).one()
+        return int(row[0]), int(row[1])
 
 
 def measured_by() -> Any:

@@ -24,9 +24,9 @@ pytest_plugins = [
     "tests.plugins.leaks",
     "tests.plugins.model",
     "tests.plugins.browser",
+    "tests.plugins.redis_keys",
 ]
 
-_DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 # Most tests answer a puzzle the moment they get it; the solve-time floor would hold each of them
 # for seconds.  They run with the floor off, from the start of the session (fixtures of any scope
@@ -50,7 +50,9 @@ def redis_url() -> str:
     """URL of the test Redis (``GATE_TEST_REDIS_URL``; default db 15 on localhost)."""
     import redis
 
-    url = os.environ.get("GATE_TEST_REDIS_URL", _DEFAULT_REDIS_URL)
+    from tests.support import TEST_REDIS_URL
+
+    url = os.environ.get("GATE_TEST_REDIS_URL", TEST_REDIS_URL)
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()

@@ -4,18 +4,20 @@
     python tests/mcp_upstream.py http PORT
 
 Tools: ``echo`` (text), ``add`` (structured output), ``slow`` (sleeps, for timeouts), ``boom``
-(raises), ``crash`` (kills the process, for upstream-death tests), ``meta`` (returns the request's
-user ``_meta``); a static resource, a resource template and a prompt.
+(raises), ``ask_name`` (asks the client its own question first), ``crash`` (kills the process, for upstream-death tests), ``exit_soon`` (answers, then
+the process exits while idle), ``refuse`` (a JSON-RPC error with the code asked for), ``meta``
+(returns the request's user ``_meta``); a static resource, a resource template and a prompt.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp import MCPError
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
@@ -50,10 +52,39 @@ def boom() -> str:
     raise ToolError("boom went the tool")
 
 
+class Name(BaseModel):
+    name: str
+
+
+def _ask_name() -> Elicit[Name]:
+    return Elicit("What is your name?", Name)
+
+
+@server.tool()
+def ask_name(name: Annotated[Name, Resolve(_ask_name)]) -> str:
+    """Greet the caller by the name it gives when asked (its own input round)."""
+    return f"Hello {name.name}"
+
+
 @server.tool()
 def crash() -> str:
     """End the process at once, as a crashing upstream would."""
     os._exit(3)
+
+
+@server.tool()
+def exit_soon() -> str:
+    """Answer, then end the process a moment later, as an upstream dying while idle would."""
+    import threading
+
+    threading.Timer(0.2, os._exit, args=(0,)).start()
+    return "bye"
+
+
+@server.tool()
+def refuse(code: int) -> str:
+    """Fail with a JSON-RPC error of the upstream's own, with ``code`` and data."""
+    raise MCPError(code, f"refused by the upstream ({code})", {"why": "asked to"})
 
 
 @server.tool()

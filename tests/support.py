@@ -16,6 +16,17 @@ from gate.store import RedisStore
 
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
 
+# Every key this test run writes to the shared test Redis lives under RUN_PREFIX (one per pytest
+# process); the session's end deletes and counts what is left there and fails the run if any key
+# was (tests/plugins/redis_keys.py).  Processes the tests start get a Redis server of their own.
+TEST_REDIS_URL = "redis://127.0.0.1:6379/15"  # GATE_TEST_REDIS_URL overrides it
+RUN_PREFIX = f"rg-test:{uuid.uuid4().hex[:12]}:"
+
+
+def key_prefix(kind: str = "store") -> str:
+    """A fresh key namespace for one test (or fixture), under this run's prefix."""
+    return f"{RUN_PREFIX}{kind}:{uuid.uuid4().hex}:"
+
 
 class FixedWordSource:
     """A puzzle source at the unit seam.  Hidden words are random consonant strings: they never occur
@@ -107,7 +118,7 @@ async def delete_keys(redis_url: str, prefix: str) -> None:
 @contextlib.asynccontextmanager
 async def redis_store(redis_url: str, prefix: str | None = None) -> AsyncIterator[RedisStore]:
     """A real Redis store under a fresh key prefix (or ``prefix``), its keys deleted afterwards."""
-    prefix = prefix or f"rg-test:{uuid.uuid4().hex}:"
+    prefix = prefix or key_prefix()
     store = RedisStore.from_url(redis_url, prefix=prefix)
     try:
         yield store

@@ -15,7 +15,6 @@ import asyncio
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,8 @@ from puzzles.db import session_factory
 from puzzles.llm.snapshot import publish_snapshot
 from serving.runtime import open_runtime
 from tests.bank_solver import BankSolver
-from tests.plugins.browser import ThreadedServers
-from tests.support import delete_keys, on_loopback
+from tests.plugins.browser import ThreadedServers, axe_violations, page_width, wider_than
+from tests.support import delete_keys, key_prefix, on_loopback
 
 USER, PASSWORD = "operator", "correct horse battery"
 PREFIX = "/_gate/admin"
@@ -56,7 +55,7 @@ async def _not_found(scope: Any, receive: Any, send: Any) -> None:
 
 def _servers(state: Path, redis_url: str) -> Callable[..., Any]:
     async def main(info: dict[str, Any], ready: Callable[[], None], stop: asyncio.Event) -> None:
-        prefix = f"rg-admin-e2e:{uuid.uuid4().hex}:"
+        prefix = key_prefix("admin-e2e")
         url = f"sqlite+aiosqlite:///{state / 'gate.db'}"
         # A flat rate curve: the agent's polling must not raise its own prices mid-test.
         env = {
@@ -319,8 +318,119 @@ def test_the_preview_prices_a_request_under_the_draft_without_saving_it(
     page.fill("#policy-text", draft)
     page.click("#preview-button")
     page.wait_for_load_state()
-    assert "challenge at 4500" in page.locator("#preview-result").inner_text()
+    # 4500 is 15 clues of tier 2, which compose as two words of 8: the client is asked 4800.
+    assert (
+        "challenge at 4800 expected solver tokens (the price 4500"
+        in page.locator("#preview-result").inner_text()
+    )
     assert page.locator("#policy-version").inner_text() == version  # nothing was saved
+    # The preview shows what the client is asked: whole clues (2000 at tier 2 is 7 x 300).
+    draft = page.locator("#policy-text").input_value().replace("price: 4500", "price: 2000", 1)
+    page.fill("#policy-text", draft)
+    page.click("#preview-button")
+    page.wait_for_load_state()
+    result = page.locator("#preview-result").inner_text()
+    assert "challenge at 2100 expected solver tokens (the price 2000, rounded up" in result
+    assert "so the client is asked 2100" in result
+    assert page.locator("#policy-version").inner_text() == version
+
+
+def test_enter_in_a_field_submits_that_fields_section(page: Any, live: dict[str, Any]) -> None:
+    page.goto(live["admin"] + "/policy")
+    version = int(page.locator("#policy-version").inner_text())
+    page.fill("#pv-path", "/articles/3")
+    page.press("#pv-path", "Enter")  # Enter in a preview field previews
+    page.wait_for_load_state()
+    assert page.locator("#preview-result").count() == 1
+    assert int(page.locator("#policy-version").inner_text()) == version
+    page.fill("#policy-note", "saved with Enter")
+    page.press("#policy-note", "Enter")  # Enter in the audit note saves, as its button does
+    page.wait_for_load_state()
+    assert int(page.locator("#policy-version").inner_text()) == version + 1
+    assert "saved with Enter" in page.locator("body").inner_text()
+    assert page.locator("#preview-result").count() == 0
+
+
+PAGES = [
+    ("overview", "/"),
+    ("policy", "/policy"),
+    ("clients", "/clients"),
+    ("bank", "/bank"),
+    ("pool", "/pool"),
+]
+
+
+def _logged_in_context(chromium: Any, page: Any, **options: Any) -> Any:
+    context = chromium.new_context(**options)
+    context.add_cookies(page.context.cookies())  # the module's login session
+    return context
+
+
+def test_every_page_works_at_phone_width(
+    chromium: Any, page: Any, live: dict[str, Any], shots: Path
+) -> None:
+    context = _logged_in_context(chromium, page, viewport={"width": 360, "height": 740})
+    try:
+        narrow = context.new_page()
+        for name, path in PAGES:
+            narrow.goto(live["admin"] + path)
+            assert narrow.url == live["admin"] + path  # still logged in
+            width = page_width(narrow)
+            assert width <= 360, (
+                f"{path} scrolls sideways at 360 px ({width} px wide): {wider_than(narrow, 360)}"
+            )
+            for link in narrow.locator("header.top nav a").all():
+                box = link.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, (
+                    path,
+                    link.inner_text(),
+                    box,
+                )
+            narrow.screenshot(path=shots / f"phone-{name}.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_chart_series_differ_in_more_than_colour(page: Any, live: dict[str, Any]) -> None:
+    page.goto(live["admin"] + "/")
+    keys = page.locator("figcaption .key").all()
+    assert len(keys) >= 2
+    styles = {
+        tuple(
+            page.evaluate(
+                "(node) => { const s = getComputedStyle(node, '::before');"
+                " return [s.borderTopStyle, s.borderTopColor]; }",
+                key.element_handle(),
+            )
+        )
+        for key in keys[:3]
+    }
+    patterns, colours = {style[0] for style in styles}, {style[1] for style in styles}
+    assert len(patterns) == len(styles) == len(colours)  # each series: its own dash and colour
+    # Okabe-Ito blue, orange and reddish purple: no red-green pair.
+    assert colours <= {"rgb(0, 114, 178)", "rgb(230, 159, 0)", "rgb(204, 121, 167)"}, colours
+
+
+def test_every_page_has_no_accessibility_violations(
+    chromium: Any, page: Any, live: dict[str, Any]
+) -> None:
+    context = _logged_in_context(chromium, page, bypass_csp=True)
+    try:
+        tab = context.new_page()
+        found = {}
+        for _, path in PAGES:
+            tab.goto(live["admin"] + path)
+            found[path] = axe_violations(tab)
+        login = chromium.new_context(bypass_csp=True)
+        try:
+            outside = login.new_page()
+            outside.goto(live["admin"] + "/login")
+            found["/login"] = axe_violations(outside)
+        finally:
+            login.close()
+        assert found == {path: [] for path in found}
+    finally:
+        context.close()
 
 
 def _clues(price: int, tier: int) -> int:

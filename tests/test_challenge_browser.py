@@ -24,7 +24,7 @@ from gate.passes import PassCodec
 from gate.rules import Rule, RuleSet
 from gate.store import MemoryStore
 from middleware import GateMiddleware
-from tests.plugins.browser import ThreadedServers
+from tests.plugins.browser import ThreadedServers, axe_violations, page_width
 from tests.support import FixedWordSource, on_loopback
 
 TTL = 300  # the challenge lifetime (the product's default)
@@ -146,9 +146,22 @@ def test_the_form_fits_a_phone_width_screen(site: dict[str, Any], chromium: Any)
     try:
         tab = context.new_page()
         tab.goto(site["base"] + "/paid/phone")
-        width = tab.evaluate("document.documentElement.scrollWidth")
+        width = page_width(tab)
         assert width <= 360, f"the page scrolls sideways at 360 px ({width} px wide)"
         box = tab.locator("#answer-1").bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
     finally:
         context.close()
+
+
+def test_the_challenge_pages_have_no_accessibility_violations(
+    tab: Any, site: dict[str, Any]
+) -> None:
+    found = {}
+    tab.goto(site["base"] + "/paid/axe")
+    found["form"] = axe_violations(tab)
+    _answer(tab, "wrongword")
+    found["wrong answer"] = axe_violations(tab)
+    tab.goto(site["base"] + "/.gate/challenges/unknown?next=/paid/axe")
+    found["expired"] = axe_violations(tab)
+    assert found == {page: [] for page in found}

@@ -62,7 +62,7 @@ async def test_the_demo_seeds_itself_on_first_start_and_serves_free_and_priced_p
         database_url,
     ]
     if store == "redis":
-        args += ["--redis-url", request.getfixturevalue("redis_url")]
+        args += ["--redis-url", request.getfixturevalue("own_redis_url")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
     env["GATE_STATE_DIR"] = str(tmp_path / "state")
     with (tmp_path / "demo.log").open("w") as log:

@@ -30,7 +30,20 @@ from gate.config import SETTINGS
 
 ROOT = Path(__file__).parents[1]
 DOCKERFILES = (ROOT / "Dockerfile", ROOT / "deploy" / "worker.Dockerfile")
-CORE_SERVICES = {"redis", "postgres", "migrate", "seed", "demo-upstream", "gateway", "mcp", "admin"}
+CORE_SERVICES = {
+    *(
+        "secrets",
+        "redis",
+        "postgres",
+        "migrate",
+        "seed",
+        "demo-upstream",
+        "gateway",
+        "mcp",
+        "admin",
+        "refill",
+    ),
+}
 SECRET_WORDS = re.compile(r"(?i)(password|secret|token|private|signing_key|api_key)")
 
 
@@ -85,15 +98,28 @@ def resolved() -> dict:
     return json.loads(result.stdout)
 
 
-def test_compose_validates_and_needs_the_database_password_from_the_environment() -> None:
-    missing = compose_config()
-    assert missing.returncode != 0 and "POSTGRES_PASSWORD" in missing.stderr
-    assert compose_config(env={"POSTGRES_PASSWORD": "x"}).returncode == 0
+def test_compose_validates_from_a_fresh_clone_with_no_env_file_or_variables() -> None:
+    # --env-file /dev/null: a developer's own .env aside, a fresh clone has none.
+    result = subprocess.run(
+        [
+            *(tool("docker-compose"), "--project-directory", str(ROOT)),
+            *("--env-file", os.devnull, "config", "--format", "json"),
+        ],
+        env={k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "POSTGRES_"))},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARN" not in result.stderr  # no variable is missing
+    services = json.loads(result.stdout)["services"]
+    assert services["secrets"]["environment"]["POSTGRES_PASSWORD"] == ""  # generated, then
 
 
 def test_compose_has_every_role_and_the_worker_only_in_the_gpu_profile(resolved: dict) -> None:
     assert CORE_SERVICES | {"worker"} == set(resolved["services"])
-    plain = json.loads(compose_config(env={"POSTGRES_PASSWORD": "x"}).stdout)
+    plain = json.loads(compose_config().stdout)
     assert "worker" not in plain["services"]
     devices = resolved["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
@@ -112,7 +138,7 @@ def test_migrations_run_once_before_any_gate_serves(resolved: dict) -> None:
     services = resolved["services"]
     assert services["migrate"]["command"] == ["db", "upgrade"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("gateway", "mcp"):
+    for name in ("gateway", "mcp", "refill"):
         assert services[name]["depends_on"]["seed"]["condition"] == "service_completed_successfully"
     assert services["admin"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
@@ -147,17 +173,64 @@ def test_only_known_settings_are_set_and_no_secret_is_written_in_the_file(resolv
             if variable.startswith("GATE_"):
                 assert variable in SETTINGS, f"service {name} sets unknown {variable}"
             if variable == "GATE_DATABASE_URL":
-                assert "pw-from-env" in value  # interpolated from .env, not written here
+                assert value == "postgresql://gate@postgres:5432/gate"  # no password in it
     text = (ROOT / "docker-compose.yml").read_text()
     assert "BEGIN PRIVATE KEY" not in text and "GATE_SIGNING_KEY:" not in text
-    assert resolved["secrets"]["gate_signing_key"]["file"].endswith(
-        "deploy/secrets/signing-key.pem"
+    assert "pw-from-env" not in json.dumps(resolved["services"]["postgres"])
+    postgres = resolved["services"]["postgres"]
+    assert (
+        postgres["environment"]["POSTGRES_PASSWORD_FILE"]
+        == "/var/lib/gate-secrets/postgres-password"
     )
-    for name, service in _gate_services(resolved):
-        if name != "worker":
-            targets = [s["target"] for s in service.get("secrets", [])]
-            assert "/run/secrets/gate_signing_key" in targets, name
-            assert service["environment"]["GATE_SIGNING_KEY_FILE"] == targets[0]
+    assert postgres["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+    for name, service in [*_gate_services(resolved), ("postgres", postgres)]:
+        if name == "worker":
+            continue
+        mounts = {v["target"]: v for v in service["volumes"]}
+        secrets = mounts["/var/lib/gate-secrets"]
+        assert secrets["source"] == "gate-secrets" and secrets["read_only"], name
+        if name != "postgres":
+            assert service["environment"]["GATE_SIGNING_KEY_FILE"].startswith(
+                "/var/lib/gate-secrets/"
+            )
+            assert service["environment"]["PGPASSFILE"] == "/var/lib/gate-secrets/pgpass"
+    init = resolved["services"]["secrets"]
+    assert init["entrypoint"][:2] == ["python", "/opt/gate/first_start.py"]
+    assert not any(v.get("read_only") for v in init["volumes"])  # the one writer
+
+
+def test_the_first_start_creates_the_secrets_once(tmp_path: Path) -> None:
+    """deploy/first_start.py, as the secrets job runs it: files and modes, kept on a rerun."""
+    import stat
+
+    from gate.keys import load_private_key
+
+    script = [sys.executable, str(ROOT / "deploy" / "first_start.py"), str(tmp_path)]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "POSTGRES_"))}
+    first = subprocess.run(script, capture_output=True, text=True, env=clean, check=True)
+    assert "created signing-key.pem, postgres-password, pgpass" in first.stdout
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"signing-key.pem": 0o600, "postgres-password": 0o644, "pgpass": 0o600}
+    password = (tmp_path / "postgres-password").read_text()
+    assert len(password) >= 40 and "\n" not in password
+    assert (tmp_path / "pgpass").read_text() == f"postgres:5432:gate:gate:{password}\n"
+    key = load_private_key(tmp_path / "signing-key.pem")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    again = subprocess.run(
+        script, capture_output=True, text=True, env={**clean, "POSTGRES_PASSWORD": "x"}, check=True
+    )
+    assert "all present" in again.stdout
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert load_private_key(tmp_path / "signing-key.pem").public_key() == key.public_key()
+    own = tmp_path / "own"
+    own.mkdir()
+    subprocess.run(
+        [*script[:2], str(own)],
+        env={**clean, "POSTGRES_PASSWORD": "from-env"},
+        check=True,
+        capture_output=True,
+    )
+    assert (own / "postgres-password").read_text() == "from-env"
 
 
 def test_the_admin_dashboard_is_not_published_on_every_interface(resolved: dict) -> None:
@@ -246,7 +319,15 @@ def test_the_image_install_carries_every_data_file_the_packages_read() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns: dict[str, list[str]] = config["tool"]["setuptools"]["package-data"]
     missing = []
-    for top in ("gate", "puzzles", "operator_state", "serving", "middleware", "mcp_server", "admin"):
+    for top in (
+        "gate",
+        "puzzles",
+        "operator_state",
+        "serving",
+        "middleware",
+        "mcp_server",
+        "admin",
+    ):
         for path in sorted((ROOT / top).rglob("*")):
             if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
                 continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,20 +18,21 @@ from middleware.demo import DEMO_RULES, demo_app
 from puzzles.db import create_engine
 from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
-from tests.support import on_loopback
+from tests.support import delete_keys, key_prefix, on_loopback
 
 JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    store = RedisStore.from_url(redis_url, prefix=f"rg-e2e:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("e2e"))
     config = GateConfig.from_env({}, state_dir=seeded_state)
     opened = await open_runtime(config, DEMO_RULES, store=store, seed=False)
     try:
         yield opened
     finally:
         await opened.close()
+        await delete_keys(redis_url, store.prefix)
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ async def test_serve_counts_reach_the_bank_when_the_gate_stops(
 
     from puzzles.models import Clue
 
-    store = RedisStore.from_url(redis_url, prefix=f"rg-e2e:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("e2e"))
     config = GateConfig.from_env({}, state_dir=seeded_state)
     opened = await open_runtime(config, DEMO_RULES, store=store, seed=False)
     engine = opened.engine
@@ -154,6 +154,7 @@ async def test_serve_counts_reach_the_bank_when_the_gate_stops(
     assert isinstance(decision, Challenge)
     served = sum(gate.length for gate in decision.challenge.puzzle.gates)
     await opened.close()
+    await delete_keys(redis_url, store.prefix)
     engine = create_engine(f"sqlite+aiosqlite:///{seeded_state / 'gate.db'}")
     try:
         async with engine.connect() as connection:

@@ -26,7 +26,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from gate.config import GateConfig
 from gate.puzzle import puzzle_from_dict
 from mcp_server.gateway import UpstreamError, UpstreamSpec, open_gateway, serve_gateway
-from mcp_server.toolgate import PASS_META_KEY, PUZZLE_META_KEY, tool_rules
+from mcp_server.toolgate import ERROR_META_KEY, PASS_META_KEY, PUZZLE_META_KEY, tool_rules
 from tests.bank_solver import BankSolver
 from tests.support import free_port
 
@@ -227,7 +227,9 @@ async def test_a_slow_upstream_times_out_with_a_clear_error(mode: str, upstream_
     assert result.is_error
     assert "did not answer tools/call 'slow' within 0.5s" in text(result)
     assert upstream_url in text(result)
-    assert result.structured_content == {"code": "UPSTREAM_ERROR", "upstream": upstream_url}
+    payload = {"code": "UPSTREAM_ERROR", "upstream": upstream_url}
+    assert (result.meta or {})[ERROR_META_KEY] == payload
+    assert result.structured_content is None  # never listed: its output schema is unknown
     assert text(after) == "still here"
 
 
@@ -241,7 +243,10 @@ async def test_a_crashed_stdio_upstream_is_reported_then_restarted(mode: str) ->
             crashed = await client.call_tool("crash", {})
             again = await client.call_tool("echo", {"text": "back"})
     assert crashed.is_error
-    assert "closed the connection" in text(crashed) and "mcp_upstream.py" in text(crashed)
+    assert "closed the connection" in text(crashed)
+    # The command is named by its program only: its arguments may hold credentials.
+    assert f"upstream '{Path(sys.executable).name} …'" in text(crashed)
+    assert "mcp_upstream.py" not in text(crashed)
     assert "Traceback" not in text(crashed)
     assert not again.is_error and text(again) == "back"
 
@@ -382,7 +387,12 @@ def test_public_host_names_named_by_the_operator_are_allowed_and_nothing_else() 
 
     settings = transport_security("0.0.0.0", ["mcp.example.com"])
     assert settings.enable_dns_rebinding_protection
-    assert settings.allowed_hosts == ["0.0.0.0", "0.0.0.0:*", "mcp.example.com", "mcp.example.com:*"]
+    assert settings.allowed_hosts == [
+        "0.0.0.0",
+        "0.0.0.0:*",
+        "mcp.example.com",
+        "mcp.example.com:*",
+    ]
     assert "https://mcp.example.com" in settings.allowed_origins
     assert "https://evil.example" not in settings.allowed_origins
     loopback = transport_security("127.0.0.1", ["mcp.example.com"])
@@ -426,7 +436,7 @@ async def test_unpaid_priced_tool_is_refused_and_free_tools_pass(
     assert "1500 solver tokens" in (tools["echo"].description or "")
     assert "solver tokens" not in (tools["add"].description or "")
     assert unpaid.is_error and "free lunch" not in text(unpaid)
-    assert (unpaid.structured_content or {}).get("error") == "payment_required"
+    assert (unpaid.meta or {})[ERROR_META_KEY]["error"] == "payment_required"
     assert free.structured_content == {"total": 2}
 
 
@@ -483,5 +493,5 @@ async def test_stdio_front_prices_tools(upstream_url: str, seeded_state: Path) -
         async with Client(target, cache=None) as client:
             unpaid = await client.call_tool("echo", {"text": "x"})
             free = await client.call_tool("add", {"a": 2, "b": 2})
-    assert (unpaid.structured_content or {}).get("error") == "payment_required"
+    assert (unpaid.meta or {})[ERROR_META_KEY]["error"] == "payment_required"
     assert free.structured_content == {"total": 4}

@@ -7,7 +7,6 @@ stdio (a subprocess).  The test-only solver reads answers from the bank.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,25 @@ from gate.puzzle import puzzle_from_dict
 from gate.rules import Rule, RuleSet
 from gate.store import RedisStore
 from mcp_server import PASS_META_KEY, ToolGate, tool_rules
-from mcp_server.toolgate import BUDGET_META_KEY, PRICE_META_KEY, PUZZLE_META_KEY
+from mcp_server.toolgate import BUDGET_META_KEY, ERROR_META_KEY, PRICE_META_KEY, PUZZLE_META_KEY
 from middleware import GateMiddleware
 from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
-from tests.support import on_loopback
+from tests.support import delete_keys, key_prefix, on_loopback
 
 MODES = ["legacy", "2026-07-28"]
 
 
+def gate_error(result: types.CallToolResult) -> dict[str, Any]:
+    """The gate's error payload: always in ``_meta``; in ``structuredContent`` only for tools
+    without an output schema (``str``-returning MCPServer tools have one)."""
+    payload: dict[str, Any] = (result.meta or {})[ERROR_META_KEY]
+    return payload
+
+
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    store = RedisStore.from_url(redis_url, prefix=f"rg-mcp:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("mcp"))
     opened = await open_runtime(
         GateConfig.from_env({}, state_dir=seeded_state), RuleSet([]), store=store
     )
@@ -45,6 +51,7 @@ async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
         yield opened
     finally:
         await opened.close()
+        await delete_keys(redis_url, store.prefix)
 
 
 @pytest.fixture
@@ -141,9 +148,10 @@ async def test_clients_without_elicitation_are_told_to_use_the_gate_tools(
     gate = ToolGate(tool_rules({"search": 1_500}), gatekeeper=runtime.gatekeeper)
     async with Client(search_server(gate), mode=mode) as client:
         refused = await client.call_tool("search", {"query": "owls"})
-        assert refused.is_error and refused.structured_content["error"] == "payment_required"
+        assert refused.is_error and gate_error(refused)["error"] == "payment_required"
         assert "gate_solve" in refused.content[0].text and PASS_META_KEY in refused.content[0].text
-        challenge = refused.structured_content["challenge"]
+        challenge = gate_error(refused)["challenge"]
+        assert refused.structured_content is None  # search declares an output schema
         words = solver.solve(puzzle_from_dict(challenge["puzzle"]))
         wrong = await client.call_tool(
             "gate_solve", {"challenge_id": challenge["challenge_id"], "answers": ["no"]}
@@ -228,7 +236,7 @@ async def test_request_state_is_single_use_and_bound_to_the_call(
             allow_input_required=True,
         )
         assert isinstance(replay, types.CallToolResult) and replay.is_error
-        assert replay.structured_content["error"] == "invalid_state"
+        assert gate_error(replay)["error"] == "invalid_state"
 
 
 async def test_the_gates_own_seal_refuses_foreign_and_replayed_state(runtime: Runtime) -> None:
@@ -270,7 +278,7 @@ async def test_a_tool_can_be_priced_with_a_decorator(runtime: Runtime) -> None:
 
     async with Client(server, mode="2026-07-28") as client:
         refused = await client.call_tool("lookup", {"key": "k"})
-    assert refused.is_error and refused.structured_content["challenge"]["price"] >= 2_000
+    assert refused.is_error and gate_error(refused)["challenge"]["price"] >= 2_000
 
 
 def _shared_site(gatekeeper: Gatekeeper, gate: ToolGate) -> Starlette:
@@ -318,7 +326,7 @@ async def test_over_streamable_http_a_pass_paid_over_http_pays_for_tools(
                 )
                 assert not paid.is_error and paid.meta[BUDGET_META_KEY] == 4
                 unpaid = await client.call_tool("search", {"query": "owls"})
-                assert unpaid.is_error and unpaid.structured_content["error"] == "payment_required"
+                assert unpaid.is_error and gate_error(unpaid)["error"] == "payment_required"
 
 
 STDIO_SERVER = Path(__file__).with_name("mcp_gated_server.py")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from operator_state.policy_store import (
 from puzzles.db import create_engine, session_factory
 from puzzles.migrations import create_schema
 from serving.runtime import Runtime, open_runtime
-from tests.support import redis_store
+from tests.support import key_prefix, redis_store
 
 POLICY = """\
 # Prices for the public API (edited by ops)
@@ -200,7 +199,7 @@ async def test_a_saved_policy_and_overrides_reach_two_replicas_on_one_database_a
         await create_schema(engine)
     finally:
         await engine.dispose()
-    prefix = f"rg-test:{uuid.uuid4().hex}:"
+    prefix = key_prefix()
     api = Visitor(path="/api/x", peer="192.0.2.1")
     async with (
         redis_store(redis_url, prefix) as first_store,

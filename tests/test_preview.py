@@ -105,6 +105,10 @@ def agrees(preview: Preview, decision: Decision, asked: list[int]) -> None:
     else:
         assert isinstance(decision, Challenge)
         assert preview.action == "challenge" and preview.price_tokens == asked[-1]
+        # What a fresh puzzle asks (its cost in whole clues) is what the preview shows; a client
+        # asking again is shown its outstanding puzzle, priced when it was issued.
+        if not decision.challenge.reused:
+            assert preview.puzzle_tokens == decision.challenge.price
 
 
 async def test_preview_matches_decide_and_changes_nothing(store: Store) -> None:
@@ -159,6 +163,8 @@ async def test_preview_explains_the_price() -> None:
     assert (preview.rule, preview.base_price, preview.rate) == ("api", 1000, 5.0)
     assert preview.multiplier == pytest.approx(1 + 7 * 2 / 3)
     assert preview.price_tokens == 4250  # 1000 x 5.67 x 0.75, rounded up
+    assert preview.puzzle_tokens == 4800  # 2 words of 8 clues of tier 2: what the client is asked
+    assert any("so the client is asked 4800" in reason for reason in preview.reasons)
     assert any("discount 0.25" in reason for reason in preview.reasons)
 
     blocked = effective({"net:198.51.100.0/24": IdentityOverride(blocked=True, reason="abuse")})

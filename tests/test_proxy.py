@@ -8,7 +8,6 @@ import json
 import socket
 import sys
 import tracemalloc
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from middleware.proxy_cli import load_rules, parse_rule, parse_rules, serve_prox
 from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.plugins.leaks import LEDGER
-from tests.support import free_port
+from tests.support import delete_keys, free_port, key_prefix
 from tests.support import on_loopback as serving
 
 UPSTREAM = "http://upstream.internal:8080"
@@ -527,13 +526,14 @@ class Site:
 
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    store = RedisStore.from_url(redis_url, prefix=f"rg-proxy:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("proxy"))
     config = GateConfig.from_env({}, state_dir=seeded_state)
     opened = await open_runtime(config, PROXY_RULES, store=store, seed=False)
     try:
         yield opened
     finally:
         await opened.close()
+        await delete_keys(redis_url, store.prefix)
 
 
 @pytest.fixture

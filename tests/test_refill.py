@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -138,3 +139,24 @@ async def test_the_factory_step_runs_a_resumable_generation_job_for_the_low_tier
     # The next round asks for the same tier again: the finished job is not re-run.
     calls = pool.calls
     assert await step(engine, 2, 5) == 0 and pool.calls == calls
+
+
+def test_status_and_refill_from_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gate.cli import app
+
+    runner = CliRunner()
+    url = ["--database-url", f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}"]
+    assert runner.invoke(app, ["puzzles", "seed", *url]).exit_code == 0
+    # The built-in bank has 255 tier-1 and 552 tier-2 clues: below a mark of 1000.
+    status = runner.invoke(app, ["puzzles", "status", "--check", "--low-water", "1000", *url])
+    assert status.exit_code == 1, status.output
+    assert "below the low-water mark" in status.output and "tier(s) 1, 2" in status.output
+    assert runner.invoke(app, ["puzzles", "status", *url, "--low-water", "1000"]).exit_code == 0
+
+    refill = runner.invoke(app, ["puzzles", "refill", "--low-water", "1000", *url])
+    assert refill.exit_code == 0, refill.output
+    assert "builtin:graph" in refill.output
+    healthy = runner.invoke(app, ["puzzles", "status", "--check", "--low-water", "1000", *url])
+    assert healthy.exit_code == 0, healthy.output

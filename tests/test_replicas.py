@@ -139,7 +139,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, own_redis_url: str) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("replicas")
     base = postgres_url()
     schema = f"t_{uuid.uuid4().hex[:16]}"
@@ -149,7 +149,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
     env.update(
         GATE_DATABASE_URL=url,
-        GATE_STORE_URL=redis_url,
+        GATE_STORE_URL=own_redis_url,
         GATE_SIGNING_KEY_FILE=str(tmp / "signing-key.pem"),
         GATE_DB_AUTO_UPGRADE="never",
         GATE_TRUSTED_PROXIES="127.0.0.1/32",

@@ -25,17 +25,14 @@ import redis
 from tests.support import free_port
 from tests.test_replicas import PRICED, _Upstream
 
-REDIS_DB = 11  # this test's own database, emptied before and after
-
 
 def test_sigterm_under_load_leaves_sql_and_redis_serve_counts_equal(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, own_redis_url: str
 ) -> None:
-    server = redis.Redis.from_url(redis_url)
-    store_url = f"redis://{server.connection_pool.connection_kwargs['host']}:"
-    store_url += f"{server.connection_pool.connection_kwargs['port']}/{REDIS_DB}"
+    # A Redis server of the test's own (empty at start, gone at the end): the gate writes under
+    # its default prefix, and the serve counters it leaves are what the test counts.
+    store_url = own_redis_url
     counters = redis.Redis.from_url(store_url)
-    counters.flushdb()
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     (tmp_path / "policy.yaml").write_text(PRICED)
@@ -108,7 +105,7 @@ def test_sigterm_under_load_leaves_sql_and_redis_serve_counts_equal(
     served_keys = sum(
         1 for key in counters.scan_iter("rg:clue:served:*") if int(counters.get(key) or 0) >= 1
     )
-    counters.flushdb()
+    counters.close()
     with sqlite3.connect(tmp_path / "gate.db") as db:
         (flushed,) = db.execute("SELECT COALESCE(SUM(times_served), 0) FROM clues").fetchone()
         (served_out,) = db.execute("SELECT COUNT(*) FROM clues WHERE times_served >= 1").fetchone()

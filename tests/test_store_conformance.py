@@ -26,6 +26,7 @@ from gate.store import (
     Take,
     open_store,
 )
+from tests.support import key_prefix
 
 SHORT = 0.05
 """A TTL short enough to wait out in a test."""
@@ -352,14 +353,15 @@ async def test_redis_store_on_a_server_that_never_answers_raises_store_error_in_
 async def test_redis_store_prefixes_every_key(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    store = RedisStore.from_url(redis_url, prefix="rg-test-prefix:")
+    prefix = key_prefix("prefix")
+    store = RedisStore.from_url(redis_url, prefix=prefix)
     raw = Redis.from_url(redis_url)
     try:
         await store.put("k", b"v", ttl=10)
-        assert await raw.get("rg-test-prefix:k") == b"v"
+        assert await raw.get(prefix + "k") == b"v"
         assert await raw.get("k") is None
     finally:
-        await raw.delete("rg-test-prefix:k")
+        await raw.delete(prefix + "k")
         await raw.aclose()
         await store.close()
 
@@ -419,11 +421,9 @@ async def test_open_store_keeps_passwords_out_of_its_error_message() -> None:
 
 
 async def test_redis_reloads_its_script_after_the_server_forgets_it(redis_url: str) -> None:
-    import uuid
-
     from redis.asyncio import Redis
 
-    store = RedisStore.from_url(redis_url, prefix=f"rg-test:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=key_prefix("script"))
     admin = Redis.from_url(redis_url)
     try:
         assert await store.incr("k", 1, 5) == 1

@@ -46,11 +46,18 @@ def tiny_model() -> Any:
     return random_model("llama")
 
 
-@pytest.fixture(scope="module")
-def backend(tiny_model: Any) -> Iterator[Any]:
-    from puzzles.worker.engine import ContinuousBatchingBackend, EngineOptions
+# The API runs on both engines: the fast one (``gate worker``'s default, 16 KV slots on a CPU)
+# and transformers' continuous batching (128 pages of 16 tokens).
+KV_BLOCKS = {"fast": 16, "transformers": 128}
 
-    engine = ContinuousBatchingBackend(tiny_model, EngineOptions(**SMALL_ENGINE))
+
+@pytest.fixture(scope="module", params=["fast", "transformers"])
+def backend(tiny_model: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    from puzzles.worker.backends import create_backend
+    from puzzles.worker.options import EngineOptions
+
+    engine = create_backend(tiny_model, EngineOptions(engine=request.param, **SMALL_ENGINE))
+    engine.engine_name = request.param
     yield engine
     engine.close()
 
@@ -292,7 +299,7 @@ async def _idle_queue(client: httpx2.AsyncClient) -> dict[str, Any]:
 
 
 async def test_queue_reports_the_engine_and_each_tenant(
-    client: httpx2.AsyncClient, tiny_model: Any
+    client: httpx2.AsyncClient, tiny_model: Any, backend: Any
 ) -> None:
     before = (await _idle_queue(client))["tenants"].get("queue-a")
     assert before is None
@@ -311,7 +318,8 @@ async def test_queue_reports_the_engine_and_each_tenant(
         "tenants",
     }
     assert body["model"] == "random-llama-tiny"
-    assert body["kv_blocks_total"] == 128 and 0 < body["kv_blocks_free"] <= 128
+    blocks = KV_BLOCKS[backend.engine_name]
+    assert body["kv_blocks_total"] == blocks and 0 < body["kv_blocks_free"] <= blocks
     assert isinstance(body["max_batch"], int) and body["max_batch"] > 0
     prompt = _prompt_tokens(tiny_model, fresh)
     assert body["tenants"]["queue-a"] == {

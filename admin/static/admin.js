@@ -30,6 +30,21 @@
     }
   }
 
+  // A form with several sections (the policy page: Preview, then Save) submits, on Enter in a
+  // text field, with its first button: Enter in the audit note would run Preview.  Here Enter
+  // submits with the button of the field's own section (data-enter / data-enter-for).  Without
+  // this script Enter still runs Preview, which saves nothing.
+  document.addEventListener("keydown", function (event) {
+    const field = event.target;
+    if (event.key !== "Enter" || !(field instanceof HTMLInputElement) || !field.form) return;
+    const section = field.closest("[data-enter]");
+    if (!section) return;
+    const button = field.form.querySelector('[data-enter-for="' + section.dataset.enter + '"]');
+    if (!button) return;
+    event.preventDefault();
+    field.form.requestSubmit(button);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     const totals = document.getElementById("totals");
     if (totals && totals.dataset.refresh) {

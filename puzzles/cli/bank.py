@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gate.commands import DatabaseUrl, console, load_config
+from gate.commands import DatabaseUrl, console, errors, load_config
+from puzzles.cli.db import database_ready
 
 
 def puzzles_seed(database_url: DatabaseUrl = None) -> None:
@@ -16,6 +17,7 @@ def puzzles_seed(database_url: DatabaseUrl = None) -> None:
     from puzzles.builtin import seed_bank
 
     config = load_config(database_url=database_url)
+    database_ready(config)
     with console.status("Seeding the clue bank..."):
         clues, words = asyncio.run(seed_bank(config.resolved_database_url))
     console.print(f"Added {clues} clues and {words} words (existing entries are kept).")
@@ -60,10 +62,10 @@ def _parse_tiers(items: list[str] | None) -> set[int] | None:
     try:
         wanted = {int(part) for item in items for part in item.split(",") if part.strip()}
     except ValueError as exc:
-        console.print("[red]--tiers takes tier numbers, e.g. 2,3[/red]")
+        errors.print("[red]--tiers takes tier numbers, e.g. 2,3[/red]")
         raise typer.Exit(2) from exc
     if not wanted <= set(TIERS):
-        console.print(f"[red]tiers must be among {TIERS}[/red]")
+        errors.print(f"[red]tiers must be among {TIERS}[/red]")
         raise typer.Exit(2)
     return wanted
 
@@ -79,6 +81,7 @@ def puzzles_stats(
     from puzzles.factory import phrasing_counts
 
     config = load_config(database_url=database_url)
+    database_ready(config, reads_only=True)
     counts = asyncio.run(_bank_counts(config.resolved_database_url))
     for title, mapping in (
         ("tier", counts.by_tier),
@@ -147,8 +150,7 @@ def _print_factory_costs(costs, tiers, gate_length: int) -> None:
     console.print(table)
 
 
-
-async def _bank_counts(url: str):
+async def _bank_counts(url: str):  # type: ignore[no-untyped-def]
     from puzzles.bank import ClueBank
     from puzzles.db import create_engine
     from puzzles.migrations import create_schema

@@ -8,14 +8,18 @@ from typing import Annotated
 
 import typer
 
-from gate.commands import DatabaseUrl, console, load_config
+from gate.commands import DatabaseUrl, errors, load_config
 from puzzles.cli.pools import (
     BackendsFile,
     BackendUrl,
-    Concurrency,
+    CalibrateConcurrency,
+    CalibrateSolvers,
+    GenerateConcurrency,
+    GenerateSolvers,
     JobName,
     ModelName,
-    SolverNames,
+    VerifyConcurrency,
+    VerifySolvers,
     _factory_pools,
     _FactoryProgress,
     _load_llm_backends,
@@ -60,12 +64,12 @@ def puzzles_generate(
             "(all a gate checks; weaker against ambiguity)."
         ),
     ] = "answer",
-    concurrency: Concurrency = 8,
+    concurrency: GenerateConcurrency = 8,
     job: JobName = None,
     generator: Annotated[
         str | None, typer.Option(help="Backend or model name that writes clues (default: all).")
     ] = None,
-    solver: SolverNames = None,
+    solver: GenerateSolvers = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,
     model: ModelName = None,
@@ -85,13 +89,13 @@ def puzzles_generate(
     from puzzles.factory.verify import ANSWER, MATCHES
 
     if mode not in (GROUNDED, FREE):
-        console.print(f"[red]--mode must be {GROUNDED} or {FREE}[/red]")
+        errors.print(f"[red]--mode must be {GROUNDED} or {FREE}[/red]")
         raise typer.Exit(2)
     if phrasings is not None and mode != GROUNDED:
-        console.print("[red]--phrasings needs --mode grounded (a phrasing rests on facts)[/red]")
+        errors.print("[red]--phrasings needs --mode grounded (a phrasing rests on facts)[/red]")
         raise typer.Exit(2)
     if match not in MATCHES:
-        console.print(f"[red]--match must be one of {', '.join(MATCHES)}[/red]")
+        errors.print(f"[red]--match must be one of {', '.join(MATCHES)}[/red]")
         raise typer.Exit(2)
     config = load_config(database_url=database_url)
     found = _load_llm_backends(backends, backend, model)
@@ -179,9 +183,9 @@ def puzzles_generate(
 def puzzles_verify(
     source: Annotated[str, typer.Option(help="Only clues whose source starts with this.")] = "",
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many clues.")] = None,
-    concurrency: Concurrency = 8,
+    concurrency: VerifyConcurrency = 8,
     job: JobName = None,
-    solver: SolverNames = None,
+    solver: VerifySolvers = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,
     model: ModelName = None,
@@ -236,9 +240,9 @@ def puzzles_calibrate(
     samples: Annotated[int, typer.Option(min=1, help="Attempts per reference solver.")] = 1,
     temperature: Annotated[float, typer.Option(help="Use > 0 with --samples > 1.")] = 0.0,
     max_tokens: Annotated[int, typer.Option(min=16, help="Token cap per attempt.")] = 512,
-    concurrency: Concurrency = 8,
+    concurrency: CalibrateConcurrency = 8,
     job: JobName = None,
-    solver: SolverNames = None,
+    solver: CalibrateSolvers = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,
     model: ModelName = None,
@@ -262,4 +266,3 @@ def puzzles_calibrate(
         concurrency=concurrency,
         name=job,
     )
-

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from gate.commands import DatabaseUrl, console, load_config
+from gate.commands import DatabaseUrl, console, errors, load_config
 from puzzles.cli.pools import (
     BackendsFile,
     BackendUrl,
+    ImportSolvers,
     ModelName,
-    SolverNames,
     _factory_pools,
     _load_llm_backends,
     _run_factory,
@@ -51,7 +51,7 @@ def puzzles_import(
             "hidden word, any length) so a composer with whole gates on serves it as published.",
         ),
     ] = False,
-    solver: SolverNames = None,
+    solver: ImportSolvers = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,
     model: ModelName = None,
@@ -61,10 +61,10 @@ def puzzles_import(
     from puzzles.factory.io import import_clues, import_gates
 
     if kind not in ("clues", "gates") or status not in ("unverified", "verified"):
-        console.print("[red]--kind is clues or gates; --status is unverified or verified[/red]")
+        errors.print("[red]--kind is clues or gates; --status is unverified or verified[/red]")
         raise typer.Exit(2)
     if whole and kind != "gates":
-        console.print("[red]--whole stores gates: use it with --kind gates[/red]")
+        errors.print("[red]--whole stores gates: use it with --kind gates[/red]")
         raise typer.Exit(2)
     config = load_config(database_url=database_url)
     pools: list = []
@@ -128,7 +128,7 @@ def puzzles_export(
     from puzzles.factory.io import export_clues, export_gates
 
     if kind not in ("clues", "gates"):
-        console.print("[red]--kind is clues or gates[/red]")
+        errors.print("[red]--kind is clues or gates[/red]")
         raise typer.Exit(2)
     config = load_config(database_url=database_url)
 
@@ -141,4 +141,3 @@ def puzzles_export(
 
     written = asyncio.run(_run_factory(config.resolved_database_url, [], action))
     console.print(f"Wrote {written} {kind} to {path}.")
-

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gate.commands import console
+from gate.commands import console, errors
 
 BackendsFile = Annotated[
     Path | None,
@@ -24,21 +24,54 @@ BackendUrl = Annotated[
     ),
 ]
 ModelName = Annotated[str | None, typer.Option("--model", help="Model name served at --backend.")]
-SolverNames = Annotated[
+# --solver and --concurrency mean something a little different in each command: one help each.
+_AGREE = "(repeatable; with several, they must agree)"
+GenerateSolvers = Annotated[
     list[str] | None,
     typer.Option(
         "--solver",
-        help="Backend or model name of a solver (repeatable; two must agree). "
+        help=f"Verify the new clues with this backend or model {_AGREE}. "
         "Default: the generator's backends.",
     ),
 ]
+VerifySolvers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--solver",
+        help=f"Verify with this backend or model {_AGREE}. Default: every configured backend.",
+    ),
+]
+CalibrateSolvers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--solver",
+        help="A reference solver (backend or model name; repeatable) whose tokens and success "
+        "rate set each clue's tier and cost. Default: every configured backend.",
+    ),
+]
+ImportSolvers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--solver",
+        help="Solve published gates that come without answers with this backend or model. "
+        "Default: every configured backend.",
+    ),
+]
+GenerateConcurrency = Annotated[
+    int, typer.Option(min=1, help="Clue requests (facts or targets) in flight at once.")
+]
+VerifyConcurrency = Annotated[int, typer.Option(min=1, help="Clues being verified at once.")]
+CalibrateConcurrency = Annotated[
+    int, typer.Option(min=1, help="Clues being measured at once (each by every solver).")
+]
+
+
 JobName = Annotated[
     str | None,
     typer.Option(
         "--job", help="Job name to resume (default: the unfinished job with these options)."
     ),
 ]
-Concurrency = Annotated[int, typer.Option(min=1, help="Targets or clues in flight at once.")]
 
 
 def _load_llm_backends(backends_file: Path | None, backend: str | None, model: str | None):
@@ -66,10 +99,10 @@ def _load_llm_backends(backends_file: Path | None, backend: str | None, model: s
             else backends_from_env(os.environ)
         )
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
+        errors.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if not found:
-        console.print(
+        errors.print(
             "[red]no LLM backend:[/red] pass --backend URL --model NAME, --backends FILE "
             "or set GATE_LLM_BACKENDS"
         )
@@ -80,7 +113,7 @@ def _load_llm_backends(backends_file: Path | None, backend: str | None, model: s
 def _pick_backends(backends, name: str):
     chosen = tuple(b for b in backends if name in (b.name, b.model))
     if not chosen:
-        console.print(f"[red]no backend or model named {name!r}[/red]")
+        errors.print(f"[red]no backend or model named {name!r}[/red]")
         raise typer.Exit(2)
     return chosen
 
@@ -221,7 +254,7 @@ async def _run_factory(url: str, pools, action):
         await create_schema(engine)
         return await action(engine)
     except (GateError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     finally:
         for watch in watches:
@@ -230,4 +263,3 @@ async def _run_factory(url: str, pools, action):
         for pool in pools:
             await pool.aclose()
         await engine.dispose()
-

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select
 
@@ -121,13 +121,15 @@ async def graph_clue_count(database_url: str) -> int:
 
 
 def build_in_thread(database_url: str) -> BuildResult | None:
-    """The demo's background build: run in a thread of its own with its own event loop, so the
-    validation the bank does per clue never stalls the server's loop.  ``None`` when the bank was
-    built already."""
+    """The demo's background build: run in a (daemon) thread of its own with its own event loops,
+    so the validation the bank does per clue never stalls the server's loop.  ``None`` when the
+    bank was built already.
 
-    async def run() -> BuildResult | None:
-        if await graph_clue_count(database_url) >= BUILT_THRESHOLD:
-            return None
-        return await build(database_url)
-
-    return asyncio.run(run())
+    The drafts are generated in this thread itself, not through ``asyncio.to_thread``: executor
+    threads are joined when the interpreter exits, so a demo stopped (Ctrl-C) during its first
+    start would wait minutes for the generation to finish."""
+    if asyncio.run(graph_clue_count(database_url)) >= BUILT_THRESHOLD:
+        return None
+    drafts, generate_seconds = generate()
+    result = asyncio.run(store(database_url, drafts))
+    return replace(result, generate_seconds=generate_seconds)

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from puzzles.worker.backend import Backend, Finished, PromptError, QueueView, TextDelta
-from puzzles.worker.engine import EngineOptions
+from puzzles.worker.options import EngineOptions
 from puzzles.worker.protocol import (
     Endpoint,
     ParsedRequest,
@@ -277,7 +277,7 @@ def serve(
     """Load the model, start the engine, then listen: the port opens only once both are ready."""
     import uvicorn
 
-    from puzzles.worker.engine import ContinuousBatchingBackend
+    from puzzles.worker.backends import create_backend
     from puzzles.worker.model import load_model, random_model
 
     # The GGUF loader draws its own tqdm bar, which transformers' switch does not reach; this
@@ -290,7 +290,7 @@ def serve(
         else load_model(model or "smollm2", device, dtype)
     )
     log.info("loaded %s on %s in %.1f s", loaded.model_id, loaded.device, loaded.load_seconds)
-    backend = ContinuousBatchingBackend(loaded, options.for_device(device))
+    backend = create_backend(loaded, options)
     app = create_app(backend, max_new_tokens_cap=max_new_tokens_cap)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

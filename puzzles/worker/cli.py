@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gate.commands import console
+from gate.commands import console, errors
 
 
 def worker(
@@ -48,38 +48,74 @@ def worker(
         typer.Option(help="Honour temperature/top_p; --no-sampling decodes greedily, faster."),
     ] = True,
     block_size: Annotated[
-        int | None, typer.Option(help="Tokens per KV cache page (engine default 256).")
+        int | None,
+        typer.Option(help="Transformers engine: tokens per KV cache page (default 256)."),
     ] = None,
     num_blocks: Annotated[
-        int | None, typer.Option(help="KV cache pages (default: sized from free memory).")
+        int | None,
+        typer.Option(help="Transformers engine: KV cache pages (default: sized from free memory)."),
     ] = None,
     max_batch_tokens: Annotated[
-        int | None, typer.Option(help="Most tokens in one forward pass (default: sized).")
+        int | None,
+        typer.Option(
+            help="Most tokens in one forward pass: the fast engine's per-step budget, prompts are"
+            " prefilled in chunks within it (default 2048 on a GPU, 256 on a CPU)."
+        ),
     ] = None,
     max_batch: Annotated[
-        int | None, typer.Option(help="Most requests in one batch (engine default 1024).")
+        int | None,
+        typer.Option(
+            help="Most requests in one batch: the fast engine's KV slots (default 256 on a GPU,"
+            " fewer if half the free memory cannot hold them; 16 on a CPU); transformers' 1024."
+        ),
     ] = None,
     cuda_graphs: Annotated[
         bool | None, typer.Option(help="Capture CUDA graphs (default: the engine decides).")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="fast (the worker's own engine; Llama-style models) or transformers"
+            " (transformers' continuous batching, any model)."
+        ),
+    ] = "fast",
+    attention: Annotated[
+        str,
+        typer.Option(help="Fast engine: auto (Triton on a GPU, torch on a CPU), triton or torch."),
+    ] = "auto",
+    preemption: Annotated[
+        bool,
+        typer.Option(
+            help="Fast engine, vtc: a newly active tenant may take the slot of the most-served one."
+        ),
+    ] = True,
 ) -> None:
     """Serve a language model over an OpenAI-compatible API (needs scripts/install-model.sh)."""
     from puzzles.worker.app import serve
-    from puzzles.worker.engine import EngineOptions
     from puzzles.worker.model import ModelUnavailable
+    from puzzles.worker.options import EngineOptions
 
     if (model is None) == (random_init is None):
-        console.print("[red]give exactly one of --model and --random-init[/red]")
+        errors.print("[red]give exactly one of --model and --random-init[/red]")
         raise typer.Exit(2)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        console.print(f"[red]--device must be cpu or cuda, got {device!r}[/red]")
+        errors.print(f"[red]--device must be cpu or cuda, got {device!r}[/red]")
         raise typer.Exit(2)
     if scheduler not in ("vtc", "fifo", "prefill_first"):
-        console.print(
+        errors.print(
             f"[red]--scheduler must be vtc, fifo or prefill_first, got {scheduler!r}[/red]"
         )
         raise typer.Exit(2)
+    if engine not in ("fast", "transformers"):
+        console.print(f"[red]--engine must be fast or transformers, got {engine!r}[/red]")
+        raise typer.Exit(2)
+    if attention not in ("auto", "triton", "torch"):
+        console.print(f"[red]--attention must be auto, triton or torch, got {attention!r}[/red]")
+        raise typer.Exit(2)
     options = EngineOptions(
+        engine=engine,
+        attention=attention,
+        preemption=preemption,
         scheduler=scheduler,
         sampling=sampling,
         block_size=block_size,
@@ -101,7 +137,7 @@ def worker(
             options=options,
         )
     except ModelUnavailable as exc:
-        console.print(f"[red]cannot load the model:[/red] {exc}")
+        errors.print(f"[red]cannot load the model:[/red] {exc}")
         raise typer.Exit(1) from exc
 
 

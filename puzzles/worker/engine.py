@@ -19,7 +19,6 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 from puzzles.worker.backend import (
@@ -35,42 +34,13 @@ from puzzles.worker.backend import (
     TextDelta,
 )
 from puzzles.worker.model import LoadedModel
+from puzzles.worker.options import EngineOptions
 from puzzles.worker.tenants import DEFAULT_TENANT, TenantLedger
 
 log = logging.getLogger("puzzles.worker")
 
 GREEDY_TEMPERATURE = 1e-6
 _FINISHED, _FAILED = "FINISHED", "FAILED"
-
-
-CPU_CACHE = {"block_size": 32, "num_blocks": 256, "max_batch_tokens": 512}
-
-
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
-    """Engine settings; None leaves the engine's own choice (sized from free memory on a GPU)."""
-
-    scheduler: str = "vtc"
-    sampling: bool = True
-    block_size: int | None = None  # tokens per cache page
-    num_blocks: int | None = None
-    max_batch_tokens: int | None = None
-    max_requests_per_batch: int | None = None
-    cuda_graphs: bool | None = None
-    async_batching: bool | None = None
-    compile_level: int = 0
-    max_memory_percent: float | None = None  # share of free GPU memory for the KV cache
-    ignore_eos: bool = False  # benchmarks: every request runs to max_tokens
-    w_in: float = 1.0
-    w_out: float = 2.0
-
-    def for_device(self, device: str) -> EngineOptions:
-        """On a CPU the engine would size its cache from free RAM (gigabytes): 8192 tokens of
-        cache (``CPU_CACHE``) are plenty there, unless set explicitly."""
-        if not device.startswith("cpu"):
-            return self
-        unset: dict[str, Any] = {k: v for k, v in CPU_CACHE.items() if getattr(self, k) is None}
-        return replace(self, **unset)
 
 
 def _engine_config(options: EngineOptions, scheduler_type: str) -> Any:
@@ -145,6 +115,11 @@ class ContinuousBatchingBackend:
     @property
     def context_length(self) -> int:
         return self._loaded.context_length
+
+    @property
+    def steps(self) -> int:
+        """Engine steps run so far (the benchmark's clock)."""
+        return int(getattr(self._manager, "current_batch", 0))
 
     def close(self) -> None:
         from puzzles.worker import fair

@@ -19,6 +19,55 @@ import pytest
 
 # Debian's chromium by default; GATE_TEST_CHROMIUM points elsewhere (another distribution's build).
 CHROMIUM = Path(os.environ.get("GATE_TEST_CHROMIUM", "/usr/bin/chromium"))
+# axe-core, the accessibility engine, from npm (tests/axe/package.json; `make browser` installs it).
+AXE = Path(__file__).resolve().parents[1] / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+# Every rule axe has up to WCAG level AA, the experimental (label-content-name-mismatch is one) and
+# best-practice ones too, at every impact; only the AAA rules (enhanced contrast) are left out.
+_AXE_RUN = """async () => {
+    const every = axe.getRules()
+        .filter(rule => !rule.tags.some(tag => tag.endsWith("aaa")))
+        .map(rule => rule.ruleId);
+    const result = await axe.run(document, {
+        runOnly: {type: "rule", values: every}, resultTypes: ["violations"]});
+    return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map(n => n.target.join(" "))}));
+}"""
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's violations (every rule, every impact) on the page as it is now.  The page's
+    context needs ``bypass_csp=True``: the engine is injected as a script the page's CSP (rightly)
+    refuses."""
+    if not AXE.exists():
+        pytest.fail(
+            f"the accessibility tests need axe-core at {AXE}: run `make browser`", pytrace=False
+        )
+    page.add_script_tag(path=str(AXE))
+    violations: list[dict[str, Any]] = page.evaluate(_AXE_RUN)
+    return violations
+
+
+def wider_than(page: Any, width: int) -> list[str]:
+    """The innermost elements that reach past ``width`` CSS pixels (what makes a page too wide)."""
+    found: list[str] = page.evaluate(
+        """(width) => [...document.querySelectorAll("body *")]
+            .filter(e => e.getBoundingClientRect().right > width + 0.5
+                && ![...e.children].some(c => c.getBoundingClientRect().right > width + 0.5)
+                && ![...document.querySelectorAll("body *")].some(
+                    o => o !== e && o.contains(e) && getComputedStyle(o).overflowX !== "visible"))
+            .map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                + (e.className ? "." + e.className : "") + " " + Math.round(e.getBoundingClientRect().right))
+            .slice(0, 10)""",
+        width,
+    )
+    return found
+
+
+def page_width(page: Any) -> int:
+    """How wide the page's content is, in CSS pixels (wider than the viewport: it scrolls sideways)."""
+    width: int = page.evaluate("document.documentElement.scrollWidth")
+    return width
 
 
 @pytest.fixture(scope="module")
@@ -97,5 +146,3 @@ class ThreadedServers:
         self._thread.join(30)
         if self._error is not None:
             raise RuntimeError("test servers failed") from self._error
-
-
