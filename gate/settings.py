@@ -131,7 +131,9 @@ class Settings(BaseSettings):
     )
     agent_tier: int = Field(2, description="Clue tier (1 easy - 3 hard) for programs.")
     human_tier: int = Field(1, description="Clue tier for browsers (people).")
-    challenge_ttl: int = Field(300, ge=10, description="Seconds a challenge stays solvable.")
+    challenge_ttl: int = Field(
+        300, ge=10, description="Seconds a challenge stays solvable (at least 10)."
+    )
     max_attempts: int = Field(5, ge=1, description="Wrong answers allowed per challenge.")
     serve_limit: int = Field(
         1,
