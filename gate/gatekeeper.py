@@ -139,7 +139,7 @@ def _dry_run_ops(rule_name: str, subject: str, would: str) -> list[Op]:
     ]
 
 
-_D = TypeVar("_D", Allow, Deny, Throttle, Challenge)
+_D = TypeVar("_D", bound=Allow | Deny | Throttle | Challenge)
 
 
 def _asked(decision: Decision | _UnissuedChallenge) -> int | None:

@@ -72,7 +72,7 @@ _HEADER_MISMATCH = -32020  # mcp_types.jsonrpc.HEADER_MISMATCH: the tool listing
 UPSTREAM_ERROR = "UPSTREAM_ERROR"
 
 
-def clean_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def clean_meta(meta: Mapping[str, Any] | None) -> types.RequestParamsMeta | None:
     """The downstream's ``_meta`` without the protocol's reserved keys and the gate's own."""
     if not meta:
         return None
@@ -81,7 +81,7 @@ def clean_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
         for key, value in meta.items()
         if not key.startswith(RESERVED_META_PREFIX) and key not in _PRIVATE_META_KEYS
     }
-    return kept or None
+    return types.RequestParamsMeta(**kept) if kept else None  # type: ignore[typeddict-item]
 
 
 def _progress_token(meta: Mapping[str, Any] | None) -> Any:

@@ -101,7 +101,7 @@ async def _serve_demo(
         await runtime.close()
 
 
-async def _grow_demo_bank(runtime) -> None:  # type: ignore[no-untyped-def]
+async def _grow_demo_bank(runtime) -> None:
     """Add the large graph bank in a daemon thread (its own event loop, so per-clue validation
     never stalls the server's), then serve from it.  A daemon thread: stopping the demo must not
     wait for the build; an interrupted build is rolled back per slice and resumed next start."""

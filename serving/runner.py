@@ -45,7 +45,7 @@ async def with_dashboard(site: Any, runtime: Runtime) -> tuple[Any, Any]:
     if not found:
         raise ConfigError("the admin dashboard is not installed (no reasoning_gate.dashboard entry)")
     mount = found[0].load()
-    return await mount(site, runtime)  # type: ignore[no-any-return]
+    return await mount(site, runtime)
 
 
 def finish_after_signal() -> None:

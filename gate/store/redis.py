@@ -133,28 +133,27 @@ class RedisStore(Store):
         args: list[bytes] = [_bulk(str(len(ops)).encode())]
         prefix = self._prefix_bytes
         for op in ops:
-            cls = op.__class__
             keys.append(_bulk(prefix + op.key.encode()))
-            if cls is Incr:
+            if isinstance(op, Incr):
                 args += (_OP_INCR, _number(op.amount), _number(_ms(op.ttl)))
-            elif cls is Get:
+            elif isinstance(op, Get):
                 args.append(_OP_GET)
-            elif cls is HIncr:
+            elif isinstance(op, HIncr):
                 args += (
                     _OP_HINCR,
                     _bulk(op.field.encode()),
                     _number(op.amount),
                     _number(_ms(op.ttl)),
                 )
-            elif cls is Take:
+            elif isinstance(op, Take):
                 args.append(_OP_TAKE)
-            elif cls is Put:
+            elif isinstance(op, Put):
                 args += (_OP_PUT, _bulk(bytes(op.value)), _number(_ms(op.ttl)))
-            elif cls is PutNew:
+            elif isinstance(op, PutNew):
                 args += (_OP_PUT_NEW, _bulk(bytes(op.value)), _number(_ms(op.ttl)))
-            elif cls is Delete:
+            elif isinstance(op, Delete):
                 args.append(_OP_DELETE)
-            elif cls is HGetAll:
+            elif isinstance(op, HGetAll):
                 args.append(_OP_HGETALL)
             else:
                 raise StoreError(f"unsupported store operation: {op!r}")
@@ -214,7 +213,7 @@ class RedisStore(Store):
         )
         packed = b"".join([head, *keys, *args])
         pool = self._client.connection_pool
-        connection = await pool.get_connection()
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await connection.send_packed_command(packed, check_health=False)
             try:

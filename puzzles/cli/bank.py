@@ -101,7 +101,7 @@ def puzzles_stats(
     _print_factory_costs(costs, tiers, gate_length)
 
 
-async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
+async def _factory_numbers(url: str):
     from puzzles.db import create_engine
     from puzzles.factory.jobs import factory_costs, tier_costs
     from puzzles.migrations import create_schema
@@ -114,7 +114,7 @@ async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
         await engine.dispose()
 
 
-def _print_factory_costs(costs, tiers, gate_length: int) -> None:  # type: ignore[no-untyped-def]
+def _print_factory_costs(costs, tiers, gate_length: int) -> None:
     table = Table(title="Puzzle factory: generation cost")
     table.add_column("measure")
     table.add_column("value", justify="right")
