@@ -62,16 +62,9 @@ def _gate_command() -> str:
 async def _serve_demo(
     config, host: str, port: int, metrics_port: int | None, *, admin: bool = False
 ) -> None:  # type: ignore[no-untyped-def]
-    import uvicorn
-
     from gate.errors import GateError
     from middleware.demo import DEMO_RULES, demo_app, walkthrough
-    from serving.runner import (
-        finish_after_signal,
-        operator_hooks,
-        uvicorn_config,
-        with_dashboard,
-    )
+    from serving.runner import ServeError, operator_hooks, serve, with_dashboard
     from serving.runtime import open_runtime
 
     with console.status("Starting the gate (the first start seeds the clue bank)..."):
@@ -88,12 +81,13 @@ async def _serve_demo(
     if admin:
         site, dashboard = await with_dashboard(site, runtime)
         print(f"Admin dashboard: http://{host}:{port}/_gate/admin/", flush=True)
-    server = uvicorn.Server(uvicorn_config(site, host, port, log_level="info"))
     growing = asyncio.create_task(_grow_demo_bank(runtime))  # the large bank, after the start
     try:
         async with operator_hooks(runtime, metrics_port=metrics_port):
-            finish_after_signal()
-            await server.serve()
+            await serve(site, host, port, survive_signals=True, log_level="info")
+    except ServeError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from exc
     finally:
         growing.cancel()
         if dashboard is not None:
