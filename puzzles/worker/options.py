@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 CPU_CACHE = {"block_size": 32, "num_blocks": 256, "max_batch_tokens": 512}
 
@@ -35,5 +36,5 @@ class EngineOptions:
         cache (``CPU_CACHE``) are plenty there, unless set explicitly."""
         if not device.startswith("cpu"):
             return self
-        unset = {k: v for k, v in CPU_CACHE.items() if getattr(self, k) is None}
+        unset: dict[str, Any] = {k: v for k, v in CPU_CACHE.items() if getattr(self, k) is None}
         return replace(self, **unset)
