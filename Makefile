@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model browser js
+.PHONY: install demo test bench services install-model browser js edge
 .DEFAULT_GOAL := demo
 
 # make demo installs the project alone (what the demo runs); make install adds the [dev] extra
@@ -37,7 +37,7 @@ demo: $(VENV)/.installed-demo
 services:
 	scripts/services.sh
 
-test: install-model services browser js
+test: install-model services browser js edge
 	$(BIN)/pytest
 
 bench: install services
@@ -55,6 +55,11 @@ js: tests/js/node_modules/.package-lock.json
 
 tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+
+# Debian's nginx and caddy for the forward-auth tests (tests/test_edge.py starts them on loopback
+# from the configs in deploy/; a missing binary fails the run).
+edge:
+	@test -x /usr/sbin/nginx -a -x /usr/bin/caddy || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx caddy)
 
 # The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
 install-model: install

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from gate.store import Get, Store
@@ -74,7 +75,7 @@ _SERVABLE = (Clue.status == VERIFIED) & Clue.retired.is_(False)
 
 async def _grouped(
     connection: AsyncConnection,
-    column: ColumnElement[Any],
+    column: QueryableAttribute[Any],
     where: ColumnElement[bool] = _SERVABLE,
 ) -> list[tuple[str, int]]:
     query = select(column, func.count()).where(where).group_by(column).order_by(func.count().desc())

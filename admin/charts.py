@@ -6,7 +6,7 @@ none); colours come from the stylesheet through class names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from markupsafe import Markup, escape
@@ -22,7 +22,9 @@ def _label(value: float) -> str:
     return f"{value:g}"
 
 
-def line_chart(title: str, times: Sequence[datetime], series: dict[str, Sequence[float]]) -> Markup:
+def line_chart(
+    title: str, times: Sequence[datetime], series: Mapping[str, Sequence[float]]
+) -> Markup:
     """One SVG with a line per series (class ``series-<n>``) over shared time stamps."""
     plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
     top = max((max(values, default=0) for values in series.values()), default=0) or 1

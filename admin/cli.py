@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 import typer
 
@@ -49,7 +49,7 @@ def admin_serve(
 
 
 def _set_login(
-    action: Callable[[str, str, str], Awaitable[None]],
+    action: Callable[[str, str, str], Coroutine[Any, Any, None]],
     username: str,
     database_url: str | None,
     password_stdin: bool,

@@ -28,19 +28,16 @@ async def serve_admin(
     The dashboard runs the stored policy like any replica (its price previews use it); before any
     is stored it has no rules of its own, so previews allow everything.
     """
-    import uvicorn
-
-    from serving.runner import uvicorn_config
+    from serving.runner import serve
 
     settings = AdminSettings.from_env()
     runtime = await open_runtime(config, RuleSet([]), seed=False)
     dashboard = create_admin_app(runtime, settings)
-    server = uvicorn.Server(uvicorn_config(dashboard, host, port, log_level=log_level))
     ready(
         f"Admin dashboard on http://{host}:{port}/ (create a login with `gate admin create-user`)"
     )
     try:
-        await server.serve()
+        await serve(dashboard, host, port, log_level=log_level)
     finally:
         await runtime.close()
 

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gate.config import SETTINGS
-from gate.errors import ConfigError
-
-
-def _number(env: Mapping[str, str], name: str, minimum: float) -> float:
-    raw = env.get(name) or SETTINGS[name][0]
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw}")
-    return value
+from gate.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -31,14 +18,12 @@ class AdminSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AdminSettings:
-        env = os.environ if env is None else env
-        secure = (env.get("GATE_ADMIN_SECURE_COOKIE") or "auto").strip().lower()
-        if secure not in ("auto", "true", "false"):
-            raise ConfigError("GATE_ADMIN_SECURE_COOKIE must be auto, true or false")
+        settings = Settings.load(env)
+        secure = settings.admin_secure_cookie
         return cls(
-            session_ttl=_number(env, "GATE_ADMIN_SESSION_TTL", 60),
-            lockout_failures=int(_number(env, "GATE_ADMIN_LOCKOUT_FAILURES", 1)),
-            lockout_seconds=_number(env, "GATE_ADMIN_LOCKOUT_MINUTES", 1 / 60) * 60.0,
+            session_ttl=settings.admin_session_ttl,
+            lockout_failures=settings.admin_lockout_failures,
+            lockout_seconds=settings.admin_lockout_minutes * 60.0,
             secure_cookie=None if secure == "auto" else secure == "true",
-            sample_interval=_number(env, "GATE_ADMIN_SAMPLE_INTERVAL", 0.05),
+            sample_interval=settings.admin_sample_interval,
         )

@@ -59,7 +59,7 @@ class Admin:
 
 
 def admin_of(request: Request) -> Admin:
-    return request.app.state.admin  # type: ignore[no-any-return]
+    return request.app.state.admin
 
 
 def url(request: Request, path: str) -> str:

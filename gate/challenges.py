@@ -113,7 +113,7 @@ class ChallengeService:
         *,
         price: int,
         tier: int,
-        extra_ops: Sequence = (),
+        extra_ops: Sequence[Op] = (),
         slot: str = "",
     ) -> IssuedChallenge:
         """The client's outstanding challenge for this rule and tier, or a fresh one.
@@ -142,7 +142,7 @@ class ChallengeService:
             await self.store.execute([Delete(outstanding + ":claim")])
             raise
 
-    async def _outstanding(self, outstanding: str, extra_ops: Sequence) -> IssuedChallenge | None:
+    async def _outstanding(self, outstanding: str, extra_ops: Sequence[Op]) -> IssuedChallenge | None:
         """The pending challenge ``outstanding`` points at, if it can still be answered."""
         (pointer,) = await self.store.execute([Get(outstanding)])
         if pointer is None:
@@ -161,7 +161,7 @@ class ChallengeService:
         return replace(issued, reused=True)
 
     async def _fresh(
-        self, terms: Terms, price: int, tier: int, outstanding: str, extra_ops: Sequence
+        self, terms: Terms, price: int, tier: int, outstanding: str, extra_ops: Sequence[Op]
     ) -> IssuedChallenge:
         spec = puzzle_spec(price, tier)
         composed = await self.source.compose(spec)

@@ -139,7 +139,7 @@ def _dry_run_ops(rule_name: str, subject: str, would: str) -> list[Op]:
     ]
 
 
-_D = TypeVar("_D", Allow, Deny, Throttle, Challenge)
+_D = TypeVar("_D", bound=Allow | Deny | Throttle | Challenge)
 
 
 def _asked(decision: Decision | _UnissuedChallenge) -> int | None:
@@ -161,6 +161,7 @@ class _Quote:
     free_left: int | None = None  # set when the allowance lets this request through
     throttled: bool = False
     human_capped: bool = False
+    budget: int = 0  # requests the pass buys: the rule's, or its share of a capped price
 
 
 class Gatekeeper:
@@ -492,7 +493,7 @@ class Gatekeeper:
         if floor is None and visitor.human:
             human = self.settings.human_floor
             floor = _challenges.HUMAN_FLOOR if human is None else human
-        terms = Terms(subject, rule.scope, rule.digest, rule.budget, rule.pass_ttl, floor)
+        terms = Terms(subject, rule.scope, rule.digest, quote.budget, rule.pass_ttl, floor)
         issued = await self.challenges.issue(
             terms,
             price=price,
@@ -514,9 +515,13 @@ class Gatekeeper:
             return _Quote(free, level, price, cap, discount, throttled=True)
         # A person's price: a bounded form, whatever the rule asks.
         human_capped = visitor.human and price > self.settings.human_cap()
+        budget = rule.budget
         if human_capped:
+            # The same tokens per request as the rule's price: a client that asks for the HTML
+            # form to pay less buys proportionally fewer requests, so it saves nothing.
+            budget = max(1, rule.budget * self.settings.human_cap() // price)
             price = self.settings.human_cap()
-        return _Quote(free, level, price, cap, discount, human_capped=human_capped)
+        return _Quote(free, level, price, cap, discount, human_capped=human_capped, budget=budget)
 
     def _price(
         self, rule: Rule, rate: float, tier: Tier | None, level: int
@@ -632,7 +637,8 @@ class Gatekeeper:
         if quote.human_capped:
             reasons.append(
                 f"a person sees at most {self.settings.human_max_clues} clues: price capped at "
-                f"{price} (GATE_HUMAN_MAX_CLUES)"
+                f"{price} (GATE_HUMAN_MAX_CLUES), and the pass buys {quote.budget} of the rule's "
+                f"{rule.budget} requests (the same tokens per request)"
             )
         spec = puzzle_spec(price, quote.level)
         clues = spec.gates * spec.length

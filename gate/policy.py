@@ -294,12 +294,10 @@ def _matchers(raw: Any, where: str) -> tuple[Matcher, ...]:
         for header, pattern in spec.items():
             name = str(header).lower()
             if pattern is True:  # present, any value
-                matchers.append(lambda facts, name=name: name in facts.headers)
+                matchers.append(_header_present(name))
                 continue
             test_h = _text_matcher(pattern, f"{where}: match.headers.{header}")
-            matchers.append(
-                lambda facts, name=name, test_h=test_h: test_h(facts.headers.get(name, ""))
-            )
+            matchers.append(_header_matches(name, test_h))
     if "network" in raw:
         networks = tuple(
             _network(text, f"{where}: match.network") for text in _strings(raw["network"], where)
@@ -394,3 +392,11 @@ def _only(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(mapping) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}")
+
+
+def _header_present(name: str) -> Callable[[RequestFacts], bool]:
+    return lambda facts: name in facts.headers
+
+
+def _header_matches(name: str, test: Callable[[str], bool]) -> Callable[[RequestFacts], bool]:
+    return lambda facts: test(facts.headers.get(name, ""))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 TIERS = (1, 2, 3)  # 1 easy ... 3 hard; people get an easier tier than programs by default
 
@@ -120,7 +120,7 @@ def puzzle_to_dict(puzzle: PublicPuzzle) -> dict[str, object]:
     }
 
 
-def puzzle_from_dict(data: dict) -> PublicPuzzle:
+def puzzle_from_dict(data: dict[str, Any]) -> PublicPuzzle:
     return PublicPuzzle(
         gates=tuple(
             PublicGate(

@@ -111,7 +111,8 @@ def serialize_member(member: Member) -> str:
     try:
         if isinstance(member, InnerList):
             items = [(_wire(item.value), _wire_params(item.params)) for item in member.items]
-            return ser_innerlist((items, _wire_params(member.params)))
+            inner: Any = (items, _wire_params(member.params))  # http-sf's InnerListType
+            return ser_innerlist(inner)
         return ser_item((_wire(member.value), _wire_params(member.params)))
     except ValueError as exc:  # e.g. an integer out of range, a string SF cannot carry
         raise StructuredFieldError(str(exc)) from exc

@@ -72,7 +72,7 @@ _HEADER_MISMATCH = -32020  # mcp_types.jsonrpc.HEADER_MISMATCH: the tool listing
 UPSTREAM_ERROR = "UPSTREAM_ERROR"
 
 
-def clean_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def clean_meta(meta: Mapping[str, Any] | None) -> types.RequestParamsMeta | None:
     """The downstream's ``_meta`` without the protocol's reserved keys and the gate's own."""
     if not meta:
         return None
@@ -81,7 +81,7 @@ def clean_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
         for key, value in meta.items()
         if not key.startswith(RESERVED_META_PREFIX) and key not in _PRIVATE_META_KEYS
     }
-    return kept or None
+    return types.RequestParamsMeta(**kept) if kept else None  # type: ignore[typeddict-item]
 
 
 def _progress_token(meta: Mapping[str, Any] | None) -> Any:
@@ -718,48 +718,24 @@ def bind(host: str, port: int) -> socket.socket:
 async def _serve_http(
     app: Any, sock: socket.socket, host: str, port: int, on_ready: Callable[[], None]
 ) -> None:
-    """Run uvicorn on ``sock`` until cancelled, then stop it the graceful way so it closes its
-    sockets (a cancelled ``serve()`` leaves the listening socket open)."""
-    import uvicorn
+    """Serve on the bound ``sock`` through the gate's one server runner."""
+    from serving.runner import ServeError, serve
 
-    web = uvicorn.Server(
-        uvicorn.Config(
+    try:
+        await serve(
             app,
-            host=host,
-            port=port,
+            host,
+            port,
+            sockets=[sock],
+            ready=on_ready,
             log_level="warning",
             access_log=False,
-            proxy_headers=False,  # the gate trusts forwarding headers from its own list only
             timeout_graceful_shutdown=2,  # open SSE streams must not hold the exit
         )
-    )
-    done = anyio.Event()
-    serving = anyio.CancelScope(shield=True)
-
-    async def run() -> None:
-        try:
-            with serving:
-                await web.serve(sockets=[sock])
-        except SystemExit:  # uvicorn exits this way when it cannot bind; reported below
-            pass
-        finally:
-            done.set()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        try:
-            while not web.started:  # uvicorn has no start-up callback
-                if done.is_set():
-                    raise GatewayError(f"cannot listen on {host}:{port}")
-                await anyio.sleep(0.02)
-            on_ready()
-            await done.wait()
-        finally:
-            web.should_exit = True
-            with anyio.move_on_after(5, shield=True):
-                await done.wait()
-            serving.cancel()
-            sock.close()
+    except ServeError as exc:
+        raise GatewayError(str(exc)) from None
+    finally:
+        sock.close()
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:

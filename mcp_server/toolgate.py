@@ -555,6 +555,7 @@ class ToolGate:
         if rule is None:
             return _error(f"{tool!r} is not a priced tool; call it directly.", code="not_priced")
         gatekeeper = await self.gatekeeper()
+        assert isinstance(tool, str)  # a rule was found for it
         decision = await gatekeeper.decide(_caller(ctx).visitor(), rule)
         if isinstance(decision, Deny | Throttle):
             return _refused(refusal(decision, tool_wording(tool)))
@@ -618,9 +619,10 @@ class ToolGate:
             return result
         tools = []
         for tool in result["tools"]:
-            if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-                self._declared[tool["name"]] = tool.get("outputSchema") is not None
-            rule = self.rules.get(tool.get("name")) if isinstance(tool, dict) else None
+            name = tool.get("name") if isinstance(tool, dict) else None
+            if isinstance(tool, dict) and isinstance(name, str):
+                self._declared[name] = tool.get("outputSchema") is not None
+            rule = self.rules.get(name) if isinstance(name, str) else None
             if rule is not None and rule.action is Action.PRICE:
                 note = (
                     f"\n\nPrice: about {rule.price} solver tokens buys a pass for {rule.budget} calls "
@@ -655,7 +657,11 @@ def _caller(ctx: Any) -> _Caller:
     client = getattr(request, "client", None)
     peer = getattr(client, "host", None) if client is not None else None
     headers = getattr(request, "headers", None)
-    forwarded = tuple(headers.getlist("x-forwarded-for")) if hasattr(headers, "getlist") else ()
+    forwarded = (
+        tuple(headers.getlist("x-forwarded-for"))
+        if headers is not None and hasattr(headers, "getlist")
+        else ()
+    )
     return _Caller(identity=STDIO_IDENTITY, peer=peer, forwarded_for=forwarded)
 
 
@@ -663,7 +669,7 @@ def _modern(ctx: Any) -> bool:
     from mcp_types.version import is_version_at_least
 
     version = getattr(ctx, "protocol_version", None)
-    return bool(version) and is_version_at_least(version, _MODERN)
+    return isinstance(version, str) and bool(version) and is_version_at_least(version, _MODERN)
 
 
 def _can_elicit(ctx: Any) -> bool:

@@ -91,8 +91,8 @@ class GateMiddleware:
                 self.gatekeeper, endpoint=self.endpoint, cookie_name=self.cookie_name
             )
             # Public and the same for everyone: caches may keep it briefly.
-            response = JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
-            await response(scope, receive, send)
+            public = JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
+            await public(scope, receive, send)
             return
         visitor, flavor = self._visitor(scope)
         try:
@@ -134,6 +134,7 @@ class GateMiddleware:
             else:
                 await self.app(scope, receive, _with_budget(send, decision.remaining))
             return
+        response: Response
         if isinstance(decision, Challenge):
             response = challenge_response(
                 decision.challenge,
@@ -145,15 +146,15 @@ class GateMiddleware:
                 free=(decision.rule.free_per_window, self.gatekeeper.settings.rate_window),
             )
         else:
-            refused = refusal(decision)
+            said = refusal(decision)
             response = message_response(
-                refused.status,
-                refused.title,
-                refused.message,
+                said.status,
+                said.title,
+                said.message,
                 flavor=flavor,
-                error=refused.code,
-                headers=refused.headers,
-                extra=refused.fields,
+                error=said.code,
+                headers=said.headers,
+                extra=said.fields,
             )
         await self._answer(scope, receive, send, response)
 

@@ -62,16 +62,9 @@ def _gate_command() -> str:
 async def _serve_demo(
     config, host: str, port: int, metrics_port: int | None, *, admin: bool = False
 ) -> None:  # type: ignore[no-untyped-def]
-    import uvicorn
-
     from gate.errors import GateError
     from middleware.demo import DEMO_RULES, demo_app, walkthrough
-    from serving.runner import (
-        finish_after_signal,
-        operator_hooks,
-        uvicorn_config,
-        with_dashboard,
-    )
+    from serving.runner import ServeError, operator_hooks, serve, with_dashboard
     from serving.runtime import open_runtime
 
     with console.status("Starting the gate (the first start seeds the clue bank)..."):
@@ -88,12 +81,13 @@ async def _serve_demo(
     if admin:
         site, dashboard = await with_dashboard(site, runtime)
         print(f"Admin dashboard: http://{host}:{port}/_gate/admin/", flush=True)
-    server = uvicorn.Server(uvicorn_config(site, host, port, log_level="info"))
     growing = asyncio.create_task(_grow_demo_bank(runtime))  # the large bank, after the start
     try:
         async with operator_hooks(runtime, metrics_port=metrics_port):
-            finish_after_signal()
-            await server.serve()
+            await serve(site, host, port, survive_signals=True, log_level="info")
+    except ServeError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from exc
     finally:
         growing.cancel()
         if dashboard is not None:
@@ -101,7 +95,7 @@ async def _serve_demo(
         await runtime.close()
 
 
-async def _grow_demo_bank(runtime) -> None:  # type: ignore[no-untyped-def]
+async def _grow_demo_bank(runtime) -> None:
     """Add the large graph bank in a daemon thread (its own event loop, so per-clue validation
     never stalls the server's), then serve from it.  A daemon thread: stopping the demo must not
     wait for the build; an interrupted build is rolled back per slice and resumed next start."""
@@ -135,8 +129,7 @@ async def _grow_demo_bank(runtime) -> None:  # type: ignore[no-untyped-def]
     try:
         result = await done
         if result is not None:
-            runtime.composer.replace_index(await runtime.bank.load_index())
-            await runtime.engine.dispose()  # no idle SQL connection while serving (open_runtime)
+            await runtime.reload_bank(force=True)
             added = sum(result.added.values())
             print(
                 f"Large clue bank ready: {added} clues added in {result.seconds:.0f} s; "
@@ -203,6 +196,77 @@ def proxy(
                 ready=lambda line: console.print(line),
             )
         )
+    except GateError as exc:
+        errors.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True  # "--name VALUE": the value goes too
+        elif not arg.startswith(tuple(f"{name}=" for name in names)):
+            kept.append(arg)
+    return kept
+
+
+def authz(
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            help="As for gate proxy: PREFIX=allow | PREFIX=deny | PREFIX=price:TOKENS[...]; "
+            "repeatable. GATE_POLICY_FILE replaces these with a full policy.",
+        ),
+    ] = None,
+    rules_file: Annotated[
+        Path | None, typer.Option("--rules-file", help="One --rule per line.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    redis_url: Annotated[
+        str | None,
+        typer.Option("--redis-url", help="Shared store (needed for --workers above 1)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes sharing the port (SO_REUSEPORT) and the store.")
+    ] = 1,
+    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Forward auth for an edge proxy (nginx auth_request, Caddy forward_auth, Traefik
+    ForwardAuth, Envoy ext_authz): the gate's decision alone. Needs GATE_TRUSTED_PROXIES."""
+    import sys
+
+    from gate.errors import GateError
+    from middleware.authz_cli import serve_authz, spawned_workers
+
+    config = load_config(store_url=redis_url, database_url=database_url)
+    if workers > 1 and config.store_url.startswith("memory"):
+        errors.print("[red]--workers above 1 needs a shared store: give --redis-url[/red]")
+        raise typer.Exit(2)
+    # The other workers run this command again, without --workers and --metrics-port (one
+    # metrics listener, in this process).
+    child_argv = _without_options(sys.argv[1:], ("--workers", "--metrics-port"))
+    try:
+        with spawned_workers([*child_argv, "--reuse-port"], workers - 1):
+            run_server(
+                serve_authz(
+                    host=host,
+                    port=port,
+                    rules=rule or [],
+                    rules_path=rules_file,
+                    config=config,
+                    metrics_port=metrics_port,
+                    reuse_port=reuse_port or workers > 1,
+                    ready=lambda line: console.print(line),
+                )
+            )
     except GateError as exc:
         errors.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -57,6 +57,11 @@ def demo_app(gatekeeper: Gatekeeper) -> ASGIApp:
 
 def walkthrough(base: str, gate: str = "gate") -> str:
     """What ``gate demo`` prints: requests to try by hand, and the scripted cycle."""
+    path_hint = (
+        f"\nRun gate as {gate} (or activate the environment first: . .venv/bin/activate).\n"
+        if gate != "gate"
+        else ""
+    )
     return f"""
 Reasoning Gate demo on {base}
 
@@ -71,6 +76,4 @@ Reasoning Gate demo on {base}
        {gate} demo --walkthrough
   4. Every response paid with the pass tells the budget left in Gate-Budget-Remaining; after 5
      pages the pass is used up and the next request is challenged again.
-
-Run gate as {gate} (or activate the environment first: . .venv/bin/activate).
-"""
+{path_hint}"""

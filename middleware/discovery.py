@@ -31,9 +31,9 @@ def discovery_document(
         if tier in basis:
             # What that number rests on: measured by named models, or the tier default.
             tiers[str(tier)]["price_basis"] = basis[tier]
-    decode_rate: float | None = settings.decode_rate or challenges.DECODE_RATE
-    if not math.isfinite(decode_rate):  # an infinite rate: no floor by default (JSON has no inf)
-        decode_rate = None
+    rate = settings.decode_rate or challenges.DECODE_RATE
+    # An infinite rate: no floor by default (JSON has no inf).
+    decode_rate: float | None = rate if math.isfinite(rate) else None
     return {
         "version": 1,
         "scheme": SCHEME,

@@ -657,7 +657,7 @@ def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes
 
 
 def _http_scheme(scope: Scope) -> str:
-    scheme = scope.get("scheme", "http")
+    scheme = str(scope.get("scheme", "http"))
     return {"ws": "http", "wss": "https"}.get(scheme, scheme)
 
 

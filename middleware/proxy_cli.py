@@ -14,7 +14,6 @@ number of requests per rate window a client makes before paying.  Unmatched path
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -127,9 +126,7 @@ async def serve_proxy(
     rules, settings or upstream) before anything listens, and GateError when the gate cannot start.
     Run it on uvloop, as the CLI's other servers are.
     """
-    import uvicorn
-
-    from serving.runner import finish_after_signal, operator_hooks, with_dashboard
+    from serving.runner import operator_hooks, serve, with_dashboard
     from serving.runtime import open_runtime
 
     texts = [*(load_rules(rules_path) if rules_path else []), *rules]
@@ -148,44 +145,29 @@ async def serve_proxy(
         site, dashboard = app, None
         if admin:
             site, dashboard = await with_dashboard(app, runtime)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                site,
-                host=host,
-                port=port,
-                log_level=log_level,
-                lifespan="on",  # closes the upstream client on shutdown
-                # The gate reads forwarding headers itself, from GATE_TRUSTED_PROXIES only; uvicorn's
-                # own handling would believe any loopback peer's X-Forwarded-For.
-                proxy_headers=False,
-                # The upstream's Server and Date headers pass through; do not add a second pair.
-                server_header=False,
-                date_header=False,
-                timeout_graceful_shutdown=10,  # open WebSockets must not hold a stop forever
-            )
-        )
-        hooks = operator_hooks(runtime, metrics_port=metrics_port)
-        await hooks.__aenter__()
-        finish_after_signal()
-        serving = asyncio.ensure_future(server.serve())
-        try:
-            while not server.started:  # uvicorn has no start-up callback
-                if serving.done():  # it could not start (port taken): its error says why
-                    await serving
-                    return
-                await asyncio.sleep(0.02)
+
+        def announce() -> None:
             if ready is not None:
                 ready(f"proxying {upstream} on http://{host}:{port} ({len(ruleset.rules)} rules)")
-            await asyncio.shield(serving)
-        except asyncio.CancelledError:
-            # Stop like on SIGINT: drain connections and run the lifespan shutdown, then re-raise.
-            server.should_exit = True
-            await serving
-            raise
+
+        try:
+            async with operator_hooks(runtime, metrics_port=metrics_port):
+                await serve(
+                    site,
+                    host,
+                    port,
+                    ready=announce,
+                    survive_signals=True,
+                    log_level=log_level,
+                    lifespan="on",  # closes the upstream client on shutdown
+                    # The upstream's Server and Date headers pass through; no second pair.
+                    server_header=False,
+                    date_header=False,
+                    timeout_graceful_shutdown=10,  # open WebSockets must not hold a stop forever
+                )
         finally:
             await app.app.aclose()  # type: ignore[attr-defined]  # idempotent after lifespan
             if dashboard is not None:
                 await dashboard.stop()
-            await hooks.__aexit__(None, None, None)
     finally:
         await runtime.close()

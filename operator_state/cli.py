@@ -11,9 +11,7 @@ from rich.table import Table
 from gate.commands import DatabaseUrl, console, errors, load_config
 from puzzles.cli.db import with_engine
 
-app = typer.Typer(
-    help="API keys: clients priced as themselves, with a tier.", no_args_is_help=True
-)
+app = typer.Typer(help="API keys: clients priced as themselves, with a tier.", no_args_is_help=True)
 
 
 @app.command("create")
@@ -27,7 +25,9 @@ def apikeys_create(
     """Create a key; it is printed once and stored only as a hash."""
     from operator_state.apikeys import create_api_key
 
-    key = asyncio.run(with_engine(load_config(database_url=database_url), create_api_key, name, tier))
+    key = asyncio.run(
+        with_engine(load_config(database_url=database_url), create_api_key, name, tier)
+    )
     console.print(
         f"API key for {name}: [bold]{key}[/bold]\nSend it as 'Gate-Key: <key>'. It cannot be shown again."
     )
@@ -38,7 +38,8 @@ def apikeys_list(database_url: DatabaseUrl = None) -> None:
     """List key holders, tiers and whether the key is revoked."""
     from operator_state.apikeys import list_api_keys
 
-    records = asyncio.run(with_engine(load_config(database_url=database_url), list_api_keys))
+    config = load_config(database_url=database_url)
+    records = asyncio.run(with_engine(config, list_api_keys, reads_only=True))
     table = Table(title="API keys")
     for column in ("name", "tier", "state"):
         table.add_column(column)
@@ -58,4 +59,3 @@ def apikeys_revoke(
         errors.print(f"[red]no active key named {name!r}[/red]")
         raise typer.Exit(1)
     console.print(f"Revoked the key of {name}.")
-

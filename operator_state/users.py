@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gate.errors import ConfigError
 from operator_state.models import AdminUser
+from puzzles.models import table_of
 
 _HASHER = PasswordHasher()  # argon2-cffi's defaults follow RFC 9106's recommendation
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,100}")
@@ -40,7 +41,7 @@ async def create_user(engine: AsyncEngine, username: str, password: str) -> None
         if found is not None:
             raise ConfigError(f"admin user {username!r} exists; use `gate admin passwd`")
         await connection.execute(
-            AdminUser.__table__.insert().values(username=username, password_hash=digest)
+            table_of(AdminUser).insert().values(username=username, password_hash=digest)
         )
 
 

@@ -14,11 +14,12 @@ clues reach :meth:`ClueBank.load_index`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ from puzzles.models import (
     FactoryJob,
     ServeSample,
     Word,
+    table_of,
 )
 from puzzles.validate import answer_initial, validate_clue
 
@@ -50,9 +52,9 @@ _KEY_MAX = 256
 _NON_ALNUM = re.compile(r"[\W_]+")
 _WORD_RE = re.compile(rf"[a-z]{{{WORD_MIN},{WORD_MAX}}}")
 
-_clues = Clue.__table__
-_words = Word.__table__
-_samples = ServeSample.__table__
+_clues = table_of(Clue)
+_words = table_of(Word)
+_samples = table_of(ServeSample)
 SAMPLE_KEEP = timedelta(days=7)
 
 
@@ -130,6 +132,8 @@ class ClueBank:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         dialect = engine.dialect.name
+        # Either dialect's insert: both offer on_conflict_do_nothing, which is all we use.
+        self._insert: Callable[[Any], Any]
         if dialect == "postgresql":
             self._insert = postgresql.insert
         elif dialect == "sqlite":
@@ -333,13 +337,27 @@ class ClueBank:
             )
             clues = [IndexedClue(*row) for row in clue_rows]
             words = (await conn.execute(select(_words.c.word))).scalars().all()
-        return BankIndex.build(clues, words)
+        # Building takes a second or more for a large bank: off the event loop, so a live gate
+        # reloading its index keeps answering meanwhile.
+        return await asyncio.to_thread(BankIndex.build, clues, words)
+
+    async def revision(self) -> tuple[int, int]:
+        """(servable clues, highest servable id): changes when clues are added, retired or
+        withdrawn, so a live gate can tell when to reload its index."""
+        c = _clues.c
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(func.count(), func.coalesce(func.max(c.id), 0)).where(_servable())
+                )
+            ).one()
+        return int(row[0]), int(row[1])
 
 
 def measured_by() -> Any:
     """Clue id -> the reference models of its accepted calibration (the latest job's)."""
-    items = FactoryItem.__table__
-    jobs = FactoryJob.__table__
+    items = table_of(FactoryItem)
+    jobs = table_of(FactoryJob)
     return (
         select(items.c.clue_id, func.max(items.c.solver_models).label("models"))
         .join(jobs, jobs.c.id == items.c.job_id)

@@ -150,10 +150,14 @@ class BankComposer:
         return None if where is None else self._pools[where[0]][where[1]][where[2]]
 
     def replace_index(
-        self, index: BankIndex, whole_gates: Sequence[WholeGate] | None = None
+        self,
+        index: BankIndex,
+        whole_gates: Sequence[WholeGate] | None = None,
+        served_out: Iterable[int] = (),
     ) -> None:
         """Serve from a freshly loaded index (and whole gates, when given); clues dropped for the
-        serve limit stay dropped."""
+        serve limit stay dropped, and so do ``served_out`` (SQL's, other replicas' serves)."""
+        self._dropped.update(served_out)
         if whole_gates is not None:
             self._whole_gates = tuple(whole_gates)
         self._reuser = None

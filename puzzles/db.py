@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -47,6 +48,14 @@ def resolve_url(url: str | None) -> URL:
         # An explicit sync driver (psycopg2, pysqlite) is replaced too: it would block the loop.
         parsed = parsed.set(drivername=wanted)
     return parsed
+
+
+def sqlite_directory(url: str | None) -> Path | None:
+    """The directory a SQLite file database lives in (None for other databases or memory)."""
+    resolved = resolve_url(url)
+    if resolved.get_backend_name() != "sqlite" or resolved.database in (None, "", ":memory:"):
+        return None
+    return Path(resolved.database).expanduser().absolute().parent
 
 
 def _server_settings_from_options(url: URL) -> tuple[URL, dict[str, str]]:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -52,6 +53,14 @@ WORD_MIN, WORD_MAX = 4, 12
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, typed as the ``Table`` it is (SQLAlchemy declares ``__table__`` as the
+    wider ``FromClause``, which has no ``insert``/``update``)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Clue(Base):

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from puzzles.models import PublishedGate, PublishedGateClue
+from puzzles.models import PublishedGate, PublishedGateClue, table_of
 from puzzles.whole import WholeGate
 
-_gates = PublishedGate.__table__
-_positions = PublishedGateClue.__table__
+_gates = table_of(PublishedGate)
+_positions = table_of(PublishedGateClue)
 
 
 def gate_key(solution: str, clue_ids: Sequence[int]) -> str:

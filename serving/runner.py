@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from importlib.metadata import entry_points
 from typing import Any
 
-from gate.errors import ConfigError
+from gate.errors import ConfigError, GateError
 from serving.runtime import Runtime
 
 log = logging.getLogger("reasoning_gate")
@@ -43,9 +43,11 @@ async def with_dashboard(site: Any, runtime: Runtime) -> tuple[Any, Any]:
     started dashboard (stop it before closing the runtime)."""
     found = [entry for entry in entry_points(group=DASHBOARD_GROUP) if entry.name == "admin"]
     if not found:
-        raise ConfigError("the admin dashboard is not installed (no reasoning_gate.dashboard entry)")
+        raise ConfigError(
+            "the admin dashboard is not installed (no reasoning_gate.dashboard entry)"
+        )
     mount = found[0].load()
-    return await mount(site, runtime)  # type: ignore[no-any-return]
+    return await mount(site, runtime)
 
 
 def finish_after_signal() -> None:
@@ -64,6 +66,65 @@ def uvicorn_config(app: Any, host: str, port: int, **options: Any) -> Any:
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, proxy_headers=False, **options)
+
+
+class ServeError(GateError):
+    """The server could not start listening (the port is taken, the address is not ours)."""
+
+
+async def serve(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    ready: Callable[[], None] | None = None,
+    survive_signals: bool = False,
+    sockets: list[Any] | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` on ``host:port`` until uvicorn stops (SIGINT/SIGTERM) or the caller is
+    cancelled; the one way every gate server starts.  ``sockets``: listen on these, already
+    bound (the MCP gateway binds first so a port in use is one clear line).
+
+    ``ready`` runs once uvicorn listens.  A cancelled caller stops the server the graceful way,
+    so it closes its sockets (a cancelled ``serve()`` would leave the listening socket open).
+    ``survive_signals``: after a stop signal the caller's clean-up still runs (see
+    ``finish_after_signal``).  Raises ``ServeError`` when uvicorn cannot listen.
+    """
+    import anyio
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn_config(app, host, port, **options))
+    if survive_signals:
+        finish_after_signal()
+    done = anyio.Event()
+    shielded = anyio.CancelScope(shield=True)
+
+    async def run() -> None:
+        try:
+            with shielded:
+                await server.serve(sockets=sockets)
+        except SystemExit:  # uvicorn exits this way when it cannot bind; reported below
+            pass
+        finally:
+            done.set()
+
+    grace = float(options.get("timeout_graceful_shutdown") or 5) + 5
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(run)
+        try:
+            while not server.started:  # uvicorn has no start-up callback
+                if done.is_set():
+                    raise ServeError(f"cannot listen on {host}:{port}")
+                await anyio.sleep(0.02)
+            if ready is not None:
+                ready()
+            await done.wait()
+        finally:
+            server.should_exit = True
+            with anyio.move_on_after(grace, shield=True):
+                await done.wait()
+            shielded.cancel()
 
 
 @contextlib.asynccontextmanager

@@ -39,6 +39,7 @@ log = logging.getLogger("reasoning_gate")
 API_KEY_REFRESH = 30.0  # seconds
 SERVE_FLUSH = 15.0  # seconds between writes of clue serve counts to SQL
 HEALTH_REFRESH = 60.0  # seconds between readings of the bank-health gauges from SQL
+BANK_RELOAD = 60.0  # seconds between checks for clues added or retired (refill, import, build)
 
 if TYPE_CHECKING:  # the concrete parts are imported lazily: `gate --help` must stay instant
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -64,6 +65,7 @@ class Runtime:
     policy_version: int = 0  # the stored version running here; 0: the rules given in code
     _refused_version: int = 0  # newest stored version that did not validate here (logged once)
     _overrides_revision: tuple[int, int] = (-1, -1)
+    bank_revision: tuple[int, int] = (-1, -1)  # ClueBank.revision() of the index being served
     _poll_engine: AsyncEngine | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -85,6 +87,24 @@ class Runtime:
 
         publish(await bank_health(self.engine, self.config.serve_limit, self.config.bank_low_water))
         await self.engine.dispose()  # no idle SQL connection while serving (see open_runtime)
+
+    async def reload_bank(self, *, force: bool = False) -> bool:
+        """Serve a fresh index when the bank changed (clues added by a refill, import or build,
+        or retired); True when it was reloaded.  Other replicas' serves recorded in SQL come
+        with it, so a clue they used up is not offered here again."""
+        from puzzles.published import load_whole_gates
+
+        revision = await self.bank.revision()
+        if revision == self.bank_revision and not force:
+            await self.engine.dispose()
+            return False
+        index = await self.bank.load_index()
+        served_out = await self.bank.served_out(self.config.serve_limit)
+        whole = await load_whole_gates(self.engine) if self.config.whole_gates else None
+        await self.engine.dispose()  # no idle SQL connection while serving (see open_runtime)
+        self.composer.replace_index(index, whole, served_out)
+        self.bank_revision = revision
+        return True
 
     async def refresh_api_keys(self) -> None:
         """Load the active API keys; keys created or revoked elsewhere apply within a minute."""
@@ -234,6 +254,7 @@ async def open_runtime(
         seeded = 0
         if seed and await bank.is_empty():
             seeded, _ = await seed_bank(config.resolved_database_url)
+        revision = await bank.revision()
         index = await bank.load_index()
         served_out = await bank.served_out(config.serve_limit)
         whole = await load_whole_gates(engine) if config.whole_gates else ()
@@ -259,12 +280,15 @@ async def open_runtime(
         except OSError as exc:
             await store.close()
             await engine.dispose()
-            raise ConfigError(f"GATE_DECISION_LOG: cannot open {config.decision_log}: {exc}") from exc
+            raise ConfigError(
+                f"GATE_DECISION_LOG: cannot open {config.decision_log}: {exc}"
+            ) from exc
     if config.bot_keys_dir is not None:
         from gate.botauth import KeyDirectory
 
         gatekeeper.bot_keys = KeyDirectory.load(config.bot_keys_dir)
     runtime = Runtime(config, store, gatekeeper, engine, seeded, composer, bank)
+    runtime.bank_revision = revision
     runtime._poll_engine, runtime.sessions = _operator_sessions(config.resolved_database_url)
     try:
         await runtime.refresh_api_keys()
@@ -290,6 +314,9 @@ async def open_runtime(
         ),
         asyncio.create_task(
             runtime._every(HEALTH_REFRESH, runtime.refresh_health, "reading bank health")
+        ),
+        asyncio.create_task(
+            runtime._every(BANK_RELOAD, runtime.reload_bank, "reloading the clue bank")
         ),
     ]
     if runtime.watcher is not None:

@@ -41,6 +41,7 @@ CORE_SERVICES = {
         "gateway",
         "mcp",
         "admin",
+        "refill",
     ),
 }
 SECRET_WORDS = re.compile(r"(?i)(password|secret|token|private|signing_key|api_key)")
@@ -137,7 +138,7 @@ def test_migrations_run_once_before_any_gate_serves(resolved: dict) -> None:
     services = resolved["services"]
     assert services["migrate"]["command"] == ["db", "upgrade"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("gateway", "mcp"):
+    for name in ("gateway", "mcp", "refill"):
         assert services[name]["depends_on"]["seed"]["condition"] == "service_completed_successfully"
     assert services["admin"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"

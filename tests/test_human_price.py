@@ -38,6 +38,33 @@ async def test_a_person_sees_at_most_the_human_clue_cap_and_a_program_pays_in_fu
     assert program.challenge.price >= 6_000
 
 
+async def test_a_capped_price_buys_a_share_of_the_budget_so_posing_as_a_person_saves_nothing() -> (
+    None
+):
+    source = FixedWordSource()
+    gatekeeper = Gatekeeper(
+        MemoryStore(),
+        source,
+        PassCodec(KeyRing.generate()),
+        RuleSet([Rule("/api/", price=6_000, budget=100)]),
+        GateSettings(human_max_clues=8),
+    )
+    minted = {}
+    for who, human in (("192.0.2.1", True), ("198.51.100.1", False)):
+        visitor = Visitor(path="/api/x", peer=who, human=human)
+        decision = await gatekeeper.decide(visitor)
+        assert isinstance(decision, Challenge)
+        gates = len(decision.challenge.puzzle.gates)
+        passed = await gatekeeper.solve(
+            decision.challenge.challenge_id, visitor, source.issued[-gates:]
+        )
+        minted[human] = (decision.challenge.price, passed.claims.budget)
+    (person_price, person_budget), (program_price, program_budget) = minted[True], minted[False]
+    assert person_price == 8 * 150 and program_budget == 100 and program_price >= 6_000
+    assert person_budget == 100 * 1_200 // 6_000  # 20 requests for a fifth of the tokens
+    assert person_price / person_budget >= 6_000 / program_budget  # tokens per request
+
+
 async def test_the_preview_says_when_a_persons_price_is_capped() -> None:
     gatekeeper = keeper(human_max_clues=8)
     preview = await gatekeeper.preview(Visitor(path="/api/x", peer="192.0.2.1", human=True))

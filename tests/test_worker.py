@@ -367,7 +367,13 @@ async def test_closing_a_generation_early_frees_its_slot_and_cache(
     assert busy.kv_blocks_free < idle["kv_blocks_free"]
     await events.aclose()
     after = await _idle_queue(client)
-    # Its blocks came back (complete prompt blocks may stay cached for prefix sharing).
+    # Its blocks came back (complete prompt blocks may stay cached for prefix sharing); on a
+    # loaded machine the engine may free them a step after it stops counting the request.
+    for _ in range(500):
+        if after["kv_blocks_free"] > busy.kv_blocks_free:
+            break
+        await asyncio.sleep(0.01)
+        after = await _idle_queue(client)
     assert after["kv_blocks_free"] > busy.kv_blocks_free
     assert after["tenants"]["leaver"]["output_tokens"] < 500
 

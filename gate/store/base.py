@@ -27,22 +27,28 @@ class Store(abc.ABC):
         """Raise ``StoreError`` when the backend is unreachable."""
 
     async def get(self, key: str) -> bytes | None:
-        return (await self.execute([Get(key)]))[0]
+        result: bytes | None = (await self.execute([Get(key)]))[0]
+        return result
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         await self.execute([Put(key, value, ttl)])
 
     async def take(self, key: str) -> bytes | None:
-        return (await self.execute([Take(key)]))[0]
+        result: bytes | None = (await self.execute([Take(key)]))[0]
+        return result
 
     async def delete(self, key: str) -> bool:
-        return (await self.execute([Delete(key)]))[0]
+        result: bool = (await self.execute([Delete(key)]))[0]
+        return result
 
     async def incr(self, key: str, amount: int = 1, ttl: float = 60.0) -> int:
-        return (await self.execute([Incr(key, amount, ttl)]))[0]
+        result: int = (await self.execute([Incr(key, amount, ttl)]))[0]
+        return result
 
     async def hincr(self, key: str, field: str, amount: int = 1, ttl: float = 86_400.0) -> int:
-        return (await self.execute([HIncr(key, field, amount, ttl)]))[0]
+        result: int = (await self.execute([HIncr(key, field, amount, ttl)]))[0]
+        return result
 
     async def hgetall(self, key: str) -> dict[str, int]:
-        return (await self.execute([HGetAll(key)]))[0]
+        result: dict[str, int] = (await self.execute([HGetAll(key)]))[0]
+        return result

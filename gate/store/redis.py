@@ -27,6 +27,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from gate.errors import ConfigError, StoreError
@@ -133,28 +134,27 @@ class RedisStore(Store):
         args: list[bytes] = [_bulk(str(len(ops)).encode())]
         prefix = self._prefix_bytes
         for op in ops:
-            cls = op.__class__
             keys.append(_bulk(prefix + op.key.encode()))
-            if cls is Incr:
+            if isinstance(op, Incr):
                 args += (_OP_INCR, _number(op.amount), _number(_ms(op.ttl)))
-            elif cls is Get:
+            elif isinstance(op, Get):
                 args.append(_OP_GET)
-            elif cls is HIncr:
+            elif isinstance(op, HIncr):
                 args += (
                     _OP_HINCR,
                     _bulk(op.field.encode()),
                     _number(op.amount),
                     _number(_ms(op.ttl)),
                 )
-            elif cls is Take:
+            elif isinstance(op, Take):
                 args.append(_OP_TAKE)
-            elif cls is Put:
+            elif isinstance(op, Put):
                 args += (_OP_PUT, _bulk(bytes(op.value)), _number(_ms(op.ttl)))
-            elif cls is PutNew:
+            elif isinstance(op, PutNew):
                 args += (_OP_PUT_NEW, _bulk(bytes(op.value)), _number(_ms(op.ttl)))
-            elif cls is Delete:
+            elif isinstance(op, Delete):
                 args.append(_OP_DELETE)
-            elif cls is HGetAll:
+            elif isinstance(op, HGetAll):
                 args.append(_OP_HGETALL)
             else:
                 raise StoreError(f"unsupported store operation: {op!r}")
@@ -214,21 +214,33 @@ class RedisStore(Store):
         )
         packed = b"".join([head, *keys, *args])
         pool = self._client.connection_pool
-        connection = await pool.get_connection()
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await connection.send_packed_command(packed, check_health=False)
             try:
-                return await connection.read_response()
-            except NoScriptError:  # a restarted or flushed server: load the script and retry
-                await connection.send_command("SCRIPT", "LOAD", _SCRIPT)
-                await connection.read_response()
-                await connection.send_packed_command(packed, check_health=False)
-                return await connection.read_response()
+                return await self._run(connection, packed)
+            except RedisConnectionError:
+                # A pooled connection to a server that has since restarted fails on first use,
+                # before that server (which never saw the connection) ran anything: one fresh
+                # connection retries the batch, so a restart costs one failed batch per live
+                # connection no longer.  A second failure is the server really being away.
+                await connection.disconnect()
+                return await self._run(connection, packed)
         except BaseException:
             await connection.disconnect()  # a half-read reply must never reach the next caller
             raise
         finally:
             await pool.release(connection)
+
+    @staticmethod
+    async def _run(connection: Any, packed: bytes) -> Any:
+        await connection.send_packed_command(packed, check_health=False)
+        try:
+            return await connection.read_response()
+        except NoScriptError:  # a restarted or flushed server: load the script and retry
+            await connection.send_command("SCRIPT", "LOAD", _SCRIPT)
+            await connection.read_response()
+            await connection.send_packed_command(packed, check_health=False)
+            return await connection.read_response()
 
     async def ping(self) -> None:
         try:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from gate.commands import DatabaseUrl, console, errors, load_config
+from puzzles.cli.db import database_ready
 
 
 def puzzles_seed(database_url: DatabaseUrl = None) -> None:
@@ -16,6 +17,7 @@ def puzzles_seed(database_url: DatabaseUrl = None) -> None:
     from puzzles.builtin import seed_bank
 
     config = load_config(database_url=database_url)
+    database_ready(config)
     with console.status("Seeding the clue bank..."):
         clues, words = asyncio.run(seed_bank(config.resolved_database_url))
     console.print(f"Added {clues} clues and {words} words (existing entries are kept).")
@@ -79,6 +81,7 @@ def puzzles_stats(
     from puzzles.factory import phrasing_counts
 
     config = load_config(database_url=database_url)
+    database_ready(config, reads_only=True)
     counts = asyncio.run(_bank_counts(config.resolved_database_url))
     for title, mapping in (
         ("tier", counts.by_tier),
@@ -98,7 +101,7 @@ def puzzles_stats(
     _print_factory_costs(costs, tiers, gate_length)
 
 
-async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
+async def _factory_numbers(url: str):
     from puzzles.db import create_engine
     from puzzles.factory.jobs import factory_costs, tier_costs
     from puzzles.migrations import create_schema
@@ -111,7 +114,7 @@ async def _factory_numbers(url: str):  # type: ignore[no-untyped-def]
         await engine.dispose()
 
 
-def _print_factory_costs(costs, tiers, gate_length: int) -> None:  # type: ignore[no-untyped-def]
+def _print_factory_costs(costs, tiers, gate_length: int) -> None:
     table = Table(title="Puzzle factory: generation cost")
     table.add_column("measure")
     table.add_column("value", justify="right")

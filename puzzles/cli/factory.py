@@ -113,7 +113,7 @@ def puzzles_generate(
     if match != ANSWER:  # only when set, so jobs started before the option still resume
         params["match"] = match
 
-    async def targets(engine):  # type: ignore[no-untyped-def]
+    async def targets(engine):
         if phrasings is not None:
             # Every fact may get more phrasings: no exclusion of answers the bank has.
             return grounded_targets(
@@ -147,7 +147,7 @@ def puzzles_generate(
         match=match,
     )
 
-    def run(engine, **progress):  # type: ignore[no-untyped-def]
+    def run(engine, **progress):
         if phrasings is not None:
             return run_phrase_job(
                 engine,
@@ -207,7 +207,7 @@ def puzzles_verify(
     )
 
 
-def _solver_job(title, verb, run, llm, database_url, **options):  # type: ignore[no-untyped-def]
+def _solver_job(title, verb, run, llm, database_url, **options):
     """Run a verify or calibrate job over the configured solver models with a progress bar."""
     backends, backend, model, solver = llm
     config = load_config(database_url=database_url)
@@ -222,7 +222,7 @@ def _solver_job(title, verb, run, llm, database_url, **options):  # type: ignore
     )
 
 
-def _factory_job(title, verb, url, pools, run):  # type: ignore[no-untyped-def]
+def _factory_job(title, verb, url, pools, run):
     """Run ``run(engine, on_start=..., on_item=...)`` with a progress bar and print its report."""
     with _FactoryProgress(title) as bar:
         report = asyncio.run(

@@ -74,7 +74,7 @@ def puzzles_import(
             _load_llm_backends(backends, backend, model), None, solver or []
         )
 
-    async def action(engine):  # type: ignore[no-untyped-def]
+    async def action(engine):
         if kind == "clues":
             return await import_clues(engine, path, fmt=fmt, default_status=status)
         return await import_gates(
@@ -132,7 +132,7 @@ def puzzles_export(
         raise typer.Exit(2)
     config = load_config(database_url=database_url)
 
-    async def action(engine):  # type: ignore[no-untyped-def]
+    async def action(engine):
         if kind == "clues":
             return await export_clues(engine, path, statuses=status or (), fmt=fmt)
         return await export_gates(

@@ -74,7 +74,7 @@ JobName = Annotated[
 ]
 
 
-def _load_llm_backends(backends_file: Path | None, backend: str | None, model: str | None):  # type: ignore[no-untyped-def]
+def _load_llm_backends(backends_file: Path | None, backend: str | None, model: str | None):
     """Backends from --backend/--model, --backends, or GATE_LLM_BACKENDS, in that order."""
     import os
 
@@ -110,7 +110,7 @@ def _load_llm_backends(backends_file: Path | None, backend: str | None, model: s
     return found
 
 
-def _pick_backends(backends, name: str):  # type: ignore[no-untyped-def]
+def _pick_backends(backends, name: str):
     chosen = tuple(b for b in backends if name in (b.name, b.model))
     if not chosen:
         errors.print(f"[red]no backend or model named {name!r}[/red]")
@@ -127,7 +127,7 @@ def _pool_options(role: str) -> dict[str, Any]:
     return {"name": f"{role}@{os.getpid()}", "fairness": fairness_from_env(os.environ)}
 
 
-def _publish_pools(pools) -> list[asyncio.Task[None]]:  # type: ignore[no-untyped-def]
+def _publish_pools(pools) -> list[asyncio.Task[None]]:
     """While the pools run, publish their snapshots for the dashboard (when GATE_STORE_URL names
     a shared store; a memory store would be seen by no one)."""
     import os
@@ -148,7 +148,7 @@ def _publish_pools(pools) -> list[asyncio.Task[None]]:  # type: ignore[no-untype
     return [asyncio.create_task(publish())]
 
 
-def _factory_pools(backends, generator: str | None, solver_names: list[str]):  # type: ignore[no-untyped-def]
+def _factory_pools(backends, generator: str | None, solver_names: list[str]):
     """(generation pool, solvers, pools to close): one pool per solver model, so they differ."""
     from puzzles.factory.verify import Solver
     from puzzles.llm import LLMPool
@@ -174,6 +174,7 @@ class _FactoryProgress:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            TaskID,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
@@ -192,7 +193,7 @@ class _FactoryProgress:
             console=console,
         )
         self.title = title
-        self.task = None
+        self.task: TaskID | None = None
         self.accepted = self.rejected = 0
 
     def __enter__(self) -> _FactoryProgress:
@@ -209,7 +210,7 @@ class _FactoryProgress:
             self.title, total=total, completed=done, accepted=0, rejected=0, rate="-"
         )
 
-    def item(self, outcome) -> None:  # type: ignore[no-untyped-def]
+    def item(self, outcome) -> None:
         if outcome.status == "accepted":
             self.accepted += 1
         else:
@@ -224,7 +225,7 @@ class _FactoryProgress:
         )
 
 
-def _print_job_report(report, verb: str) -> None:  # type: ignore[no-untyped-def]
+def _print_job_report(report, verb: str) -> None:
     console.print(
         f"Job {report.name}: {report.accepted} {verb}, {report.rejected} rejected in this run "
         f"({report.done_before} of {report.total} were done before) in {report.wall_s:.1f}s."
@@ -240,7 +241,7 @@ def _print_job_report(report, verb: str) -> None:  # type: ignore[no-untyped-def
     )
 
 
-async def _run_factory(url: str, pools, action):  # type: ignore[no-untyped-def]
+async def _run_factory(url: str, pools, action):
     from gate.errors import GateError
     from puzzles.db import create_engine
     from puzzles.migrations import create_schema

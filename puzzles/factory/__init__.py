@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
 # How a clue's text was worded, read from its ``source`` (no column of its own: the source already
 # says it).  ``template``: a built-in generator's fixed sentence forms, which a lookup solver can
@@ -48,12 +48,16 @@ def phrasing_counts(by_source: Mapping[str, int]) -> dict[str, int]:
 
 
 class CompletionLike(Protocol):
-    """What the factory reads from ``puzzles.llm.Completion``."""
+    """What the factory reads from ``puzzles.llm.Completion`` (read-only: it is frozen)."""
 
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    model: str
+    @property
+    def text(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def model(self) -> str: ...
 
 
 class ChatPool(Protocol):
@@ -81,7 +85,9 @@ class _FallbackTags:
     job_id: str
 
 
-def call_tags(job_id: str, *, tenant: str = "factory", job_class: str = "batch") -> Any:
+def call_tags(
+    job_id: str, *, tenant: str = "factory", job_class: Literal["interactive", "batch"] = "batch"
+) -> Any:
     """Pool call tags: ``puzzles.llm.CallTags`` when the pool package is installed.
 
     Factory work is batch work: the pool's scheduler serves interactive flows first and gives

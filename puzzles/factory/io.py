@@ -47,6 +47,7 @@ from puzzles.models import (
     WORD_MAX,
     WORD_MIN,
     Clue,
+    table_of,
 )
 from puzzles.published import store_whole_gate
 from puzzles.validate import answer_initial, contains_answer, validate_clue
@@ -66,7 +67,7 @@ CLUE_FIELDS: Final = (
 COST_FIELDS: Final = ("id", "gen_tokens", "verify_tokens", "generator", "solvers", "job")
 GATE_FIELDS: Final = ("puzzle", "solution", "difficulty")
 NO_SOLVER: Final = "no solver configured (published rows carry no clue answers)"
-_clues = Clue.__table__
+_clues = table_of(Clue)
 
 
 # -- clues ----------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def _row_values(row: dict[str, Any], source: str, default_status: str) -> dict[s
         "relation": str(row.get("relation") or ""),
         "status": REJECTED if reason else status,
         "reject_reason": reason,
-        "expected_tokens": int(expected)
+        "expected_tokens": int(str(expected))
         if str(expected or "").strip().isdigit()
         else TIER_EXPECTED_TOKENS.get(tier, 0),
         "retired": _truthy(row.get("retired") or ""),

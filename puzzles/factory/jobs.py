@@ -46,12 +46,13 @@ from puzzles.models import (
     Clue,
     FactoryItem,
     FactoryJob,
+    table_of,
 )
 from puzzles.validate import answer_initial
 
-_jobs = FactoryJob.__table__
-_items = FactoryItem.__table__
-_clues = Clue.__table__
+_jobs = table_of(FactoryJob)
+_items = table_of(FactoryItem)
+_clues = table_of(Clue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -710,7 +711,9 @@ async def run_verify_job(
     async def work(row: Any) -> None:
         clue = await _clue_row(engine, row.clue_id)
         if clue is None or clue.status != UNVERIFIED:  # deleted or decided elsewhere meanwhile
-            verdict_ok, reason, solve, models = False, "skipped", Usage(), ()
+            verdict_ok, solve = False, Usage()
+            reason: str | None = "skipped"
+            models: tuple[str, ...] = ()
         else:
             verdict = await verify_clue(
                 solvers,
@@ -1036,7 +1039,7 @@ async def tier_costs(engine: AsyncEngine) -> list[TierCost]:
                 .order_by(c.tier)
             )
         ).all()
-        measured = dict(
+        measured: dict[int, int] = dict(
             (
                 await conn.execute(
                     select(c.tier, func.count())

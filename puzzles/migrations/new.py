@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from alembic import command
+from alembic.script import Script
 from sqlalchemy.engine import Connection
 
 from puzzles.db import create_engine
@@ -46,7 +47,8 @@ async def write_revision(message: str, url: str) -> Path:
             script = await connection.run_sync(generate)
     finally:
         await engine.dispose()
-    return Path(script.path)  # type: ignore[union-attr]
+    assert isinstance(script, Script)  # one revision asked for, one written
+    return Path(script.path)
 
 
 def main() -> None:

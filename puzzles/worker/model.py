@@ -142,7 +142,7 @@ def _dtype(name: str | None, device: str) -> torch.dtype:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if name not in ("float32", "bfloat16", "float16"):
         raise ModelUnavailable(f"unknown dtype {name!r}; use float32, bfloat16 or float16")
-    return getattr(torch, name)  # type: ignore[no-any-return]
+    return getattr(torch, name)
 
 
 def random_model(

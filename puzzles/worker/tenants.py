@@ -15,7 +15,7 @@ banked as credit to flood with later.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_TENANT = "default"
@@ -144,7 +144,7 @@ class TenantLedger:
 
 
 def fair_order(
-    queues: dict[str, Sequence[tuple[str, float, int]]], counters: dict[str, float], limit: int
+    queues: Mapping[str, Sequence[tuple[str, float, int]]], counters: dict[str, float], limit: int
 ) -> list[str]:
     """Order waiting requests for admission: lowest projected counter first, at most ``limit``.
 

@@ -1,0 +1,330 @@
+"""Soak: two gateway processes on one Redis, honest and unpaid clients, a Redis restart midway.
+
+Starts a private ``redis-server`` (no persistence) and two ``gate demo`` processes on it that share
+one state directory (signing key, SQLite bank), trusting 127.0.0.1 so each client speaks for its
+own network through ``X-Forwarded-For``.  For ``--seconds``:
+
+- ``--clients`` honest agents ask for a priced page, solve (an oracle reading the bank's answers by
+  clue text stands in for their model), and spend each pass on both gateways alternately;
+- as many unpaid clients ask for priced pages and never pay;
+- halfway, Redis is restarted (its state is lost).
+
+Checked and printed: unexpected statuses (anything but 200/401/429, and 503 only while Redis is
+down), double spends (a pass serving more requests than its budget, over both gateways), passes of
+before the restart that worked after it, resident memory of each gateway before and after, and
+log bytes per request.  Exit status 0 when every count that must be 0 is.
+
+    python bench/soak.py                         # 60 s, 8 honest + 8 unpaid clients
+    python bench/soak.py --seconds 10 --clients 2   # the short form CI runs (tests/test_soak.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from puzzles.bank import text_key
+from tests.support import free_port
+
+BUDGET = 5  # the demo's /articles/ rule
+
+
+class Oracle:
+    """Answers clues by their text in the bank: the honest agents' stand-in for a model."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.initials: dict[str, str] = {}
+
+    def solve(self, puzzle: dict[str, Any]) -> list[str] | None:
+        words = []
+        for gate in puzzle["gates"]:
+            letters = []
+            for clue in gate["clues"]:
+                key = text_key(clue["text"])
+                if key not in self.initials:
+                    with sqlite3.connect(self.db) as conn:
+                        self.initials = dict(conn.execute("SELECT text_key, initial FROM clues"))
+                if key not in self.initials:
+                    return None
+                letters.append(self.initials[key])
+            words.append("".join(letters))
+        return words
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.unexpected: Counter[str] = Counter()
+        self.served: Counter[str] = Counter()  # pass -> 200s it bought
+        self.epoch_of: dict[str, int] = {}  # pass -> restarts seen when it was minted
+        self.stale_served = 0  # passes minted before the restart that worked after it
+        self.requests = 0
+        self.restarts = 0
+        # Requests started in [down_from, down_until] may meet Redis away: their 503 is expected.
+        self.down_from = float("inf")
+        self.down_until = float("inf")
+        self.expected_503 = 0
+        self.late_503: list[float] = []  # seconds after the window, of unexpected 503s
+
+    def store_away(self, started: float) -> bool:
+        return self.down_from <= started <= self.down_until
+
+    def unavailable(self, started: float) -> None:
+        if self.store_away(started):
+            self.expected_503 += 1
+        else:
+            self.unexpected["503"] += 1
+            self.late_503.append(round(started - self.down_until, 2))
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def honest(
+    client: httpx.AsyncClient, bases: list[str], network: str, oracle: Oracle, tally: Tally,
+    stop: asyncio.Event,
+) -> None:  # fmt: skip
+    headers = {"X-Forwarded-For": network, "Accept": "application/json"}
+    token: str | None = None
+    turn = 0
+    while not stop.is_set():
+        turn += 1
+        base = bases[turn % 2]
+        sent = {**headers, **({"Authorization": f"ReasoningGate {token}"} if token else {})}
+        started = time.monotonic()
+        try:
+            response = await client.get(base + "/articles/1", headers=sent)
+        except httpx.HTTPError:
+            tally.unexpected["transport"] += 1
+            continue
+        tally.requests += 1
+        status = response.status_code
+        tally.statuses[str(status)] += 1
+        if status == 200 and token:
+            tally.served[token] += 1
+            if tally.epoch_of[token] < tally.restarts and started > tally.down_from:
+                # Asked after Redis went away (so answered by the new one): an old pass must
+                # not work.  Requests the old Redis answered before it stopped do not count.
+                tally.stale_served += 1
+            continue
+        if status == 503:
+            tally.unavailable(started)
+            await asyncio.sleep(0.2)
+            continue
+        if status == 429:
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+            continue
+        if status != 401:
+            tally.unexpected[str(status)] += 1
+            continue
+        token = None
+        challenge = response.json()["challenge"]
+        words = oracle.solve(challenge["puzzle"])
+        if words is None:
+            tally.unexpected["unsolvable"] += 1
+            await asyncio.sleep(0.5)
+            continue
+        started = time.monotonic()
+        solved = await client.post(
+            base + challenge["url"], json={"answers": words}, headers=headers
+        )
+        tally.requests += 1
+        if solved.status_code == 200:
+            token = solved.json()["pass"]
+            tally.epoch_of[token] = tally.restarts
+        elif solved.status_code == 503:
+            tally.unavailable(started)
+        elif solved.status_code in (410, 429):
+            pass  # gone with the restart, or too early
+        else:
+            tally.unexpected[f"solve {solved.status_code}"] += 1
+
+
+async def unpaid(
+    client: httpx.AsyncClient, bases: list[str], network: str, tally: Tally, stop: asyncio.Event
+) -> None:
+    turn = 0
+    while not stop.is_set():
+        turn += 1
+        started = time.monotonic()
+        try:
+            response = await client.get(
+                bases[turn % 2] + ("/articles/2", "/api/data")[turn % 2],
+                headers={"X-Forwarded-For": network, "Accept": "application/json"},
+            )
+        except httpx.HTTPError:
+            tally.unexpected["transport"] += 1
+            continue
+        tally.requests += 1
+        tally.statuses[f"unpaid {response.status_code}"] += 1
+        if response.status_code == 200:
+            tally.unexpected["unpaid 200"] += 1
+        elif response.status_code == 503:
+            tally.unavailable(started)
+        elif response.status_code not in (401, 429):
+            tally.unexpected[f"unpaid {response.status_code}"] += 1
+        await asyncio.sleep(0.02)
+
+
+def start_redis(binary: str, port: int, directory: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(250):
+        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
+        if ping.stdout.strip() == b"PONG":
+            return process
+        time.sleep(0.02)
+    raise SystemExit("redis-server did not start")
+
+
+async def wait_ready(
+    client: httpx.AsyncClient, base: str, process: subprocess.Popen[bytes]
+) -> None:
+    for _ in range(900):
+        if process.poll() is not None:
+            raise SystemExit(f"gateway {base} exited with {process.returncode}")
+        try:
+            if (await client.get(base + "/")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"gateway {base} did not start")
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is required")
+    work = Path(tempfile.mkdtemp(prefix="rg-soak-"))
+    redis_port = free_port()
+    redis = start_redis(binary, redis_port, str(work))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    env.update(
+        GATE_STATE_DIR=str(work),
+        GATE_TRUSTED_PROXIES="127.0.0.1/32",
+        GATE_DECODE_RATE="1000000000",  # no solve-time floor: the soak measures state, not time
+        GATE_HUMAN_FLOOR="0",
+    )
+    gate_bin = Path(sys.executable).with_name("gate")
+    ports = [free_port(), free_port()]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    gateways: list[subprocess.Popen[bytes]] = []
+    logs = [work / f"gate-{i}.log" for i in range(2)]
+    tally = Tally()
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for port, log_path, base in zip(ports, logs, bases, strict=True):
+                with log_path.open("wb") as log:
+                    gateways.append(
+                        subprocess.Popen(
+                            [
+                                str(gate_bin),
+                                "demo",
+                                "--port",
+                                str(port),
+                                "--redis-url",
+                                f"redis://127.0.0.1:{redis_port}/0",
+                            ],
+                            env=env,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+                await wait_ready(client, base, gateways[-1])  # the first seeds the shared bank
+            oracle = Oracle(work / "gate.db")
+            rss_before = [rss_kib(process.pid) for process in gateways]
+            log_before = sum(path.stat().st_size for path in logs)
+            stop = asyncio.Event()
+            tasks = [
+                asyncio.create_task(honest(client, bases, f"192.0.{2 + i}.10", oracle, tally, stop))
+                for i in range(args.clients)
+            ] + [
+                asyncio.create_task(unpaid(client, bases, f"203.0.{i}.7", tally, stop))
+                for i in range(args.clients)
+            ]
+            await asyncio.sleep(args.seconds / 2)
+            tally.down_from = time.monotonic()
+            redis.terminate()
+            redis.wait(10)
+            tally.restarts += 1  # passes minted from now on belong to the new epoch
+            redis = start_redis(binary, redis_port, str(work))
+            # Requests started up to a moment after Redis answers again may still fail (a pooled
+            # connection to the old server, the store's 2 s deadline): expected 503s.
+            tally.down_until = time.monotonic() + 2.5
+            await asyncio.sleep(args.seconds / 2)
+            stop.set()
+            await asyncio.gather(*tasks)
+            rss_after = [rss_kib(process.pid) for process in gateways]
+            log_after = sum(path.stat().st_size for path in logs)
+    finally:
+        for process in gateways:
+            process.send_signal(signal.SIGTERM)
+        for process in gateways:
+            process.wait(30)
+        redis.terminate()
+        redis.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    double_spends = sum(1 for count in tally.served.values() if count > BUDGET)
+    return {
+        "seconds": args.seconds,
+        "honest_clients": args.clients,
+        "unpaid_clients": args.clients,
+        "requests": tally.requests,
+        "passes": len(tally.served),
+        "statuses": dict(tally.statuses),
+        "unexpected": dict(tally.unexpected),
+        "expected_503_during_restart": tally.expected_503,
+        "late_503_seconds": tally.late_503,
+        "double_spends": double_spends,
+        "stale_passes_served_after_restart": tally.stale_served,
+        "rss_kib_before": rss_before,
+        "rss_kib_after": rss_after,
+        "log_bytes": log_after - log_before,
+        "log_bytes_per_request": round((log_after - log_before) / max(1, tally.requests), 1),
+    }
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=8)
+    return asyncio.run(main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    result = run()
+    for name, value in result.items():
+        print(f"{name}: {value}")
+    held = (
+        not result["unexpected"]
+        and result["double_spends"] == 0
+        and result["stale_passes_served_after_restart"] == 0
+    )
+    print("held" if held else "DID NOT HOLD")
+    sys.exit(0 if held else 1)
