@@ -80,6 +80,7 @@ class Tally:
         self.down_from = float("inf")
         self.down_until = float("inf")
         self.expected_503 = 0
+        self.late_503: list[float] = []  # seconds after the window, of unexpected 503s
 
     def store_away(self, started: float) -> bool:
         return self.down_from <= started <= self.down_until
@@ -89,6 +90,7 @@ class Tally:
             self.expected_503 += 1
         else:
             self.unexpected["503"] += 1
+            self.late_503.append(round(started - self.down_until, 2))
 
 
 def rss_kib(pid: int) -> int:
@@ -120,7 +122,9 @@ async def honest(
         tally.statuses[str(status)] += 1
         if status == 200 and token:
             tally.served[token] += 1
-            if tally.epoch_of[token] < tally.restarts:
+            if tally.epoch_of[token] < tally.restarts and started > tally.down_from:
+                # Asked after Redis went away (so answered by the new one): an old pass must
+                # not work.  Requests the old Redis answered before it stopped do not count.
                 tally.stale_served += 1
             continue
         if status == 503:
@@ -294,6 +298,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "statuses": dict(tally.statuses),
         "unexpected": dict(tally.unexpected),
         "expected_503_during_restart": tally.expected_503,
+        "late_503_seconds": tally.late_503,
         "double_spends": double_spends,
         "stale_passes_served_after_restart": tally.stale_served,
         "rss_kib_before": rss_before,

@@ -238,7 +238,7 @@ def _parse_rule(raw: Any, index: int, defaults: Mapping[str, Any], source: str) 
 def _terms(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any], where: str) -> Rule:
     action_name = raw.get("action")
     actions = {"allow": Action.ALLOW, "deny": Action.DENY, "challenge": Action.PRICE}
-    if action_name not in actions:
+    if not isinstance(action_name, str) or action_name not in actions:  # a list or map: no
         raise ConfigError(
             f"{where}: action must be one of allow, deny, challenge (got {action_name!r})"
         )

@@ -88,9 +88,11 @@ async def serve_authz(
         raise ConfigError(
             "gate authz answers only its edge proxies: set GATE_TRUSTED_PROXIES to their addresses"
         )
-    sock = authz_socket(host, port, reuse_port=reuse_port)
     runtime = await open_runtime(config, ruleset)
+    sock = None
     try:
+        # Bound once the runtime is up: an edge never meets a port that accepts and cannot answer.
+        sock = authz_socket(host, port, reuse_port=reuse_port)
         server = uvicorn.Server(
             uvicorn.Config(
                 ForwardAuth(runtime.gatekeeper),
@@ -127,5 +129,6 @@ async def serve_authz(
         finally:
             await hooks.__aexit__(None, None, None)
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()
         await runtime.close()

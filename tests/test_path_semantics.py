@@ -9,7 +9,7 @@ import posixpath
 import string
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -129,6 +129,7 @@ _MODES = st.sets(
 
 
 @given(_PATHS, _MODES)
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 def test_a_priced_reading_is_normal_and_a_fixed_point(path: str, semantics: PathSemantics) -> None:
     try:
         priced, others = semantics.readings(path)
@@ -141,6 +142,7 @@ def test_a_priced_reading_is_normal_and_a_fixed_point(path: str, semantics: Path
 
 
 @given(_PATHS)
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 def test_strict_names_every_reading_a_declared_folding_would_price(path: str) -> None:
     """Whatever the upstream folds, its reading is the strict gate's priced one or among the
     others it checks: so no upstream can read a spelling at terms the strict gate did not see."""
@@ -160,6 +162,7 @@ def test_strict_names_every_reading_a_declared_folding_would_price(path: str) ->
 
 
 @given(st.text(max_size=30))
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 def test_check_target_passes_only_raw_paths_that_decode_to_the_priced_one(text: str) -> None:
     raw = text.encode("utf-8", "surrogatepass")
     try:

@@ -27,6 +27,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from gate.errors import ConfigError, StoreError
@@ -215,19 +216,31 @@ class RedisStore(Store):
         pool = self._client.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await connection.send_packed_command(packed, check_health=False)
             try:
-                return await connection.read_response()
-            except NoScriptError:  # a restarted or flushed server: load the script and retry
-                await connection.send_command("SCRIPT", "LOAD", _SCRIPT)
-                await connection.read_response()
-                await connection.send_packed_command(packed, check_health=False)
-                return await connection.read_response()
+                return await self._run(connection, packed)
+            except RedisConnectionError:
+                # A pooled connection to a server that has since restarted fails on first use,
+                # before that server (which never saw the connection) ran anything: one fresh
+                # connection retries the batch, so a restart costs one failed batch per live
+                # connection no longer.  A second failure is the server really being away.
+                await connection.disconnect()
+                return await self._run(connection, packed)
         except BaseException:
             await connection.disconnect()  # a half-read reply must never reach the next caller
             raise
         finally:
             await pool.release(connection)
+
+    @staticmethod
+    async def _run(connection: Any, packed: bytes) -> Any:
+        await connection.send_packed_command(packed, check_health=False)
+        try:
+            return await connection.read_response()
+        except NoScriptError:  # a restarted or flushed server: load the script and retry
+            await connection.send_command("SCRIPT", "LOAD", _SCRIPT)
+            await connection.read_response()
+            await connection.send_packed_command(packed, check_health=False)
+            return await connection.read_response()
 
     async def ping(self) -> None:
         try:

@@ -1,0 +1,266 @@
+"""Forward auth at the edge: the real nginx and caddy in front of a trivial upstream, in one run.
+
+Rows, each as a ratio to the upstream measured directly in the same run:
+
+    direct          the trivial upstream (one uvicorn process, uvloop + httptools)
+    EDGE proxy      the edge proxying to it, no auth
+    EDGE + trivial  the edge's forward-auth flow (deploy/'s config) asking a uvicorn endpoint that
+                    answers 200 at once: the ceiling of forward auth with one Python process
+    EDGE + authz N  the same config asking `gate authz` (Redis store) with a valid pass, N workers
+
+    python bench/edge.py [--duration 6] [--connections 32] [--redis-url redis://127.0.0.1:6379/14]
+
+Needs wrk, nginx, caddy and Redis.  The edge runs 2 worker processes (nginx) or GOMAXPROCS=2
+(caddy).  Prints a table (and JSON with --json); copy the figures into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.gate_overhead import (  # noqa: E402  (after the path fix-up)
+    BENCH_RULES_BUDGET,
+    free_port,
+    run_wrk,
+    store_epoch,
+    wait_ready,
+)
+from tests.edges import edge_proxy  # noqa: E402
+
+RULE = f"/=price:1500:budget={BENCH_RULES_BUDGET}:ttl=86400"  # bench_rules() as a --rule
+
+
+def mint_pass(state_dir: Path, redis_url: str) -> str:
+    """A pass for RULE, bound to 127.0.0.1's network (wrk's address, as the edge forwards it)."""
+    from gate.identity import network_identity
+    from gate.keys import load_keyring
+    from gate.passes import PassCodec
+    from middleware.proxy_cli import parse_rules
+
+    rule = parse_rules([RULE]).match("/")
+    assert rule is not None
+    codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
+    token, _ = codec.mint(
+        subject=network_identity("127.0.0.1"),
+        scope=rule.scope,
+        rule=rule.digest,
+        budget=rule.budget,
+        price=rule.price,
+        ttl=rule.pass_ttl,
+        epoch=store_epoch(redis_url),
+    )
+    return token
+
+
+async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        return
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+async def trivial_auth(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def serve(kind: str, port: int) -> None:
+    import uvicorn
+
+    app = hello if kind == "upstream" else trivial_auth
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        backlog=2048,
+    )
+
+
+def plain_nginx(workdir: Path, port: int, site: str) -> list[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    temps = "\n".join(
+        f"{kind}_temp_path {workdir / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        f"""daemon off; worker_processes 2; pid {workdir / "nginx.pid"};
+error_log {workdir / "error.log"} warn;
+events {{ worker_connections 4096; }}
+http {{ access_log off; {temps}
+  upstream site {{ server {site}; keepalive 64; }}
+  server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://site; proxy_http_version 1.1; proxy_set_header Connection ""; }} }} }}
+"""
+    )
+    return ["nginx", "-c", str(conf), "-p", str(workdir), "-e", str(workdir / "error.log")]
+
+
+def plain_caddy(workdir: Path, port: int, site: str) -> list[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "Caddyfile"
+    conf.write_text(
+        f"{{\n\tadmin off\n}}\nhttp://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n\treverse_proxy {site}\n}}\n"
+    )
+    return ["caddy", "run", "--config", str(conf), "--adapter", "caddyfile"]
+
+
+def start(
+    command: list[str], port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_ready(port)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=6)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", default="1,2", help="gate authz worker counts to measure")
+    parser.add_argument("--edges", default="nginx,caddy")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return
+    for tool in ("wrk", "nginx", "caddy"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            raise SystemExit(f"{tool} is required (Debian package {tool})")
+
+    results: dict[str, dict[str, float]] = {}
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def measure(name: str, url: str, header: str | None = None) -> None:
+        results[name] = run_wrk(url, args.duration, args.connections, header)
+        print(
+            f"{name:<24} {results[name]['rps']:>9,.0f} req/s  p99 {results[name]['p99']:.2f} ms",
+            flush=True,
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        state = work / "state"
+        try:
+            up_port, auth_port = free_port(), free_port()
+            for kind, port in (("upstream", up_port), ("trivial", auth_port)):
+                processes.append(
+                    start([sys.executable, __file__, "--serve", kind, "--port", str(port)], port)
+                )
+            site = f"127.0.0.1:{up_port}"
+            measure("direct", f"http://{site}/")
+            gates: dict[int, int] = {}
+            for count in (int(n) for n in args.workers.split(",")):
+                gates[count] = free_port()
+            for edge in args.edges.split(","):
+                port = free_port()
+                command = (
+                    plain_nginx(work / f"{edge}-plain", port, site)
+                    if edge == "nginx"
+                    else plain_caddy(work / f"{edge}-plain", port, site)
+                )
+                env = {
+                    **os.environ,
+                    "HOME": str(work),
+                    "XDG_DATA_HOME": str(work / "xdg"),
+                    "GOMAXPROCS": "2",
+                }
+                plain = start(command, port, env)
+                try:
+                    measure(f"{edge} proxy", f"http://127.0.0.1:{port}/")
+                finally:
+                    stop(plain)
+                with edge_proxy(
+                    edge,
+                    work / f"{edge}-trivial",
+                    gate=f"127.0.0.1:{auth_port}",
+                    site=site,
+                    workers=2,
+                ) as base:
+                    measure(f"{edge} + trivial auth", f"{base}/")
+            for count, port in gates.items():
+                env = {
+                    **os.environ,
+                    "GATE_STATE_DIR": str(state),
+                    "GATE_TRUSTED_PROXIES": "127.0.0.1/32",
+                }
+                command = [
+                    str(Path(sys.executable).with_name("gate")),
+                    "authz",
+                    "--port",
+                    str(port),
+                    "--redis-url",
+                    args.redis_url,
+                    "--rule",
+                    RULE,
+                    "--workers",
+                    str(count),
+                ]
+                gate = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+                try:
+                    wait_ready(port, timeout=120)  # the first start seeds the bank
+                    header = f"Authorization: ReasoningGate {mint_pass(state, args.redis_url)}"
+                    for edge in args.edges.split(","):
+                        with edge_proxy(
+                            edge,
+                            work / f"{edge}-gate{count}",
+                            gate=f"127.0.0.1:{port}",
+                            site=site,
+                            workers=2,
+                        ) as base:
+                            measure(f"{edge} + gate authz x{count}", f"{base}/", header)
+                finally:
+                    stop(gate)
+        finally:
+            for process in processes:
+                stop(process)
+
+    direct = results["direct"]["rps"]
+    print("\n| path | req/s | vs direct | p99 ms |\n| --- | ---: | ---: | ---: |")
+    for name, figures in results.items():
+        print(
+            f"| {name} | {figures['rps']:,.0f} | {figures['rps'] / direct:.2f}x | {figures['p99']:.2f} |"
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
