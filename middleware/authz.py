@@ -30,6 +30,7 @@ the site behind the edge gets the raw target, which must mean the path the gate 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -112,6 +113,8 @@ class ForwardAuth:
         self._by_path = f"{self._auth}/path/"
         self._answers = f"{self.endpoint}/answers/"
         self._challenges = f"{self.endpoint}/challenges/"
+        # Every request comes from one of a few edge addresses: parse each once.
+        self._trusted_address = functools.lru_cache(maxsize=1_024)(self._peer_trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -153,10 +156,11 @@ class ForwardAuth:
 
     def _trusted(self, scope: Scope) -> bool:
         client = scope.get("client")
-        if client is None:
-            return False
+        return client is not None and self._trusted_address(client[0])
+
+    def _peer_trusted(self, peer: str) -> bool:
         try:
-            address = ipaddress.ip_address(client[0])
+            address = ipaddress.ip_address(peer)
         except ValueError:
             return False
         return any(address in network for network in self.trusted_proxies)
