@@ -83,6 +83,11 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
             config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)
             runtime = await open_runtime(config, bench_rules())
             app = GateMiddleware(hello, runtime.gatekeeper)
+            if kind == "gated-memory":  # its store is its own: publish its epoch for the pass
+                from gate.epoch import current_epoch
+
+                epoch = await current_epoch(runtime.store)
+                (Path(state_dir) / "memory-epoch").write_text(epoch)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -143,7 +148,7 @@ def run_wrk(url: str, duration: int, connections: int, header: str | None) -> di
     return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
 
 
-def mint_pass(state_dir: Path, redis_url: str) -> str:
+def mint_pass(state_dir: Path, redis_url: str, epoch: str | None = None) -> str:
     from gate.identity import network_identity
     from gate.keys import load_keyring
     from gate.passes import PassCodec
@@ -157,7 +162,7 @@ def mint_pass(state_dir: Path, redis_url: str) -> str:
         budget=rule.budget,
         price=rule.price,
         ttl=rule.pass_ttl,
-        epoch=store_epoch(redis_url),
+        epoch=store_epoch(redis_url) if epoch is None else epoch,
     )
     return token
 
@@ -261,6 +266,11 @@ def main() -> None:
                 )
                 wait_ready(port)  # one at a time: the first gated server seeds the shared bank
             header = f"Authorization: ReasoningGate {mint_pass(state, args.redis_url)}"
+            # The in-process store has an epoch of its own (gate.epoch): its pass carries it.
+            memory_epoch = (state / "memory-epoch").read_text()
+            memory_pass = mint_pass(state, args.redis_url, memory_epoch)
+            headers = {kind: header for kind in KINDS}
+            headers["gated-memory"] = f"Authorization: ReasoningGate {memory_pass}"
             run_wrk(f"http://127.0.0.1:{ports['gated']}/", 2, args.connections, header)  # warm-up
             run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, header)
             for _round in range(2):  # interleave to spread machine noise over both
@@ -269,7 +279,7 @@ def main() -> None:
                         f"http://127.0.0.1:{ports[kind]}/",
                         args.duration,
                         args.connections,
-                        header,  # every server gets the same request bytes
+                        headers[kind],  # the same request bytes (a pass of the same length)
                     )
                     best = results.get(kind)
                     results[kind] = result if best is None or result["rps"] > best["rps"] else best

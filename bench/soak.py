@@ -114,8 +114,8 @@ async def honest(
         started = time.monotonic()
         try:
             response = await client.get(base + "/articles/1", headers=sent)
-        except httpx.HTTPError:
-            tally.unexpected["transport"] += 1
+        except httpx.HTTPError as exc:
+            tally.unexpected[f"transport {type(exc).__name__}"] += 1
             continue
         tally.requests += 1
         status = response.status_code
@@ -172,8 +172,8 @@ async def unpaid(
                 bases[turn % 2] + ("/articles/2", "/api/data")[turn % 2],
                 headers={"X-Forwarded-For": network, "Accept": "application/json"},
             )
-        except httpx.HTTPError:
-            tally.unexpected["transport"] += 1
+        except httpx.HTTPError as exc:
+            tally.unexpected[f"transport {type(exc).__name__}"] += 1
             continue
         tally.requests += 1
         tally.statuses[f"unpaid {response.status_code}"] += 1

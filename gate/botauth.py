@@ -42,6 +42,11 @@ RFC 9651 (Structured Field Values), RFC 7638 (JWK thumbprint) and RFC 8037 (OKP 
 Structured Fields are parsed and serialised by ``http-sf`` (``gate.structured_fields`` maps its
 values onto ``Item`` / ``InnerList`` / ``Token``); the RFC 9651 additions (Date, Display String) are
 rejected as malformed.
+
+Why this module is over 400 lines: it is one protocol, read top to bottom against the drafts
+above (keys, signature base, verification, replay, and the signer the tests and bench use), and
+every check refers to the section that asks for it; split, a reviewer would hold four files open
+to check one signature.  The Structured Fields parser, the part that was generic, is ``http-sf``.
 """
 
 from __future__ import annotations

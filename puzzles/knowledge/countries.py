@@ -9,6 +9,9 @@ relations where it matters (the solver only submits initials, so "Ivory Coast" v
 Tier heuristic (documented in ``prominence``): well-known direct facts about populous or European
 countries are tier 1, other direct facts tier 2, lookups of codes for small countries and every
 multi-hop clue tier 3.
+
+Why this module is over 400 lines: most of it is data (curated exclusions, demonyms, relation
+phrasings) that only these generators read; the code itself is a few small functions.
 """
 
 from __future__ import annotations
