@@ -9,7 +9,6 @@ the gate (127.0.0.1, the one trusted proxy), so a client's forwarded headers are
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,12 @@ from starlette.routing import Route
 from gate.config import GateConfig
 from gate.puzzle import puzzle_from_dict
 from gate.rules import Action, Rule, RuleSet
-from gate.store import RedisStore
 from middleware import BUDGET_HEADER
 from middleware.authz import ForwardAuth
 from serving.runtime import Runtime, open_runtime
 from tests.bank_solver import BankSolver
 from tests.edges import EDGES, EdgeMissing, edge_proxy
-from tests.support import on_loopback
+from tests.support import on_loopback, redis_store
 
 JSON = {"Accept": "application/json"}
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -66,13 +64,13 @@ class Site:
 
 @pytest.fixture
 async def runtime(seeded_state: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    store = RedisStore.from_url(redis_url, prefix=f"rg-edge:{uuid.uuid4().hex}:")
     config = GateConfig.from_env({"GATE_TRUSTED_PROXIES": "127.0.0.1/32"}, state_dir=seeded_state)
-    opened = await open_runtime(config, RULES, store=store, seed=False)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+    async with redis_store(redis_url) as store:  # its keys are deleted afterwards
+        opened = await open_runtime(config, RULES, store=store, seed=False)
+        try:
+            yield opened
+        finally:
+            await opened.close()
 
 
 @pytest.fixture
