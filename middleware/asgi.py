@@ -42,6 +42,7 @@ from gate.refusals import refusal
 from middleware.body import BadLength, BodyTooLarge, read_body
 from middleware.discovery import DISCOVERY_PATH, discovery_document
 from middleware.negotiate import Flavor, negotiate
+from middleware.openapi import openapi_document
 from middleware.redirects import safe_next
 from middleware.render import NO_STORE, SCHEME, challenge_response, message_response
 
@@ -85,6 +86,13 @@ class GateMiddleware:
         path = scope["path"]
         if kind == "http" and path.startswith(self.challenge_prefix):
             await self._endpoint(scope, receive, send)
+            return
+        if kind == "http" and path == self.endpoint + "/openapi.json":
+            # The gate's JSON endpoints, described (middleware.openapi); public like discovery.
+            described = JSONResponse(
+                openapi_document(self.endpoint), headers={"Cache-Control": "public, max-age=300"}
+            )
+            await described(scope, receive, send)
             return
         if kind == "http" and path == DISCOVERY_PATH:
             document = discovery_document(
