@@ -76,6 +76,8 @@ class GateConfig:
             human_max_clues=settings.human_max_clues,
             trusted_proxies=parse_networks(_items(settings.trusted_proxies)),
             paths=PathSemantics.parse(settings.path_semantics),
+            max_headers=settings.max_headers,
+            max_header_bytes=settings.max_header_bytes,
         )
         return cls(
             state_dir=settings.state_dir,

@@ -91,6 +91,10 @@ class GateSettings:
     human_max_clues: int = 10
     # How the upstream reads paths (GATE_PATH_SEMANTICS); strict is safe in front of any.
     paths: PathSemantics = STRICT
+    # Request header limits (GATE_MAX_HEADERS, GATE_MAX_HEADER_BYTES): over either, 431 before
+    # any decision, so a client cannot make every request of its own cost the gate more to read.
+    max_headers: int = 100
+    max_header_bytes: int = 32_768
 
     def human_cap(self) -> int:
         """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""

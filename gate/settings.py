@@ -85,6 +85,20 @@ class Settings(BaseSettings):
         "comma-separated foldings matrix-parameters, trailing-dots, case-insensitive, "
         "unicode-compatibility.",
     )
+    max_headers: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Most request header fields the gate reads; a request with more gets 431 "
+        "before any decision (browsers send under 30).",
+    )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=256,
+        le=1_048_576,
+        description="Most bytes of request header names and values together; a request with more gets "
+        "431 before any decision (browsers send a few KiB; cookies up to about 16 KiB).",
+    )
     policy_file: str = Field(
         "",
         description="YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on "

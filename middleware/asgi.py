@@ -83,6 +83,11 @@ class GateMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
+        oversized = self._oversized_headers(scope["headers"])
+        if oversized is not None:  # before any decision: nothing is counted or charged
+            flavor = negotiate(next(iter(_header_values(scope, b"accept")), None))
+            await self._answer(scope, receive, send, _headers_too_large(flavor, oversized))
+            return
         path = scope["path"]
         if kind == "http" and path.startswith(self.challenge_prefix):
             await self._endpoint(scope, receive, send)
@@ -167,6 +172,15 @@ class GateMiddleware:
         await self._answer(scope, receive, send, response)
 
     # -- requests --------------------------------------------------------------------------------
+
+    def _oversized_headers(self, raw: Sequence[tuple[bytes, bytes]]) -> str | None:
+        """The limit ``raw`` exceeds (the sentence the client is told), or None."""
+        settings = self.gatekeeper.settings
+        if len(raw) > settings.max_headers:
+            return f"Send at most {settings.max_headers} header fields."
+        if sum(len(name) + len(value) for name, value in raw) > settings.max_header_bytes:
+            return f"Header names and values must fit in {settings.max_header_bytes} bytes."
+        return None
 
     def _visitor(self, scope: Scope) -> tuple[Visitor, Flavor]:
         """One pass over the headers: the facts rules look at, the candidate passes, and the
@@ -599,6 +613,12 @@ _REFUSALS = {
 def _refused(flavor: Flavor, refused: RequestRefused) -> Response:
     title, message = _REFUSALS.get(refused.code, ("Bad request", "The request was refused."))
     return message_response(400, title, message, flavor=flavor, error=refused.code)
+
+
+def _headers_too_large(flavor: Flavor, sentence: str) -> Response:
+    return message_response(
+        431, "Headers too large", sentence, flavor=flavor, error="headers_too_large"
+    )
 
 
 def _pending(flavor: Flavor, retry_after: int) -> Response:

@@ -18,6 +18,10 @@ Whole gates (opt-in, ``whole_gates=``): gates imported whole from a published se
 published, all their clues in order with their solution as the hidden word, when one of the wanted
 tier is live (every clue servable and under the limit); otherwise the composer composes as usual.
 Their serves are counted per clue like any other.
+
+Why one module over 400 lines: the live pools, the serve-count claims and their hand-back, and the
+dry-bank fallback are one piece of state with one invariant (no clue served more than K times, no
+claim kept for a clue not served); split, each part would reach into the others' dictionaries.
 """
 
 from __future__ import annotations

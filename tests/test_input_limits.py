@@ -9,6 +9,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from gate.answers import readable_answer
+from gate.config import GateConfig
 from gate.gatekeeper import Gatekeeper, GateSettings
 from gate.identity import parse_networks
 from gate.keys import KeyRing
@@ -21,18 +22,26 @@ from tests.support import FixedWordSource
 JSON = {"Accept": "application/json"}
 
 
-def build(trusted: tuple[str, ...] = ()) -> tuple[TestClient, FixedWordSource]:
+def build(
+    trusted: tuple[str, ...] = (), max_headers: int = 100, max_header_bytes: int = 32_768
+) -> tuple[TestClient, FixedWordSource]:
     source = FixedWordSource()
     keeper = Gatekeeper(
         MemoryStore(),
         source,
         PassCodec(KeyRing.generate()),
         RuleSet([Rule("/paid/", price=600, budget=2)]),
-        GateSettings(trusted_proxies=parse_networks(trusted)),
+        GateSettings(
+            trusted_proxies=parse_networks(trusted),
+            max_headers=max_headers,
+            max_header_bytes=max_header_bytes,
+        ),
     )
 
     async def page(request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok")
+        # What reached the app: header count and bytes, for the header-limit tests.
+        raw = request.scope["headers"]
+        return PlainTextResponse(f"ok {len(raw)} {sum(len(n) + len(v) for n, v in raw)}")
 
     site = Starlette(routes=[Route("/{path:path}", page)])
     client = TestClient(GateMiddleware(site, keeper), client=("10.0.0.2", 4000))
@@ -112,3 +121,45 @@ def test_a_garbled_forwarding_chain_from_a_trusted_proxy_is_refused_not_shared()
             headers={"X-Forwarded-For": chain},
         )
         assert solve.status_code == 400, chain
+
+
+def test_too_many_headers_or_header_bytes_get_431_before_anything_is_counted() -> None:
+    client, source = build(max_headers=12, max_header_bytes=600)
+    _, count, size = client.get("/free").text.split()
+    base_count, base_bytes = int(count), int(size)  # what the test client sends by itself
+    extra = 12 - base_count  # header fields that reach the limit exactly
+    fields = [(f"x-h{i}", "v") for i in range(extra)]
+    assert client.get("/free", headers=fields).status_code == 200
+    over = client.get("/free", headers=[*fields, ("x-one-more", "v")])
+    assert over.status_code == 431
+    assert over.headers["cache-control"] == "no-store"
+    assert over.json() == {
+        "error": "headers_too_large",
+        "message": "Send at most 12 header fields.",
+    }
+    room = 600 - base_bytes - len("x-pad")  # value bytes that fill the byte limit exactly
+    assert client.get("/free", headers={"x-pad": "a" * room}).status_code == 200
+    big = client.get("/free", headers={"x-pad": "a" * (room + 1), "accept": "text/html"})
+    assert big.status_code == 431
+    assert "<h1>Headers too large</h1>" in big.text
+
+    # A pass is not charged, nor a challenge attempt used, by a refused request.
+    challenge = client.get("/paid/x", headers=JSON).json()["challenge"]
+    padding = {"x-pad": "a" * 600}
+    refused = client.post(challenge["url"], json={"answers": [source.issued[-1]]}, headers=padding)
+    assert refused.status_code == 431
+    assert client.get(challenge["url"], headers=JSON).json()["challenge"]["attempts"] == 5
+    minted = client.post(challenge["url"], json={"answers": [source.issued[-1]]}).json()
+    auth = {"Authorization": f"ReasoningGate {minted['pass']}"}
+    client.cookies.clear()
+    for _ in range(3):
+        assert client.get("/paid/x", headers={**auth, **padding}).status_code == 431
+    spent = [client.get("/paid/x", headers={**JSON, **auth}).status_code for _ in range(3)]
+    assert spent == [200, 200, 401]  # the whole budget of 2 was still there
+
+
+def test_header_limits_are_settings_with_defaults_no_browser_reaches() -> None:
+    defaults = GateConfig.from_env({}).gate
+    assert (defaults.max_headers, defaults.max_header_bytes) == (100, 32_768)
+    tuned = GateConfig.from_env({"GATE_MAX_HEADERS": "40", "GATE_MAX_HEADER_BYTES": "8192"}).gate
+    assert (tuned.max_headers, tuned.max_header_bytes) == (40, 8192)
