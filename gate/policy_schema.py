@@ -202,10 +202,12 @@ def config_error(exc: ValidationError, document: Any, source: str) -> ConfigErro
     if extra:
         parent = extra[0]["loc"][:-1]
         unknown = sorted(str(e["loc"][-1]) for e in extra if e["loc"][:-1] == parent)
-        return ConfigError(f"{_place(parent, document, source)[0]}: unknown field(s) {', '.join(unknown)}")
+        return ConfigError(
+            f"{_place(parent, document, source)[0]}: unknown field(s) {', '.join(unknown)}"
+        )
     error = errors[0]
     loc = tuple(error["loc"])
-    if len(loc) == 1 and loc[0] in _SECTIONS or error["type"] in _NOT_A_MAPPING:
+    if (len(loc) == 1 and loc[0] in _SECTIONS) or error["type"] in _NOT_A_MAPPING:
         return ConfigError(_not_a_mapping(loc, document, source))
     if loc == ("version",):
         return ConfigError(f"{source}: {str(error['msg']).removeprefix('Value error, ')}")

@@ -14,9 +14,9 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -312,6 +312,29 @@ class _Environment(EnvSettingsSource):
 
 def variable(field_name: str) -> str:
     return PREFIX + field_name.upper()
+
+
+def setting(field_name: str, env: Mapping[str, str] | None = None) -> Any:
+    """One setting of ``env`` (``os.environ`` when None), read as ``Settings`` declares it: its
+    variable, default (also for an empty value), type and bounds; ``ConfigError`` names it.
+
+    For a library call that needs one value (``puzzles.db.resolve_url(None)``, the LLM pool's
+    files, the factory's store): loading every setting there would refuse a run over an unrelated
+    variable (a bench's ``GATE_BENCH_*``, another command's bad value) that never reached it.
+    Field validators spanning several settings run only in ``Settings.load``.
+    """
+    info = Settings.model_fields[field_name]
+    raw = (os.environ if env is None else env).get(variable(field_name), "")
+    if raw == "":
+        return info.get_default(call_default_factory=True)
+    # The field's own type and bounds (FieldInfo as Annotated metadata), not the whole model:
+    # validating a Settings would read every source again.
+    declared: Any = Annotated[info.annotation, info]
+    try:
+        return TypeAdapter(declared).validate_python(raw)
+    except ValidationError as exc:
+        errors = [{**error, "loc": (field_name,)} for error in exc.errors()]
+        raise ConfigError("; ".join(_explain(error) for error in errors)) from None
 
 
 def documented() -> dict[str, tuple[str, str]]:

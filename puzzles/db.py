@@ -15,7 +15,6 @@ PostgreSQL URLs may carry libpq's ``options=-c name=value`` parameter (e.g. to p
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -29,15 +28,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from gate.settings import setting, variable
+
 DEFAULT_URL = "sqlite+aiosqlite:///./gate.db"
-URL_ENV = "GATE_DATABASE_URL"
+URL_ENV = variable("database_url")
 
 _ASYNC_DRIVERS = {"postgresql": "asyncpg", "postgres": "asyncpg", "sqlite": "aiosqlite"}
 
 
 def resolve_url(url: str | None) -> URL:
     """The async-driver form of ``url`` (else ``$GATE_DATABASE_URL``, else the default file)."""
-    raw = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    raw = url or setting("database_url") or DEFAULT_URL
     parsed = make_url(raw)
     backend = parsed.drivername.partition("+")[0]
     if backend not in _ASYNC_DRIVERS:

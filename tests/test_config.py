@@ -49,3 +49,30 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for name in SETTINGS:
         assert f"`{name}`" in readme, name
+
+
+def test_one_setting_is_read_as_declared_without_loading_the_others() -> None:
+    from gate.settings import setting
+
+    # A library call that needs one value is not refused over an unrelated variable...
+    unrelated = {"GATE_BENCH_REDIS_URL": "redis://x", "GATE_MAX_ATTEMPTS": "0"}
+    assert setting("database_url", unrelated) == ""
+    assert (
+        setting("store_url", {**unrelated, "GATE_STORE_URL": ""}) == "memory://"
+    )  # empty: default
+    assert setting("llm_tenants", {"GATE_LLM_TENANTS": "t.yaml"}) == "t.yaml"
+    # ...and its own bad value is refused with the variable named, as Settings.load does.
+    with pytest.raises(ConfigError, match=r"GATE_MAX_ATTEMPTS must be at least 1, got '0'"):
+        setting("max_attempts", unrelated)
+
+
+def test_the_database_url_is_read_through_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from puzzles.db import resolve_url
+
+    monkeypatch.setenv("GATE_DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv(
+        "GATE_BENCH_REDIS_URL", "redis://x"
+    )  # not a setting: not this call's concern
+    assert resolve_url(None).drivername == "postgresql+asyncpg"
+    monkeypatch.setenv("GATE_DATABASE_URL", "")
+    assert str(resolve_url(None)) == "sqlite+aiosqlite:///./gate.db"

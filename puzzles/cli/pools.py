@@ -130,9 +130,9 @@ def _pool_options(role: str) -> dict[str, Any]:
 def _publish_pools(pools) -> list[asyncio.Task[None]]:
     """While the pools run, publish their snapshots for the dashboard (when GATE_STORE_URL names
     a shared store; a memory store would be seen by no one)."""
-    import os
+    from gate.settings import setting
 
-    url = os.environ.get("GATE_STORE_URL", "").strip()
+    url = str(setting("store_url")).strip()
     if not pools or not url or url.startswith("memory:"):
         return []
     from gate.store import open_store

@@ -27,8 +27,9 @@ from typing import Any
 import yaml
 
 from gate.errors import ConfigError
+from gate.settings import setting, variable
 
-ENV_VAR = "GATE_LLM_BACKENDS"
+ENV_VAR = variable("llm_backends")
 # A closed set, so that a typo such as "jsno" fails at start-up instead of silently disabling
 # structured output on that backend.
 KNOWN_CAPABILITIES = frozenset({"chat", "json"})
@@ -103,7 +104,7 @@ def load_backends(
 
 def backends_from_env(env: Mapping[str, str]) -> tuple[Backend, ...]:
     """Backends from the file named by ``GATE_LLM_BACKENDS``; none when the variable is unset."""
-    path = env.get(ENV_VAR, "").strip()
+    path = str(setting("llm_backends", env)).strip()
     if not path:
         return ()
     if not Path(path).is_file():

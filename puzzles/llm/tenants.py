@@ -29,10 +29,11 @@ from pathlib import Path
 import yaml
 
 from gate.errors import ConfigError
+from gate.settings import setting, variable
 
 __all__ = ["TENANTS_ENV_VAR", "FairnessSettings", "fairness_from_env", "load_fairness"]
 
-TENANTS_ENV_VAR = "GATE_LLM_TENANTS"
+TENANTS_ENV_VAR = variable("llm_tenants")
 _KEYS = frozenset(
     {
         "tenants",
@@ -119,7 +120,7 @@ def load_fairness(text_or_path: str | Path) -> FairnessSettings:
 
 def fairness_from_env(env: Mapping[str, str]) -> FairnessSettings:
     """Settings from the file named by ``GATE_LLM_TENANTS``; defaults when it is unset."""
-    path = env.get(TENANTS_ENV_VAR, "").strip()
+    path = str(setting("llm_tenants", env)).strip()
     if not path:
         return FairnessSettings()
     if not Path(path).is_file():
