@@ -9,8 +9,9 @@ highest threshold reached names the action), else ``default`` applies.
 Rules can run in dry-run mode (or the whole policy can): the gate records what the rule would have
 done and lets the request through.
 
-Policies are written in YAML (see docs/policy.md) and validated as a whole when loaded: an error
-names the rule and the field, and a policy that does not validate is never applied.
+Policies are written in YAML (see docs/policy.md) and validated as a whole when loaded, by the
+pydantic models of ``gate.policy_schema``: an error names the rule and the field, and a policy that
+does not validate is never applied.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import ConfigError
+from gate.policy_schema import Defaults, RuleEntry, Terms, parse_document
 from gate.rules import Action, RequestFacts, Rule, Tier, Verdict, describe_terms
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -98,21 +100,7 @@ class Policy:
 
 # -- loading ---------------------------------------------------------------------------------------
 
-_RULE_KEYS = {
-    "name",
-    "match",
-    "action",
-    "price",
-    "budget",
-    "pass_ttl",
-    "free_per_window",
-    "weigh",
-    "dry_run",
-    "scope",
-    "solve_floor",
-}
-_MATCH_KEYS = {"path", "method", "host", "headers", "user_agent", "network", "identity"}
-_TOP_KEYS = {"version", "dry_run", "defaults", "rules", "thresholds", "default", "tiers"}
+_ACTIONS = {"allow": Action.ALLOW, "deny": Action.DENY, "challenge": Action.PRICE}
 
 
 def load_policy(path: Path) -> Policy:
@@ -130,151 +118,80 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ConfigError(f"{source}: a policy is a mapping with a 'rules' list")
-    _only(document, _TOP_KEYS, source)
-    if document.get("version", 1) != 1:
-        raise ConfigError(f"{source}: unsupported policy version {document.get('version')!r}")
-    defaults = document.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        raise ConfigError(f"{source}: 'defaults' must be a mapping")
-    _only(
-        defaults,
-        {"budget", "pass_ttl", "free_per_window", "price", "solve_floor"},
-        f"{source}: defaults",
-    )
-    raw_rules = document.get("rules")
-    raw_rules = [] if raw_rules is None else raw_rules
-    if not isinstance(raw_rules, list):
-        raise ConfigError(f"{source}: 'rules' must be a list")
+    parsed = parse_document(document, source)  # keys, types and bounds (gate.policy_schema)
+    defaults = parsed.defaults
     names: set[str] = set()
     rules = []
-    for index, raw in enumerate(raw_rules, start=1):
-        rule = _parse_rule(raw, index, defaults, source)
+    raw_rules = document.get("rules") or []  # the match specs as written, for describe()
+    for index, (entry, raw) in enumerate(zip(parsed.rules, raw_rules, strict=True), start=1):
+        rule = _rule(entry, raw.get("match") or {}, index, defaults, source)
         if rule.name in names:
             raise ConfigError(f"{source}: rule {index} ({rule.name!r}): duplicate name")
         names.add(rule.name)
         rules.append(rule)
     thresholds = []
-    for index, raw in enumerate(document.get("thresholds") or [], start=1):
-        where = f"{source}: threshold {index}"
-        if not isinstance(raw, dict) or "weight" not in raw:
-            raise ConfigError(f"{where}: needs 'weight' and 'action'")
-        _only(
-            raw,
-            {
-                "weight",
-                "action",
-                "price",
-                "budget",
-                "pass_ttl",
-                "free_per_window",
-                "scope",
-                "solve_floor",
-            },
-            where,
-        )
-        weight = _int(raw["weight"], f"{where}: weight", minimum=1)
-        name = f"threshold:{weight}"
-        thresholds.append((weight, _terms(raw, name, defaults, where), name))
+    for index, threshold in enumerate(parsed.thresholds, start=1):
+        name = f"threshold:{threshold.weight}"
+        terms = _terms(threshold, name, defaults, f"{source}: threshold {index}")
+        thresholds.append((threshold.weight, terms, name))
     thresholds.sort(key=lambda item: item[0])
-    raw_default = document.get("default", {"action": "allow"})
-    if isinstance(raw_default, str):
-        raw_default = {"action": raw_default}
-    default = _terms(raw_default, "default", defaults, f"{source}: default")
-    dry_run = document.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise ConfigError(f"{source}: dry_run must be true or false")
+    default = _terms(parsed.default, "default", defaults, f"{source}: default")
     canonical = json.dumps(document, sort_keys=True, default=str)
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    tiers = _tiers(document.get("tiers") or {}, source)
-    return Policy(tuple(rules), tuple(thresholds), default, dry_run, digest, source, tiers)
-
-
-def _tiers(raw: Any, source: str) -> dict[str, Tier]:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: 'tiers' maps tier names to terms")
     tiers = {}
-    for name, terms in raw.items():
-        where = f"{source}: tier {name!r}"
-        if not isinstance(terms, dict):
-            raise ConfigError(f"{where}: give discount and/or free_per_window")
-        _only(terms, {"discount", "free_per_window"}, where)
-        discount = terms.get("discount", 0)
-        if isinstance(discount, bool) or not isinstance(discount, int | float):
-            raise ConfigError(f"{where}: discount must be a number between 0 and 1")
-        free = _int(terms.get("free_per_window", 0), f"{where}: free_per_window")
+    for tier_name, tier in parsed.tiers.items():
         try:
-            tiers[str(name)] = Tier(str(name), float(discount), free)
+            tiers[str(tier_name)] = Tier(str(tier_name), tier.discount, tier.free_per_window)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from exc
-    return tiers
+    return Policy(tuple(rules), tuple(thresholds), default, parsed.dry_run, digest, source, tiers)
 
 
-def _parse_rule(raw: Any, index: int, defaults: Mapping[str, Any], source: str) -> PolicyRule:
-    where = f"{source}: rule {index}"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a rule is a mapping")
-    name = raw.get("name") or f"rule-{index}"
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: name must be text")
+def _rule(
+    entry: RuleEntry, spec: Mapping[str, Any], index: int, defaults: Defaults, source: str
+) -> PolicyRule:
+    name = entry.name or f"rule-{index}"
     where = f"{source}: rule {index} ({name!r})"
-    _only(raw, _RULE_KEYS, where)
-    matchers = _matchers(raw.get("match") or {}, where)
-    dry_run = raw.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise ConfigError(f"{where}: dry_run must be true or false")
-    if "weigh" in raw:
-        if "action" in raw:
+    matchers = _matchers(spec, where)
+    if entry.weigh is not None:
+        if "action" in entry.model_fields_set:
             raise ConfigError(f"{where}: a rule either weighs or decides (has an action), not both")
-        weight = _int(raw["weigh"], f"{where}: weigh")
-        return PolicyRule(name, matchers, None, weight, None, dry_run, raw.get("match") or {})
-    if "action" not in raw:
+        return PolicyRule(name, matchers, None, entry.weigh, None, entry.dry_run, spec)
+    if entry.action is None:
         raise ConfigError(f"{where}: needs 'action' (allow, deny, challenge) or 'weigh'")
-    terms = _terms(raw, name, defaults, where)
-    return PolicyRule(name, matchers, terms.action, 0, terms, dry_run, raw.get("match") or {})
+    terms = _terms(entry, name, defaults, where)
+    return PolicyRule(name, matchers, terms.action, 0, terms, entry.dry_run, spec)
 
 
-def _terms(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any], where: str) -> Rule:
-    action_name = raw.get("action")
-    actions = {"allow": Action.ALLOW, "deny": Action.DENY, "challenge": Action.PRICE}
-    if not isinstance(action_name, str) or action_name not in actions:  # a list or map: no
-        raise ConfigError(
-            f"{where}: action must be one of allow, deny, challenge (got {action_name!r})"
-        )
-    action = actions[action_name]
-    if action is Action.PRICE and "price" not in raw and "price" not in defaults:
+def _terms(entry: Terms, name: str, defaults: Defaults, where: str) -> Rule:
+    if entry.action is None:
+        raise ConfigError(f"{where}: action must be one of allow, deny, challenge (got None)")
+    action = _ACTIONS[entry.action]
+    if action is Action.PRICE and entry.price is None and defaults.price is None:
         raise ConfigError(f"{where}: a challenge needs a price (expected solver tokens)")
 
-    def pick(key: str, fallback: int) -> int:
-        return _int(raw.get(key, defaults.get(key, fallback)), f"{where}: {key}")
+    def pick(own: int | None, default: int | None, fallback: int) -> int:
+        return own if own is not None else default if default is not None else fallback
 
-    scope = raw.get("scope") or f"policy:{name}"
-    if not isinstance(scope, str):
-        raise ConfigError(f"{where}: scope must be text")
-    floor = raw.get("solve_floor", defaults.get("solve_floor"))
-    if floor is not None and (
-        isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= 3_600
-    ):
-        raise ConfigError(f"{where}: solve_floor must be a number of seconds, 0-3600")
+    # An explicit ``solve_floor: null`` means no floor, even under a default one.
+    own_floor = "solve_floor" in entry.model_fields_set
+    floor = entry.solve_floor if own_floor else defaults.solve_floor
     try:
         return Rule(
             action=action,
-            price=pick("price", 1_500),
-            budget=pick("budget", 100),
-            pass_ttl=pick("pass_ttl", 3_600),
-            free_per_window=pick("free_per_window", 0),
-            scope=scope,
-            solve_floor=None if floor is None else float(floor),
+            price=pick(entry.price, defaults.price, 1_500),
+            budget=pick(entry.budget, defaults.budget, 100),
+            pass_ttl=pick(entry.pass_ttl, defaults.pass_ttl, 3_600),
+            free_per_window=pick(entry.free_per_window, defaults.free_per_window, 0),
+            scope=entry.scope or f"policy:{name}",
+            solve_floor=floor,
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def _matchers(raw: Any, where: str) -> tuple[Matcher, ...]:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: 'match' must be a mapping")
-    _only(raw, _MATCH_KEYS, f"{where}: match")
+def _matchers(raw: Mapping[str, Any], where: str) -> tuple[Matcher, ...]:
+    """The match conditions as predicates; ``gate.policy_schema`` has checked the keys."""
     matchers: list[Matcher] = []
     if "path" in raw:
         matchers.append(_path_matcher(raw["path"], f"{where}: match.path"))
@@ -378,20 +295,6 @@ def _in_networks(address: str | None, networks: Sequence[IPNetwork]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
-
-
-def _int(value: Any, where: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where} must be a whole number (got {value!r})")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{where} must be at least {minimum}")
-    return value
-
-
-def _only(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(mapping) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}")
 
 
 def _header_present(name: str) -> Callable[[RequestFacts], bool]:
