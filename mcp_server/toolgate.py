@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gate.answers import MAX_ANSWER_LENGTH, readable_answer
 from gate.config import GateConfig
 from gate.errors import (
     ChallengeGone,
@@ -66,6 +67,20 @@ _STATE_PURPOSE = "mcp-request-state"
 
 CHALLENGE_TOOL = "gate_challenge"
 SOLVE_TOOL = "gate_solve"
+MAX_ANSWERS = 16
+# The HTTP solve endpoint's 422 ``malformed_answer`` (gate.answers.readable_answer), in words.
+UNREADABLE = (
+    f"An answer is over {MAX_ANSWER_LENGTH} characters, holds control or format characters, or mixes letters "
+    "of several scripts (a confusable spelling no hidden word has); nothing was judged and no "
+    "attempt was used. Answer with the hidden word(s) in plain letters."
+)
+
+
+class _Unread:
+    """An in-band answer refused unjudged (``readable_answer``): asked again, no attempt used."""
+
+
+_UNREAD = _Unread()
 
 
 def tool_rules(
@@ -343,10 +358,11 @@ class ToolGate:
     ) -> Any:
         challenge_id = state["challenge"]
         outcome = await self._solve(challenge_id, caller, answer)
-        if isinstance(outcome, int):  # wrong, with attempts left: ask again with a fresh state
+        if isinstance(outcome, int | _Unread):  # not solved, may answer again: a fresh state
             issued = await (await self.gatekeeper()).challenges.view(challenge_id)
-            notice = f"That is not the hidden word; {outcome} attempt(s) left."
-            return await self._input_required(params, caller, challenge_id, issued, notice)
+            return await self._input_required(
+                params, caller, challenge_id, issued, _notice(outcome)
+            )
         if not isinstance(outcome, str):
             return outcome  # an error result
         return await self._spend_and_run(
@@ -355,10 +371,12 @@ class ToolGate:
 
     async def _solve(self, challenge_id: str, caller: _Caller, reply: Any) -> Any:
         """Check an elicitation reply: the new pass token (str), the attempts left after a wrong
-        answer (int > 0), or an error result to send back."""
+        answer (int > 0), ``_UNREAD`` for an answer not judged at all, or an error result."""
         words = _answers_from(_wire(reply))
         if words is None:
             return _error("Payment declined: no answer was given.", code="payment_declined")
+        if not all(readable_answer(word) for word in words):
+            return _UNREAD
         gatekeeper = await self.gatekeeper()
         identity = caller.identity_for(gatekeeper)
         try:
@@ -492,6 +510,7 @@ class ToolGate:
         """Legacy protocol: ask through elicitation until solved or out of attempts."""
         gatekeeper = await self.gatekeeper()
         notice = ""
+        unread = 0  # unjudged replies cost no attempt, so they are bounded here instead
         while True:
             try:
                 reply = await _elicit(ctx, _elicit_params(issued, notice))
@@ -505,9 +524,13 @@ class ToolGate:
                     pass_meta_key=PASS_META_KEY,
                 )
             outcome = await self._solve(issued.challenge_id, caller, reply)
-            if not isinstance(outcome, int):
+            if isinstance(outcome, _Unread):
+                unread += 1
+                if unread > gatekeeper.settings.max_attempts:
+                    return _error(UNREADABLE, code="malformed_answer")
+            elif not isinstance(outcome, int):
                 return outcome  # the pass token, or an error result
-            notice = f"That is not the hidden word; {outcome} attempt(s) left."
+            notice = _notice(outcome)
             issued = await gatekeeper.challenges.view(issued.challenge_id)
 
     # -- sealed request state ---------------------------------------------------------------------
@@ -575,12 +598,14 @@ class ToolGate:
         if (
             not isinstance(challenge_id, str)
             or not isinstance(answers, list)
-            or not all(isinstance(a, str) and len(a) <= 256 for a in answers)
-            or not 0 < len(answers) <= 16
+            or not all(isinstance(a, str) for a in answers)
+            or not 0 < len(answers) <= MAX_ANSWERS
         ):
             return _error(
                 "Give challenge_id and answers (a list of hidden words).", code="malformed"
             )
+        if not all(readable_answer(answer) for answer in answers):
+            return _error(UNREADABLE, code="malformed_answer")
         gatekeeper = await self.gatekeeper()
         try:
             minted = await gatekeeper.challenges.solve(
@@ -735,6 +760,14 @@ def _answer_schema(puzzle: Any) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
+def _notice(outcome: int | _Unread) -> str:
+    """What the client is told when asked again: attempts left after a wrong answer, or why an
+    answer was not judged."""
+    if isinstance(outcome, _Unread):
+        return UNREADABLE
+    return f"That is not the hidden word; {outcome} attempt(s) left."
+
+
 def _answers_from(reply: Any) -> list[str] | None:
     """The hidden words from an elicitation result, or None when declined or unusable."""
     if not isinstance(reply, dict) or reply.get("action") != "accept":
@@ -743,7 +776,7 @@ def _answers_from(reply: Any) -> list[str] | None:
     if not isinstance(content, dict):
         return None
     words = []
-    for n in range(1, 17):
+    for n in range(1, MAX_ANSWERS + 1):
         value = content.get(f"hidden_word_{n}")
         if value is None:
             break

@@ -63,6 +63,10 @@ def openapi_document(endpoint: str = "/.gate") -> dict[str, Any]:
             ("415", "Unsupported media type"),
             ("422", "Unreadable answer"),
             ("429", "Too early, or a challenge being prepared"),
+            (
+                "431",
+                "Too many header fields or header bytes (GATE_MAX_HEADERS, GATE_MAX_HEADER_BYTES)",
+            ),
             ("503", "The gate could not decide; retry later"),
         )
     }
@@ -77,7 +81,10 @@ def openapi_document(endpoint: str = "/.gate") -> dict[str, Any]:
             DISCOVERY_PATH: {
                 "get": {
                     "summary": "Prices and how to solve",
-                    "responses": {"200": _json({"type": "object"}, "The discovery document")},
+                    "responses": {
+                        "200": _json({"type": "object"}, "The discovery document"),
+                        "431": errors["431"],
+                    },
                 }
             },
             challenge: {
@@ -87,6 +94,7 @@ def openapi_document(endpoint: str = "/.gate") -> dict[str, Any]:
                     "responses": {
                         "200": _json(_CHALLENGE, "The pending challenge"),
                         "410": errors["410"],
+                        "431": errors["431"],
                     },
                 },
                 "post": {

@@ -163,3 +163,27 @@ def test_header_limits_are_settings_with_defaults_no_browser_reaches() -> None:
     assert (defaults.max_headers, defaults.max_header_bytes) == (100, 32_768)
     tuned = GateConfig.from_env({"GATE_MAX_HEADERS": "40", "GATE_MAX_HEADER_BYTES": "8192"}).gate
     assert (tuned.max_headers, tuned.max_header_bytes) == (40, 8192)
+
+
+async def test_the_default_header_limits_hold_over_a_real_server_and_spare_browsers() -> None:
+    import httpx2
+
+    from tests.support import on_loopback
+
+    client, _ = build()  # the defaults: 100 fields, 32 768 bytes
+    assert isinstance(client.app, GateMiddleware)
+    browser = {  # a heavy browser request: the usual fields and 16 KiB of cookies
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "Accept-Language": "en-GB,en;q=0.9,de;q=0.8",
+        "Cookie": "; ".join(f"c{i}={'v' * 500}" for i in range(32)),
+        **{f"Sec-Fetch-{i}": "navigate" for i in range(20)},
+    }
+    async with on_loopback(client.app) as base, httpx2.AsyncClient(base_url=base) as http:
+        assert (await http.get("/free", headers=browser)).status_code == 200
+        many = [(f"x-h{i}", "v") for i in range(101)]
+        refused = await http.get("/free", headers=many)
+        assert refused.status_code == 431
+        assert refused.json()["error"] == "headers_too_large"
+        huge = {"Cookie": "; ".join(f"c{i}={'v' * 500}" for i in range(70))}  # ~35 KiB
+        assert (await http.get("/free", headers=huge)).status_code == 431

@@ -364,3 +364,78 @@ async def test_a_paid_tools_own_errors_are_not_masked_by_the_gate(
     async with Client(server, mode="2026-07-28", elicitation_callback=Agent(solver)) as client:
         with pytest.raises(MCPError, match="upstream says no"):
             await client.call_tool("explode", {})
+
+
+CONFUSABLE = "\u0430"  # a Cyrillic a: among Latin letters, a spelling no hidden word has
+
+
+class ConfusedAgent(Agent):
+    """Answers first with a mixed-script spelling of the right word, then with the word itself."""
+
+    def __init__(self, solver: BankSolver) -> None:
+        super().__init__(solver)
+        self.seen: list[tuple[str, int]] = []  # (message, attempts left) of each question
+
+    async def __call__(self, context: Any, params: Any) -> types.ElicitResult:
+        self.seen.append((params.message, params.meta[PUZZLE_META_KEY]["attempts"]))
+        answer = await super().__call__(context, params)
+        if self.asked == 1:
+            assert answer.content is not None
+            word = str(answer.content["hidden_word_1"])
+            answer.content["hidden_word_1"] = word[:-1] + CONFUSABLE
+        return answer
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_unreadable_in_band_answers_are_asked_again_without_using_an_attempt(
+    runtime: Runtime, solver: BankSolver, mode: str
+) -> None:
+    gate = ToolGate(tool_rules({"search": 1_500}), gatekeeper=runtime.gatekeeper)
+    agent = ConfusedAgent(solver)
+    async with Client(search_server(gate), mode=mode, elicitation_callback=agent) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool("search", {"query": "owls"})
+    text = result.content[0]
+    assert not result.is_error and isinstance(text, types.TextContent)
+    assert text.text == "results for owls" and agent.asked == 2
+    (first, attempts_before), (again, attempts_after) = agent.seen
+    assert "no attempt was used" in again and "no attempt" not in first
+    assert attempts_before == attempts_after == 5
+    ledger = await runtime.store.hgetall(f"ledger:{runtime.gatekeeper.identity(_stdio_visitor())}")
+    assert ledger.get("failed", 0) == 0 and ledger["solved"] == 1
+
+
+async def test_gate_solve_refuses_unreadable_answers_without_using_an_attempt(
+    runtime: Runtime, solver: BankSolver
+) -> None:
+    gate = ToolGate(tool_rules({"search": 1_500}), gatekeeper=runtime.gatekeeper)
+    async with Client(search_server(gate), mode="2026-07-28") as client:
+        asked = await client.call_tool("gate_challenge", {"tool": "search"})
+        challenge = asked.structured_content
+        assert challenge is not None
+        words = solver.solve(puzzle_from_dict(challenge["puzzle"]))
+        for bad in (
+            words[0][:-1] + CONFUSABLE,
+            words[0] + "\u200d",  # zero-width joiner
+            words[0] + "\x00",
+            "x" * 257,
+        ):
+            refused = await client.call_tool(
+                "gate_solve",
+                {"challenge_id": challenge["challenge_id"], "answers": [bad, *words[1:]]},
+            )
+            assert refused.is_error, ascii(bad)
+            assert refused.structured_content == {"error": "malformed_answer"}
+            said = refused.content[0]
+            assert isinstance(said, types.TextContent) and "no attempt was used" in said.text
+        wrong = await client.call_tool(
+            "gate_solve", {"challenge_id": challenge["challenge_id"], "answers": ["no"]}
+        )
+        assert wrong.structured_content["attempts_left"] == 4  # the refusals above used none
+        full_width = [
+            "".join(chr(ord(ch) + 0xFEE0) for ch in word.upper()) for word in words
+        ]  # NFKC folds these, as over HTTP
+        solved = await client.call_tool(
+            "gate_solve", {"challenge_id": challenge["challenge_id"], "answers": full_width}
+        )
+        assert not solved.is_error and solved.structured_content["pass"]
