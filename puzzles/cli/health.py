@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +10,7 @@ import typer
 from rich.table import Table
 
 from gate.commands import DatabaseUrl, console, load_config
+from gate.settings import setting
 from puzzles.cli.pools import (
     BackendsFile,
     BackendUrl,
@@ -124,7 +124,7 @@ def puzzles_refill(
     mark = config.bank_low_water if low_water is None else low_water
     pools: list[object] = []
     factory = None
-    if backend or backends or os.environ.get("GATE_LLM_BACKENDS"):
+    if backend or backends or setting("llm_backends"):
         gen_pool, solvers, pools = _factory_pools(
             _load_llm_backends(backends, backend, model), generator, solver or []
         )
