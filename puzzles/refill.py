@@ -48,6 +48,14 @@ class RefillRound:
     factory_added: dict[int, int] = field(default_factory=dict)
     still_low: tuple[int, ...] = ()  # tiers below the mark after the round: say so loudly
 
+    @property
+    def added(self) -> dict[int, int]:
+        """Clues added per tier, offline and factory together."""
+        both = dict(self.offline_added)
+        for tier, n in self.factory_added.items():
+            both[tier] = both.get(tier, 0) + n
+        return both
+
 
 @dataclass(slots=True)
 class Refiller:
@@ -91,9 +99,7 @@ class Refiller:
 
 
 def log_round(done: RefillRound, *, factory: bool) -> None:
-    added = {**done.offline_added}
-    for tier, n in done.factory_added.items():
-        added[tier] = added.get(tier, 0) + n
+    added = done.added
     if done.retired or any(added.values()):
         log.info(
             "refill: retired %d exhausted clues; added %s",

@@ -16,6 +16,7 @@ from puzzles.cli.pools import (
     CalibrateSolvers,
     GenerateConcurrency,
     GenerateSolvers,
+    GeneratorName,
     JobName,
     ModelName,
     VerifyConcurrency,
@@ -66,9 +67,7 @@ def puzzles_generate(
     ] = "answer",
     concurrency: GenerateConcurrency = 8,
     job: JobName = None,
-    generator: Annotated[
-        str | None, typer.Option(help="Backend or model name that writes clues (default: all).")
-    ] = None,
+    generator: GeneratorName = None,
     solver: GenerateSolvers = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,

@@ -16,6 +16,7 @@ from puzzles.cli.pools import (
     BackendUrl,
     GenerateConcurrency,
     GenerateSolvers,
+    GeneratorName,
     ModelName,
     _factory_pools,
     _load_llm_backends,
@@ -104,9 +105,7 @@ def puzzles_refill(
     ] = 300.0,
     low_water: LowWater = None,
     concurrency: GenerateConcurrency = 8,
-    generator: Annotated[
-        str | None, typer.Option(help="Backend or model name that writes clues (default: all).")
-    ] = None,
+    generator: GeneratorName = None,
     solver: GenerateSolvers = None,
     backends: BackendsFile = None,
     backend: BackendUrl = None,
@@ -158,10 +157,7 @@ def puzzles_refill(
 
 def _print_round(done: RefillRound, serve_limit: int) -> None:
     console.print(f"Retired {done.retired} clue(s) at the serve limit.")
-    added = {**done.offline_added}
-    for tier, n in done.factory_added.items():
-        added[tier] = added.get(tier, 0) + n
-    for tier in sorted(added):
+    for tier in sorted(done.added):
         console.print(
             f"tier {tier}: {done.offline_added.get(tier, 0)} from the offline sources, "
             f"{done.factory_added.get(tier, 0)} from the factory"

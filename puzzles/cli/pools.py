@@ -66,6 +66,9 @@ CalibrateConcurrency = Annotated[
 ]
 
 
+GeneratorName = Annotated[
+    str | None, typer.Option(help="Backend or model name that writes clues (default: all).")
+]
 JobName = Annotated[
     str | None,
     typer.Option(
