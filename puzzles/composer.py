@@ -310,17 +310,20 @@ class BankComposer:
                 results = await self._store.execute(
                     [Incr(SERVE_KEY.format(c.clue_id), 1, self._ttl) for c in pending]
                 )
-                over: set[int] = set()
+                over: list[PublicClue] = []
                 for clue, count in zip(pending, results, strict=True):
                     if count >= self._limit:
                         self._drop(clue.clue_id)  # this serve (if allowed) is its last one here
                     if count > self._limit:
-                        over.add(clue.clue_id)
+                        over.append(clue)
                     else:
                         claimed[clue.clue_id] = clue
                 if not over:
                     break
-                pending = self._repick(tier, used, over, words, gates)
+                # A race lost: undo this increment too, so each counter is exactly its clue's
+                # serves (a winner that later hands its serve back brings the count to zero).
+                await self._give_back(over)
+                pending = self._repick(tier, used, {c.clue_id for c in over}, words, gates)
             else:
                 raise BankError(
                     f"clues at tier {tier} keep hitting the serve limit ({self._limit}); "
