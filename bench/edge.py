@@ -57,7 +57,7 @@ def mint_pass(state_dir: Path, redis_url: str) -> str:
         budget=rule.budget,
         price=rule.price,
         ttl=rule.pass_ttl,
-        epoch=store_epoch(redis_url),
+        epoch=store_epoch(redis_url, network_identity("127.0.0.1")),
     )
     return token
 

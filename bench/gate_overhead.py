@@ -85,8 +85,9 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
             app = GateMiddleware(hello, runtime.gatekeeper)
             if kind == "gated-memory":  # its store is its own: publish its epoch for the pass
                 from gate.epoch import current_epoch
+                from gate.identity import network_identity
 
-                epoch = await current_epoch(runtime.store)
+                epoch = await current_epoch(runtime.store, network_identity("127.0.0.1"))
                 (Path(state_dir) / "memory-epoch").write_text(epoch)
         server = uvicorn.Server(
             uvicorn.Config(
@@ -162,13 +163,13 @@ def mint_pass(state_dir: Path, redis_url: str, epoch: str | None = None) -> str:
         budget=rule.budget,
         price=rule.price,
         ttl=rule.pass_ttl,
-        epoch=store_epoch(redis_url) if epoch is None else epoch,
+        epoch=store_epoch(redis_url, network_identity("127.0.0.1")) if epoch is None else epoch,
     )
     return token
 
 
-def store_epoch(redis_url: str) -> str:
-    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
+def store_epoch(redis_url: str, subject: str) -> str:
+    """The epoch of ``subject``'s shard (gate.epoch): a pass minted outside the gate carries it."""
     import asyncio
 
     from gate.epoch import current_epoch
@@ -177,7 +178,7 @@ def store_epoch(redis_url: str) -> str:
     async def read() -> str:
         store = RedisStore.from_url(redis_url)  # the gate's default key prefix
         try:
-            return await current_epoch(store)
+            return await current_epoch(store, subject)
         finally:
             await store.close()
 

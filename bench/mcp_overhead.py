@@ -73,13 +73,13 @@ def mint_pass(state_dir: Path, redis_url: str) -> str:
         budget=rule.budget,
         price=rule.price,
         ttl=rule.pass_ttl,
-        epoch=store_epoch(redis_url),
+        epoch=store_epoch(redis_url, network_identity("127.0.0.1")),
     )
     return token
 
 
-def store_epoch(redis_url: str) -> str:
-    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
+def store_epoch(redis_url: str, subject: str) -> str:
+    """The epoch of ``subject``'s shard (gate.epoch): a pass minted outside the gate carries it."""
     import asyncio
 
     from gate.epoch import current_epoch
@@ -88,7 +88,7 @@ def store_epoch(redis_url: str) -> str:
     async def read() -> str:
         store = RedisStore.from_url(redis_url)  # the gate's default key prefix
         try:
-            return await current_epoch(store)
+            return await current_epoch(store, subject)
         finally:
             await store.close()
 
