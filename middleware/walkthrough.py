@@ -41,10 +41,10 @@ async def _serving(app: Any) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))  # bound first: the port is known before the server starts
     port = sock.getsockname()[1]
     ready = asyncio.Event()
-    options = {"lifespan": "off", "log_level": "warning"}  # uvicorn's lines would interleave
     task = asyncio.create_task(
-        serve(app, "127.0.0.1", port, ready=ready.set, sockets=[sock], **options)
-    )
+        serve(app, "127.0.0.1", port, ready=ready.set, sockets=[sock], lifespan="off",
+              log_level="warning")  # uvicorn's own lines would interleave with the walkthrough's
+    )  # fmt: skip
     try:
         async with asyncio.timeout(20):
             while not ready.is_set():
