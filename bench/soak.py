@@ -40,8 +40,8 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.servers import free_port, private_redis
 from puzzles.bank import text_key
-from tests.support import free_port
 
 BUDGET = 5  # the demo's /articles/ rule
 
@@ -199,20 +199,6 @@ async def unpaid(
         await asyncio.sleep(0.02)
 
 
-def start_redis(binary: str, port: int, directory: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(250):
-        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
-        if ping.stdout.strip() == b"PONG":
-            return process
-        time.sleep(0.02)
-    raise SystemExit("redis-server did not start")
-
-
 async def wait_ready(
     client: httpx.AsyncClient, base: str, process: subprocess.Popen[bytes]
 ) -> None:
@@ -229,12 +215,9 @@ async def wait_ready(
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is required")
     work = Path(tempfile.mkdtemp(prefix="rg-soak-"))
     redis_port = free_port()
-    redis = start_redis(binary, redis_port, str(work))
+    redis = private_redis(redis_port, str(work))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
     env.update(
         GATE_STATE_DIR=str(work),
@@ -287,7 +270,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             redis.terminate()
             redis.wait(10)
             tally.restarts += 1  # passes minted from now on belong to the new epoch
-            redis = start_redis(binary, redis_port, str(work))
+            redis = private_redis(redis_port, str(work))
             # Requests started up to a moment after Redis answers again may still fail (a pooled
             # connection to the old server, the store's 2 s deadline): expected 503s.
             tally.down_until = time.monotonic() + 2.5
