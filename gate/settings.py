@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         description="Most bytes of request header names and values together; a request with more gets "
         "431 before any decision (browsers send a few KiB; cookies up to about 16 KiB).",
     )
+    pass_lease: int = Field(
+        1,
+        ge=1,
+        le=1_000,
+        description="Uses of a pass a process charges to the store at once and then serves without "
+        "a round trip for up to 1 s (1: off). Never over-spends; a revocation or reset can take 1 s "
+        "to apply, and a stopped process loses at most N-1 leased uses (docs/deploy.md).",
+    )
     policy_file: str = Field(
         "",
         description="YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on "
