@@ -331,3 +331,31 @@ def test_owed_preemption_keeps_the_counters_exact() -> None:
     for tenant in ("big", "small"):
         assert counters[tenant] == view[tenant].service  # backlogged from the start: never lifted
     assert counters["light"] >= view["light"].service
+
+
+def test_freed_slots_are_refilled_together_unless_a_request_is_owed() -> None:
+    names = [f"a-{i}" for i in range(12)] + ["light-1"]
+    ledger = _ledger(*names)
+    # 4 slots; a decode-only step takes backlogged prefill once 2 slots are free or one has
+    # waited 5 plans (the engine does this when decode steps replay a CUDA graph).
+    batcher = Batcher(ledger, slots=4, token_budget=64, policy="vtc", admit_batch=2, max_defer=5)
+    for i, new in enumerate((2, 5, 30, 30)):
+        batcher.add(_seq(f"a-{i}", "a", 4, new))
+    for i in range(4, 12):
+        batcher.add(_seq(f"a-{i}", "a", 4, 9))
+    plans = _run(batcher, 6)
+
+    def prefills(plan: list[tuple[str, int]]) -> list[str]:
+        return [name for name, count in plan if count > 1]
+
+    # a-0 ends in step 2: its slot waits (the steps stay decode-only) until a-1 ends in step 5,
+    # then both are refilled in one step.
+    assert [prefills(p) for p in plans[2:5]] == [[], [], []]
+    assert prefills(plans[5]) == ["a-4", "a-5"]
+    # One slot free: after max_defer plans it is refilled anyway.
+    batcher.finish(batcher.running["a-2"])
+    assert [prefills(p) for p in _run(batcher, 5)] == [[], [], [], [], ["a-6"]]
+    # An owed request (its tenant's queue was empty) never waits for company.
+    batcher.finish(batcher.running["a-3"])
+    batcher.add(_seq("light-1", "light", 6, 4))
+    assert prefills(_run(batcher, 1)[0]) == ["light-1"]

@@ -108,6 +108,8 @@ class Batcher:
         policy: str = "vtc",
         preemption: bool = True,
         urgent_share: float = 0.25,
+        admit_batch: int = 1,
+        max_defer: int = 16,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduler {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -121,6 +123,12 @@ class Batcher:
         self.urgent_share = urgent_share if policy == "vtc" else 1.0
         self.slots = slots
         self._free = list(range(slots - 1, -1, -1))
+        # Admission coalescing (see ``_admit_now``): free slots gathered before a decode-only
+        # step takes backlogged prefill (1: none), and the most plans a freed slot waits.
+        self.admit_batch = admit_batch
+        self.max_defer = max_defer
+        self._plans = 0
+        self._freed_at = dict.fromkeys(self._free, 0)  # free slot -> the plan it freed at
         self.running: dict[str, Sequence] = {}
         self.waiting: dict[str, deque[Sequence]] = {}
         self._load: Counter[str] = Counter()  # requests each tenant has in the engine
@@ -179,6 +187,7 @@ class Batcher:
     def _release(self, seq: Sequence) -> None:
         if seq.slot is not None:
             self._free.append(seq.slot)
+            self._freed_at[seq.slot] = self._plans
             seq.slot = None
         seq.cached = 0
 
@@ -188,6 +197,7 @@ class Batcher:
         if not queue:
             del self.waiting[seq.tenant]
         seq.slot = self._free.pop()
+        del self._freed_at[seq.slot]
         seq.cached = 0
         if seq.admitted_at is None:
             seq.admitted_at = now
@@ -206,6 +216,7 @@ class Batcher:
     # -- planning -------------------------------------------------------------------------------
 
     def plan(self, now: float) -> list[Work]:
+        self._plans += 1
         counters = self.ledger.counters()
         decoding = [s for s in self.running.values() if s.pending == 1]
         if len(decoding) > self.token_budget:  # only with a budget under the slot count
@@ -214,14 +225,17 @@ class Batcher:
         budget = self.token_budget - len(decoding)
         work = [Work(s, s.cached, 1, True) for s in decoding]
         if budget > 0:
-            work += self._prefill(now, counters, budget)
+            work += self._prefill(now, counters, budget, bool(decoding))
             # A preempted decode is no longer running: drop its token.
             work = [w for w in work if w.seq.slot is not None]
         self._charge(work)
         return work
 
-    def _prefill(self, now: float, counters: dict[str, float], budget: int) -> list[Work]:
+    def _prefill(
+        self, now: float, counters: dict[str, float], budget: int, decoding: bool
+    ) -> list[Work]:
         partial = [s for s in self.running.values() if s.pending > 1]
+        admit = self._admit_now(bool(partial), decoding)
         candidates: list[tuple[float, Sequence]]
         if self.policy == "fifo":
             partial.sort(key=lambda s: s.order)
@@ -241,6 +255,8 @@ class Batcher:
             urgent = seq.owed and not seq.generated  # this step makes an owed first token
             if not urgent and others <= 0:
                 continue
+            if seq.slot is None and not (urgent or admit):
+                continue
             if seq.slot is None:
                 if not self._free:
                     if self.policy == "fifo":
@@ -259,6 +275,23 @@ class Batcher:
                 others -= count
             work.append(Work(seq, seq.cached, count, seq.cached + count == seq.length))
         return work
+
+    def _admit_now(self, partial: bool, decoding: bool) -> bool:
+        """Whether backlogged requests may take free slots in this step.
+
+        A step with prefill runs eagerly (tens of milliseconds of kernel launches on a GPU), a
+        decode-only step replays a CUDA graph in a few: refilling each slot the moment it frees
+        turns every other step into a slow one.  So a step that would otherwise only decode takes
+        backlogged prefill only once ``admit_batch`` slots are free or one has waited
+        ``max_defer`` plans; a step that carries prefill anyway (a running chunk, an owed first
+        token) admits at once, and nothing waits while nothing decodes.
+        """
+        if partial or not decoding or len(self._free) >= self.admit_batch:
+            return True
+        if any(queue[0].owed for queue in self.waiting.values()):
+            return True
+        oldest = min(self._freed_at.values(), default=self._plans)
+        return self._plans - oldest >= self.max_defer
 
     def _fair_waiting(
         self, counters: dict[str, float], budget: int
