@@ -7,6 +7,7 @@ Rows, each as a ratio to the upstream measured directly in the same run:
     EDGE + trivial  the edge's forward-auth flow (deploy/'s config) asking a uvicorn endpoint that
                     answers 200 at once: the ceiling of forward auth with one Python process
     EDGE + authz N  the same config asking `gate authz` (Redis store) with a valid pass, N workers
+    gate proxy N    `gate proxy --upstream` (Redis store) with a valid pass, N workers, no edge
 
     python bench/edge.py [--duration 6] [--connections 32] [--redis-url redis://127.0.0.1:6379/14]
 
@@ -199,6 +200,30 @@ def main() -> None:
                             workers=2,
                         ) as base:
                             measure(f"{edge} + gate authz x{count}", f"{base}/", header)
+                finally:
+                    stop(gate)
+            for count in gates:
+                port = free_port()
+                env = {**os.environ, "GATE_STATE_DIR": str(state)}
+                command = [
+                    str(Path(sys.executable).with_name("gate")),
+                    "proxy",
+                    "--upstream",
+                    f"http://{site}",
+                    "--port",
+                    str(port),
+                    "--redis-url",
+                    args.redis_url,
+                    "--rule",
+                    RULE,
+                    "--workers",
+                    str(count),
+                ]
+                gate = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+                try:
+                    wait_port(port, gate, timeout=120)
+                    header = f"Authorization: ReasoningGate {rule_pass(state, args.redis_url)}"
+                    measure(f"gate proxy x{count}", f"http://127.0.0.1:{port}/", header)
                 finally:
                     stop(gate)
         finally:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench.servers import (  # noqa: E402  (after the path fix-up)
     free_port,
     hello,
+    load_subject,
     mint_pass,
     serve_app,
     stop,
@@ -76,7 +77,7 @@ async def bench_runtime(kind: str, state_dir: Path, redis_url: str):  # type: ig
     config = GateConfig.from_env({}, state_dir=state_dir, store_url=store_url)
     runtime = await open_runtime(config, bench_rules())
     if kind == "gated-memory":
-        (state_dir / "memory-epoch").write_text(await current_epoch(runtime.store))
+        (state_dir / "memory-epoch").write_text(await current_epoch(runtime.store, load_subject()))
     return runtime
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "ServerStartError",
     "free_port",
     "hello",
+    "load_subject",
     "mint_pass",
     "private_redis",
     "serve_app",
@@ -145,15 +146,22 @@ def private_redis(port: int, directory: str) -> subprocess.Popen[bytes]:
     raise ServerStartError(f"redis-server on port {port} did not start")
 
 
+def load_subject() -> str:
+    """The identity the load runs as: 127.0.0.1's network, whose pass ``mint_pass`` mints."""
+    from gate.identity import network_identity
+
+    return network_identity("127.0.0.1")
+
+
 def store_epoch(redis_url: str) -> str:
-    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
+    """The epoch of the load's shard (gate.epoch): a pass minted outside the gate must carry it."""
     from gate.epoch import current_epoch
     from gate.store import RedisStore
 
     async def read() -> str:
         store = RedisStore.from_url(redis_url)  # the gate's default key prefix
         try:
-            return await current_epoch(store)
+            return await current_epoch(store, load_subject())
         finally:
             await store.close()
 
@@ -163,13 +171,12 @@ def store_epoch(redis_url: str) -> str:
 def mint_pass(state_dir: Path, rule: Rule, epoch: str) -> str:
     """A pass for ``rule`` as the gate would mint it after a solved puzzle: signed with the key in
     ``state_dir``, bound to 127.0.0.1's network (the address the load comes from)."""
-    from gate.identity import network_identity
     from gate.keys import load_keyring
     from gate.passes import PassCodec
 
     codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
     token, _ = codec.mint(
-        subject=network_identity("127.0.0.1"),
+        subject=load_subject(),
         scope=rule.scope,
         rule=rule.digest,
         budget=rule.budget,

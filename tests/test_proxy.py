@@ -886,7 +886,7 @@ async def test_spellings_other_upstreams_read_as_priced_are_refused_before_any_c
 async def test_client_address_and_url_override_headers_never_reach_the_upstream(
     proxy: str, site: tuple[Site, str], runtime: Runtime
 ) -> None:
-    from middleware.proxy import CLIENT_ADDRESS_HEADERS, URL_OVERRIDE_HEADERS
+    from middleware.forwarding import CLIENT_ADDRESS_HEADERS, URL_OVERRIDE_HEADERS
 
     upstream, _ = site
     named = [
