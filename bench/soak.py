@@ -44,6 +44,7 @@ from bench.servers import free_port, private_redis, wait_http
 from puzzles.bank import text_key
 
 BUDGET = 5  # the demo's /articles/ rule
+STORE_DEADLINE = 2.0  # RedisStore.from_url's default timeout per batch
 
 
 class Oracle:
@@ -252,7 +253,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             ]
             await asyncio.sleep(args.seconds / 2)
             half = len(samples)  # samples taken before the restart
-            tally.down_from = time.monotonic()
+            # A request still waiting on Redis when it stops fails too: anything started within
+            # the store's batch deadline (2 s) before the stop may be in flight.
+            tally.down_from = time.monotonic() - STORE_DEADLINE
             redis.terminate()
             redis.wait(10)
             tally.restarts += 1  # passes minted from now on belong to the new epoch
@@ -265,6 +268,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.gather(*tasks, sampler)
             rss_after = [rss_kib(process.pid) for process in gateways]
             log_after = sum(path.stat().st_size for path in logs)
+            # What the gateways said about their failures (one line per cause and minute): the
+            # cause of any 503 outside the restart.
+            failures = [
+                line[:240]
+                for path in logs
+                for line in path.read_text(errors="replace").splitlines()
+                if "gate failure (" in line
+            ]
     finally:
         for process in gateways:
             process.send_signal(signal.SIGTERM)
@@ -293,6 +304,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             round(100 * (after - samples[half - 1][i]) / samples[half - 1][i], 1) if half else None
             for i, after in enumerate(rss_after)
         ],
+        "failure_lines": failures[:10],
         "log_bytes": log_after - log_before,
         "log_bytes_per_request": round((log_after - log_before) / max(1, tally.requests), 1),
     }

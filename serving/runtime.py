@@ -247,6 +247,8 @@ async def open_runtime(
     store = store if store is not None else open_store(config.store_url)
     try:
         await store.ping()
+        if (risk := await store.restart_risk()) is not None:
+            log.warning("%s", risk)
         await prepare_schema(
             engine, auto_upgrade=auto_upgrades(config.db_auto_upgrade, config.resolved_database_url)
         )

@@ -33,7 +33,7 @@ RULES = RuleSet([Rule("/api/", price=600, budget=BUDGET, pass_ttl=600)])
 class RedisServer:
     """A private redis-server that a test may stop and start again on the same port."""
 
-    def __init__(self, directory: Path, *, aof: bool) -> None:
+    def __init__(self, directory: Path, *, aof: bool, snapshots: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is required for the restart tests", pytrace=False)
@@ -41,6 +41,7 @@ class RedisServer:
         self.directory = directory
         self.port = free_port()
         self.aof = aof
+        self.snapshots = snapshots  # RDB save points (restored after a crash: stale meters)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,7 +62,7 @@ class RedisServer:
                 "--bind",
                 "127.0.0.1",
                 "--save",
-                "",
+                "3600 1" if self.snapshots else "",
                 "--dir",
                 str(self.directory),
                 *persistence,
@@ -87,6 +88,13 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def crash(self) -> None:
+        """SIGKILL: no snapshot or AOF flush on the way out (a power cut, an OOM kill)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
 
 
 @pytest.fixture(params=[False, True], ids=["no-persistence", "aof"])
@@ -208,3 +216,45 @@ async def test_a_restarted_single_process_gate_refuses_the_passes_of_its_last_li
     after = Gatekeeper(MemoryStore(), source, PassCodec(keys), RULES)  # same key, empty store
     decision = await use(after, token)
     assert isinstance(decision, Challenge) and decision.reason == "reset"
+
+
+@pytest.mark.parametrize(
+    ("aof", "snapshots", "warned"),
+    [(False, False, False), (True, False, False), (True, True, False), (False, True, True)],
+    ids=["no-persistence", "aof", "aof-and-rdb", "rdb-only"],
+)
+async def test_start_up_warns_when_redis_would_restore_stale_meters(
+    tmp_path: Path, aof: bool, snapshots: bool, warned: bool
+) -> None:
+    server = RedisServer(tmp_path, aof=aof, snapshots=snapshots)
+    server.start()
+    store = RedisStore.from_url(server.url)
+    try:
+        risk = await store.restart_risk()
+    finally:
+        await store.close()
+        server.stop()
+    assert (risk is not None) is warned
+    if warned:
+        assert risk is not None and "appendonly yes" in risk
+
+
+async def test_why_rdb_only_is_warned_about_a_crash_restores_spent_uses(tmp_path: Path) -> None:
+    """The risk the warning names, on a real server: snapshot, spend, crash, restart."""
+    server = RedisServer(tmp_path, aof=False, snapshots=True)
+    server.start()
+    try:
+        store = RedisStore.from_url(server.url)
+        async with gate_on(store) as (keeper, source):
+            token = await pay(keeper, source)
+            assert isinstance(await use(keeper, token), Allow)
+            subprocess.run(["redis-cli", "-p", str(server.port), "save"], check=True)
+            spent = [await use(keeper, token) for _ in range(3)]
+            assert all(isinstance(d, Allow) for d in spent)
+            server.crash()
+            server.start()
+            again = [await use(keeper, token) for _ in range(BUDGET)]
+        served_again = sum(isinstance(d, Allow) for d in again)
+        assert served_again == BUDGET - 1  # 39, where 36 were left: the 3 uses since the snapshot are back
+    finally:
+        server.stop()

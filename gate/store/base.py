@@ -26,6 +26,15 @@ class Store(abc.ABC):
     async def ping(self) -> None:  # noqa: B027 - optional hook
         """Raise ``StoreError`` when the backend is unreachable."""
 
+    async def restart_risk(self) -> str | None:
+        """What a restart of the backend would give back to live passes, or ``None``.
+
+        Losing everything is safe (the epoch marker goes too: every pass is refused as ``reset``);
+        restoring an older copy is not (marker and meters come back as they were, so a pass regains
+        the uses made since).  Backends that can do the latter say so here, for a start-up warning.
+        """
+        return None
+
     async def get(self, key: str) -> bytes | None:
         result: bytes | None = (await self.execute([Get(key)]))[0]
         return result

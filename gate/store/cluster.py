@@ -172,6 +172,14 @@ class RedisClusterStore(Store):
         for node in self._cluster.get_primaries():
             await self._nodes[self._store_for(node)].ping()
 
+    async def restart_risk(self) -> str | None:
+        if not self._ready:
+            await self._reload(force=True)
+        for node in self._cluster.get_primaries():
+            if (risk := await self._nodes[self._store_for(node)].restart_risk()) is not None:
+                return f"{node.host}:{node.port}: {risk}"
+        return None
+
     async def close(self) -> None:
         stores, self._nodes = list(self._nodes.values()), {}
         for store in stores:

@@ -287,6 +287,28 @@ class RedisStore(Store):
         except _ERRORS as exc:
             raise StoreError(f"Redis is unreachable: {exc}") from exc
 
+    async def restart_risk(self) -> str | None:
+        """Snapshots (RDB) without an append-only file restore stale meters after a restart."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                info = await self._client.info("persistence")
+                if info.get("aof_enabled") == 1:
+                    return None
+                try:
+                    config = await self._client.config_get("save")
+                    save = next(iter(config.values()), "")  # the one entry asked for
+                except ResponseError:  # CONFIG disabled (managed Redis): assume snapshots
+                    save = "unknown"
+        except _ERRORS as exc:
+            raise StoreError(f"Redis is unreachable: {exc}") from exc
+        if not save:
+            return None  # no persistence: a restart loses the epoch marker with the meters
+        return (
+            "Redis keeps snapshots (RDB) but no append-only file: after a restart every pass "
+            "gets back the uses made since the last snapshot; run Redis with appendonly yes "
+            "(docs/deploy.md, Restarts and persistence)"
+        )
+
     async def close(self) -> None:
         try:
             await self._client.aclose()
