@@ -1,35 +1,53 @@
-"""What the upstream sends the gateway on its own, carried on to the gateway's clients.
+"""What one upstream session sends on its own, carried on to the client it belongs to.
 
-The gateway holds one upstream session for all its clients, so a request the upstream makes
-(sampling, elicitation, roots) can only belong to a client call in flight.  It goes to that
-client when exactly one call is in flight and that client declared the capability; otherwise the
-upstream gets an error, never another client's answer.  Log messages follow the same rule
-(dropped when no single call owns them).  List-changed notifications go to every client session
-that can receive them (handshake-era sessions; 2026-07-28 clients re-list instead), resource
-updates to the sessions that subscribed to the resource.
+Each handshake-era client session of the gateway has an upstream session of its own
+(``links.py``), so whatever that upstream session sends belongs to that client: its requests
+(sampling, elicitation, roots) and log messages go to the client's call in flight when there is
+exactly one (on that request's own stream, as the upstream sent them), else on the client's
+standalone channel; its list-changed, resource-updated and task-status notifications go to the
+client's standalone channel.
+
+2026-07-28 clients have no session and cannot be asked anything mid-call; they share upstream
+sessions by capability set.  What such a session sends is published as listen events
+(``listen.py``); its requests are refused (the upstream gets an error, never another client's
+answer); a log message reaches the only call in flight on it, if one is.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import mcp_types as types
 from mcp import MCPError
+from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
+from mcp.server.subscriptions import (
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    SubscriptionBus,
+    ToolsListChanged,
+)
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import is_version_at_least
 
 log = logging.getLogger(__name__)
 
 Ctx = ServerRequestContext[Any]
-_LIST_CHANGED = (
+
+# Notifications an upstream session sends on its own that a handshake-era client can take as
+# they are (progress and log messages have their own routes; cancellations are the SDK's).
+_FORWARDED = (
     types.ToolListChangedNotification,
     types.ResourceListChangedNotification,
     types.PromptListChangedNotification,
+    types.ResourceUpdatedNotification,
+    types.TaskStatusNotification,
+    types.ElicitCompleteNotification,
 )
 
 
@@ -38,58 +56,73 @@ def modern(ctx: Ctx) -> bool:
     return bool(version) and is_version_at_least(version, "2026-07-28")
 
 
+def connection_of(ctx: Ctx) -> Connection | None:
+    """The client connection behind ``ctx``: it outlives the request (``ctx.session`` is made per
+    request), so what the upstream sends later can still reach it.  The SDK has no public
+    accessor for it on a low-level handler's context."""
+    found = getattr(ctx.session, "_connection", None)
+    return found if isinstance(found, Connection) else None
+
+
+def event_of(message: Any) -> ServerEvent | None:
+    """The listen event a handshake-era upstream notification announces."""
+    if isinstance(message, types.ToolListChangedNotification):
+        return ToolsListChanged()
+    if isinstance(message, types.PromptListChangedNotification):
+        return PromptsListChanged()
+    if isinstance(message, types.ResourceListChangedNotification):
+        return ResourcesListChanged()
+    if isinstance(message, types.ResourceUpdatedNotification):
+        return ResourceUpdated(uri=str(message.params.uri))
+    return None
+
+
 class Relay:
-    def __init__(self) -> None:
-        self._calls: dict[int, Ctx] = {}  # downstream requests in flight, by id()
-        # Handshake-era client connections seen, and by resource URI those that subscribed.
-        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._subscribed: dict[str, weakref.WeakSet[Any]] = {}
+    """The callbacks of one upstream session (``mcp.Client``'s), and the calls it serves now.
+
+    ``client`` is the handshake-era client connection the session belongs to; ``None`` for a
+    session shared by 2026-07-28 clients, whose change notifications go to ``bus``.
+    """
+
+    def __init__(self, client: Connection | None = None, bus: SubscriptionBus | None = None):
+        self.client = client
+        self.bus = bus
+        self._calls: dict[int, Ctx] = {}  # downstream requests in flight on it, by id()
 
     @contextmanager
     def serving(self, ctx: Ctx) -> Iterator[None]:
-        """Mark ``ctx``'s request as in flight while it is forwarded."""
-        if not modern(ctx) and (connection := _connection(ctx)) is not None:
-            self._sessions.add(connection)
+        """Mark ``ctx``'s request as in flight on this session while it is forwarded."""
         self._calls[id(ctx)] = ctx
         try:
             yield
         finally:
             self._calls.pop(id(ctx), None)
 
-    def subscribe(self, ctx: Ctx, uri: str) -> None:
-        if (connection := _connection(ctx)) is not None:
-            self._subscribed.setdefault(uri, weakref.WeakSet()).add(connection)
-
-    def unsubscribe(self, ctx: Ctx, uri: str) -> None:
-        if (connection := _connection(ctx)) is not None:
-            self._subscribed.get(uri, weakref.WeakSet()).discard(connection)
-
-    def _owner(self, capability: str) -> Ctx | None:
+    def _only_call(self) -> Ctx | None:
         if len(self._calls) != 1:
             return None
         (ctx,) = self._calls.values()
-        caps = getattr(ctx.session, "client_capabilities", None)
-        if modern(ctx) or getattr(caps, capability, None) is None:
-            return None
         return ctx
 
     async def _ask(self, capability: str, request: Any, result_type: type[Any]) -> Any:
-        ctx = self._owner(capability)
-        if ctx is None:
+        caps = self.client.client_capabilities if self.client is not None else None
+        if self.client is None or getattr(caps, capability, None) is None:
             return types.ErrorData(
                 code=types.INVALID_REQUEST,
-                message=f"the gateway's client cannot answer {request.method} for this call",
+                message=f"the gateway's client cannot answer {request.method} now",
             )
         try:
-            return await ctx.session.send_request(
-                request,
-                result_type,
-                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
-            )
-        except MCPError as exc:
+            if (ctx := self._only_call()) is not None:
+                return await ctx.session.send_request(
+                    request,
+                    result_type,
+                    metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+                )
+            return await self.client.send_request(request, result_type=result_type)
+        except MCPError as exc:  # the client's own error, or no channel to it
             return exc.error
 
-    # -- the upstream client's callbacks (mcp.Client) -------------------------------------------
+    # -- mcp.Client's callbacks ------------------------------------------------------------------
 
     async def sampling(self, _context: Any, params: types.CreateMessageRequestParams) -> Any:
         return await self._ask(
@@ -105,35 +138,25 @@ class Relay:
         return await self._ask("roots", types.ListRootsRequest(), types.ListRootsResult)
 
     async def logging(self, params: types.LoggingMessageNotificationParams) -> None:
-        if len(self._calls) != 1:
-            return
-        (ctx,) = self._calls.values()
+        notice = types.LoggingMessageNotification(params=params)
         try:
-            await ctx.session.send_notification(
-                types.LoggingMessageNotification(params=params), ctx.request_id
-            )
+            if (ctx := self._only_call()) is not None:
+                await ctx.session.send_notification(notice, ctx.request_id)
+            elif self.client is not None:
+                await self._notify(notice)
         except Exception as exc:  # the client went away meanwhile
             log.debug("log message not relayed: %s", exc)
 
     async def messages(self, message: Any) -> None:
         if isinstance(message, Exception):
             return
-        if isinstance(message, _LIST_CHANGED):
-            targets = list(self._sessions)
-        elif isinstance(message, types.ResourceUpdatedNotification):
-            targets = list(self._subscribed.get(str(message.params.uri), ()))
-        else:
-            return
-        data = message.model_dump(by_alias=True, mode="json", exclude_none=True)
-        for connection in targets:
-            try:  # the connection's standalone channel (the GET stream on streamable HTTP)
-                await connection.outbound.notify(data["method"], data.get("params"))
-            except Exception:  # a closed session: forget it
-                self._sessions.discard(connection)
+        if self.client is not None:
+            if isinstance(message, _FORWARDED):
+                await self._notify(message)
+        elif self.bus is not None and (event := event_of(message)) is not None:
+            await self.bus.publish(event)
 
-
-def _connection(ctx: Ctx) -> Any:
-    """The client connection behind ``ctx``: it outlives the request (``ctx.session`` is made
-    per request), so notifications the upstream sends later can still reach it.  The SDK has no
-    public accessor for it."""
-    return getattr(ctx.session, "_connection", None)
+    async def _notify(self, notification: Any) -> None:
+        assert self.client is not None
+        data = notification.model_dump(by_alias=True, mode="json", exclude_none=True)
+        await self.client.notify(data["method"], data.get("params"))  # never raises
