@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import anyio
 import mcp_types as types
 from mcp import Client, MCPError
+from mcp_types.version import is_version_at_least
 
 from mcp_server.links import Links
 from mcp_server.relay import Ctx
@@ -36,6 +37,8 @@ ERROR_META_KEY = "reasoning-gate/error"  # = mcp_server.toolgate.ERROR_META_KEY
 # (The SDK parses it into the key ``progress_token``; the wire spells it ``progressToken``.)
 _PROGRESS_KEYS = ("progressToken", "progress_token")
 _PRIVATE_META_KEYS = frozenset({PASS_META_KEY, *_PROGRESS_KEYS})
+# A 2026-07-28 client's opt-in to log messages of its request: the upstream's to honour.
+LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
 UPSTREAM_ERROR = "UPSTREAM_ERROR"
 
 
@@ -46,7 +49,8 @@ def clean_meta(meta: Mapping[str, Any] | None) -> types.RequestParamsMeta | None
     kept = {
         key: value
         for key, value in meta.items()
-        if not key.startswith(RESERVED_META_PREFIX) and key not in _PRIVATE_META_KEYS
+        if (key == LOG_LEVEL_META_KEY or not key.startswith(RESERVED_META_PREFIX))
+        and key not in _PRIVATE_META_KEYS
     }
     return types.RequestParamsMeta(**kept) if kept else None  # type: ignore[typeddict-item]
 
@@ -254,16 +258,38 @@ class Forwarder:
             ),
         )
 
-    # The client's own upstream session subscribes: its updates come back to that client only.
+    # The client's own upstream session subscribes, its updates come back to that client only;
+    # on a shared session the relay remembers who subscribed.
     async def subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        if await self._listened(ctx, str(params.uri), on=True):
+            return types.EmptyResult()
         request = types.SubscribeRequest(params=_cleaned(params))
-        return await self._request(ctx, request, types.EmptyResult)
+        result = await self._request(ctx, request, types.EmptyResult)
+        self.links.for_request(ctx)[1].subscribed(ctx, str(params.uri), on=True)
+        return result
 
     async def unsubscribe(
         self, ctx: Ctx, params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
+        if await self._listened(ctx, str(params.uri), on=False):
+            return types.EmptyResult()
+        self.links.for_request(ctx)[1].subscribed(ctx, str(params.uri), on=False)
         request = types.UnsubscribeRequest(params=_cleaned(params))
         return await self._request(ctx, request, types.EmptyResult)
+
+    async def _listened(self, ctx: Ctx, uri: str, *, on: bool) -> bool:
+        """A shared session on a 2026-07-28 upstream, which has no resources/subscribe: the
+        gateway's own upstream listen asks for the resource instead (``listen.py``)."""
+        link, relay = self.links.for_request(ctx)
+        client = link.current
+        if link is not self.links.first or client is None or self.links.watch is None:
+            return False
+        if not is_version_at_least(client.protocol_version, "2026-07-28"):
+            return False
+        with relay.serving(ctx):  # (a first handshake-era client: the lists are listened for too)
+            relay.subscribed(ctx, uri, on=on)
+            await self.links.watch([f"uri:{uri}"], +1 if on else -1)
+        return True
 
     # -- prompts, completions, logging ---------------------------------------------------------
 
@@ -298,30 +324,6 @@ class Forwarder:
     async def set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
         request = types.SetLevelRequest(params=_cleaned(params))
         return await self._request(ctx, request, types.EmptyResult)
-
-    # -- tasks (2025-11-25): they live in the upstream session of the client that made them ------
-
-    async def get_task(self, ctx: Ctx, params: types.GetTaskRequestParams) -> types.GetTaskResult:
-        request = types.GetTaskRequest(params=_cleaned(params))
-        return await self._request(ctx, request, types.GetTaskResult)
-
-    async def task_result(
-        self, ctx: Ctx, params: types.GetTaskPayloadRequestParams
-    ) -> types.GetTaskPayloadResult:
-        request = types.GetTaskPayloadRequest(params=_cleaned(params))
-        return await self._request(ctx, request, types.GetTaskPayloadResult)
-
-    async def list_tasks(
-        self, ctx: Ctx, params: types.PaginatedRequestParams | None
-    ) -> types.ListTasksResult:
-        request = types.ListTasksRequest(params=_paginated(params))
-        return await self._request(ctx, request, types.ListTasksResult)
-
-    async def cancel_task(
-        self, ctx: Ctx, params: types.CancelTaskRequestParams
-    ) -> types.CancelTaskResult:
-        request = types.CancelTaskRequest(params=_cleaned(params))
-        return await self._request(ctx, request, types.CancelTaskResult)
 
     async def _request(self, ctx: Ctx, request: Any, result_type: type[_R]) -> _R:
         """Forward ``request`` as it is (its params already cleaned)."""

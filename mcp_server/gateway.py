@@ -1,7 +1,7 @@
 """``gate mcp``: a gateway that fronts an existing MCP server and re-exposes it unchanged.
 
 The front is a low-level ``mcp.server.lowlevel.Server`` offering what the upstream offers: tools,
-resources and templates, subscriptions, prompts, completions, logging levels, tasks, and
+resources and templates, subscriptions, prompts, completions, logging levels, and
 ``subscriptions/listen`` for 2026-07-28 clients.  Its handlers forward each request to the
 upstream session that serves the client (``links.py``, ``forward.py``, ``tool_calls.py``); what
 the upstream sends on its own travels back through ``relay.py`` and ``listen.py``.  The gate itself
@@ -20,7 +20,6 @@ import mcp_types as types
 from mcp import MCPError
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_server.forward import Forwarder
 from mcp_server.links import Links, callbacks
@@ -41,7 +40,6 @@ class _Front(Server[Any]):
     connections (the 2026 derivation ignores these options)."""
 
     notifications = NotificationOptions()
-    tasks: types.ServerTasksCapability | None = None  # the upstream's (2025-11-25 only)
 
     def create_initialization_options(
         self,
@@ -53,24 +51,6 @@ class _Front(Server[Any]):
             notification_options or self.notifications, experimental_capabilities, extensions
         )
 
-    def get_capabilities(
-        self,
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-        *,
-        protocol_version: str | None = None,
-    ) -> types.ServerCapabilities:
-        caps = super().get_capabilities(
-            notification_options,
-            experimental_capabilities,
-            extensions,
-            protocol_version=protocol_version,
-        )
-        if self.tasks is not None and protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            caps = caps.model_copy(update={"tasks": self.tasks})
-        return caps
-
 
 def build_gateway(
     links: Links, bus: InMemorySubscriptionBus, *, name: str = "reasoning-gate"
@@ -78,6 +58,7 @@ def build_gateway(
     """The front server for a connected upstream: the upstream's capabilities, forwarded."""
     forward = Forwarder(links)
     calls = ToolCalls(forward)
+    listen = ListenRelay(links, bus)
     client = links.first.current
     caps = client.server_capabilities if client is not None else None
     # Offer what the upstream offers (a pinned or unknown capability set means: offer it all);
@@ -105,7 +86,7 @@ def build_gateway(
         on_list_prompts=forward.list_prompts if has("prompts") else None,
         on_get_prompt=forward.get_prompt if has("prompts") else None,
         on_completion=forward.complete if has("completions") else None,
-        on_subscriptions_listen=ListenRelay(links, bus),
+        on_subscriptions_listen=listen,
     )
     if known and caps is not None and caps.logging is not None:
         # The handshake-era logging/setLevel, as the upstream offers it (deprecated in 2026,
@@ -113,16 +94,6 @@ def build_gateway(
         server.add_request_handler(
             "logging/setLevel", types.SetLevelRequestParams, forward.set_level
         )
-    if known and caps is not None and caps.tasks is not None:
-        server.tasks = caps.tasks
-        tasks: list[tuple[str, type[Any], Any]] = [
-            ("tasks/get", types.GetTaskRequestParams, forward.get_task),
-            ("tasks/result", types.GetTaskPayloadRequestParams, forward.task_result),
-            ("tasks/list", types.PaginatedRequestParams, forward.list_tasks),
-            ("tasks/cancel", types.CancelTaskRequestParams, forward.cancel_task),
-        ]
-        for method, params, handler in tasks:
-            server.add_request_handler(method, params, handler)
     server.notifications = NotificationOptions(
         prompts_changed=bool(caps and caps.prompts and caps.prompts.list_changed),
         resources_changed=bool(resources is not None and resources.list_changed),

@@ -1,13 +1,15 @@
 """Which upstream session serves a client's request.
 
-- A handshake-era client session (``initialize``) gets an upstream session of its own, opened on
-  its first forwarded request with the protocol and capabilities that client declared, and closed
-  when the client's session ends.  Whatever that upstream session sends (requests, log messages,
-  list changes, resource updates, task status) therefore belongs to that one client, and
-  subscriptions and tasks live in the upstream session of the client that made them.  A stdio
-  upstream is one process per such client session.
-- 2026-07-28 clients have no session: requests that declare the same capabilities share one
-  upstream session (at most ``MAX_SHARED`` capability sets; the start-up session serves the rest).
+- An HTTP upstream: a handshake-era client session (``initialize``) gets an upstream session of
+  its own, opened on its first forwarded request with the protocol and capabilities that client
+  declared, and closed when the client's session ends.  Whatever that upstream session sends
+  (requests, log messages, list changes, resource updates, task status) therefore belongs to that
+  one client, and subscriptions live in the upstream session of the client that made them.  2026-07-28 clients have no session: requests that declare the same capabilities share
+  one upstream session (at most ``MAX_SHARED`` capability sets; the start-up session serves the
+  rest).
+- A stdio upstream is one process with one client by design, and its state (whatever it keeps
+  between calls) must stay one for all the gateway's clients: they all share the start-up
+  session, and ``relay.py`` routes what it sends by the calls in flight.
 
 The start-up session, which declares sampling, elicitation and roots, answers the gateway's own
 questions (the tool listing at start-up, output schemas) and carries the upstream's change
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.connection import Connection
@@ -46,9 +49,12 @@ class Links:
             weakref.WeakKeyDictionary()
         )
         self._shared: dict[str, tuple[UpstreamLink, Relay]] = {}
+        # Set by listen.py: keep the start-up session's upstream listen wanting these keys
+        # ("uri:<uri>" for a resource) while the count given is held (+1 / -1).
+        self.watch: Callable[[list[str], int], Awaitable[None]] | None = None
 
     def for_request(self, ctx: Ctx | None) -> tuple[UpstreamLink, Relay]:
-        if ctx is None:
+        if ctx is None or self.first.spec.kind == "command":
             return self.first, self.first_relay
         connection = connection_of(ctx)
         if connection is not None and not modern(ctx):

@@ -6,7 +6,9 @@ telling the gateway what the open streams want, for as long as one wants it:
 - a handshake-era upstream sends list changes on its own; a resource's updates are asked for with
   ``resources/subscribe`` while some stream wants that URI (``resources/unsubscribe`` after);
 - a 2026-07-28 upstream gets one ``subscriptions/listen`` of the gateway's own, for everything
-  the open streams want together, opened again whenever that changes.
+  the open streams want together, opened again whenever that changes; its events also reach the
+  handshake-era clients of the start-up session (list changes; updates of the resources they
+  subscribed to), which that upstream would otherwise never tell.
 
 Events from the upstream are published on the bus (``relay.py`` for handshake-era notifications,
 this module for the upstream's listen stream); each client stream gets those its filter asks for.
@@ -50,7 +52,16 @@ class ListenRelay:
         self._handler = ListenHandler(bus)
         self._wanted: Counter[str] = Counter()
         self._changed = anyio.Event()
+        self._opened = anyio.Event()  # the upstream listen is open for the latest wants
         self._watching = False
+        # Handshake-era clients of the start-up session hear of changes too: from a 2026-07-28
+        # upstream only through the gateway's listen stream, which then always wants the lists
+        # (and the resources they subscribe to, ``Forwarder.subscribe``).
+        links.watch = self._want
+        links.first_relay.on_session = lambda: links.first.start_soon(self.lists_for_legacy)
+
+    async def lists_for_legacy(self) -> None:
+        await self._want(list(_KINDS), +1)
 
     async def __call__(
         self, ctx: Ctx, params: types.SubscriptionsListenRequestParams
@@ -72,6 +83,7 @@ class ListenRelay:
         after = set(self._wanted)
         if before == after:
             return
+        opened = self._opened = anyio.Event()
         self._changed.set()
         try:
             client = (await self.links.first.connection()).client
@@ -84,6 +96,9 @@ class ListenRelay:
             if not self._watching:
                 self._watching = True
                 self.links.first.start_soon(self._watch)
+            if change > 0:  # what happens upstream from now on is heard
+                with anyio.move_on_after(self.links.first.spec.timeout):
+                    await opened.wait()
             return
         for key in sorted(after - before) + sorted(before - after):
             if key.startswith("uri:"):
@@ -126,8 +141,10 @@ class ListenRelay:
                             key[4:] for key in wanted if key.startswith("uri:")
                         ),
                     ) as subscription:
+                        self._opened.set()
                         async for event in subscription:
                             await self.bus.publish(event)
+                            await self.links.first_relay.announce(event)
                     group.cancel_scope.cancel()
                 if not changed.is_set():  # the upstream closed it: listen again, unhurried
                     await anyio.sleep(_RETRY)

@@ -7,16 +7,21 @@ exactly one (on that request's own stream, as the upstream sent them), else on t
 standalone channel; its list-changed, resource-updated and task-status notifications go to the
 client's standalone channel.
 
-2026-07-28 clients have no session and cannot be asked anything mid-call; they share upstream
-sessions by capability set.  What such a session sends is published as listen events
-(``listen.py``); its requests are refused (the upstream gets an error, never another client's
-answer); a log message reaches the only call in flight on it, if one is.
+A shared upstream session (2026-07-28 clients, by capability set; every client of a stdio
+upstream, which is one process) serves several clients, so a request it makes can only belong to
+a call in flight on it: it goes to that call's client when exactly one call is in flight and that
+client is a handshake-era one that declared the capability; otherwise the upstream gets an error,
+never another client's answer.  Log messages follow the same rule (dropped when no single call
+owns them).  Its change notifications are published as listen events (``listen.py``), and go to
+the handshake-era clients that use it: list changes to all, resource updates to those that
+subscribed to the resource.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +37,7 @@ from mcp.server.subscriptions import (
     SubscriptionBus,
     ToolsListChanged,
 )
+from mcp.shared.subscriptions import event_to_notification
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import is_version_at_least
 
@@ -81,22 +87,39 @@ class Relay:
     """The callbacks of one upstream session (``mcp.Client``'s), and the calls it serves now.
 
     ``client`` is the handshake-era client connection the session belongs to; ``None`` for a
-    session shared by 2026-07-28 clients, whose change notifications go to ``bus``.
+    shared session, whose change notifications also go to ``bus`` (when given).
     """
 
     def __init__(self, client: Connection | None = None, bus: SubscriptionBus | None = None):
         self.client = client
         self.bus = bus
         self._calls: dict[int, Ctx] = {}  # downstream requests in flight on it, by id()
+        # A shared session's handshake-era clients, and by resource URI those that subscribed.
+        self._sessions: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._subscribed: dict[str, weakref.WeakSet[Connection]] = {}
+        self.on_session: Callable[[], None] | None = None  # a first handshake-era client came
 
     @contextmanager
     def serving(self, ctx: Ctx) -> Iterator[None]:
         """Mark ``ctx``'s request as in flight on this session while it is forwarded."""
+        if self.client is None and not modern(ctx) and (found := connection_of(ctx)) is not None:
+            if not self._sessions and self.on_session is not None:
+                self.on_session()
+            self._sessions.add(found)
         self._calls[id(ctx)] = ctx
         try:
             yield
         finally:
             self._calls.pop(id(ctx), None)
+
+    def subscribed(self, ctx: Ctx, uri: str, *, on: bool) -> None:
+        """A client (un)subscribed ``uri`` through a shared session: where its updates go."""
+        if self.client is None and (found := connection_of(ctx)) is not None:
+            targets = self._subscribed.setdefault(uri, weakref.WeakSet())
+            if on:
+                targets.add(found)
+            else:
+                targets.discard(found)
 
     def _only_call(self) -> Ctx | None:
         if len(self._calls) != 1:
@@ -105,20 +128,22 @@ class Relay:
         return ctx
 
     async def _ask(self, capability: str, request: Any, result_type: type[Any]) -> Any:
-        caps = self.client.client_capabilities if self.client is not None else None
-        if self.client is None or getattr(caps, capability, None) is None:
+        ctx = self._only_call()
+        owner = self.client or (connection_of(ctx) if ctx is not None and not modern(ctx) else None)
+        caps = owner.client_capabilities if owner is not None else None
+        if owner is None or getattr(caps, capability, None) is None:
             return types.ErrorData(
                 code=types.INVALID_REQUEST,
-                message=f"the gateway's client cannot answer {request.method} now",
+                message=f"the gateway's client cannot answer {request.method} for this call",
             )
         try:
-            if (ctx := self._only_call()) is not None:
+            if ctx is not None:
                 return await ctx.session.send_request(
                     request,
                     result_type,
                     metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
                 )
-            return await self.client.send_request(request, result_type=result_type)
+            return await owner.send_request(request, result_type=result_type)
         except MCPError as exc:  # the client's own error, or no channel to it
             return exc.error
 
@@ -143,20 +168,41 @@ class Relay:
             if (ctx := self._only_call()) is not None:
                 await ctx.session.send_notification(notice, ctx.request_id)
             elif self.client is not None:
-                await self._notify(notice)
+                await self.client.notify(*_wire(notice))
         except Exception as exc:  # the client went away meanwhile
             log.debug("log message not relayed: %s", exc)
 
     async def messages(self, message: Any) -> None:
         if isinstance(message, Exception):
             return
+        if not isinstance(message, _FORWARDED):
+            return
         if self.client is not None:
-            if isinstance(message, _FORWARDED):
-                await self._notify(message)
-        elif self.bus is not None and (event := event_of(message)) is not None:
+            await self.client.notify(*_wire(message))  # never raises
+            return
+        if self.bus is not None and (event := event_of(message)) is not None:
             await self.bus.publish(event)
+        if isinstance(message, types.ResourceUpdatedNotification):
+            targets = list(self._subscribed.get(str(message.params.uri), ()))
+        elif isinstance(message, types.TaskStatusNotification | types.ElicitCompleteNotification):
+            return  # whose, a shared session cannot tell
+        else:
+            targets = list(self._sessions)
+        for connection in targets:  # each one's standalone channel (streamable HTTP: its GET)
+            await connection.notify(*_wire(message))
 
-    async def _notify(self, notification: Any) -> None:
-        assert self.client is not None
-        data = notification.model_dump(by_alias=True, mode="json", exclude_none=True)
-        await self.client.notify(data["method"], data.get("params"))  # never raises
+
+    async def announce(self, event: ServerEvent) -> None:
+        """An event of a 2026-07-28 upstream's listen stream, for the handshake-era clients of
+        this shared session (as the notification they know)."""
+        if isinstance(event, ResourceUpdated):
+            targets = list(self._subscribed.get(event.uri, ()))
+        else:
+            targets = list(self._sessions)
+        for connection in targets:
+            await connection.notify(*_wire(event_to_notification(event, {})))
+
+
+def _wire(notification: Any) -> tuple[str, Any]:
+    data = notification.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return data["method"], data.get("params")

@@ -1,10 +1,8 @@
-"""``tools/call`` through the gateway: progress, the upstream's own questions, tasks, errors.
+"""``tools/call`` through the gateway: progress, the upstream's own questions, errors.
 
 - Progress the upstream reports reaches the client under the client's own ``progressToken``.
 - An upstream ``InputRequiredResult`` goes to a 2026-07-28 client as it is; a handshake-era
   client is asked its questions over ``elicitation/create`` and the call retried with the answers.
-- A call the client makes as a task (2025-11-25 ``task`` parameter) is forwarded as one, and its
-  ``CreateTaskResult`` returned; the task lives in that client's upstream session.
 - An upstream that does not answer, or cannot be reached, is an error result naming it
   (``UPSTREAM_ERROR``); the upstream's own errors pass through unchanged.
 """
@@ -12,12 +10,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import mcp_types as types
 from mcp import Client, MCPError
+from mcp_types.version import is_version_at_least
 
 from mcp_server.forward import (
+    LOG_LEVEL_META_KEY,
     UPSTREAM_ERROR,
     Forwarder,
     clean_meta,
@@ -26,7 +26,7 @@ from mcp_server.forward import (
     progress_token,
 )
 from mcp_server.relay import Ctx, modern
-from mcp_server.upstream import UpstreamError
+from mcp_server.upstream import UpstreamError, UpstreamLink
 
 _MAX_INPUT_ROUNDS = 10  # upstream multi-round asks resolved for a legacy downstream
 _HEADER_MISMATCH = -32020  # mcp_types.jsonrpc.HEADER_MISMATCH: the tool listing is stale
@@ -35,6 +35,11 @@ _Send = Callable[
     [Client, types.InputResponses | None, str | None],
     Awaitable[types.CallToolResult | types.InputRequiredResult],
 ]
+
+
+def _speaks_modern(link: UpstreamLink) -> bool:
+    client = link.current
+    return client is not None and is_version_at_least(client.protocol_version, "2026-07-28")
 
 
 class ToolCalls:
@@ -82,10 +87,12 @@ class ToolCalls:
                 return await call(params.name, params.arguments, **kwargs)
 
         link, relay = self.forward.links.for_request(ctx)
+        if not modern(ctx) and _speaks_modern(link):
+            # A handshake-era client gets every log message of its call, as it would directly
+            # (until it sets a level); a 2026-07-28 upstream sends them only to those who ask.
+            meta = cast(types.RequestParamsMeta, {**(meta or {}), LOG_LEVEL_META_KEY: "debug"})
         with relay.serving(ctx):
             try:
-                if params.task is not None:
-                    return await self._as_task(link, what, params)
                 result = await self.forward.call(
                     link, what, lambda up: send(up, params.input_responses, params.request_state)
                 )
@@ -97,18 +104,6 @@ class ToolCalls:
                 return self._error(params.name, str(exc), code=UPSTREAM_ERROR)
         return clean_result(result)
 
-    async def _as_task(
-        self, link: Any, what: str, params: types.CallToolRequestParams
-    ) -> Any:
-        request = types.CallToolRequest(
-            params=params.model_copy(update={"meta": clean_meta(params.meta)})
-        )
-        return clean_result(
-            await self.forward.call(
-                link, what, lambda up: up.session.send_request(request, types.CreateTaskResult)
-            )
-        )
-
     def _error(self, tool: str, text: str, **payload: Any) -> types.CallToolResult:
         # structuredContent only where the tool is known to declare no output schema.
         payload.setdefault("upstream", self.spec.public)
@@ -118,7 +113,7 @@ class ToolCalls:
     async def _resolve_for_legacy(
         self,
         ctx: Ctx,
-        link: Any,
+        link: UpstreamLink,
         tool: str,
         what: str,
         result: types.CallToolResult | types.InputRequiredResult,
