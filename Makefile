@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model browser js edge
+.PHONY: install demo test bench services install-model browser js edge upstreams
 .DEFAULT_GOAL := demo
 
 # make demo installs the project alone (what the demo runs); make install adds the [dev] extra
@@ -37,7 +37,7 @@ demo: $(VENV)/.installed-demo
 services:
 	scripts/services.sh
 
-test: install-model services browser js edge
+test: install-model services browser js edge upstreams
 	$(BIN)/pytest
 
 bench: install services
@@ -60,6 +60,11 @@ tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package
 # from the configs in deploy/; a missing binary fails the run).
 edge:
 	@test -x /usr/sbin/nginx -a -x /usr/bin/caddy || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx caddy)
+
+# Debian's tomcat10 (and its Java) for tests/test_tomcat_upstream.py: a real servlet container
+# behind `gate proxy`, the upstream whose path reading the path-semantics setting is about.
+upstreams:
+	@test -x /usr/share/tomcat10/bin/catalina.sh || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tomcat10)
 
 # The model worker's stack (torch CPU, transformers, the SmolLM2 GGUF); see the README.
 install-model: install

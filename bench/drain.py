@@ -38,19 +38,12 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.servers import free_port
 from puzzles.bank import text_key
 
 REDIS_DB = 13  # flushed at start: keep it for this bench
 HONEST = "192.0.2.10"
 BROWSER = "198.51.100.20"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -7,6 +7,7 @@ Rows, each as a ratio to the upstream measured directly in the same run:
     EDGE + trivial  the edge's forward-auth flow (deploy/'s config) asking a uvicorn endpoint that
                     answers 200 at once: the ceiling of forward auth with one Python process
     EDGE + authz N  the same config asking `gate authz` (Redis store) with a valid pass, N workers
+    gate proxy N    `gate proxy --upstream` (Redis store) with a valid pass, N workers, no edge
 
     python bench/edge.py [--duration 6] [--connections 32] [--redis-url redis://127.0.0.1:6379/14]
 
@@ -28,46 +29,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gate_overhead import (  # noqa: E402  (after the path fix-up)
-    BENCH_RULES_BUDGET,
+from bench.gate_overhead import BENCH_RULES_BUDGET, run_wrk  # noqa: E402  (after the path fix-up)
+from bench.servers import (  # noqa: E402  # noqa: E402
     free_port,
-    run_wrk,
+    hello,
+    mint_pass,
+    serve_app,
+    start,
+    stop,
     store_epoch,
-    wait_ready,
+    wait_port,
 )
 from tests.edges import edge_proxy  # noqa: E402
 
 RULE = f"/=price:1500:budget={BENCH_RULES_BUDGET}:ttl=86400"  # bench_rules() as a --rule
 
 
-def mint_pass(state_dir: Path, redis_url: str) -> str:
+def rule_pass(state_dir: Path, redis_url: str) -> str:
     """A pass for RULE, bound to 127.0.0.1's network (wrk's address, as the edge forwards it)."""
-    from gate.identity import network_identity
-    from gate.keys import load_keyring
-    from gate.passes import PassCodec
     from middleware.proxy_cli import parse_rules
 
     rule = parse_rules([RULE]).match("/")
     assert rule is not None
-    codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
-    token, _ = codec.mint(
-        subject=network_identity("127.0.0.1"),
-        scope=rule.scope,
-        rule=rule.digest,
-        budget=rule.budget,
-        price=rule.price,
-        ttl=rule.pass_ttl,
-        epoch=store_epoch(redis_url),
-    )
-    return token
-
-
-async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-    if scope["type"] != "http":
-        return
-    headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b"hello"})
+    return mint_pass(state_dir, rule, store_epoch(redis_url))
 
 
 async def trivial_auth(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -80,20 +64,9 @@ async def trivial_auth(scope, receive, send) -> None:  # type: ignore[no-untyped
 
 
 def serve(kind: str, port: int) -> None:
-    import uvicorn
+    from serving.runner import run_server
 
-    app = hello if kind == "upstream" else trivial_auth
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        backlog=2048,
-    )
+    run_server(serve_app(hello if kind == "upstream" else trivial_auth, port, backlog=2048))
 
 
 def plain_nginx(workdir: Path, port: int, site: str) -> list[str]:
@@ -123,24 +96,6 @@ def plain_caddy(workdir: Path, port: int, site: str) -> list[str]:
         f"{{\n\tadmin off\n}}\nhttp://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n\treverse_proxy {site}\n}}\n"
     )
     return ["caddy", "run", "--config", str(conf), "--adapter", "caddyfile"]
-
-
-def start(
-    command: list[str], port: int, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_ready(port)
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def main() -> None:
@@ -181,9 +136,8 @@ def main() -> None:
         try:
             up_port, auth_port = free_port(), free_port()
             for kind, port in (("upstream", up_port), ("trivial", auth_port)):
-                processes.append(
-                    start([sys.executable, __file__, "--serve", kind, "--port", str(port)], port)
-                )
+                command = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
+                processes.append(start(command, port))
             site = f"127.0.0.1:{up_port}"
             measure("direct", f"http://{site}/")
             gates: dict[int, int] = {}
@@ -202,7 +156,7 @@ def main() -> None:
                     "XDG_DATA_HOME": str(work / "xdg"),
                     "GOMAXPROCS": "2",
                 }
-                plain = start(command, port, env)
+                plain = start(command, port, env=env)
                 try:
                     measure(f"{edge} proxy", f"http://127.0.0.1:{port}/")
                 finally:
@@ -235,8 +189,8 @@ def main() -> None:
                 ]
                 gate = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
                 try:
-                    wait_ready(port, timeout=120)  # the first start seeds the bank
-                    header = f"Authorization: ReasoningGate {mint_pass(state, args.redis_url)}"
+                    wait_port(port, gate, timeout=120)  # the first start seeds the bank
+                    header = f"Authorization: ReasoningGate {rule_pass(state, args.redis_url)}"
                     for edge in args.edges.split(","):
                         with edge_proxy(
                             edge,
@@ -246,6 +200,30 @@ def main() -> None:
                             workers=2,
                         ) as base:
                             measure(f"{edge} + gate authz x{count}", f"{base}/", header)
+                finally:
+                    stop(gate)
+            for count in gates:
+                port = free_port()
+                env = {**os.environ, "GATE_STATE_DIR": str(state)}
+                command = [
+                    str(Path(sys.executable).with_name("gate")),
+                    "proxy",
+                    "--upstream",
+                    f"http://{site}",
+                    "--port",
+                    str(port),
+                    "--redis-url",
+                    args.redis_url,
+                    "--rule",
+                    RULE,
+                    "--workers",
+                    str(count),
+                ]
+                gate = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+                try:
+                    wait_port(port, gate, timeout=120)
+                    header = f"Authorization: ReasoningGate {rule_pass(state, args.redis_url)}"
+                    measure(f"gate proxy x{count}", f"http://127.0.0.1:{port}/", header)
                 finally:
                     stop(gate)
         finally:

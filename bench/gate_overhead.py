@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.servers import (  # noqa: E402  (after the path fix-up)
+    free_port,
+    hello,
+    load_subject,
+    mint_pass,
+    serve_app,
+    stop,
+    store_epoch,
+    wait_port,
+)
 
 BENCH_RULES_BUDGET = 1_000_000_000
 # passthrough: a no-op middleware that only adds a response header, the floor for any middleware;
@@ -39,19 +49,6 @@ def bench_rules():  # type: ignore[no-untyped-def]
     # No solve-time floor: issue+solve measures the gate's CPU cost, not the floor's wait.
     rule = Rule("/", price=1_500, budget=BENCH_RULES_BUDGET, pass_ttl=86_400, solve_floor=0)
     return RuleSet([rule])
-
-
-async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-    if scope["type"] != "http":
-        return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"hello"})
 
 
 def passthrough(app):  # type: ignore[no-untyped-def]
@@ -68,65 +65,40 @@ def passthrough(app):  # type: ignore[no-untyped-def]
     return middleware
 
 
+async def bench_runtime(kind: str, state_dir: Path, redis_url: str):  # type: ignore[no-untyped-def]
+    """The gate's runtime for ``bench_rules()``: on Redis (``gated``) or in-process
+    (``gated-memory``, whose store has an epoch of its own: written to ``memory-epoch`` in
+    ``state_dir`` for the pass to carry)."""
+    from gate.config import GateConfig
+    from gate.epoch import current_epoch
+    from serving.runtime import open_runtime
+
+    store_url = redis_url if kind == "gated" else "memory://"
+    config = GateConfig.from_env({}, state_dir=state_dir, store_url=store_url)
+    runtime = await open_runtime(config, bench_rules())
+    if kind == "gated-memory":
+        (state_dir / "memory-epoch").write_text(await current_epoch(runtime.store, load_subject()))
+    return runtime
+
+
 def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
-    import uvicorn
+    from serving.runner import run_server
 
     async def main() -> None:
         app = passthrough(hello) if kind == "passthrough" else hello
         runtime = None
         if kind in ("gated", "gated-memory"):
-            from gate.config import GateConfig
             from middleware import GateMiddleware
-            from serving.runtime import open_runtime
 
-            store_url = redis_url if kind == "gated" else "memory://"
-            config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)
-            runtime = await open_runtime(config, bench_rules())
+            runtime = await bench_runtime(kind, Path(state_dir), redis_url)
             app = GateMiddleware(hello, runtime.gatekeeper)
-            if kind == "gated-memory":  # its store is its own: publish its epoch for the pass
-                from gate.epoch import current_epoch
-
-                epoch = await current_epoch(runtime.store)
-                (Path(state_dir) / "memory-epoch").write_text(epoch)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                access_log=False,
-                loop="uvloop",
-                http="httptools",
-                lifespan="off",
-                proxy_headers=False,
-            )
-        )
         try:
-            await server.serve()
+            await serve_app(app, port)
         finally:
             if runtime:
                 await runtime.close()
 
-    import uvloop
-
-    uvloop.run(main())  # what uvicorn itself picks when uvloop is installed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server on port {port} did not start")
+    run_server(main())
 
 
 def run_wrk(url: str, duration: int, connections: int, header: str | None) -> dict[str, float]:
@@ -148,40 +120,9 @@ def run_wrk(url: str, duration: int, connections: int, header: str | None) -> di
     return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
 
 
-def mint_pass(state_dir: Path, redis_url: str, epoch: str | None = None) -> str:
-    from gate.identity import network_identity
-    from gate.keys import load_keyring
-    from gate.passes import PassCodec
-
-    rule = bench_rules().match("/")
-    codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
-    token, _ = codec.mint(
-        subject=network_identity("127.0.0.1"),
-        scope=rule.scope,
-        rule=rule.digest,
-        budget=rule.budget,
-        price=rule.price,
-        ttl=rule.pass_ttl,
-        epoch=store_epoch(redis_url) if epoch is None else epoch,
-    )
-    return token
-
-
-def store_epoch(redis_url: str) -> str:
-    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
-    import asyncio
-
-    from gate.epoch import current_epoch
-    from gate.store import RedisStore
-
-    async def read() -> str:
-        store = RedisStore.from_url(redis_url)  # the gate's default key prefix
-        try:
-            return await current_epoch(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
+def pass_header(state_dir: Path, epoch: str) -> str:
+    """A pass for ``bench_rules()``'s one rule, as ``Authorization`` carries it."""
+    return f"Authorization: ReasoningGate {mint_pass(state_dir, bench_rules().match('/'), epoch)}"
 
 
 async def challenge_ops(
@@ -264,13 +205,11 @@ def main() -> None:
                         ]
                     )
                 )
-                wait_ready(port)  # one at a time: the first gated server seeds the shared bank
-            header = f"Authorization: ReasoningGate {mint_pass(state, args.redis_url)}"
-            # The in-process store has an epoch of its own (gate.epoch): its pass carries it.
-            memory_epoch = (state / "memory-epoch").read_text()
-            memory_pass = mint_pass(state, args.redis_url, memory_epoch)
+                wait_port(port, procs[-1])  # one at a time: the first gated server seeds the bank
+            header = pass_header(state, store_epoch(args.redis_url))
             headers = {kind: header for kind in KINDS}
-            headers["gated-memory"] = f"Authorization: ReasoningGate {memory_pass}"
+            # The in-process store has an epoch of its own (gate.epoch): its pass carries it.
+            headers["gated-memory"] = pass_header(state, (state / "memory-epoch").read_text())
             run_wrk(f"http://127.0.0.1:{ports['gated']}/", 2, args.connections, header)  # warm-up
             run_wrk(f"http://127.0.0.1:{ports['bare']}/", 2, args.connections, header)
             for _round in range(2):  # interleave to spread machine noise over both
@@ -285,8 +224,7 @@ def main() -> None:
                     results[kind] = result if best is None or result["rps"] > best["rps"] else best
         finally:
             for proc in procs:
-                proc.terminate()
-                proc.wait()
+                stop(proc)
         import uvloop
 
         memory_ops = uvloop.run(challenge_ops("memory://", 3, state))

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.servers import free_port, mint_pass, start, stop, store_epoch  # noqa: E402  (path fix-up)
+
 TOOL = "echo"
 PRICE = 1_500
 BUDGET = 1_000_000_000
@@ -38,61 +39,12 @@ PASS_TTL = 86_400
 START_TIMEOUT = 180  # the first start of a gate seeds the clue bank
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server for port {port} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server on port {port} did not start within {timeout:.0f}s")
-
-
-def mint_pass(state_dir: Path, redis_url: str) -> str:
+def tool_pass(state_dir: Path, redis_url: str) -> str:
     """A pass for ``echo`` as the gate would mint it after a solved puzzle."""
-    from gate.identity import network_identity
-    from gate.keys import load_keyring
-    from gate.passes import PassCodec
     from mcp_server.toolgate import tool_rules
 
     rule = tool_rules({TOOL: PRICE}, budget=BUDGET, pass_ttl=PASS_TTL)[TOOL]
-    codec = PassCodec(load_keyring(state_dir / "signing-key.pem"))
-    token, _ = codec.mint(
-        subject=network_identity("127.0.0.1"),
-        scope=rule.scope,
-        rule=rule.digest,
-        budget=rule.budget,
-        price=rule.price,
-        ttl=rule.pass_ttl,
-        epoch=store_epoch(redis_url),
-    )
-    return token
-
-
-def store_epoch(redis_url: str) -> str:
-    """The gate store's epoch (gate.epoch): a pass minted outside the gate must carry it."""
-    import asyncio
-
-    from gate.epoch import current_epoch
-    from gate.store import RedisStore
-
-    async def read() -> str:
-        store = RedisStore.from_url(redis_url)  # the gate's default key prefix
-        try:
-            return await current_epoch(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
+    return mint_pass(state_dir, rule, store_epoch(redis_url))
 
 
 def load_worker(url: str, clients: int, seconds: float, token: str, mode: str) -> dict[str, Any]:
@@ -148,11 +100,6 @@ def run_load(
     return {"rps": rps, "p50": statistics.median(latencies) * 1000, "p99": p99 * 1000}
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=out)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,15 +135,12 @@ def main() -> None:
         gate_cmd += ["--redis-url", args.redis_url]
         procs: list[subprocess.Popen[bytes]] = []
         try:
+            upstream_cmd = [python, "tests/mcp_upstream.py", "http", str(up_port)]
+            procs.append(start(upstream_cmd, up_port, env=env, log=state / "up.log", timeout=30))
             procs.append(
-                start(
-                    [python, "tests/mcp_upstream.py", "http", str(up_port)], env, state / "up.log"
-                )
+                start(gate_cmd, gate_port, env=env, log=state / "gate.log", timeout=START_TIMEOUT)
             )
-            wait_port(up_port, procs[-1], 30)
-            procs.append(start(gate_cmd, env, state / "gate.log"))
-            wait_port(gate_port, procs[-1], START_TIMEOUT)
-            token = mint_pass(state, args.redis_url)
+            token = tool_pass(state, args.redis_url)
             results: dict[str, list[dict[str, float]]] = {"direct": [], "gated": []}
             targets = {"direct": upstream_url, "gated": gate_url}
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -207,13 +151,7 @@ def main() -> None:
                         results[kind].append(run_load(pool, url, args, token, args.duration))
         finally:
             for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc, timeout=10)
             log = (
                 (state / "gate.log").read_text(errors="replace")
                 if (state / "gate.log").exists()

@@ -45,8 +45,15 @@ from typing import Any
 import httpx2
 import openai
 
-from puzzles.llm import Backend, CallTags, FairnessSettings, LLMError, LLMPool, jain_index
-from puzzles.llm.pool import estimate_prompt_tokens
+from puzzles.llm import (
+    Backend,
+    CallTags,
+    FairnessSettings,
+    LLMError,
+    LLMPool,
+    estimate_prompt_tokens,
+    jain_index,
+)
 
 WINDOW_S = 10.0
 SAMPLE_S = 0.5

@@ -24,31 +24,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gate_overhead import (  # noqa: E402  (after the path fix-up)
-    bench_rules,
-    free_port,
-    mint_pass,
-    run_wrk,
-    wait_ready,
-)
+from bench.gate_overhead import bench_runtime, pass_header, run_wrk  # noqa: E402  (path fix-up)
+from bench.servers import free_port, hello, serve_app, stop, store_epoch, wait_port  # noqa: E402
 
 # direct: the upstream itself; plain: ReverseProxy alone; gated: GateMiddleware(ReverseProxy) on
 # Redis, as `gate proxy --redis-url` runs; gated-memory: the same on the in-process store.
 KINDS = ("direct", "plain", "gated", "gated-memory")
 
 
-async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-    """The trivial upstream: a fixed body with its length, as most pages are sent."""
-    if scope["type"] != "http":
-        return
-    headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b"hello"})
-
-
 def serve(kind: str, port: int, upstream: str, state_dir: str, redis_url: str) -> None:
-    import uvicorn
-    import uvloop
+    from serving.runner import run_server
 
     async def main() -> None:
         from middleware.proxy import ReverseProxy, proxy_app
@@ -59,33 +44,15 @@ def serve(kind: str, port: int, upstream: str, state_dir: str, redis_url: str) -
         elif kind == "plain":
             app = ReverseProxy(upstream)
         else:
-            from gate.config import GateConfig
-            from serving.runtime import open_runtime
-
-            store_url = redis_url if kind == "gated" else "memory://"
-            config = GateConfig.from_env({}, state_dir=Path(state_dir), store_url=store_url)
-            runtime = await open_runtime(config, bench_rules())
+            runtime = await bench_runtime(kind, Path(state_dir), redis_url)
             app = proxy_app(upstream, runtime.gatekeeper)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                access_log=False,
-                loop="uvloop",
-                http="httptools",
-                lifespan="on" if kind != "upstream" else "off",
-                proxy_headers=False,  # as serve_proxy runs it
-            )
-        )
         try:
-            await server.serve()
+            await serve_app(app, port, lifespan="on" if kind != "upstream" else "off")
         finally:
             if runtime:
                 await runtime.close()
 
-    uvloop.run(main())
+    run_server(main())
 
 
 def main() -> None:
@@ -118,25 +85,27 @@ def main() -> None:
                 command += ["--upstream", upstream, "--state-dir", tmp]
                 command += ["--redis-url", args.redis_url]
                 procs.append(subprocess.Popen(command))
-                wait_ready(port)  # one at a time: the first gated server seeds the shared bank
-            header = f"Authorization: ReasoningGate {mint_pass(Path(tmp))}"
+                wait_port(port, procs[-1])  # one at a time: the first gated server seeds the bank
+            headers = dict.fromkeys(KINDS, pass_header(Path(tmp), store_epoch(args.redis_url)))
+            # The in-process store has an epoch of its own (gate.epoch): its pass carries it.
+            memory_epoch = (Path(tmp) / "memory-epoch").read_text()
+            headers["gated-memory"] = pass_header(Path(tmp), memory_epoch)
             urls = {
                 "direct": f"{upstream}/",
                 "plain": f"http://127.0.0.1:{ports['plain']}/",
                 "gated": f"http://127.0.0.1:{ports['gated']}/",
                 "gated-memory": f"http://127.0.0.1:{ports['gated-memory']}/",
             }
-            for url in urls.values():  # warm-up: connection pools, caches
-                run_wrk(url, 2, args.connections, header)
+            for kind, url in urls.items():  # warm-up: connection pools, caches
+                run_wrk(url, 2, args.connections, headers[kind])
             for _round in range(2):  # interleave to spread machine noise over every server
                 for kind in KINDS:
-                    result = run_wrk(urls[kind], args.duration, args.connections, header)
+                    result = run_wrk(urls[kind], args.duration, args.connections, headers[kind])
                     best = results.get(kind)
                     results[kind] = result if best is None or result["rps"] > best["rps"] else best
         finally:
             for proc in procs:
-                proc.terminate()
-                proc.wait()
+                stop(proc)
 
     direct = results["direct"]
     print(f"{'server':<13} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs direct':>10}")

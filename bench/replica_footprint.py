@@ -29,6 +29,10 @@ from pathlib import Path
 import httpx2
 from sqlalchemy.engine import make_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.servers import free_port
+
 POLICY = """
 version: 1
 rules:
@@ -103,9 +107,7 @@ def main() -> None:
     try:
         subprocess.run([*gate, "db", "upgrade"], env=env, check=True, capture_output=True)
         subprocess.run([*gate, "puzzles", "seed"], env=env, check=True, capture_output=True)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         started = time.perf_counter()
         process = subprocess.Popen(
             [*gate, "proxy", "--port", str(port), "--upstream",

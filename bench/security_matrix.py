@@ -29,9 +29,7 @@ import contextlib
 import io
 import itertools
 import logging
-import shutil
 import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.servers import free_port, private_redis
 from gate.challenges import ChallengeService, Terms
 from gate.errors import AmbiguousPath, ChallengeError, PassError, StateInvalid
 from gate.gatekeeper import Allow, Challenge, Gatekeeper, GateSettings, Visitor
@@ -50,7 +49,7 @@ from gate.paths import PathSemantics
 from gate.rules import Action, RequestFacts, Rule, RuleSet, normalize_path
 from gate.sealing import Sealer
 from gate.store import MemoryStore, RedisStore
-from tests.support import FixedWordSource, delete_keys, free_port
+from tests.support import FixedWordSource, delete_keys
 
 # The solve-time floor is off: these classes measure consumption, not the floor.
 TERMS = Terms("net:192.0.2.0/24", "http:/api/", "r", budget=3, pass_ttl=60, solve_floor=0)
@@ -243,24 +242,9 @@ def token_matrix(count: int) -> dict[str, Any]:
 
 
 async def restart_matrix() -> dict[str, Any]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is needed for the restart class")
     port = free_port()
     with tempfile.TemporaryDirectory() as directory:
-        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir",
-                   directory, "--appendonly", "no"]  # fmt: skip
-
-        def start() -> subprocess.Popen[bytes]:
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-            for _ in range(200):
-                ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
-                if ping.stdout.strip() == b"PONG":
-                    return process
-                time.sleep(0.02)
-            raise SystemExit("private redis-server did not start")
-
-        process = start()
+        process = private_redis(port, directory)
         budget = 40
         rules = RuleSet([Rule("/api/", price=600, budget=budget, pass_ttl=600, solve_floor=0)])
         source = FixedWordSource()
@@ -279,7 +263,7 @@ async def restart_matrix() -> dict[str, Any]:
                 if i == budget // 2:
                     process.terminate()
                     process.wait(10)
-                    process = start()
+                    process = private_redis(port, directory)
                 try:
                     decision = await keeper.decide(paid)
                 except Exception:  # the store was away: the gate answers 503, nothing passes

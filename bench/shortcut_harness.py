@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,33 +26,13 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from bench.servers import ServerStartError, free_port, wait_port
+
 ROOT = Path(__file__).resolve().parents[1]
 GATE = str(Path(sys.executable).with_name("gate"))
 PRICED_PATH = "/articles/1"  # floorless rule (solve_floor: 0): the bulk phases
 TIMED_PATH = "/timed/1"  # the same terms with the default floor: the passes-per-hour runs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise GateStartError(f"exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise GateStartError(f"port {port} did not open within {timeout:.0f}s")
-
-
-class GateStartError(RuntimeError):
-    pass
+START_TIMEOUT = 90.0  # a gate's first start opens (and may upgrade) its bank
 
 
 def identity(i: int) -> str:
@@ -116,7 +95,7 @@ def seed_bank(directory: Path, mode: str = "auto", cache: Path | None = None) ->
             text=True,
         )
         if done.returncode != 0:
-            raise GateStartError(f"gate puzzles build failed: {done.stderr.strip()[-400:]}")
+            raise ServerStartError(f"gate puzzles build failed: {done.stderr.strip()[-400:]}")
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(db, cached)
@@ -157,7 +136,7 @@ class Upstream:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_port(self.port, self.proc)
+        wait_port(self.port, self.proc, START_TIMEOUT)
 
     def close(self) -> None:
         self.proc.terminate()
@@ -234,14 +213,14 @@ class GateProcess:
         with self.log.open("wb") as log:
             proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_port(self.port, proc)
-        except GateStartError:
+            wait_port(self.port, proc, START_TIMEOUT)
+        except ServerStartError:
             text = self.log.read_text(errors="replace")
             if with_floor and "solve_floor" in text:
                 # a gate from before the solve-time floor refuses the key: run without it
                 self.floor_supported = False
                 return self._start(upstream, with_floor=False)
-            raise GateStartError(f"gate did not start: {text[-600:]}") from None
+            raise ServerStartError(f"gate did not start: {text[-600:]}") from None
         return proc
 
     def close(self) -> None:

@@ -12,7 +12,9 @@ own network through ``X-Forwarded-For``.  For ``--seconds``:
 Checked and printed: unexpected statuses (anything but 200/401/429, and 503 only while Redis is
 down), double spends (a pass serving more requests than its budget, over both gateways), passes of
 before the restart that worked after it, resident memory of each gateway before and after, and
-log bytes per request.  Exit status 0 when every count that must be 0 is.
+log bytes per request.  Resident memory is also sampled twelve times over the run: the growth over
+the second half (after warm-up and the restart) is what says whether memory is flat.  Exit status 0
+when every count that must be 0 is.
 
     python bench/soak.py                         # 60 s, 8 honest + 8 unpaid clients
     python bench/soak.py --seconds 10 --clients 2   # the short form CI runs (tests/test_soak.py)
@@ -38,8 +40,8 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.servers import free_port, private_redis
 from puzzles.bank import text_key
-from tests.support import free_port
 
 BUDGET = 5  # the demo's /articles/ rule
 
@@ -98,6 +100,17 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+async def sample_rss(
+    processes: list[subprocess.Popen[bytes]], every: float, into: list[list[int]],
+    stop: asyncio.Event,
+) -> None:  # fmt: skip
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            into.append([rss_kib(process.pid) for process in processes])
 
 
 async def honest(
@@ -186,20 +199,6 @@ async def unpaid(
         await asyncio.sleep(0.02)
 
 
-def start_redis(binary: str, port: int, directory: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(250):
-        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
-        if ping.stdout.strip() == b"PONG":
-            return process
-        time.sleep(0.02)
-    raise SystemExit("redis-server did not start")
-
-
 async def wait_ready(
     client: httpx.AsyncClient, base: str, process: subprocess.Popen[bytes]
 ) -> None:
@@ -216,12 +215,9 @@ async def wait_ready(
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is required")
     work = Path(tempfile.mkdtemp(prefix="rg-soak-"))
     redis_port = free_port()
-    redis = start_redis(binary, redis_port, str(work))
+    redis = private_redis(redis_port, str(work))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
     env.update(
         GATE_STATE_DIR=str(work),
@@ -259,6 +255,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             rss_before = [rss_kib(process.pid) for process in gateways]
             log_before = sum(path.stat().st_size for path in logs)
             stop = asyncio.Event()
+            samples: list[list[int]] = []
+            sampler = asyncio.create_task(sample_rss(gateways, args.seconds / 12, samples, stop))
             tasks = [
                 asyncio.create_task(honest(client, bases, f"192.0.{2 + i}.10", oracle, tally, stop))
                 for i in range(args.clients)
@@ -267,17 +265,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 for i in range(args.clients)
             ]
             await asyncio.sleep(args.seconds / 2)
+            half = len(samples)  # samples taken before the restart
             tally.down_from = time.monotonic()
             redis.terminate()
             redis.wait(10)
             tally.restarts += 1  # passes minted from now on belong to the new epoch
-            redis = start_redis(binary, redis_port, str(work))
+            redis = private_redis(redis_port, str(work))
             # Requests started up to a moment after Redis answers again may still fail (a pooled
             # connection to the old server, the store's 2 s deadline): expected 503s.
             tally.down_until = time.monotonic() + 2.5
             await asyncio.sleep(args.seconds / 2)
             stop.set()
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, sampler)
             rss_after = [rss_kib(process.pid) for process in gateways]
             log_after = sum(path.stat().st_size for path in logs)
     finally:
@@ -303,6 +302,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "stale_passes_served_after_restart": tally.stale_served,
         "rss_kib_before": rss_before,
         "rss_kib_after": rss_after,
+        "rss_kib_samples": samples,
+        "rss_growth_second_half_pct": [
+            round(100 * (after - samples[half - 1][i]) / samples[half - 1][i], 1) if half else None
+            for i, after in enumerate(rss_after)
+        ],
         "log_bytes": log_after - log_before,
         "log_bytes_per_request": round((log_after - log_before) / max(1, tally.requests), 1),
     }

@@ -46,7 +46,7 @@ Engine = ContinuousBatchingBackend | FastBackend
 
 
 def jain_index(values: list[float]) -> float | None:
-    """``puzzles.llm.scheduler.jain_index``, restated: importing ``puzzles.llm`` pulls the pool's HTTP
+    """``puzzles.llm.flows.jain_index``, restated: importing ``puzzles.llm`` pulls the pool's HTTP
     client stack (openai, httpx2, pydantic), which a GPU box running only the worker lacks."""
     if len(values) < 2:
         return None

@@ -35,6 +35,7 @@ from gate.ledger import bump, enlist
 from gate.passes import PassClaims, PassCodec
 from gate.pricing import MAX_GATES, puzzle_spec
 from gate.puzzle import PublicPuzzle, PuzzleSource, puzzle_from_dict, puzzle_to_dict
+from gate.shards import shard_tag
 from gate.store import Delete, Get, Incr, Op, Put, Store, Take
 
 # 16 random bytes in base64url: the last character carries two bits, so its low four are zero
@@ -142,7 +143,9 @@ class ChallengeService:
             await self.store.execute([Delete(outstanding + ":claim")])
             raise
 
-    async def _outstanding(self, outstanding: str, extra_ops: Sequence[Op]) -> IssuedChallenge | None:
+    async def _outstanding(
+        self, outstanding: str, extra_ops: Sequence[Op]
+    ) -> IssuedChallenge | None:
         """The pending challenge ``outstanding`` points at, if it can still be answered."""
         (pointer,) = await self.store.execute([Get(outstanding)])
         if pointer is None:
@@ -279,8 +282,8 @@ class ChallengeService:
             metrics.CHALLENGES.labels("failed").inc()
             raise WrongAnswer(attempts_left)
         # Only the caller whose Take returns the record may mint: exactly one pass per challenge.
-        # The pass carries the store's epoch, read in the same atomic batch.
-        taken, epoch = await self.store.execute([Take(_key(challenge_id)), read_epoch()])
+        # The pass carries its shard's epoch, read in the same round trip.
+        taken, epoch = await self.store.execute([Take(_key(challenge_id)), read_epoch(subject)])
         if taken is None:
             raise ChallengeGone("challenge already solved")
         took = max(0.0, self.clock() - float(record.get("issued_at", self.clock())))
@@ -312,11 +315,12 @@ class ChallengeService:
 
 
 def _key(challenge_id: str) -> str:
-    return f"challenge:{challenge_id}"
+    # Tagged by the id, so a challenge's record and its tries share one cluster slot.
+    return f"challenge:{{{challenge_id}}}"
 
 
 def _outstanding_key(subject: str, rule: str, tier: int, slot: str) -> str:
-    return f"outstanding:{subject}:{rule}:{tier}:{slot}"
+    return f"outstanding:{shard_tag(subject)}:{subject}:{rule}:{tier}:{slot}"
 
 
 def _release(record: dict[str, Any]) -> list[Op]:

@@ -10,22 +10,31 @@ marker is how a lost store shows itself, and it is read in the round trip that m
 
 Whichever request first finds the marker gone writes a new one (``PutNew``: of concurrent
 writers every caller reads the first one's), so replicas agree on the new epoch at once.
+
+There is one marker per client shard (gate.shards), kept next to the shard's meters: on Redis
+Cluster a node that loses its data loses the markers of exactly the shards whose meters it lost.
+A pass carries the marker of its subject's shard.
 """
 
 from __future__ import annotations
 
 import secrets
 
+from gate.shards import shard_tag
 from gate.store import PutNew, Store
 
-EPOCH_KEY = "epoch"
 # Much longer than any pass lives; when it lapses, passes of the old epoch re-challenge once.
 EPOCH_TTL = 10 * 365 * 86_400.0
 
 
-def read_epoch() -> PutNew:
-    """The op whose result is the current epoch (creating one if the store has none)."""
-    return PutNew(EPOCH_KEY, secrets.token_urlsafe(12).encode("ascii"), EPOCH_TTL)
+def epoch_key(identity: str) -> str:
+    """The key of the epoch marker of ``identity``'s shard."""
+    return f"epoch:{shard_tag(identity)}"
+
+
+def read_epoch(identity: str) -> PutNew:
+    """The op whose result is the epoch of ``identity``'s shard (creating one if it has none)."""
+    return PutNew(epoch_key(identity), secrets.token_urlsafe(12).encode("ascii"), EPOCH_TTL)
 
 
 def epoch_of(raw: bytes | None) -> str:
@@ -38,7 +47,8 @@ def epoch_of(raw: bytes | None) -> str:
         return ""
 
 
-async def current_epoch(store: Store) -> str:
-    """The store's epoch, for minting a pass outside ``ChallengeService`` (tests, benchmarks)."""
-    (raw,) = await store.execute([read_epoch()])
+async def current_epoch(store: Store, identity: str) -> str:
+    """The epoch a pass for ``identity`` must carry, for minting one outside
+    ``ChallengeService`` (tests, benchmarks)."""
+    (raw,) = await store.execute([read_epoch(identity)])
     return epoch_of(raw)

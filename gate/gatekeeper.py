@@ -36,7 +36,7 @@ from gate.decisions import (
     Visitor,
     outcome_of,
 )
-from gate.epoch import EPOCH_KEY, epoch_of, read_epoch
+from gate.epoch import epoch_key, epoch_of, read_epoch
 from gate.errors import AmbiguousPath, ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.ledger import bump
@@ -54,6 +54,7 @@ from gate.pricing import (
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
 from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict
+from gate.shards import shard_tag
 from gate.store import Get, Incr, Op, Store
 
 __all__ = [  # the decision types are re-exported: adapters import them from here
@@ -144,6 +145,15 @@ def _dry_run_ops(rule_name: str, subject: str, would: str) -> list[Op]:
 
 
 _D = TypeVar("_D", bound=Allow | Deny | Throttle | Challenge)
+
+
+def _rate_key(subject: str) -> str:
+    return f"rate:{shard_tag(subject)}:{subject}"
+
+
+def _meter_key(claims: PassClaims) -> str:
+    """A pass's use counter, in its subject's shard (gate.shards)."""
+    return f"pass:{shard_tag(claims.subject)}:{claims.pass_id}:used"
 
 
 def _asked(decision: Decision | _UnissuedChallenge) -> int | None:
@@ -357,7 +367,7 @@ class Gatekeeper:
             return
         ttl = max(1.0, claims.expires_at - self.clock() + self.settings.rate_window)
         await self.store.execute(
-            [Incr(f"pass:{claims.pass_id}:used", -1, ttl), bump(claims.subject, "served", -1)]
+            [Incr(_meter_key(claims), -1, ttl), bump(claims.subject, "served", -1)]
         )
 
     async def decide(self, visitor: Visitor, verdict: Verdict | Rule | None = None) -> Decision:
@@ -441,17 +451,18 @@ class Gatekeeper:
         now = self.clock()
         window = self.settings.rate_window
         slot = int(now // window)
-        rate_key = f"rate:{subject}"
+        rate_key = _rate_key(subject)
         ops: list[Op] = [Incr(f"{rate_key}:{slot}", 1, 2 * window), Get(f"{rate_key}:{slot - 1}")]
         if claims is not None:
             meter_ttl = max(1.0, claims.expires_at - now + window)
-            # The identity's revocation time and the store's epoch ride in the same round trip
-            # as the meter.
+            # The identity's revocation time and its shard's epoch ride in the same round trip
+            # as the meter, all under one hash tag (gate.shards): one atomic script, even on a
+            # Redis Cluster.
             ops += [
-                Incr(f"pass:{claims.pass_id}:used", 1, meter_ttl),
+                Incr(_meter_key(claims), 1, meter_ttl),
                 bump(subject, "served"),
                 read_revocation(subject),
-                read_epoch(),
+                read_epoch(subject),
             ]
         results = await self.store.execute(ops)
         rate = sliding_rate(results[0], int(results[1] or 0), window, now)
@@ -577,13 +588,10 @@ class Gatekeeper:
         window = self.settings.rate_window
         slot = int(now // window)
         claims, why = self._usable_pass(visitor.tokens, subject, rule)
-        ops: list[Op] = [Get(f"rate:{subject}:{slot}"), Get(f"rate:{subject}:{slot - 1}")]
+        rate_key = _rate_key(subject)
+        ops: list[Op] = [Get(f"{rate_key}:{slot}"), Get(f"{rate_key}:{slot - 1}")]
         if claims is not None:
-            ops += [
-                Get(f"pass:{claims.pass_id}:used"),
-                read_revocation(subject),
-                Get(EPOCH_KEY),
-            ]
+            ops += [Get(_meter_key(claims)), read_revocation(subject), Get(epoch_key(subject))]
         results = await self.store.execute(ops)
         current = int(results[0] or 0) + 1  # decide() counts the request before pricing it
         previous = int(results[1] or 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gate.shards import shard_tag
 from gate.store import HGetAll, HIncr, Store
 
 LEDGER_TTL = 30 * 86_400.0
@@ -24,7 +25,7 @@ LEDGER_INDEX = "ledger-index"
 
 
 def ledger_key(identity: str) -> str:
-    return f"ledger:{identity}"
+    return f"ledger:{shard_tag(identity)}:{identity}"
 
 
 def enlist(identity: str) -> HIncr:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from gate.passes import PassClaims
+from gate.shards import shard_tag
 from gate.store import Get, Put, Store
 
 # Longer than any pass should live; a pass_ttl beyond it would outlive its revocation.
@@ -21,7 +22,7 @@ REVOCATION_TTL = 400 * 86_400.0
 
 
 def revocation_key(identity: str) -> str:
-    return f"revoked:{identity}"
+    return f"revoked:{shard_tag(identity)}:{identity}"
 
 
 def read_revocation(identity: str) -> Get:

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
         Path(".gate"), description="Directory for the embedded defaults (SQLite file, signing key)."
     )
     store_url: str = Field(
-        "memory://", description="Hot-state store: memory:// (one process) or redis://host:port/db."
+        "memory://",
+        description="Hot-state store: memory:// (one process), redis://host:port/db, or "
+        "redis+cluster://host:port (any node of a Redis Cluster).",
     )
     database_url: str = Field(
         "",

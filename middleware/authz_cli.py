@@ -1,61 +1,21 @@
 """``gate authz``: serve ``ForwardAuth`` (the decision alone) for an edge proxy.
 
-Rules are those of ``gate proxy`` (``--rule``, ``--rules-file``, or ``GATE_POLICY_FILE``).  With
-``workers`` above 1 the command starts that many processes, each with its own runtime on the shared
-store (``--redis-url``), all listening on one port with ``SO_REUSEPORT`` so the kernel spreads
-connections; a memory store cannot be shared and is refused.
+Rules are those of ``gate proxy`` (``--rule``, ``--rules-file``, or ``GATE_POLICY_FILE``);
+``--workers N`` runs N processes on one port (serving.workers).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gate.config import GateConfig
 from gate.errors import ConfigError
 from middleware.proxy_cli import load_rules, parse_rules
 
-__all__ = ["authz_socket", "serve_authz", "spawned_workers"]
-
-
-def authz_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """The listening socket; ``reuse_port`` lets sibling worker processes bind the same port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
-@contextlib.contextmanager
-def spawned_workers(argv: Sequence[str], count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start ``count`` more ``gate authz`` processes with ``argv``; stop them (SIGTERM) on exit."""
-    children = [
-        subprocess.Popen([sys.executable, "-m", "gate.cli", *argv], env=os.environ.copy())
-        for _ in range(count)
-    ]
-    try:
-        yield children
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+__all__ = ["serve_authz"]
 
 
 async def serve_authz(
@@ -78,8 +38,9 @@ async def serve_authz(
     import uvicorn
 
     from middleware.authz import ForwardAuth
-    from serving.runner import finish_after_signal, operator_hooks
+    from serving.runner import ServeError, finish_after_signal, operator_hooks
     from serving.runtime import open_runtime
+    from serving.workers import listening_socket
 
     ruleset = parse_rules([*(load_rules(rules_path) if rules_path else []), *rules])
     if config is None:
@@ -92,7 +53,10 @@ async def serve_authz(
     sock = None
     try:
         # Bound once the runtime is up: an edge never meets a port that accepts and cannot answer.
-        sock = authz_socket(host, port, reuse_port=reuse_port)
+        try:
+            sock = listening_socket(host, port, reuse_port=reuse_port)
+        except OSError as exc:
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         server = uvicorn.Server(
             uvicorn.Config(
                 ForwardAuth(runtime.gatekeeper),

@@ -1,19 +1,57 @@
-"""``gate demo`` and ``gate proxy``: the HTTP ways in, from the command line."""
+"""``gate demo``, ``gate proxy`` and ``gate authz``: the HTTP ways in, from the command line.
+
+The options these commands share are declared once, below, so one flag means one thing (and
+reads the same in ``--help``) on every command that takes it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gate.commands import DatabaseUrl, MetricsPort, console, errors, load_config
+from gate.commands import EXIT_USAGE, DatabaseUrl, MetricsPort, console, errors, load_config
 from serving.runner import run_server
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gate.config import GateConfig
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        help="Shared store (redis://, or redis+cluster:// for a Redis Cluster): for several "
+        "replicas and --workers above 1. Default: GATE_STORE_URL, else the in-process store.",
+    ),
+]
+Rules = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rule",
+        help="PREFIX=allow | PREFIX=deny | PREFIX=price:TOKENS[:budget=N][:ttl=S][:free=N]; "
+        "repeatable. GATE_POLICY_FILE replaces these with a full policy.",
+    ),
+]
+RulesFile = Annotated[Path | None, typer.Option("--rules-file", help="One --rule per line.")]
+Workers = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Processes sharing the port (SO_REUSEPORT) and the store; above 1 needs a shared "
+        "store (--redis-url).",
+    ),
+]
+# Set on the workers that --workers starts (serving.workers), never by a person.
+ReusePort = Annotated[bool, typer.Option(hidden=True)]
 
 
 def demo(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     redis_url: Annotated[
         str | None, typer.Option("--redis-url", help="Use Redis instead of the in-process store.")
@@ -144,23 +182,14 @@ def proxy(
     upstream: Annotated[
         str, typer.Option("--upstream", help="The site to protect, e.g. http://127.0.0.1:3000.")
     ],
-    rule: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--rule",
-            help="PREFIX=allow | PREFIX=deny | PREFIX=price:TOKENS[:budget=N][:ttl=S][:free=N]; repeatable. "
-            "GATE_POLICY_FILE replaces these with a full policy.",
-        ),
-    ] = None,
-    rules_file: Annotated[
-        Path | None, typer.Option("--rules-file", help="One --rule per line.")
-    ] = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    rule: Rules = None,
+    rules_file: RulesFile = None,
+    host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    redis_url: Annotated[
-        str | None, typer.Option("--redis-url", help="Shared store for several replicas.")
-    ] = None,
+    redis_url: RedisUrl = None,
     database_url: DatabaseUrl = None,
+    workers: Workers = 1,
+    reuse_port: ReusePort = False,
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the upstream (then 504).")
     ] = 30.0,
@@ -180,7 +209,8 @@ def proxy(
     from middleware.proxy_cli import serve_proxy
 
     config = load_config(store_url=redis_url, database_url=database_url)
-    try:
+
+    def run(reuse: bool) -> None:
         run_server(
             serve_proxy(
                 upstream,
@@ -193,80 +223,68 @@ def proxy(
                 max_body=max_body,
                 metrics_port=metrics_port,
                 admin=admin,
-                ready=lambda line: console.print(line),
+                reuse_port=reuse,
+                ready=lambda line: console.print(line, soft_wrap=True),
             )
         )
+
+    try:
+        _with_workers(config, workers, reuse_port, run)
     except GateError as exc:
-        errors.print(f"[red]cannot start:[/red] {exc}")
+        errors.print(f"[red]cannot start:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
-def _without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in names:
-            skip = True  # "--name VALUE": the value goes too
-        elif not arg.startswith(tuple(f"{name}=" for name in names)):
-            kept.append(arg)
-    return kept
+def _with_workers(
+    config: GateConfig, workers: int, reuse_port: bool, run: Callable[[bool], None]
+) -> None:
+    """``run(reuse_port)`` in this process, with ``workers - 1`` more processes of the same
+    command on the same port (serving.workers); a memory store exits 2 first."""
+    import sys
+
+    from serving.workers import SHARED_STORE_NEEDED, spawned_workers, worker_argv
+
+    if workers > 1 and config.store_url.startswith("memory"):
+        errors.print(f"[red]cannot start:[/red] {SHARED_STORE_NEEDED}", soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE)
+    with spawned_workers(worker_argv(sys.argv[1:]), workers - 1):
+        run(reuse_port or workers > 1)
 
 
 def authz(
-    rule: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--rule",
-            help="As for gate proxy: PREFIX=allow | PREFIX=deny | PREFIX=price:TOKENS[...]; "
-            "repeatable. GATE_POLICY_FILE replaces these with a full policy.",
-        ),
-    ] = None,
-    rules_file: Annotated[
-        Path | None, typer.Option("--rules-file", help="One --rule per line.")
-    ] = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    rule: Rules = None,
+    rules_file: RulesFile = None,
+    host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
-    redis_url: Annotated[
-        str | None,
-        typer.Option("--redis-url", help="Shared store (needed for --workers above 1)."),
-    ] = None,
+    redis_url: RedisUrl = None,
     database_url: DatabaseUrl = None,
-    workers: Annotated[
-        int, typer.Option(min=1, help="Processes sharing the port (SO_REUSEPORT) and the store.")
-    ] = 1,
-    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
+    workers: Workers = 1,
+    reuse_port: ReusePort = False,
     metrics_port: MetricsPort = None,
 ) -> None:
     """Forward auth for an edge proxy (nginx auth_request, Caddy forward_auth, Traefik
     ForwardAuth, Envoy ext_authz): the gate's decision alone. Needs GATE_TRUSTED_PROXIES."""
-    import sys
-
     from gate.errors import GateError
-    from middleware.authz_cli import serve_authz, spawned_workers
+    from middleware.authz_cli import serve_authz
 
     config = load_config(store_url=redis_url, database_url=database_url)
-    if workers > 1 and config.store_url.startswith("memory"):
-        errors.print("[red]--workers above 1 needs a shared store: give --redis-url[/red]")
-        raise typer.Exit(2)
-    # The other workers run this command again, without --workers and --metrics-port (one
-    # metrics listener, in this process).
-    child_argv = _without_options(sys.argv[1:], ("--workers", "--metrics-port"))
-    try:
-        with spawned_workers([*child_argv, "--reuse-port"], workers - 1):
-            run_server(
-                serve_authz(
-                    host=host,
-                    port=port,
-                    rules=rule or [],
-                    rules_path=rules_file,
-                    config=config,
-                    metrics_port=metrics_port,
-                    reuse_port=reuse_port or workers > 1,
-                    ready=lambda line: console.print(line),
-                )
+
+    def run(reuse: bool) -> None:
+        run_server(
+            serve_authz(
+                host=host,
+                port=port,
+                rules=rule or [],
+                rules_path=rules_file,
+                config=config,
+                metrics_port=metrics_port,
+                reuse_port=reuse,
+                ready=lambda line: console.print(line, soft_wrap=True),
             )
+        )
+
+    try:
+        _with_workers(config, workers, reuse_port, run)
     except GateError as exc:
-        errors.print(f"[red]cannot start:[/red] {exc}")
+        errors.print(f"[red]cannot start:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc

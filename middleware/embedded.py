@@ -90,4 +90,3 @@ class ReasoningGate:
             log.debug("the wrapped app does not speak ASGI lifespan; the gate runs it alone")
         if not seen_startup:
             await run_lifespan(receive, send, self.start, self.stop)
-

@@ -14,6 +14,7 @@ number of requests per rate window a client makes before paying.  Unmatched path
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -116,18 +117,22 @@ async def serve_proxy(
     ready: Callable[[str], None] | None = None,
     metrics_port: int | None = None,
     admin: bool = False,
+    reuse_port: bool = False,
 ) -> None:
     """Serve ``upstream`` behind the gate on ``host:port`` until cancelled.
 
     ``admin`` mounts the dashboard at ``/_gate/admin/`` (outside the gate: it has its own logins).
+    ``reuse_port``: bind with ``SO_REUSEPORT``, so sibling workers share the port
+    (serving.workers).
 
     ``rules`` are ``--rule`` strings, added after those of ``rules_path``.  ``config`` defaults to
     the ``GATE_*`` environment with ``redis_url``/``database_url`` over it.  Raises ConfigError (bad
     rules, settings or upstream) before anything listens, and GateError when the gate cannot start.
     Run it on uvloop, as the CLI's other servers are.
     """
-    from serving.runner import operator_hooks, serve, with_dashboard
+    from serving.runner import ServeError, operator_hooks, serve, with_dashboard
     from serving.runtime import open_runtime
+    from serving.workers import listening_socket
 
     texts = [*(load_rules(rules_path) if rules_path else []), *rules]
     ruleset = parse_rules(texts)
@@ -148,9 +153,18 @@ async def serve_proxy(
 
         def announce() -> None:
             if ready is not None:
-                ready(f"proxying {upstream} on http://{host}:{port} ({len(ruleset.rules)} rules)")
+                ready(
+                    f"proxying {upstream} on http://{host}:{port} ({len(ruleset.rules)} rules, "
+                    f"pid {os.getpid()})"
+                )
 
+        sockets = None
         try:
+            if reuse_port:
+                try:
+                    sockets = [listening_socket(host, port, reuse_port=True)]
+                except OSError as exc:
+                    raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
             async with operator_hooks(runtime, metrics_port=metrics_port):
                 await serve(
                     site,
@@ -164,8 +178,11 @@ async def serve_proxy(
                     server_header=False,
                     date_header=False,
                     timeout_graceful_shutdown=10,  # open WebSockets must not hold a stop forever
+                    sockets=sockets,
                 )
         finally:
+            for sock in sockets or ():
+                sock.close()
             await app.app.aclose()  # type: ignore[attr-defined]  # idempotent after lifespan
             if dashboard is not None:
                 await dashboard.stop()

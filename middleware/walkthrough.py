@@ -13,7 +13,9 @@ the operator has.  That is the one shortcut; every request goes over real HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +27,7 @@ from sqlalchemy import select
 from middleware.demo import DEMO_RULES, demo_app
 from puzzles.bank import text_key
 from puzzles.models import Clue
+from serving.runner import serve
 from serving.runtime import Runtime, open_runtime
 
 JSON = {"Accept": "application/json"}
@@ -33,23 +36,27 @@ Say = Callable[[str], None]
 
 @asynccontextmanager
 async def _serving(app: Any) -> AsyncIterator[str]:
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", proxy_headers=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
+    """Serve ``app`` on a free loopback port through the one server runner; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound first: the port is known before the server starts
+    port = sock.getsockname()[1]
+    ready = asyncio.Event()
+    task = asyncio.create_task(
+        serve(app, "127.0.0.1", port, ready=ready.set, sockets=[sock], lifespan="off",
+              log_level="warning")  # uvicorn's own lines would interleave with the walkthrough's
+    )  # fmt: skip
     try:
         async with asyncio.timeout(20):
-            while not server.started:
+            while not ready.is_set():
+                if task.done():
+                    await task  # raises what stopped the server
                 await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        await task
+        task.cancel()  # the runner stops the server the graceful way
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
 
 
 async def _answers(runtime: Runtime, clues: list[dict[str, Any]]) -> list[str]:

@@ -2,7 +2,8 @@
 identity overrides, API keys, dashboard logins and actions, ledger history.
 
 They sit on the bank's ``Base`` so one metadata (and one migration history, ``puzzles.migrations``)
-covers the whole database."""
+covers the whole database; the ``reasoning_gate.models`` entry point in ``pyproject.toml`` is how
+the migrations, one layer down, find this module."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """SQL models of the clue bank, the hidden-word list, factory jobs and published gates.
 
 ``Base`` carries the metadata of the whole database: the operator's tables (``operator_state.models``)
-sit on it too, so one migration history (``puzzles.migrations``) covers every table.
+sit on it too, so one migration history (``puzzles.migrations``) covers every table.  Each module
+with tables is a ``reasoning_gate.models`` entry point (``pyproject.toml``): that is how the
+migrations find the tables of packages above this one without importing them.
 
 Free-text columns are ``Text`` on purpose: rejected drafts are stored as they came (a too-long clue
 is one reason to reject), and a length limit here would turn a rejection into an insert error.

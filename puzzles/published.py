@@ -1,6 +1,6 @@
 """Gates stored whole: a published gate's clue ids in order, its solution and tier.
 
-The import (``puzzles.factory.io.import_gates(whole=True)``) writes them; the composer serves them
+The import (``puzzles.factory.gate_files.import_gates(whole=True)``) writes them; the composer serves them
 as published when it is given them (``BankComposer(whole_gates=load_whole_gates(...))``).  A
 :class:`WholeGate` holds ids, not clue texts: the composer resolves the ids against its live index,
 so a gate is served only while every one of its clues is servable and under the serve limit, and

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 import gate.challenges
-from gate.clock import ManualClock
-from gate.store import MemoryStore, Store
+from gate.store import Store
 
 pytest_plugins = [
     "tests.plugins.sql",
@@ -25,6 +24,7 @@ pytest_plugins = [
     "tests.plugins.model",
     "tests.plugins.browser",
     "tests.plugins.redis_keys",
+    "tests.plugins.redis_cluster",
 ]
 
 
@@ -76,18 +76,12 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
 
     Memory runs on a ``ManualClock`` (advance it through ``store.clock``), so its expiry tests need
     no sleeping; Redis keeps its own time, so its tests use short real TTLs.  Each Redis test gets
-    a unique key prefix and its keys are deleted afterwards.
+    a unique key prefix and its keys are deleted afterwards.  A module that also runs on Redis
+    Cluster overrides this fixture with a ``"cluster"`` param (tests/test_store_conformance.py).
     """
-    if request.param == "memory":
-        memory = MemoryStore(clock=ManualClock())
-        yield memory
-        await memory.close()
-        return
+    from tests.support import open_store_of
 
-    from tests.support import redis_store
-
-    url: str = request.getfixturevalue("redis_url")
-    async with redis_store(url) as store_:
+    async for store_ in open_store_of(request):
         yield store_
 
 

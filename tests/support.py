@@ -10,9 +10,12 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import pytest
+
+from gate.clock import ManualClock
 from gate.pricing import TIER_COST
 from gate.puzzle import ComposedPuzzle, PublicClue, PublicGate, PublicPuzzle, PuzzleSpec
-from gate.store import RedisStore
+from gate.store import MemoryStore, RedisClusterStore, RedisStore, Store
 
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
 
@@ -125,3 +128,32 @@ async def redis_store(redis_url: str, prefix: str | None = None) -> AsyncIterato
     finally:
         await store.close()
         await delete_keys(redis_url, prefix)
+
+
+@contextlib.asynccontextmanager
+async def cluster_store(
+    cluster_url: str, prefix: str | None = None
+) -> AsyncIterator[RedisClusterStore]:
+    """A store on the test Redis Cluster under a fresh key prefix (or ``prefix``); the cluster is
+    the session's own and is dropped whole at its end, so no keys need deleting."""
+    store = RedisClusterStore(cluster_url, prefix=prefix or key_prefix())
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def open_store_of(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """A fresh, empty store of the backend ``request.param`` names (memory, redis or cluster),
+    for ``store`` fixtures: memory on a ``ManualClock``; Redis and the cluster under a key prefix
+    of the test's own."""
+    if request.param == "memory":
+        memory = MemoryStore(clock=ManualClock())
+        yield memory
+        await memory.close()
+    elif request.param == "cluster":
+        async with cluster_store(request.getfixturevalue("redis_cluster_url")) as clustered:
+            yield clustered
+    else:
+        async with redis_store(request.getfixturevalue("redis_url")) as single:
+            yield single

@@ -71,7 +71,7 @@ async def test_the_store_never_holds_the_hidden_word(store: Store) -> None:
     source = FixedWordSource()
     challenges = service(store, source)
     issued = await challenges.issue(TERMS, price=3000, tier=2)
-    raw = await store.get(f"challenge:{issued.challenge_id}")
+    raw = await store.get(f"challenge:{{{issued.challenge_id}}}")
     assert raw is not None
     assert all(word.encode() not in raw.lower() for word in source.issued)
 

@@ -262,3 +262,21 @@ async def test_the_target_is_decoded_as_the_middleware_decodes_it(
     assert await raw_status(edge, "/api/d%61ta") == 401
     assert await raw_status(edge, "/free/caf%C3%A9") == 200
     assert site[0].seen[-1]["path"] == "/free/café"
+
+
+async def test_header_limits_hold_through_the_edge_and_charge_nothing(
+    edge: str, site: tuple[Site, str], runtime: Runtime
+) -> None:
+    recorder, _ = site
+    many = [(f"x-h{i}", "v") for i in range(101)]  # GATE_MAX_HEADERS is 100 by default
+    async with client(edge) as http:
+        authorization = await solve(http, runtime, await http.get("/api/data", headers=JSON))
+        reached = len(recorder.seen)
+        auth = [("Authorization", authorization), *JSON.items()]
+        refused = await http.get("/api/data", headers=[*auth, *many])
+        assert refused.status_code == 431, refused.text
+        assert refused.json()["error"] == "headers_too_large"
+        paid = await http.get("/api/data", headers=auth)
+    assert paid.status_code == 200
+    assert paid.headers[BUDGET_HEADER] == "2"  # of 3: the refused request cost nothing
+    assert len(recorder.seen) == reached + 1

@@ -24,6 +24,9 @@ from puzzles.bank import ClueBank, text_key
 from puzzles.draft import ClueDraft
 from puzzles.factory import Usage, call_tags
 from puzzles.factory.calibrate import TOKEN_BOUNDS, calibrate_clue, summarise, tier_for
+from puzzles.factory.clue_files import export_clues, import_clue_rows, import_clues
+from puzzles.factory.gate_files import NO_SOLVER, export_gates, import_gates, read_gate_rows
+from puzzles.factory.gates import parse_puzzle_text
 from puzzles.factory.generate import (
     FREE,
     GROUNDED,
@@ -32,16 +35,6 @@ from puzzles.factory.generate import (
     generate_candidate,
     grounded_targets,
     load_facts,
-)
-from puzzles.factory.io import (
-    NO_SOLVER,
-    export_clues,
-    export_gates,
-    import_clue_rows,
-    import_clues,
-    import_gates,
-    parse_puzzle_text,
-    read_gate_rows,
 )
 from puzzles.factory.jobs import (
     GenerateSettings,

@@ -114,7 +114,7 @@ async def test_tampered_and_foreign_passes_are_challenged(site, runtime: Runtime
         budget=5,
         price=1,
         ttl=60,
-        epoch=await current_epoch(runtime.gatekeeper.store),
+        epoch=await current_epoch(runtime.gatekeeper.store, subject),
     )
     middle = len(genuine) - 40  # inside the signature, away from its padding bits
     tampered = genuine[:middle] + ("B" if genuine[middle] == "A" else "A") + genuine[middle + 1 :]

@@ -21,6 +21,7 @@ from starlette.routing import Mount
 
 from gate.config import GateConfig
 from gate.gatekeeper import Gatekeeper
+from gate.ledger import ledger_key
 from gate.puzzle import puzzle_from_dict
 from gate.rules import Rule, RuleSet
 from gate.store import RedisStore
@@ -130,7 +131,7 @@ async def test_an_agent_pays_in_band_spends_its_budget_and_pays_again(
                 "search", {"query": "moths"}, meta={PASS_META_KEY: token}
             )
             assert not third.is_error and agent.asked == 3  # budget spent: a new puzzle was asked
-    ledger = await runtime.store.hgetall(f"ledger:{runtime.gatekeeper.identity(_stdio_visitor())}")
+    ledger = await runtime.store.hgetall(ledger_key(runtime.gatekeeper.identity(_stdio_visitor())))
     assert ledger["solved"] == 2 and ledger["failed"] == 1 and ledger["served"] == 3
 
 
@@ -401,7 +402,7 @@ async def test_unreadable_in_band_answers_are_asked_again_without_using_an_attem
     (first, attempts_before), (again, attempts_after) = agent.seen
     assert "no attempt was used" in again and "no attempt" not in first
     assert attempts_before == attempts_after == 5
-    ledger = await runtime.store.hgetall(f"ledger:{runtime.gatekeeper.identity(_stdio_visitor())}")
+    ledger = await runtime.store.hgetall(ledger_key(runtime.gatekeeper.identity(_stdio_visitor())))
     assert ledger.get("failed", 0) == 0 and ledger["solved"] == 1
 
 

@@ -223,7 +223,8 @@ def test_a_service_on_an_old_schema_stops_and_names_the_fix(tmp_path: Path) -> N
 
 
 def test_every_module_with_tables_is_on_the_migrations_metadata() -> None:
-    """A model module the migrations never import would be invisible to the drift test."""
+    """A model module the migrations never import would be invisible to the drift test: every
+    module that defines tables is a ``reasoning_gate.models`` entry point, and only those."""
     import ast
 
     root = Path(__file__).parents[1]
@@ -237,4 +238,14 @@ def test_every_module_with_tables_is_on_the_migrations_metadata() -> None:
                 for node in ast.walk(tree)
             ):
                 defining.add(".".join(path.relative_to(root).with_suffix("").parts))
-    assert defining == set(migrations.MODEL_MODULES)
+    assert defining == set(migrations.model_modules())
+
+
+def test_a_stale_install_without_the_models_entry_points_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed metadata from before the ``reasoning_gate.models`` group would give a schema
+    without the operator's tables; the migrations refuse it and name the fix instead."""
+    monkeypatch.setattr(migrations, "entry_points", lambda group: ())
+    with pytest.raises(SchemaError, match=r"reasoning_gate\.models.*make install"):
+        migrations.model_modules()

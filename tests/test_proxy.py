@@ -886,7 +886,7 @@ async def test_spellings_other_upstreams_read_as_priced_are_refused_before_any_c
 async def test_client_address_and_url_override_headers_never_reach_the_upstream(
     proxy: str, site: tuple[Site, str], runtime: Runtime
 ) -> None:
-    from middleware.proxy import CLIENT_ADDRESS_HEADERS, URL_OVERRIDE_HEADERS
+    from middleware.forwarding import CLIENT_ADDRESS_HEADERS, URL_OVERRIDE_HEADERS
 
     upstream, _ = site
     named = [
@@ -919,3 +919,22 @@ async def test_client_address_and_url_override_headers_never_reach_the_upstream(
     assert not seen & every, seen & every
     forwarded = dict(upstream.seen[-1]["headers"])
     assert forwarded["x-forwarded-for"] == "127.0.0.1"
+
+
+async def test_header_limits_hold_over_the_proxy_socket_and_charge_nothing(
+    proxy: str, site: tuple[Site, str], runtime: Runtime
+) -> None:
+    upstream, _ = site
+    auth = await pay(proxy, runtime)
+    reached = len(upstream.seen)
+    many = [(f"x-h{i}", "v") for i in range(101)]  # GATE_MAX_HEADERS is 100 by default
+    huge = [("Cookie", "; ".join(f"c{i}={'v' * 500}" for i in range(70)))]  # ~35 KiB > 32 KiB
+    async with httpx2.AsyncClient(base_url=proxy) as client:
+        for extra in (many, huge):
+            refused = await client.get("/api/x", headers=[*auth.items(), *JSON.items(), *extra])
+            assert refused.status_code == 431, refused.text
+            assert refused.json()["error"] == "headers_too_large"
+        paid = await client.get("/api/x", headers={**auth, **JSON})
+    assert paid.status_code == 200
+    assert paid.headers[BUDGET_HEADER] == "49"  # of 50: the two refused requests cost nothing
+    assert len(upstream.seen) == reached + 1  # and never reached the upstream

@@ -25,8 +25,8 @@ from gate.puzzle import PuzzleSpec, puzzle_to_dict
 from gate.store import MemoryStore
 from puzzles.bank import ClueBank
 from puzzles.composer import BankComposer
+from puzzles.factory.gate_files import NO_SOLVER, import_gates
 from puzzles.factory.gates import PANDAS_JSON, gate_file_format, parse_puzzle_text, tier_of
-from puzzles.factory.io import NO_SOLVER, import_gates
 from puzzles.factory.verify import Solver
 from puzzles.llm import Backend, LLMPool
 from puzzles.models import Clue, PublishedGate

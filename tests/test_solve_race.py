@@ -3,7 +3,7 @@
 The interleaving that used to lose the pass: the attempt that uses the last try is correct and on
 its way to ``Take`` when a later attempt (over the limit) runs.  The later one must not remove the
 record under it.  One test forces that order at the store seam; the stress test races 200 correct
-answers against one challenge, round after round, on real Redis.
+answers against one challenge, round after round, on real Redis and a real Redis Cluster.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gate.errors import ChallengeError, ChallengeGone
 from gate.keys import KeyRing
 from gate.passes import PassCodec
 from gate.store import MemoryStore, Op, Store, Take
-from tests.support import FixedWordSource, redis_store
+from tests.support import FixedWordSource, cluster_store, redis_store
 
 TERMS = Terms(subject="net:192.0.2.0/24", scope="http:/api/", rule="r", budget=3, pass_ttl=60)
 ROUNDS = int(os.environ.get("GATE_RACE_ROUNDS", "100"))
@@ -85,6 +85,24 @@ async def test_two_hundred_concurrent_correct_answers_mint_exactly_one_pass_on_r
         first = await stack.enter_async_context(redis_store(redis_url))
         stores = [first] + [
             await stack.enter_async_context(redis_store(redis_url, first.prefix)) for _ in range(3)
+        ]
+        replicas = [ChallengeService(store, source, PassCodec(keys)) for store in stores]
+        minted = [await _round(replicas, source) for _ in range(ROUNDS)]
+    assert minted == [1] * ROUNDS, f"rounds without exactly one pass: {minted}"
+
+
+async def test_two_hundred_concurrent_correct_answers_mint_exactly_one_pass_on_redis_cluster(
+    redis_cluster_url: str,
+) -> None:
+    # The same four replicas on a three-master cluster: the challenge's keys and the solver's
+    # epoch may sit on different nodes, and the Take still decides alone.
+    keys = KeyRing.generate()
+    source = FixedWordSource()
+    async with contextlib.AsyncExitStack() as stack:
+        first = await stack.enter_async_context(cluster_store(redis_cluster_url))
+        stores = [first] + [
+            await stack.enter_async_context(cluster_store(redis_cluster_url, first.prefix))
+            for _ in range(3)
         ]
         replicas = [ChallengeService(store, source, PassCodec(keys)) for store in stores]
         minted = [await _round(replicas, source) for _ in range(ROUNDS)]

@@ -1,4 +1,8 @@
-"""One conformance suite for every hot-state store backend (memory and Redis).
+"""One conformance suite for every hot-state store backend (memory, Redis, Redis Cluster).
+
+The cluster is real (three masters, tests/plugins/redis_cluster.py).  Keys of a batch that must be
+atomic share a hash tag (``{t}``), as the gate's own keys do (gate.shards); the other tests' keys
+fall into whatever slots they hash to, so their batches span the cluster's nodes.
 
 Time: the memory store runs on a ``ManualClock`` and Redis on real time, so TTL tests use short
 TTLs (50 ms) and let time pass through ``elapse``, which advances the manual clock or sleeps.
@@ -7,6 +11,7 @@ TTLs (50 ms) and let time pass through ``elapse``, which advances the manual clo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -26,13 +31,19 @@ from gate.store import (
     Take,
     open_store,
 )
-from tests.support import key_prefix
+from tests.support import key_prefix, open_store_of
 
 SHORT = 0.05
 """A TTL short enough to wait out in a test."""
 
 PAST_SHORT = 0.06
 """Long enough for ``SHORT`` to have expired, with margin for Redis's millisecond clock."""
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    async for store_ in open_store_of(request):
+        yield store_
 
 
 async def elapse(store: Store, seconds: float) -> None:
@@ -216,23 +227,25 @@ async def test_a_batch_sees_its_own_earlier_writes(store: Store) -> None:
 
 
 async def test_no_task_observes_a_batch_half_done(store: Store) -> None:
-    """Each batch moves one unit between two counters; readers must always see the sum."""
-    await store.execute([Incr("a", 100, 10), Incr("b", 0, 10)])
+    """Each batch moves one unit between two counters; readers must always see the sum.  The
+    counters share a hash tag: atomicity is promised over one tag (on a cluster, one slot)."""
+    a, b = "{t}:a", "{t}:b"
+    await store.execute([Incr(a, 100, 10), Incr(b, 0, 10)])
 
     async def move() -> None:
         for _ in range(20):
-            await store.execute([Incr("a", -1, 10), Incr("b", 1, 10)])
+            await store.execute([Incr(a, -1, 10), Incr(b, 1, 10)])
 
     async def read() -> list[int]:
         sums = []
         for _ in range(20):
-            a, b = await store.execute([Get("a"), Get("b")])
-            sums.append(int(a) + int(b))
+            first, second = await store.execute([Get(a), Get(b)])
+            sums.append(int(first) + int(second))
         return sums
 
     outcomes = await asyncio.gather(move(), move(), read(), read())
     assert all(total == 100 for sums in outcomes[2:] for total in sums)
-    assert await store.execute([Get("a"), Get("b")]) == [b"60", b"40"]
+    assert await store.execute([Get(a), Get(b)]) == [b"60", b"40"]
 
 
 # -- errors ------------------------------------------------------------------------------------

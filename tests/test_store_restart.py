@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.epoch import EPOCH_KEY
+from gate.epoch import epoch_key
 from gate.errors import StoreError
 from gate.gatekeeper import Allow, Challenge, Gatekeeper, Visitor
 from gate.keys import KeyRing
@@ -190,7 +190,8 @@ async def test_replicas_agree_on_the_new_epoch_after_a_restart(tmp_path: Path) -
         ).token
         results = await asyncio.gather(*(use(replica, token) for replica in replicas * 5))
         assert all(isinstance(result, Allow) for result in results), results
-        epochs = {(await store.execute([Get(EPOCH_KEY)]))[0] for store in stores}
+        subject = replicas[0].identity(VISITOR)
+        epochs = {(await store.execute([Get(epoch_key(subject))]))[0] for store in stores}
         assert len(epochs) == 1
         for store in stores:
             await store.close()

@@ -96,6 +96,42 @@ async def test_preempted_requests_are_recomputed_to_the_same_tokens(tiny_model: 
     assert floods == [_reference(tiny_model, p, 30) for p in PROMPTS[2:5]]
 
 
+async def test_a_light_request_preempts_while_its_tenant_has_one_decoding(tiny_model: Any) -> None:
+    from puzzles.worker.fast import FastBackend
+    from puzzles.worker.options import EngineOptions
+
+    options = EngineOptions(
+        sampling=False, ignore_eos=True, max_requests_per_batch=3, max_batch_tokens=64
+    )
+    backend = FastBackend(tiny_model, options)
+    try:
+        # Short flood requests, many of them: the flood keeps being admitted (and charged) while
+        # the light tenant's one long request decodes.
+        flood_prompts = PROMPTS[2:] * 3
+        flood = [asyncio.create_task(_tokens(backend, p, 8, "flood")) for p in flood_prompts]
+        while backend.steps < 4:
+            await asyncio.sleep(0.005)
+        first = asyncio.create_task(_tokens(backend, PROMPTS[0], 60, "light"))
+
+        def under_served() -> bool:
+            counters = backend.ledger.counters()
+            return counters.get("light", 0.0) + 20 < counters.get("flood", 0.0)
+
+        while not (under_served() and backend.batcher.waiting.get("flood")):
+            assert not first.done()
+            await asyncio.sleep(0.002)
+        preempted = backend.batcher.preempted
+        second = await _tokens(backend, PROMPTS[1], 4, "light")
+        # It took a flood's slot rather than waiting for one, while the first still decodes.
+        assert backend.batcher.preempted > preempted and not first.done()
+        floods = await asyncio.gather(*flood)
+        assert await first == _reference(tiny_model, PROMPTS[0], 60)
+    finally:
+        backend.close()
+    assert second == _reference(tiny_model, PROMPTS[1], 4)
+    assert floods == [_reference(tiny_model, p, 8) for p in flood_prompts]
+
+
 async def test_a_stopped_fast_engine_refuses_requests(tiny_model: Any) -> None:
     from puzzles.worker.fast import FastBackend
     from puzzles.worker.options import EngineOptions
@@ -230,3 +266,96 @@ def test_the_step_with_a_first_token_carries_a_quarter_of_the_budget_for_others(
     assert prefills[0] == ("light-1", 6)
     assert sum(n for _, n in prefills[1:]) <= 10  # 40 / 4
     assert sum(n for _, n in _run(batcher, 1)[0]) == 40  # the next step is full again
+
+
+FLOOD = 16  # requests per flooding tenant
+
+
+def _light_in_flight() -> tuple[Batcher, TenantLedger]:
+    """Two floods hold all 4 slots with a backlog; the light tenant has one request decoding."""
+    names = [f"big-{i}" for i in range(FLOOD)] + [f"small-{i}" for i in range(FLOOD)]
+    names += [f"light-{i}" for i in range(1, 4)]
+    ledger = _ledger(*names)
+    batcher = Batcher(ledger, slots=4, token_budget=64, policy="vtc")
+    for i in range(FLOOD):
+        batcher.add(_seq(f"big-{i}", "big", 12, 8))
+        batcher.add(_seq(f"small-{i}", "small", 4, 8))
+    _run(batcher, 3)
+    batcher.add(_seq("light-1", "light", 6, 30))
+    _run(batcher, 20)  # light-1 preempted its way in (nothing running) and is decoding
+    assert "light-1" in batcher.running and batcher.running["light-1"].generated
+    return batcher, ledger
+
+
+def test_a_light_tenant_with_a_request_in_flight_goes_ahead_of_a_heavy_backlog() -> None:
+    batcher, ledger = _light_in_flight()
+    preempted = batcher.preempted
+    before = ledger.counters()
+    others = min(before["big"], before["small"])
+    assert before["light"] < others  # it asked for less than its share since its arrival
+    batcher.add(_seq("light-2", "light", 6, 4))
+    # Its queue was empty: VTC lifts it level with the least-served other tenant, no lower (an
+    # under-demanding tenant banks no credit), and no higher.
+    assert ledger.counters()["light"] == others
+    # A second light request queued behind light-2 is backlogged: it waits like anyone else.
+    batcher.add(_seq("light-3", "light", 6, 4))
+    plan = _run(batcher, 1)[0]
+    assert ("light-2", 6) in plan  # admitted at once into a flood's slot, ahead of both backlogs
+    assert all(name != "light-3" for name, _ in plan)
+    assert batcher.preempted == preempted + 1 and "light-1" in batcher.running
+    victim = next(s for q in batcher.waiting.values() for s in q if s.preemptions)
+    assert victim.tenant in ("big", "small") and not victim.owed
+
+
+def test_without_preemption_the_light_request_waits_for_a_slot() -> None:
+    batcher, _ = _light_in_flight()
+    batcher.preemption = False  # as under the old rule, which required nothing running
+    preempted = batcher.preempted
+    batcher.add(_seq("light-2", "light", 6, 4))
+    assert all(name != "light-2" for name, _ in _run(batcher, 1)[0])
+    assert batcher.preempted == preempted
+
+
+def test_owed_preemption_keeps_the_counters_exact() -> None:
+    batcher, ledger = _light_in_flight()
+    batcher.add(_seq("light-2", "light", 6, 4))
+    _run(batcher, 400)
+    assert not batcher.running and not batcher.waiting and batcher.preempted >= 1
+    view = ledger.snapshot([])
+    # Every prompt charged once (recomputes are free), every generated token once, and with all
+    # reservations settled the counters are prompt + 2 x output plus the lifts.
+    assert (view["big"].prompt_tokens, view["big"].output_tokens) == (FLOOD * 12, FLOOD * 8)
+    assert (view["small"].prompt_tokens, view["small"].output_tokens) == (FLOOD * 4, FLOOD * 8)
+    assert (view["light"].prompt_tokens, view["light"].output_tokens) == (12, 34)
+    counters = ledger.counters()
+    for tenant in ("big", "small"):
+        assert counters[tenant] == view[tenant].service  # backlogged from the start: never lifted
+    assert counters["light"] >= view["light"].service
+
+
+def test_freed_slots_are_refilled_together_unless_a_request_is_owed() -> None:
+    names = [f"a-{i}" for i in range(12)] + ["light-1"]
+    ledger = _ledger(*names)
+    # 4 slots; a decode-only step takes backlogged prefill once 2 slots are free or one has
+    # waited 5 plans (the engine does this when decode steps replay a CUDA graph).
+    batcher = Batcher(ledger, slots=4, token_budget=64, policy="vtc", admit_batch=2, max_defer=5)
+    for i, new in enumerate((2, 5, 30, 30)):
+        batcher.add(_seq(f"a-{i}", "a", 4, new))
+    for i in range(4, 12):
+        batcher.add(_seq(f"a-{i}", "a", 4, 9))
+    plans = _run(batcher, 6)
+
+    def prefills(plan: list[tuple[str, int]]) -> list[str]:
+        return [name for name, count in plan if count > 1]
+
+    # a-0 ends in step 2: its slot waits (the steps stay decode-only) until a-1 ends in step 5,
+    # then both are refilled in one step.
+    assert [prefills(p) for p in plans[2:5]] == [[], [], []]
+    assert prefills(plans[5]) == ["a-4", "a-5"]
+    # One slot free: after max_defer plans it is refilled anyway.
+    batcher.finish(batcher.running["a-2"])
+    assert [prefills(p) for p in _run(batcher, 5)] == [[], [], [], [], ["a-6"]]
+    # An owed request (its tenant's queue was empty) never waits for company.
+    batcher.finish(batcher.running["a-3"])
+    batcher.add(_seq("light-1", "light", 6, 4))
+    assert prefills(_run(batcher, 1)[0]) == ["light-1"]

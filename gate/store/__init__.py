@@ -1,7 +1,8 @@
 """Hot-state storage: one small contract (``Store`` + ops), a memory and a Redis backend.
 
 ``open_store`` picks the backend from a URL so deployment is configuration, not code.
-``RedisStore`` is imported on first use, so the embedded (memory) path never loads redis-py.
+``RedisStore`` (one server) and ``RedisClusterStore`` are imported on first use, so the embedded
+(memory) path never loads redis-py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gate.store.memory import MemoryStore
 from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, PutNew, Take
 
 if TYPE_CHECKING:
+    from gate.store.cluster import RedisClusterStore
     from gate.store.redis import RedisStore
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Op",
     "Put",
     "PutNew",
+    "RedisClusterStore",
     "RedisStore",
     "Store",
     "Take",
@@ -35,6 +38,7 @@ __all__ = [
 ]
 
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+_CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 
 
 def open_store(url: str | None, *, clock: Clock = system_clock) -> Store:
@@ -42,7 +46,9 @@ def open_store(url: str | None, *, clock: Clock = system_clock) -> Store:
 
     ``None`` or ``memory://`` gives a ``MemoryStore`` on ``clock``; ``redis://``, ``rediss://`` and
     ``unix://`` give a ``RedisStore`` (which keeps time on the Redis server, so ``clock`` does not
-    apply).  Anything else is a ``ConfigError``, raised at start-up rather than on a request.
+    apply); ``redis+cluster://`` and ``rediss+cluster://`` (any node of the cluster) give a
+    ``RedisClusterStore``.  Anything else is a ``ConfigError``, raised at start-up rather than on
+    a request.
     """
     if url is None:
         return MemoryStore(clock=clock)
@@ -56,10 +62,15 @@ def open_store(url: str | None, *, clock: Clock = system_clock) -> Store:
         from gate.store.redis import RedisStore
 
         return RedisStore.from_url(url)
+    if scheme in _CLUSTER_SCHEMES:
+        from gate.store.cluster import RedisClusterStore
+
+        return RedisClusterStore(url)
     # The URL itself stays out of the message: it may carry a password.
     shown = f"{parts.scheme}://" if parts.scheme else "a URL without a scheme"
     raise ConfigError(
-        f"unsupported store URL ({shown}): expected memory://, redis://, rediss:// or unix://"
+        f"unsupported store URL ({shown}): expected memory://, redis://, rediss://, unix://, "
+        "redis+cluster:// or rediss+cluster://"
     )
 
 
@@ -68,4 +79,8 @@ def __getattr__(name: str) -> Any:
         from gate.store.redis import RedisStore
 
         return RedisStore
+    if name == "RedisClusterStore":
+        from gate.store.cluster import RedisClusterStore
+
+        return RedisClusterStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

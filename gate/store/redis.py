@@ -11,8 +11,9 @@ copies that behaviour so both backends agree.
 Every failure, from a refused connection to a protocol error, leaves as ``gate.errors.StoreError``:
 the gate treats it as "deny", and callers never need to know which backend they talk to.
 
-All keys of one script call must live on one node, so Redis Cluster needs a hash tag in ``prefix``
-(for example ``{rg}:``); Sentinel and single servers need nothing.
+Redis Cluster is ``gate.store.cluster``: it splits a batch by hash slot and hands each part to the
+``RedisStore`` of the slot's node (``cluster_node``), whose flush then sends one script call per
+slot, pipelined on one connection: still one round trip per flush.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from gate.errors import ConfigError, StoreError
 from gate.store.base import Store
@@ -41,7 +43,9 @@ _SCRIPT = files("gate.store").joinpath("lua/batches.lua").read_text(encoding="ut
 _ERRORS = (RedisError, OSError)
 """What redis-py can raise for a failed call; all of it becomes ``StoreError``."""
 
-_Pending = tuple[Sequence[Op], list[bytes], list[bytes], "asyncio.Future[list[Any]]"]
+_Pending = tuple[Sequence[Op], list[bytes], list[bytes], int, "asyncio.Future[list[Any]]"]
+"""A batch waiting for the flush: its ops, keys and arguments (RESP-encoded), its hash slot
+(cluster nodes only, else 0) and its caller's future."""
 
 
 def _bulk(data: bytes) -> bytes:
@@ -73,7 +77,14 @@ class RedisStore(Store):
     and ``ping`` as a whole, so a hung server turns into a prompt ``StoreError`` (deny).
     """
 
-    def __init__(self, client: Redis, *, prefix: str = "rg:", timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = "rg:",
+        timeout: float | None = None,
+        cluster_node: bool = False,
+    ) -> None:
         connection_kwargs: Callable[[], dict[str, Any]] = client.get_connection_kwargs
         if connection_kwargs().get("decode_responses"):
             raise ConfigError("RedisStore needs a client with decode_responses=False")
@@ -81,6 +92,7 @@ class RedisStore(Store):
         self._prefix = prefix
         self._timeout = timeout
         self._prefix_bytes = prefix.encode()
+        self._cluster_node = cluster_node
         self._sha_bulk = _bulk(hashlib.sha1(_SCRIPT.encode()).hexdigest().encode())
         self._pending: list[_Pending] = []
         self._inflight: set[asyncio.Task[None]] = set()
@@ -94,6 +106,7 @@ class RedisStore(Store):
         max_connections: int = 100,
         timeout: float = 2.0,
         retries: int = 1,
+        cluster_node: bool = False,
         **kwargs: Any,
     ) -> RedisStore:
         """Connect lazily to ``redis://``, ``rediss://`` or ``unix://`` ``url``.
@@ -103,7 +116,8 @@ class RedisStore(Store):
         pool wait, connecting and every reply (cheaper than redis-py's timer per reply), and a
         single immediate retry, which transparently replaces a pooled connection the server has
         dropped without stalling requests behind a backoff when Redis is really down.  Extra
-        ``kwargs`` go to the connection pool.
+        ``kwargs`` go to the connection pool.  ``cluster_node``: the server is one node of a Redis
+        Cluster, reached through ``gate.store.cluster``.
         """
         options: dict[str, Any] = {
             "socket_connect_timeout": timeout,
@@ -119,7 +133,7 @@ class RedisStore(Store):
         except (ValueError, TypeError) as exc:
             # Not echoing the URL: it may carry a password.
             raise ConfigError(f"invalid Redis URL: {exc}") from exc
-        return cls(Redis.from_pool(pool), prefix=prefix, timeout=timeout)
+        return cls(Redis.from_pool(pool), prefix=prefix, timeout=timeout, cluster_node=cluster_node)
 
     @property
     def prefix(self) -> str:
@@ -159,7 +173,8 @@ class RedisStore(Store):
             else:
                 raise StoreError(f"unsupported store operation: {op!r}")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append((ops, keys, args, future))
+        slot = key_slot(prefix + ops[0].key.encode()) if self._cluster_node else 0
+        self._pending.append((ops, keys, args, slot, future))
         if len(self._pending) == 1:
             # Flush after the loop has run every callback that is ready now: requests that arrive
             # together share one round trip.
@@ -173,14 +188,10 @@ class RedisStore(Store):
         task.add_done_callback(self._inflight.discard)
 
     async def _send(self, group: list[_Pending]) -> None:
-        keys: list[bytes] = []
-        args: list[bytes] = []
-        for _, batch_keys, batch_args, _ in group:
-            keys += batch_keys
-            args += batch_args
+        calls = self._by_slot(group) if self._cluster_node else [group]
         try:
             async with asyncio.timeout(self._timeout):
-                replies = await self._evalsha(keys, args)
+                replies = await self._evalsha([self._pack(call) for call in calls])
         except (*_ERRORS, TimeoutError) as exc:
             error = StoreError(f"Redis batch failed: {exc!r}")
             error.__cause__ = exc
@@ -193,26 +204,52 @@ class RedisStore(Store):
                 if not future.done():
                     future.set_exception(StoreError(f"Redis batch aborted: {exc!r}"))
             raise
-        for (ops, *_, future), reply in zip(group, replies, strict=True):
-            if future.done():
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, Exception):  # refused whole (on a cluster node: MOVED, ASK)
+                error = StoreError(f"Redis batch failed: {reply!r}")
+                error.__cause__ = reply
+                for *_, future in call:
+                    if not future.done():
+                        future.set_exception(error)
                 continue
-            try:
-                future.set_result(_decode(ops, reply))
-            except StoreError as exc:
-                future.set_exception(exc)
+            for (ops, *_, future), batch_reply in zip(call, reply, strict=True):
+                if future.done():
+                    continue
+                try:
+                    future.set_result(_decode(ops, batch_reply))
+                except StoreError as exc:
+                    future.set_exception(exc)
 
-    async def _evalsha(self, keys: list[bytes], args: list[bytes]) -> Any:
-        """EVALSHA the batch script on a pooled connection, loading it once if Redis lacks it.
+    @staticmethod
+    def _by_slot(group: list[_Pending]) -> list[list[_Pending]]:
+        """A cluster node's group split into one script call per hash slot: Redis Cluster
+        refuses a script whose keys span slots, and one slot's call can be redirected alone."""
+        calls: dict[int, list[_Pending]] = {}
+        for pending in group:
+            calls.setdefault(pending[3], []).append(pending)
+        return list(calls.values())
+
+    def _pack(self, call: list[_Pending]) -> bytes:
+        """One EVALSHA of the batch script over ``call``'s batches, packed for the wire.
 
         The command goes out pre-packed: redis-py's per-argument encoding would cost more than
         everything else the gate does per request.
         """
+        keys: list[bytes] = []
+        args: list[bytes] = []
+        for _, batch_keys, batch_args, _, _ in call:
+            keys += batch_keys
+            args += batch_args
         head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
             3 + len(keys) + len(args),
             self._sha_bulk,
             _number(len(keys)),
         )
-        packed = b"".join([head, *keys, *args])
+        return b"".join([head, *keys, *args])
+
+    async def _evalsha(self, packed: list[bytes]) -> list[Any]:
+        """Send the ``packed`` script calls pipelined on one pooled connection; their replies, an
+        error reply as its exception.  Loads the script once if Redis lacks it."""
         pool = self._client.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
@@ -231,16 +268,17 @@ class RedisStore(Store):
         finally:
             await pool.release(connection)
 
-    @staticmethod
-    async def _run(connection: Any, packed: bytes) -> Any:
+    async def _run(self, connection: Any, packed: list[bytes]) -> list[Any]:
         await connection.send_packed_command(packed, check_health=False)
-        try:
-            return await connection.read_response()
-        except NoScriptError:  # a restarted or flushed server: load the script and retry
+        replies = [await _reply(connection) for _ in packed]
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:  # a restarted or flushed server: load the script and send those again
             await connection.send_command("SCRIPT", "LOAD", _SCRIPT)
             await connection.read_response()
-            await connection.send_packed_command(packed, check_health=False)
-            return await connection.read_response()
+            await connection.send_packed_command([packed[i] for i in missing], check_health=False)
+            for i in missing:
+                replies[i] = await _reply(connection)
+        return replies
 
     async def ping(self) -> None:
         try:
@@ -254,6 +292,15 @@ class RedisStore(Store):
             await self._client.aclose()
         except _ERRORS as exc:
             raise StoreError(f"closing the Redis client failed: {exc}") from exc
+
+
+async def _reply(connection: Any) -> Any:
+    """The next reply on ``connection``; an error reply is returned, not raised, so the replies
+    after it are still read."""
+    try:
+        return await connection.read_response()
+    except ResponseError as exc:
+        return exc
 
 
 def _decode(ops: Sequence[Op], reply: list[Any]) -> list[Any]:

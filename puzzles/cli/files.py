@@ -58,7 +58,8 @@ def puzzles_import(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import clues, or gates; published gates without answers need a solver model (--backend)."""
-    from puzzles.factory.io import import_clues, import_gates
+    from puzzles.factory.clue_files import import_clues
+    from puzzles.factory.gate_files import import_gates
 
     if kind not in ("clues", "gates") or status not in ("unverified", "verified"):
         errors.print("[red]--kind is clues or gates; --status is unverified or verified[/red]")
@@ -125,7 +126,8 @@ def puzzles_export(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Export clues (with provenance and cost) or composed gates (puzzle, solution, difficulty)."""
-    from puzzles.factory.io import export_clues, export_gates
+    from puzzles.factory.clue_files import export_clues
+    from puzzles.factory.gate_files import export_gates
 
     if kind not in ("clues", "gates"):
         errors.print("[red]--kind is clues or gates[/red]")

@@ -15,27 +15,25 @@ from puzzles.llm.backends import (
     backends_from_env,
     load_backends,
 )
-from puzzles.llm.pool import (
-    CHARS_PER_TOKEN,
-    Completion,
+from puzzles.llm.errors import (
     LLMBadResponse,
     LLMError,
-    LLMPool,
     LLMRateLimited,
     LLMRejected,
     LLMShed,
     LLMTimeout,
     LLMUnavailable,
-    estimate_prompt_tokens,
-    estimate_tokens,
 )
-from puzzles.llm.scheduler import FairScheduler, FlowStats, jain_index
+from puzzles.llm.flows import FlowStats, jain_index
+from puzzles.llm.pool import LLMPool
+from puzzles.llm.scheduler import FairScheduler
 from puzzles.llm.snapshot import (
     pool_snapshot,
     publish_every,
     publish_snapshot,
     read_pool_snapshots,
 )
+from puzzles.llm.stream import CHARS_PER_TOKEN, Completion, estimate_prompt_tokens, estimate_tokens
 from puzzles.llm.tenants import TENANTS_ENV_VAR, FairnessSettings, fairness_from_env, load_fairness
 from puzzles.llm.usage import CallTags, JobClass, Usage, UsageLedger, UsageSnapshot
 

@@ -1,16 +1,14 @@
 """A pool of OpenAI-compatible chat backends with caps, retries, health and usage accounting.
 
-Every call streams, so that a long generation holds no response buffer and servers that report
-usage do so in the final chunk.
+The pool is assembled from one module per idea: ``stream`` (the request and the streamed answer),
+``dispatch`` (the queue for backend slots, fair through ``scheduler``, routed with ``affinity``),
+``health`` (when a backend counts as down), ``errors`` (what a failure means).  This module holds
+the call itself: attempts, retries and the accounting of every attempt.
 
-Scheduling: each backend takes at most ``max_in_flight`` requests, so queueing (and therefore
-fairness) happens here rather than inside the engines.  A call waits for a slot in a
-``FairScheduler`` (virtual token counters per (tenant, job class) flow, interactive before batch
-with a batch floor); whenever a slot frees, the scheduler names the next request and the pool
-routes it: to an untried backend first (failover), then to the backend that recently served the
-same prompt prefix (``PrefixAffinity``, guarded against imbalance), else to the one with the most
-free slots.  Tokens are charged to the flow as they stream and reconciled with the final usage.
-A call with a deadline it cannot meet is refused at once with ``LLMShed``.
+A call waits for a slot in a ``FairScheduler`` (virtual token counters per (tenant, job class)
+flow, interactive before batch with a batch floor); tokens are charged to the flow as they stream
+and reconciled with the final usage.  A call with a deadline it cannot meet is refused at once
+with ``LLMShed``.
 
 Failure policy, per attempt:
 
@@ -29,139 +27,43 @@ that failed together do not retry together); moving to a fresh backend does not 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx2
-import openai
 
-from gate import metrics
-from gate.errors import GateError
 from puzzles.llm.affinity import PrefixAffinity
 from puzzles.llm.backends import Backend
-from puzzles.llm.scheduler import FairScheduler, Ticket
+from puzzles.llm.dispatch import Dispatcher
+from puzzles.llm.errors import (
+    LLMError,
+    LLMRateLimited,
+    LLMRejected,
+    LLMUnavailable,
+    translate,
+)
+from puzzles.llm.flows import Ticket
+from puzzles.llm.health import BackendState, HealthPolicy, read_queue
+from puzzles.llm.scheduler import FairScheduler
+from puzzles.llm.stream import (
+    Charged,
+    Completion,
+    Message,
+    StreamReader,
+    chat_request,
+    estimate_prompt_tokens,
+    estimate_tokens,
+    make_client,
+)
 from puzzles.llm.tenants import FairnessSettings
-from puzzles.llm.usage import CallTags, Flow, UsageLedger
+from puzzles.llm.usage import CallTags, UsageLedger
 
-Message = Mapping[str, Any]
+__all__ = ["LLMPool"]
+
 Sleep = Callable[[float], Awaitable[None]]
-
-# Token estimate for servers that send no usage chunk (llama.cpp, some Ollama versions): about four
-# characters per token for English text with BPE vocabularies, plus a few template tokens (role
-# markers, separators) per message.  It errs on the high side for clue-style prose, which is the
-# safe direction for charging.
-CHARS_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 4
 MAX_BACKOFF_S = 30.0
-
-
-class LLMError(GateError):
-    """An LLM call failed."""
-
-
-class LLMUnavailable(LLMError):
-    """No backend could serve the call: all are down, or every attempt failed."""
-
-
-class LLMTimeout(LLMUnavailable):
-    """The backend did not answer (or stopped streaming) within its timeout."""
-
-
-class LLMRateLimited(LLMUnavailable):
-    """The backend answered 429; ``retry_after`` is its hint in seconds, when it gave one."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class LLMRejected(LLMError):
-    """The backend refused the request as invalid (a 4xx other than 429); retrying cannot help."""
-
-    def __init__(self, message: str, status_code: int) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class LLMBadResponse(LLMError):
-    """The backend's stream could not be understood."""
-
-
-class LLMShed(LLMError):
-    """The pool refused the call because its deadline cannot be met: the queue ahead of it is
-    expected to take longer.  Nothing was sent; the caller may retry later or elsewhere."""
-
-    def __init__(self, message: str, *, estimated_wait_s: float, deadline_s: float) -> None:
-        super().__init__(message)
-        self.estimated_wait_s = estimated_wait_s
-        self.deadline_s = deadline_s
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    backend: str
-    model: str
-    latency_s: float
-    usage_reported: bool  # False: the token counts are estimates (see CHARS_PER_TOKEN)
-    finish_reason: str | None = None  # "length" means max_tokens cut the text short
-    queued_s: float = 0.0  # time spent waiting for a backend slot (last attempt)
-    ttft_s: float | None = None  # queueing plus time to the first text (last attempt)
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
-def estimate_prompt_tokens(messages: Iterable[Message]) -> int:
-    total = 0
-    for message in messages:
-        total += TOKENS_PER_MESSAGE + estimate_tokens(_message_text(message))
-    return total
-
-
-class _BackendState:
-    """Mutable run-time state of one backend; only the pool touches it."""
-
-    def __init__(self, backend: Backend, client: openai.AsyncOpenAI) -> None:
-        self.backend = backend
-        self.client = client
-        self.in_flight = 0
-        self.failures = 0  # consecutive retryable failures
-        self.down_until: float | None = None
-        self.queue: dict[str, Any] | None = None  # last /queue answer of a gate worker
-
-    def is_up(self, now: float) -> bool:
-        return self.down_until is None or now >= self.down_until
-
-    @property
-    def free(self) -> int:
-        return self.backend.max_in_flight - self.in_flight
-
-    @property
-    def external_load(self) -> int:
-        """Requests a gate worker reports beyond ours: other clients sharing it."""
-        if self.queue is None:
-            return 0
-        reported = _int_field(self.queue, "running") + _int_field(self.queue, "waiting")
-        return max(0, reported - self.in_flight)
-
-
-@dataclass(slots=True)
-class _Request:
-    """What the pool needs to route a queued request once the scheduler picks it."""
-
-    future: asyncio.Future[_BackendState]
-    tried: frozenset[str]
-    prefer_json: bool
-    prefix: str | None
 
 
 class LLMPool:
@@ -193,12 +95,11 @@ class LLMPool:
             raise ValueError(f"backend names must be unique: {names}")
         self._owns_clients = http_client is None
         self._states = [
-            _BackendState(backend, _make_client(backend, http_client)) for backend in backends
+            BackendState(backend, make_client(backend, http_client)) for backend in backends
         ]
         self._retries = retries
         self._backoff = backoff
-        self._cooldown_s = cooldown_s
-        self._down_after = down_after
+        self._health = HealthPolicy(cooldown_s, down_after, clock)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -218,7 +119,14 @@ class LLMPool:
             burst=settings.burst,
         )
         self.affinity = affinity or PrefixAffinity(clock=clock)
-        self._headroom = settings.headroom
+        self._queue = Dispatcher(
+            self._states,
+            self.scheduler,
+            self.affinity,
+            headroom=settings.headroom,
+            clock=clock,
+            name=name,
+        )
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -260,7 +168,7 @@ class LLMPool:
                 break
             if all(state.backend.name in tried for state in up):
                 await self._sleep(self._backoff_delay(attempt, last))
-            state, ticket = await self._acquire(
+            state, ticket = await self._queue.acquire(
                 tags, frozenset(tried), json_schema is not None, prefix, deadline_at
             )
             tried.add(state.backend.name)
@@ -273,14 +181,14 @@ class LLMPool:
             except LLMError as error:
                 last = error
             finally:
-                self._release(state, ticket)
+                self._queue.release(state, ticket)
         if last is None:
             raise LLMUnavailable(f"all {len(candidates)} LLM backend(s) are marked down")
         raise last
 
     async def health(self) -> dict[str, bool]:
         """Probe every backend (GET {base_url}/models) and mark each up or down accordingly."""
-        results = await asyncio.gather(*(self._probe(state) for state in self._states))
+        results = await asyncio.gather(*(self._health.probe(state) for state in self._states))
         return {state.backend.name: ok for state, ok in zip(self._states, results, strict=True)}
 
     async def watch_health(self, interval: float = 15.0) -> None:
@@ -296,7 +204,9 @@ class LLMPool:
         """Read the queue of every ``gate-worker`` backend (GET {root}/queue); the answer feeds
         routing (its load from other clients) and the snapshot.  A failed read clears it."""
         workers = [state for state in self._states if state.backend.kind == "gate-worker"]
-        answers = await asyncio.gather(*(self._read_queue(state) for state in workers))
+        answers = await asyncio.gather(
+            *(read_queue(state, self._queue_client()) for state in workers)
+        )
         for state, answer in zip(workers, answers, strict=True):
             state.queue = answer
         return {state.backend.name: state.queue for state in workers}
@@ -349,164 +259,19 @@ class LLMPool:
         if self._own_http is not None:
             await self._own_http.aclose()
 
-    # -- queueing -----------------------------------------------------------------------------
-
-    async def _acquire(
-        self,
-        tags: CallTags,
-        tried: frozenset[str],
-        prefer_json: bool,
-        prefix: str | None,
-        deadline_at: float | None,
-    ) -> tuple[_BackendState, Ticket]:
-        """Queue for a slot and wait until the scheduler dispatches this call to a backend."""
-        now = self._clock()
-        if deadline_at is not None:
-            usable = self._usable(now)
-            wait = self.scheduler.estimated_wait(
-                tags.tenant,
-                tags.job_class,
-                capacity=sum(s.backend.max_in_flight for s in usable),
-                free=sum(max(s.free, 0) for s in usable),
-            )
-            if now + wait > deadline_at:
-                raise self._shed(tags, wait, deadline_at - now)
-        future: asyncio.Future[_BackendState] = asyncio.get_running_loop().create_future()
-        ticket = self.scheduler.submit(
-            tags.tenant,
-            tags.job_class,
-            deadline_at=deadline_at,
-            payload=_Request(future, tried, prefer_json, prefix),
-        )
-        self._observe(ticket.flow)
-        self._dispatch()
-        try:
-            state = await future
-        except asyncio.CancelledError:
-            # Cancelled while queued: leave the queue; cancelled just as a slot came: give it back.
-            dispatched = not self.scheduler.cancel(ticket)
-            if dispatched and future.done() and not future.cancelled() and not future.exception():
-                self._release(future.result(), ticket)
-            self._observe(ticket.flow)
-            raise
-        return state, ticket
-
-    def _dispatch(self) -> None:
-        """Hand free slots to queued calls, in the scheduler's order, until one or the other runs
-        out.  Called whenever a call is queued or a slot is released.  When every cap is reached,
-        the call of a sparse flow may still take one of ``headroom`` extra slots per backend (see
-        ``FairScheduler.pop_sparse``)."""
-        while True:
-            now = self._clock()
-            usable = self._usable(now)
-            targets = [s for s in usable if s.free > 0]
-            if targets or not usable:
-                ticket = self.scheduler.pop()
-            else:
-                targets = [s for s in usable if s.free + self._headroom > 0]
-                if not targets:
-                    return
-                slots = sum(s.backend.max_in_flight for s in usable)
-                ticket = self.scheduler.pop_sparse(slots)
-            if ticket is None:
-                return
-            request: _Request = ticket.payload
-            failure: LLMError | None = None
-            if not usable:
-                failure = LLMUnavailable("every LLM backend is marked down")
-            elif ticket.deadline_at is not None and now > ticket.deadline_at:
-                failure = self._shed(
-                    CallTags(ticket.flow[0], ticket.flow[1]),
-                    now - ticket.enqueued_at,
-                    ticket.deadline_at - ticket.enqueued_at,
-                )
-            if request.future.done() or failure is not None:
-                # Not sent after all: its caller went away, or it fails here.
-                self.scheduler.drop(ticket)
-                self._observe(ticket.flow)
-                if failure is not None and not request.future.done():
-                    request.future.set_exception(failure)
-                continue
-            self._observe(ticket.flow, waited=now - ticket.enqueued_at)
-            state = self._route(request, targets)
-            state.in_flight += 1
-            request.future.set_result(state)
-
-    def _usable(self, now: float) -> list[_BackendState]:
-        """The backends that serve chat and are not marked down."""
-        return [s for s in self._states if s.backend.supports("chat") and s.is_up(now)]
-
-    def _route(self, request: _Request, free: list[_BackendState]) -> _BackendState:
-        fresh = [state for state in free if state.backend.name not in request.tried] or free
-        loads = {
-            s.backend.name: (s.in_flight + s.external_load, s.backend.max_in_flight) for s in fresh
-        }
-        chosen_name = self.affinity.choose(request.prefix, loads)
-        if chosen_name is not None:
-            chosen = next(s for s in fresh if s.backend.name == chosen_name)
-        else:
-            # max() keeps the first of equals, so ties go to the order of the configuration file.
-            chosen = max(
-                fresh,
-                key=lambda s: (
-                    s.free - s.external_load,
-                    request.prefer_json and s.backend.supports("json"),
-                ),
-            )
-        self.affinity.remember(request.prefix, chosen.backend.name)
-        return chosen
-
-    def _release(self, state: _BackendState, ticket: Ticket) -> None:
-        state.in_flight -= 1
-        started = ticket.dispatched_at
-        self.scheduler.finish(
-            ticket, service_s=None if started is None else self._clock() - started
-        )
-        self._observe(ticket.flow)
-        self._dispatch()
-
-    def _shed(self, tags: CallTags, wait: float, deadline: float) -> LLMShed:
-        metrics.LLM_SHED.labels(self.name, tags.tenant, tags.job_class).inc()
-        return LLMShed(
-            f"LLM pool {self.name!r} is overloaded: the {tags.job_class} call of tenant "
-            f"{tags.tenant!r} would wait about {wait:.1f}s for a backend, beyond its "
-            f"{deadline:.1f}s deadline",
-            estimated_wait_s=wait,
-            deadline_s=deadline,
-        )
-
-    def _observe(self, flow: Flow, *, waited: float | None = None) -> None:
-        """Refresh the flow's prometheus series (queue depth, in flight, service, waits)."""
-        labels = (self.name, flow[0], flow[1])
-        queued, in_flight, service = self.scheduler.figures(flow)
-        metrics.LLM_FLOW_QUEUED.labels(*labels).set(queued)
-        metrics.LLM_FLOW_IN_FLIGHT.labels(*labels).set(in_flight)
-        metrics.LLM_FLOW_SERVICE.labels(*labels).set(service)
-        if waited is not None:
-            metrics.LLM_FLOW_WAIT.labels(*labels).observe(max(waited, 0.0))
-
-    async def _read_queue(self, state: _BackendState) -> dict[str, Any] | None:
-        url = state.backend.queue_url
-        client = self._http
-        if client is None:
-            if self._own_http is None:
-                self._own_http = httpx2.AsyncClient()
-            client = self._own_http
-        try:
-            response = await client.get(url, timeout=state.backend.timeout)
-            response.raise_for_status()
-            answer = response.json()
-        except (httpx2.HTTPError, ValueError):
-            return None
-        return answer if isinstance(answer, dict) else None
-
-    # -- routing and health -------------------------------------------------------------------
-
-    def _state(self, name: str) -> _BackendState:
+    def _state(self, name: str) -> BackendState:
         for state in self._states:
             if state.backend.name == name:
                 return state
         raise KeyError(name)
+
+    def _queue_client(self) -> httpx2.AsyncClient:
+        """The caller's HTTP client, else one of the pool's own, made on first use."""
+        if self._http is not None:
+            return self._http
+        if self._own_http is None:
+            self._own_http = httpx2.AsyncClient()
+        return self._own_http
 
     def _backoff_delay(self, attempt: int, last: LLMError | None) -> float:
         base = min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
@@ -517,38 +282,11 @@ class LLMPool:
             delay = max(delay, min(last.retry_after, MAX_BACKOFF_S))
         return delay
 
-    def _mark_up(self, state: _BackendState) -> None:
-        state.failures = 0
-        state.down_until = None
-
-    def _mark_down(self, state: _BackendState) -> None:
-        state.down_until = self._clock() + self._cooldown_s
-
-    def _note_failure(self, state: _BackendState, error: LLMError, cause: Exception) -> None:
-        if isinstance(error, LLMRateLimited):
-            return  # busy, not broken
-        state.failures += 1
-        # Refused connections mean nobody is listening: stop sending traffic there right away.
-        refused = isinstance(cause, openai.APIConnectionError | httpx2.TransportError) and not (
-            isinstance(error, LLMTimeout)
-        )
-        if refused or state.failures >= self._down_after:
-            self._mark_down(state)
-
-    async def _probe(self, state: _BackendState) -> bool:
-        try:
-            await state.client.models.list(timeout=state.backend.timeout)
-        except (openai.OpenAIError, httpx2.HTTPError):
-            self._mark_down(state)
-            return False
-        self._mark_up(state)
-        return True
-
     # -- one attempt --------------------------------------------------------------------------
 
     async def _attempt(
         self,
-        state: _BackendState,
+        state: BackendState,
         ticket: Ticket,
         messages: Sequence[Message],
         tags: CallTags,
@@ -558,26 +296,19 @@ class LLMPool:
         stop: str | Sequence[str] | None,
     ) -> Completion:
         backend = state.backend
-        request: dict[str, Any] = {
-            "model": backend.model,
-            "messages": list(messages),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            # The tenant travels with the call, so a fair backend (the gate worker) can share
-            # its own batch between tenants too.
-            "user": tags.tenant,
-            "extra_headers": {"X-Gate-Tenant": tags.tenant},
-        }
-        if stop is not None:
-            request["stop"] = stop if isinstance(stop, str) else list(stop)
-        if json_schema is not None and backend.supports("json"):
-            request["response_format"] = _response_format(json_schema)
-        reading = _StreamReader()
+        request = chat_request(
+            backend,
+            messages,
+            tenant=tags.tenant,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            json_schema=json_schema,
+            stop=stop,
+        )
+        reading = StreamReader()
         # Charge the prompt when it is dispatched (that is when the backend spends on it) and the
         # output as it streams, so a long generation counts against its flow while it runs.
-        charged = _Charged(prompt=estimate_prompt_tokens(messages))
+        charged = Charged(prompt=estimate_prompt_tokens(messages))
         self.scheduler.charge(ticket.flow, prompt_tokens=charged.prompt)
         started = self._clock()
         queued_s = started - ticket.enqueued_at
@@ -594,13 +325,13 @@ class LLMPool:
                         self.scheduler.charge(ticket.flow, output_tokens=produced - charged.output)
                         charged.output = produced
         except Exception as exc:
-            error = _translate(exc, backend.name)
+            error = translate(exc, backend.name)
             self._record(tags, messages, reading, ticket, charged, ok=False)
             if not isinstance(error, LLMRejected):
-                self._note_failure(state, error, exc)
+                self._health.note_failure(state, error, exc)
             raise error from exc
         latency = self._clock() - started
-        self._mark_up(state)
+        self._health.mark_up(state)
         prompt_tokens, completion_tokens = self._record(
             tags, messages, reading, ticket, charged, ok=True
         )
@@ -621,9 +352,9 @@ class LLMPool:
         self,
         tags: CallTags,
         messages: Sequence[Message],
-        reading: _StreamReader,
+        reading: StreamReader,
         ticket: Ticket,
-        charged: _Charged,
+        charged: Charged,
         *,
         ok: bool,
     ) -> tuple[int, int]:
@@ -648,115 +379,5 @@ class LLMPool:
             output_tokens=completion - charged.output,
         )
         charged.prompt, charged.output = prompt, completion
-        self._observe(ticket.flow)
+        self._queue.observe(ticket.flow)
         return prompt, completion
-
-
-@dataclass(slots=True)
-class _Charged:
-    """Tokens of one attempt charged to its flow so far."""
-
-    prompt: int
-    output: int = 0
-
-
-class _StreamReader:
-    """Collects choice 0's text, the finish reason and the usage chunk from a chat stream."""
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-        self.usage: tuple[int, int] | None = None
-        self.finish_reason: str | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self._parts)
-
-    def feed(self, chunk: Any) -> None:
-        # Chunks are built without validation, so a sloppy server can omit any field: read them
-        # all with defaults rather than trusting the declared types.
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            prompt = getattr(usage, "prompt_tokens", None)
-            completion = getattr(usage, "completion_tokens", None)
-            if not isinstance(prompt, int) or not isinstance(completion, int):
-                raise ValueError(f"usage chunk without integer token counts: {usage!r}")
-            self.usage = (prompt, completion)
-        for choice in getattr(chunk, "choices", None) or ():
-            if getattr(choice, "index", 0) != 0:
-                continue
-            content = getattr(getattr(choice, "delta", None), "content", None)
-            if content:
-                self._parts.append(str(content))
-            reason = getattr(choice, "finish_reason", None)
-            if reason:
-                self.finish_reason = str(reason)
-
-
-def _make_client(backend: Backend, http_client: httpx2.AsyncClient | None) -> openai.AsyncOpenAI:
-    # max_retries=0: the pool owns retrying, so that it can fail over and account every attempt.
-    return openai.AsyncOpenAI(
-        base_url=backend.base_url,
-        api_key=backend.api_key,
-        timeout=backend.timeout,
-        max_retries=0,
-        http_client=http_client,
-    )
-
-
-def _response_format(json_schema: dict[str, Any]) -> dict[str, Any]:
-    # OpenAI requires a name of [a-zA-Z0-9_-]{1,64}; the schema's title is the natural one.
-    title = str(json_schema.get("title", "")) or "response"
-    name = re.sub(r"[^a-zA-Z0-9_-]", "_", title)[:64]
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": name, "schema": json_schema, "strict": True},
-    }
-
-
-def _translate(exc: Exception, backend: str) -> LLMError:
-    """Map whatever one attempt raised onto the pool's own errors (the caller chains the cause)."""
-    where = f"LLM backend {backend!r}"
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        return LLMTimeout(f"{where} timed out")
-    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-        return LLMUnavailable(f"{where} is unreachable: {exc}")
-    if isinstance(exc, openai.RateLimitError):
-        return LLMRateLimited(f"{where} is rate limiting (429)", _retry_after(exc.response))
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code >= 500:
-            return LLMUnavailable(f"{where} failed with HTTP {exc.status_code}")
-        return LLMRejected(
-            f"{where} rejected the request with HTTP {exc.status_code}: {exc.message}",
-            exc.status_code,
-        )
-    if isinstance(exc, openai.APIError):  # an error event inside the stream
-        return LLMUnavailable(f"{where} reported an error mid-stream: {exc.message}")
-    if isinstance(exc, ValueError | TypeError | AttributeError):
-        return LLMBadResponse(f"{where} sent a malformed stream: {exc}")
-    if isinstance(exc, openai.OpenAIError | httpx2.HTTPError):
-        return LLMError(f"{where} call failed: {exc}")
-    raise exc  # a bug of ours, not a backend failure: let it surface unchanged
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare from LLM servers, and the backoff still applies
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _int_field(answer: Mapping[str, Any], name: str) -> int:
-    value = answer.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _message_text(message: Message) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: only text parts count toward the estimate
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""

@@ -29,92 +29,19 @@ slot while anything waits (work conservation).
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
+from puzzles.llm.flows import FlowState, FlowStats, Ticket, jain_index
 from puzzles.llm.usage import Flow, JobClass
 
-__all__ = ["BANDS", "FairScheduler", "FlowStats", "Ticket", "jain_index"]
+__all__ = ["BANDS", "FairScheduler"]
 
 BANDS: tuple[JobClass, ...] = ("interactive", "batch")  # priority order
 # Service times average over this many recent attempts: long enough to smooth one odd request,
 # short enough to follow a backend slowing down under load.
 _SERVICE_EWMA = 0.1
-_WAIT_SAMPLES = 512
-
-
-class Ticket:
-    """One request waiting for (then holding) a backend slot."""
-
-    __slots__ = (
-        "deadline_at",
-        "dispatched_at",
-        "enqueued_at",
-        "flow",
-        "payload",
-        "seq",
-    )
-
-    def __init__(
-        self, flow: Flow, seq: int, enqueued_at: float, deadline_at: float | None, payload: Any
-    ) -> None:
-        self.flow = flow
-        self.seq = seq
-        self.enqueued_at = enqueued_at
-        self.deadline_at = deadline_at
-        self.dispatched_at: float | None = None
-        self.payload = payload  # the driver's own data (the pool keeps its waiter here)
-
-    def __repr__(self) -> str:
-        return f"Ticket({self.flow[0]!r}, {self.flow[1]!r}, seq={self.seq})"
-
-
-@dataclass(frozen=True, slots=True)
-class FlowStats:
-    """A copy of one flow's figures."""
-
-    tenant: str
-    job_class: JobClass
-    weight: float
-    queued: int
-    in_flight: int
-    counter: float  # normalised service plus lifts: what the scheduler orders by
-    service: float  # weighted tokens received (not normalised, no lifts)
-    prompt_tokens: int
-    output_tokens: int
-    wait_p50_s: float | None
-    wait_max_s: float | None
-    dispatched: int
-
-
-class _FlowState:
-    __slots__ = (
-        "counter",
-        "dispatched",
-        "in_flight",
-        "output_tokens",
-        "prompt_tokens",
-        "queue",
-        "recent",
-        "service",
-        "waits",
-        "weight",
-    )
-
-    def __init__(self, weight: float) -> None:
-        self.weight = weight
-        self.counter = 0.0
-        self.service = 0.0
-        self.prompt_tokens = 0
-        self.output_tokens = 0
-        self.in_flight = 0
-        self.dispatched = 0
-        self.queue: deque[Ticket] = deque()
-        self.waits: deque[float] = deque(maxlen=_WAIT_SAMPLES)
-        self.recent: deque[tuple[float, float]] = deque()  # (time, weighted tokens) in the window
 
 
 class FairScheduler:
@@ -153,7 +80,7 @@ class FairScheduler:
         self.batch_floor = batch_floor
         self._clock = clock
         self._window_s = window_s
-        self._flows: dict[Flow, _FlowState] = {}
+        self._flows: dict[Flow, FlowState] = {}
         self._seq = count()
         self._last_left: dict[JobClass, float] = {band: 0.0 for band in BANDS}
         # Dispatches made while both bands had work waiting; reset when that contention ends.
@@ -222,7 +149,7 @@ class FairScheduler:
         share = slots / active
         now = self._clock()
         best: tuple[int, float, float, int] | None = None
-        chosen: _FlowState | None = None
+        chosen: FlowState | None = None
         for flow, state in self._flows.items():
             if len(state.queue) != 1 or state.in_flight >= share:
                 continue
@@ -314,7 +241,7 @@ class FairScheduler:
         )
 
     def stats(self) -> list[FlowStats]:
-        return [self._stats(flow, state) for flow, state in sorted(self._flows.items())]
+        return [state.stats(flow) for flow, state in sorted(self._flows.items())]
 
     def figures(self, flow: Flow) -> tuple[int, int, float]:
         """(queued, in flight, service) of one flow: the cheap subset the metrics refresh."""
@@ -338,7 +265,7 @@ class FairScheduler:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _take(self, state: _FlowState) -> Ticket:
+    def _take(self, state: FlowState) -> Ticket:
         ticket = state.queue.popleft()
         if not state.queue:
             self._last_left[ticket.flow[1]] = state.counter
@@ -349,13 +276,13 @@ class FairScheduler:
         state.waits.append(now - ticket.enqueued_at)
         return ticket
 
-    def _flow(self, flow: Flow) -> _FlowState:
+    def _flow(self, flow: Flow) -> FlowState:
         state = self._flows.get(flow)
         if state is None:
-            state = self._flows[flow] = _FlowState(self.weight(flow[0]))
+            state = self._flows[flow] = FlowState(self.weight(flow[0]))
         return state
 
-    def _lift(self, flow: Flow, state: _FlowState) -> None:
+    def _lift(self, flow: Flow, state: FlowState) -> None:
         band = flow[1]
         waiting = [s.counter for f, s in self._flows.items() if f[1] == band and s.queue]
         floor = min(waiting) if waiting else self._last_left[band]
@@ -376,39 +303,11 @@ class FairScheduler:
             return "batch"
         return "interactive"
 
-    def _trim(self, state: _FlowState, now: float) -> None:
+    def _trim(self, state: FlowState, now: float) -> None:
         while state.recent and state.recent[0][0] < now - self._window_s:
             state.recent.popleft()
 
-    def _recent(self, state: _FlowState, now: float) -> float:
+    def _recent(self, state: FlowState, now: float) -> float:
         """The flow's weight-normalised service over the last window."""
         self._trim(state, now)
         return sum(amount for _, amount in state.recent) / state.weight
-
-    def _stats(self, flow: Flow, state: _FlowState) -> FlowStats:
-        waits = sorted(state.waits)
-        return FlowStats(
-            tenant=flow[0],
-            job_class=flow[1],
-            weight=state.weight,
-            queued=len(state.queue),
-            in_flight=state.in_flight,
-            counter=state.counter,
-            service=state.service,
-            prompt_tokens=state.prompt_tokens,
-            output_tokens=state.output_tokens,
-            wait_p50_s=waits[len(waits) // 2] if waits else None,
-            wait_max_s=waits[-1] if waits else None,
-            dispatched=state.dispatched,
-        )
-
-
-def jain_index(values: list[float]) -> float | None:
-    """Jain's fairness index, (sum x)^2 / (n * sum x^2): 1 when equal, 1/n when one takes all."""
-    if len(values) < 2:
-        return None
-    total = sum(values)
-    squares = sum(value * value for value in values)
-    if squares == 0:
-        return 1.0
-    return total * total / (len(values) * squares)

@@ -13,18 +13,20 @@ that start together run the migrations once; the DDL is transactional there, so 
 leaves the previous revision in place.  SQLite commits DDL as it goes (Alembic's SQLite support is
 not transactional), which is one reason production runs on PostgreSQL.
 
-One history covers the whole database: the bank's tables (``puzzles.models``) and the operator's
-(``operator_state.models``, on the same ``Base``).  :func:`target_metadata` imports both model
-modules by name, so the metadata (and autogenerate) always covers the whole schema; this is the one
-place ``puzzles`` names a package above it, as data (a module name), never as an import statement,
-and ``tests/test_migrations.py`` checks the list is exactly the modules that define tables.
+One history covers the whole database: the bank's tables (``puzzles.models``) and those of the
+packages above it (``operator_state.models``), all on ``puzzles.models.Base``.  Each package
+declares its model module as a ``reasoning_gate.models`` entry point in ``pyproject.toml``, and
+:func:`target_metadata` loads every one, so the metadata (and autogenerate) covers the whole schema
+while ``puzzles`` never names a package above it; ``tests/test_migrations.py`` checks the entry
+points are exactly the modules that define tables.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import re
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,7 +47,8 @@ V010_TABLES: Final = frozenset(
     {"clues", "words", "policy_changes", "api_keys", "factory_jobs", "factory_items"}
 )
 VERSION_TABLE: Final = "alembic_version"
-MODEL_MODULES: Final = ("puzzles.models", "operator_state.models")
+# Each package with tables names its model module under this group (``pyproject.toml``).
+MODELS_GROUP: Final = "reasoning_gate.models"
 _LOCK_KEY: Final = "reasoning-gate/migrations/"
 _CAST: Final = re.compile(r"::[a-z ]+(\(\d+\))?$", re.IGNORECASE)
 
@@ -82,10 +85,23 @@ class SchemaState:
         return f"revision {self.current}{suffix}"
 
 
+def model_modules() -> tuple[str, ...]:
+    """The model modules the packages declare (``reasoning_gate.models`` entry points)."""
+    names = tuple(sorted(entry.value for entry in entry_points(group=MODELS_GROUP)))
+    if "puzzles.models" not in names:  # the installed metadata predates the group
+        raise SchemaError(
+            f"no {MODELS_GROUP} entry points are installed, so the schema would miss tables: "
+            "reinstall the project (`make install`, or `pip install -e .`)"
+        )
+    return names
+
+
+@functools.cache
 def target_metadata() -> MetaData:
-    """The one ``MetaData`` of every model, with all model modules imported."""
-    for name in MODEL_MODULES:
-        importlib.import_module(name)
+    """The one ``MetaData`` of every model, with all declared model modules imported."""
+    model_modules()
+    for entry in entry_points(group=MODELS_GROUP):
+        entry.load()
     from puzzles.models import Base
 
     return Base.metadata

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -273,10 +273,10 @@ def serve(
     dtype: str | None,
     max_new_tokens_cap: int,
     options: EngineOptions,
+    run: Callable[[Any, str, int], None],
 ) -> None:
-    """Load the model, start the engine, then listen: the port opens only once both are ready."""
-    import uvicorn
-
+    """Load the model, start the engine, then listen through ``run`` (``serving.runner``, see
+    ``puzzles.worker.cli``): the port opens only once both are ready."""
     from puzzles.worker.backends import create_backend
     from puzzles.worker.model import load_model, random_model
 
@@ -293,6 +293,6 @@ def serve(
     backend = create_backend(loaded, options)
     app = create_app(backend, max_new_tokens_cap=max_new_tokens_cap)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        run(app, host, port)
     finally:
         backend.close()

@@ -9,19 +9,25 @@ Pure Python (no torch), so the policy is tested on its own.  Every step has a to
   and a new arrival's prompt is at most one step away (chunked prefill with a per-step budget);
 - ``vtc``: prefill candidates, running chunks and waiting requests alike, are ordered by virtual
   time, the tenant's VTC counter (``puzzles.worker.tenants``) plus what is already ahead of it in the
-  step.  The TTFT term: a tenant with nothing running (its next token is a *first* token) is
-  credited one request's cost, so after VTC's lift puts it level with the flood it goes first
-  instead of losing the tie on arrival time.  The credit is bounded by one request, so the
-  service gap between backlogged tenants stays within a request's cost.
-- preemption where it pays: when a request of a tenant with nothing running finds every slot
-  taken, the least-advanced sequence of the most-served tenant gives its slot up, provided that
-  tenant's counter is above the newcomer's credited key.  Backlogged tenants never preempt
-  each other (that would trade recomputes for the fairness VTC's order already gives).  Its KV is dropped
-  and recomputed when it is re-admitted (a chunked prefill is cheap next to the decode it waits
+  step.  A request that finds its tenant's queue empty is *owed* (``Sequence.owed``): its tenant
+  was not backlogged, so VTC lifts the counter to the lowest of the other tenants with work (as
+  the VTC paper does for a client whose queue was empty, even with requests running: a tenant
+  that asks for less than its share must not bank the difference), and the TTFT term credits it
+  one request's cost, so it goes first instead of losing the tie on arrival time.  The credit is
+  bounded by one request, so the service gap between backlogged tenants stays within a
+  request's cost.
+- preemption where it pays: when an owed request finds every slot taken, the least-advanced
+  sequence of the most-served other tenant gives its slot up, provided that tenant's counter is
+  above the newcomer's credited key.  This holds whether or not the newcomer's tenant has
+  requests running: a light tenant sending a request every half second nearly always has one
+  still decoding, and making its next wait for a slot to free cost it up to 50 steps.
+  Backlogged requests (queued behind their own tenant's) never preempt: that would trade
+  recomputes for the fairness VTC's order already gives.  The victim's KV is dropped and
+  recomputed when it is re-admitted (a chunked prefill is cheap next to the decode it waits
   for), its place at the head of its tenant's queue kept, and the recompute is not charged.
-- layered prefill (``urgent_share``): a step that prefills a newly active tenant's request
-  leaves only a quarter of the budget to other tenants' prefills, so the step that makes its
-  first token is short; decodes are never held back.
+- layered prefill (``urgent_share``): a step that prefills an owed request's first token leaves
+  only a quarter of the budget to other prefills, so the step that makes its first token is
+  short; decodes are never held back.
 - ``fifo``: running chunks, then waiting requests by arrival; no preemption.
 """
 
@@ -58,6 +64,7 @@ class Sequence:
     first_token_at: float | None = None
     preemptions: int = 0
     order: int = 0  # arrival order, for FIFO and ties
+    owed: bool = False  # arrived to its tenant's empty queue (see the module docstring)
 
     @property
     def length(self) -> int:
@@ -101,6 +108,8 @@ class Batcher:
         policy: str = "vtc",
         preemption: bool = True,
         urgent_share: float = 0.25,
+        admit_batch: int = 1,
+        max_defer: int = 16,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduler {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -114,6 +123,12 @@ class Batcher:
         self.urgent_share = urgent_share if policy == "vtc" else 1.0
         self.slots = slots
         self._free = list(range(slots - 1, -1, -1))
+        # Admission coalescing (see ``_admit_now``): free slots gathered before a decode-only
+        # step takes backlogged prefill (1: none), and the most plans a freed slot waits.
+        self.admit_batch = admit_batch
+        self.max_defer = max_defer
+        self._plans = 0
+        self._freed_at = dict.fromkeys(self._free, 0)  # free slot -> the plan it freed at
         self.running: dict[str, Sequence] = {}
         self.waiting: dict[str, deque[Sequence]] = {}
         self._load: Counter[str] = Counter()  # requests each tenant has in the engine
@@ -132,8 +147,9 @@ class Batcher:
     def add(self, seq: Sequence) -> None:
         tenant = seq.tenant
         backlogged = None
-        if self._load[tenant] == 0:  # becomes backlogged now: VTC lifts its counter
-            backlogged = [t for t, n in self._load.items() if n > 0]
+        if not self.waiting.get(tenant):  # becomes backlogged now: VTC lifts its counter
+            backlogged = [t for t, n in self._load.items() if n > 0 and t != tenant]
+            seq.owed = True
         self.ledger.arrive(seq.request_id, backlogged)
         self._load[tenant] += 1
         seq.order = next(self._arrivals)
@@ -171,6 +187,7 @@ class Batcher:
     def _release(self, seq: Sequence) -> None:
         if seq.slot is not None:
             self._free.append(seq.slot)
+            self._freed_at[seq.slot] = self._plans
             seq.slot = None
         seq.cached = 0
 
@@ -180,6 +197,7 @@ class Batcher:
         if not queue:
             del self.waiting[seq.tenant]
         seq.slot = self._free.pop()
+        del self._freed_at[seq.slot]
         seq.cached = 0
         if seq.admitted_at is None:
             seq.admitted_at = now
@@ -191,12 +209,14 @@ class Batcher:
         del self.running[victim.request_id]
         self._release(victim)
         victim.preemptions += 1
+        victim.owed = False  # back at the head of its queue, it must not preempt in turn
         self.preempted += 1
         self.waiting.setdefault(victim.tenant, deque()).appendleft(victim)
 
     # -- planning -------------------------------------------------------------------------------
 
     def plan(self, now: float) -> list[Work]:
+        self._plans += 1
         counters = self.ledger.counters()
         decoding = [s for s in self.running.values() if s.pending == 1]
         if len(decoding) > self.token_budget:  # only with a budget under the slot count
@@ -205,14 +225,17 @@ class Batcher:
         budget = self.token_budget - len(decoding)
         work = [Work(s, s.cached, 1, True) for s in decoding]
         if budget > 0:
-            work += self._prefill(now, counters, budget)
+            work += self._prefill(now, counters, budget, bool(decoding))
             # A preempted decode is no longer running: drop its token.
             work = [w for w in work if w.seq.slot is not None]
         self._charge(work)
         return work
 
-    def _prefill(self, now: float, counters: dict[str, float], budget: int) -> list[Work]:
+    def _prefill(
+        self, now: float, counters: dict[str, float], budget: int, decoding: bool
+    ) -> list[Work]:
         partial = [s for s in self.running.values() if s.pending > 1]
+        admit = self._admit_now(bool(partial), decoding)
         candidates: list[tuple[float, Sequence]]
         if self.policy == "fifo":
             partial.sort(key=lambda s: s.order)
@@ -225,13 +248,14 @@ class Batcher:
             candidates.sort(key=lambda item: item[0])
         work: list[Work] = []
         preempted = 0
-        running = {s.tenant for s in self.running.values()}
-        others = budget  # prefill tokens left for tenants that already have work running
+        others = budget  # prefill tokens left for everything but owed first tokens
         for key, seq in candidates:
             if budget <= 0:
                 break
-            first = seq.tenant not in running  # this step makes the tenant's first token
-            if not first and others <= 0:
+            urgent = seq.owed and not seq.generated  # this step makes an owed first token
+            if not urgent and others <= 0:
+                continue
+            if seq.slot is None and not (urgent or admit):
                 continue
             if seq.slot is None:
                 if not self._free:
@@ -241,23 +265,39 @@ class Batcher:
                         continue
                     preempted += 1
                 self._admit(seq, now)
-            count = min(seq.pending, budget if first else min(budget, others))
+            count = min(seq.pending, budget if urgent else min(budget, others))
             budget -= count
-            if first and self.urgent_share < 1:
-                # Layered prefill: the step that makes a newly active tenant's first token
-                # carries only a share of the budget for everyone else, so it ends sooner.
+            if urgent and self.urgent_share < 1:
+                # Layered prefill: the step that makes an owed first token carries only a
+                # share of the budget for everyone else, so it ends sooner.
                 others = min(others, int(self.token_budget * self.urgent_share))
-            elif not first:
+            elif not urgent:
                 others -= count
             work.append(Work(seq, seq.cached, count, seq.cached + count == seq.length))
         return work
+
+    def _admit_now(self, partial: bool, decoding: bool) -> bool:
+        """Whether backlogged requests may take free slots in this step.
+
+        A step with prefill runs eagerly (tens of milliseconds of kernel launches on a GPU), a
+        decode-only step replays a CUDA graph in a few: refilling each slot the moment it frees
+        turns every other step into a slow one.  So a step that would otherwise only decode takes
+        backlogged prefill only once ``admit_batch`` slots are free or one has waited
+        ``max_defer`` plans; a step that carries prefill anyway (a running chunk, an owed first
+        token) admits at once, and nothing waits while nothing decodes.
+        """
+        if partial or not decoding or len(self._free) >= self.admit_batch:
+            return True
+        if any(queue[0].owed for queue in self.waiting.values()):
+            return True
+        oldest = min(self._freed_at.values(), default=self._plans)
+        return self._plans - oldest >= self.max_defer
 
     def _fair_waiting(
         self, counters: dict[str, float], budget: int
     ) -> list[tuple[float, Sequence]]:
         """Waiting requests in virtual-time order with the TTFT credit, each with its key."""
         w_in, w_out = self.ledger.w_in, self.ledger.w_out
-        running_tenants = {s.tenant for s in self.running.values()}
         adjusted = dict(counters)
         queues: dict[str, Seq[tuple[str, float, int]]] = {}
         by_id: dict[str, Sequence] = {}
@@ -269,7 +309,7 @@ class Batcher:
                 entries.append((seq.request_id, w_in * len(seq.prompt), seq.order))
                 by_id[seq.request_id] = seq
             queues[tenant] = entries
-            if tenant not in running_tenants:
+            if queue[0].owed:
                 adjusted[tenant] = counters.get(tenant, 0.0) - queue[0].cost(w_in, w_out)
         order = fair_order(queues, adjusted, limit)
         projected = {t: adjusted.get(t, 0.0) for t in queues}
@@ -282,15 +322,14 @@ class Batcher:
 
     def _make_room(self, seq: Sequence, key: float) -> bool:
         """Preempt one sequence for ``seq`` if that pays (see the module docstring)."""
-        if not self.preemption:
-            return False
-        # Only for a tenant with nothing running: its next token is a first token, and its key
-        # already carries the TTFT credit.  Backlogged tenants wait for a slot to free, in VTC
-        # order; preempting between them would only trade recomputes for the same fairness.
-        if any(s.tenant == seq.tenant for s in self.running.values()):
+        if not self.preemption or not seq.owed:
             return False
         counters = self.ledger.counters()
-        victims = [s for s in self.running.values() if counters.get(s.tenant, 0.0) > key]
+        victims = [
+            s
+            for s in self.running.values()
+            if s.tenant != seq.tenant and counters.get(s.tenant, 0.0) > key
+        ]
         if not victims:
             return False
         top = max(counters.get(s.tenant, 0.0) for s in victims)

@@ -18,21 +18,11 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from puzzles.worker.backend import (
-    ChatPrompt,
-    Finished,
-    FinishReason,
-    GenerationEvent,
-    Prompt,
-    PromptError,
-    QueueView,
-    SamplingParams,
-    TextAssembler,
-    TextDelta,
-)
+from puzzles.worker.backend import GenerationEvent, QueueView, SamplingParams
+from puzzles.worker.frontend import ModelFrontend
 from puzzles.worker.model import LoadedModel
 from puzzles.worker.options import EngineOptions
 from puzzles.worker.tenants import DEFAULT_TENANT, TenantLedger
@@ -77,18 +67,13 @@ def _generation_config(loaded: LoadedModel, sampling: bool, eos: list[int]) -> A
     return GenerationConfig(do_sample=False, eos_token_id=eos)
 
 
-class ContinuousBatchingBackend:
+class ContinuousBatchingBackend(ModelFrontend):
     """``Backend`` over one continuous batching manager; ``close()`` stops its thread."""
 
     def __init__(self, loaded: LoadedModel, options: EngineOptions | None = None) -> None:
         from puzzles.worker import fair
 
-        self._loaded = loaded
-        self.options = options or EngineOptions()
-        eos = loaded.model.generation_config.eos_token_id
-        if eos is None:
-            eos = loaded.tokenizer.eos_token_id
-        self._eos: set[int] = set(eos if isinstance(eos, list) else [eos]) - {None}
+        super().__init__(loaded, options)
         self.ledger = TenantLedger(w_in=self.options.w_in, w_out=self.options.w_out)
         self._scheduler_name = fair.register(self.options.scheduler, self.ledger)
         self._ids = itertools.count()
@@ -109,14 +94,6 @@ class ContinuousBatchingBackend:
             time.sleep(0.01)
 
     @property
-    def model_id(self) -> str:
-        return self._loaded.model_id
-
-    @property
-    def context_length(self) -> int:
-        return self._loaded.context_length
-
-    @property
     def steps(self) -> int:
         """Engine steps run so far (the benchmark's clock)."""
         return int(getattr(self._manager, "current_batch", 0))
@@ -128,48 +105,6 @@ class ContinuousBatchingBackend:
             self._manager.stop(block=True, timeout=30)
         fair.unregister(self._scheduler_name)
 
-    async def prepare(self, prompt: Prompt) -> list[int]:
-        # Tokenizing a prompt of a few thousand characters takes well under a millisecond.
-        return self._tokenize(prompt)
-
-    def validate(self, params: SamplingParams) -> None:
-        if params.temperature > 0 and not self.options.sampling:
-            raise PromptError("this worker decodes greedily only (started with --no-sampling)")
-
-    def _tokenize(self, prompt: Prompt) -> list[int]:
-        tokenizer = self._loaded.tokenizer
-        if isinstance(prompt, ChatPrompt):
-            if not tokenizer.chat_template:
-                raise PromptError("this model has no chat template; use /v1/completions")
-            messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
-            ids = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=True, return_dict=False
-            )
-        else:
-            ids = tokenizer(prompt.text, add_special_tokens=True)["input_ids"]
-        ids = [int(i) for i in ids]
-        if not ids:
-            raise PromptError("the prompt is empty after tokenization")
-        if len(ids) >= self.context_length:
-            raise PromptError(
-                f"the prompt has {len(ids)} tokens; this model's context is {self.context_length}"
-            )
-        return ids
-
-    def _decode(self, ids: Sequence[int]) -> str:
-        return str(
-            self._loaded.tokenizer.decode(
-                list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False
-            )
-        )
-
-    async def generate(
-        self, prompt_ids: list[int], params: SamplingParams, *, tenant: str | None = None
-    ) -> AsyncIterator[GenerationEvent]:
-        """Stream one generation; closing the iterator early cancels it and frees its cache."""
-        async for event in self.stream_tokens(prompt_ids, params, tenant=tenant, text=True):
-            yield event
-
     async def stream_tokens(
         self,
         prompt_ids: list[int],
@@ -180,9 +115,6 @@ class ContinuousBatchingBackend:
         streaming: bool = True,
         trace: Callable[[Any], None] | None = None,
     ) -> AsyncIterator[GenerationEvent]:
-        """``generate``; with ``text=False`` deltas are empty strings, one per token, and with
-        ``streaming=False`` the engine hands over all tokens at the end (benchmarks).  ``trace``
-        gets the engine's first output (its ``created_time`` and ``lifespan`` time the queue)."""
         self.validate(params)
         limit = min(params.max_new_tokens, self.context_length - len(prompt_ids))
         request_id = f"gate-{next(self._ids)}"
@@ -210,7 +142,7 @@ class ContinuousBatchingBackend:
         except BaseException:
             self._forget(request_id)  # refused or failed: nothing will ever answer it
             raise
-        assembler = TextAssembler(self._decode, params.stop) if text else None
+        stream = self.stream(prompt_ids, params, limit, text=text)
         done = False
         seen = 0
         try:
@@ -222,29 +154,14 @@ class ContinuousBatchingBackend:
                     done = True
                     raise RuntimeError(output.error or "generation failed")
                 tokens = output.generated_tokens
-                for token in tokens[seen:]:
-                    if assembler is None:
-                        yield TextDelta("")
-                        continue
-                    piece = assembler.add(int(token))
-                    if piece:
-                        yield TextDelta(piece)
-                    if assembler.stopped:
-                        break
+                for delta in stream.add(int(token) for token in tokens[seen:]):
+                    yield delta
                 seen = len(tokens)
-                stopped = assembler is not None and assembler.stopped
                 finished = output.status.name == _FINISHED
-                if stopped or finished:
+                if stream.stopped or finished:
                     done = finished
-                    ids = assembler.token_ids if assembler is not None else list(tokens)
-                    reason: FinishReason = "stop"
-                    if not stopped:
-                        rest = assembler.flush() if assembler is not None else ""
-                        if rest:
-                            yield TextDelta(rest)
-                        if len(ids) >= limit and not (ids and ids[-1] in self._eos):
-                            reason = "length"
-                    yield Finished(reason, len(prompt_ids), len(ids))
+                    for event in stream.finish():
+                        yield event
                     return
         finally:
             if not done:

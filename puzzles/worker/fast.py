@@ -19,24 +19,14 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from puzzles.worker.backend import (
-    ChatPrompt,
-    Finished,
-    FinishReason,
-    GenerationEvent,
-    Prompt,
-    PromptError,
-    QueueView,
-    SamplingParams,
-    TextAssembler,
-    TextDelta,
-)
+from puzzles.worker.backend import GenerationEvent, PromptError, QueueView, SamplingParams
 from puzzles.worker.batcher import Batcher, Work
 from puzzles.worker.batcher import Sequence as Seq
+from puzzles.worker.frontend import ModelFrontend
 from puzzles.worker.model import LoadedModel
 from puzzles.worker.options import EngineOptions
 from puzzles.worker.tenants import DEFAULT_TENANT, TenantLedger
@@ -64,14 +54,14 @@ class _Client:
     top_p: float
 
 
-class FastBackend:
+class FastBackend(ModelFrontend):
     """``Backend`` over the fast engine; ``close()`` stops its thread."""
 
     def __init__(self, loaded: LoadedModel, options: EngineOptions | None = None) -> None:
         from puzzles.worker.runner import Runner
 
-        self._loaded = loaded
-        self.options = options = options or EngineOptions()
+        super().__init__(loaded, options)
+        options = self.options
         on_gpu = loaded.device.startswith("cuda")
         defaults = GPU_DEFAULTS if on_gpu else CPU_DEFAULTS
         self.slots = options.max_requests_per_batch or _fit_slots(
@@ -79,24 +69,23 @@ class FastBackend:
         )
         budget = options.max_batch_tokens or max(defaults["token_budget"], self.slots)
         policy = "fifo" if options.scheduler == "prefill_first" else options.scheduler
-        eos = loaded.model.generation_config.eos_token_id
-        if eos is None:
-            eos = loaded.tokenizer.eos_token_id
-        self._eos: set[int] = set(eos if isinstance(eos, list) else [eos]) - {None}
         self.ledger = TenantLedger(w_in=options.w_in, w_out=options.w_out)
-        self.batcher = Batcher(
-            self.ledger,
-            slots=self.slots,
-            token_budget=budget,
-            policy=policy,
-            preemption=options.preemption,
-        )
         self.runner = Runner(
             loaded.model,
             slots=self.slots,
             context=loaded.context_length,
             attention=options.attention,
             cuda_graphs=options.cuda_graphs,
+        )
+        self.batcher = Batcher(
+            self.ledger,
+            slots=self.slots,
+            token_budget=budget,
+            policy=policy,
+            preemption=options.preemption,
+            # Decode-only steps replay a graph, steps with prefill run eagerly: gather freed
+            # slots (an eighth of them) before refilling them in a step of their own.
+            admit_batch=max(1, self.slots // 8) if self.runner.graphs_enabled else 1,
         )
         self._ids = itertools.count()
         self._clients: dict[str, _Client] = {}
@@ -118,14 +107,6 @@ class FastBackend:
         if self._error is not None:
             raise RuntimeError(f"the fast engine did not start: {self._error}") from self._error
 
-    @property
-    def model_id(self) -> str:
-        return self._loaded.model_id
-
-    @property
-    def context_length(self) -> int:
-        return self._loaded.context_length
-
     def close(self) -> None:
         with self._wake:
             self._stopping = True
@@ -133,47 +114,6 @@ class FastBackend:
         self._thread.join(timeout=30)
 
     # -- the HTTP side --------------------------------------------------------------------------
-
-    async def prepare(self, prompt: Prompt) -> list[int]:
-        return self._tokenize(prompt)
-
-    def validate(self, params: SamplingParams) -> None:
-        if params.temperature > 0 and not self.options.sampling:
-            raise PromptError("this worker decodes greedily only (started with --no-sampling)")
-
-    def _tokenize(self, prompt: Prompt) -> list[int]:
-        tokenizer = self._loaded.tokenizer
-        if isinstance(prompt, ChatPrompt):
-            if not tokenizer.chat_template:
-                raise PromptError("this model has no chat template; use /v1/completions")
-            messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
-            ids = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=True, return_dict=False
-            )
-        else:
-            ids = tokenizer(prompt.text, add_special_tokens=True)["input_ids"]
-        ids = [int(i) for i in ids]
-        if not ids:
-            raise PromptError("the prompt is empty after tokenization")
-        if len(ids) >= self.context_length:
-            raise PromptError(
-                f"the prompt has {len(ids)} tokens; this model's context is {self.context_length}"
-            )
-        return ids
-
-    def _decode(self, ids: Sequence[int]) -> str:
-        return str(
-            self._loaded.tokenizer.decode(
-                list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False
-            )
-        )
-
-    async def generate(
-        self, prompt_ids: list[int], params: SamplingParams, *, tenant: str | None = None
-    ) -> AsyncIterator[GenerationEvent]:
-        """Stream one generation; closing the iterator early cancels it and frees its slot."""
-        async for event in self.stream_tokens(prompt_ids, params, tenant=tenant, text=True):
-            yield event
 
     async def stream_tokens(
         self,
@@ -186,7 +126,7 @@ class FastBackend:
         trace: Callable[[Any], None] | None = None,
         sink: list[int] | None = None,
     ) -> AsyncIterator[GenerationEvent]:
-        """As ``ContinuousBatchingBackend.stream_tokens`` (the benchmark drives both alike);
+        """As ``ModelFrontend.stream_tokens`` (the benchmark drives both engines alike);
         ``sink`` receives the generated token ids (the device check compares them)."""
         self.validate(params)
         if self._stopping or not self._thread.is_alive():
@@ -207,9 +147,8 @@ class FastBackend:
         )
         seq = Seq(request_id, name, list(prompt_ids), max(1, limit), time.monotonic())
         self._post("add", seq)
-        assembler = TextAssembler(self._decode, params.stop) if text else None
+        stream = self.stream(prompt_ids, params, limit, text=text, token_ids=sink)
         done = False
-        seen: list[int] = sink if sink is not None else []
         try:
             while True:
                 kind, payload = await queue.get()
@@ -221,28 +160,12 @@ class FastBackend:
                     done = True
                     raise RuntimeError(payload)
                 tokens, finished = payload
-                for token in tokens:
-                    seen.append(token)
-                    if assembler is None:
-                        yield TextDelta("")
-                        continue
-                    piece = assembler.add(token)
-                    if piece:
-                        yield TextDelta(piece)
-                    if assembler.stopped:
-                        break
-                stopped = assembler is not None and assembler.stopped
-                if stopped or finished:
+                for delta in stream.add(tokens):
+                    yield delta
+                if stream.stopped or finished:
                     done = finished
-                    ids = assembler.token_ids if assembler is not None else seen
-                    reason: FinishReason = "stop"
-                    if not stopped:
-                        rest = assembler.flush() if assembler is not None else ""
-                        if rest:
-                            yield TextDelta(rest)
-                        if len(ids) >= limit and not (ids and ids[-1] in self._eos):
-                            reason = "length"
-                    yield Finished(reason, len(prompt_ids), len(ids))
+                    for event in stream.finish():
+                        yield event
                     return
         finally:
             if not done:

@@ -80,9 +80,11 @@ class TenantLedger:
     def arrive(self, request_id: str, backlogged: Iterable[str] | None) -> None:
         """The scheduler received a request.
 
-        ``backlogged`` is None when the request's tenant already has work in the scheduler, else
-        the tenants that do: on a request's first arrival its tenant is lifted to their lowest
-        counter.  Re-queues after a preemption are no arrival and lift nothing.
+        ``backlogged`` is None when the request's tenant is already backlogged (the transformers
+        schedulers: it has work in the scheduler; the fast engine's planner: it has requests
+        waiting), else the other tenants with work: on a request's first arrival its tenant is
+        lifted to their lowest counter.  Re-queues after a preemption are no arrival and lift
+        nothing.
         """
         with self._lock:
             entry = self._open.get(request_id)
