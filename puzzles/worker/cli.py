@@ -1,9 +1,9 @@
 """``gate worker``: serve a language model (the optional ``worker`` extra; torch is imported only
 when the command runs).
 
-The command listens through the project's one server runner (``serving.runner``), which sits in a
-layer above this package: ``serving.worker`` builds the command with ``command(run)``, and the
-``reasoning_gate.commands`` entry point names that.
+The command listens through the project's one server runner (``serving.runner``), which sits
+in a layer above this package: ``serving.model_worker`` builds the command with
+``command(run)``, and the ``reasoning_gate.commands`` entry point names that.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ One background thread owns the model: each step it plans work with ``puzzles.wor
 one forward (``puzzles.worker.runner``), samples every wanted next token in one batched call and one
 host sync, and hands the new tokens to the event loop in one ``call_soon_threadsafe`` per loop and
 step (not one per request: a wake-up of the loop costs a system call).  The HTTP side talks to it
-only through a locked inbox, so nothing here blocks the loop.
+only through a locked inbox, so nothing here blocks the loop.  Tokenizing, validation and the
+stream of text deltas are ``puzzles.worker.frontend``'s, shared with the transformers engine.
 
 Compared with ``puzzles.worker.engine`` (transformers' continuous batching), this runs only
 Llama-style decoders (``runner.supported``), greedy or temperature/top-p sampling per request,

@@ -1,5 +1,7 @@
 """``gate worker`` (``puzzles.worker.cli``), listening through the one server runner.
 
+Not ``serving.workers``, which runs several processes of ``gate proxy``: this is the model server.
+
 The worker's command lives with the worker; only its listening is done here, because
 ``serving.runner`` is a layer above ``puzzles``.  The ``reasoning_gate.commands`` entry point
 ``worker`` names ``worker`` below.
