@@ -85,7 +85,8 @@ def mcp_gateway(
     prices = _parse_prices(price or [])
 
     from gate.config import GateConfig
-    from mcp_server.gateway import GatewayError, UpstreamSpec, log_to_stderr, serve_gateway
+    from mcp_server.front import log_to_stderr, serve_gateway
+    from mcp_server.spec import GatewayError, UpstreamSpec
     from mcp_server.toolgate import tool_rules
 
     try:

@@ -1,159 +1,48 @@
-"""The gateway's side of the upstream: where it is, how it is named to people, and one live link.
+"""The gateway's upstream sessions: one live link each, reopened on demand after it dies.
 
-Errors::
-
-    GatewayError        the gateway cannot start or serve (one line for people)
-    └── UpstreamError   the upstream cannot be reached or did not answer
-
-What the gateway says about its upstream never names its secrets: a URL is shown without its
-user, password, query and fragment, a command by its program only, and foreign error text is
-scrubbed of every one of those parts before it is logged or sent (``UpstreamSpec.scrub``).
+A link declares to the upstream the capabilities of the client it serves (``capabilities``), so
+the upstream offers that client what it would offer it directly; the start-up link, which serves
+no one client, declares sampling, elicitation and roots.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from typing import Any
 
 import anyio
 import mcp_types as types
 from anyio.abc import TaskGroup
-from mcp import Client, MCPError, StdioServerParameters
+from mcp import Client, MCPError
+from mcp.client import advertise
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_server.spec import (
+    GatewayError,
+    UpstreamError,
+    UpstreamSpec,
+    describe,
+    find_gateway_error,
+    unwrap,
+)
+
+__all__ = [
+    "Callbacks",
+    "Connection",
+    "GatewayError",
+    "UpstreamError",
+    "UpstreamLink",
+    "UpstreamSpec",
+    "describe",
+    "find_gateway_error",
+]
+
 log = logging.getLogger(__name__)
-
-UpstreamKind = Literal["command", "url"]
-_MIN_SECRET = 4  # shorter command arguments ("-v", "run") are words, not secrets
-
-
-class GatewayError(Exception):
-    """The gateway cannot start or serve; the message is one line for people."""
-
-
-class UpstreamError(GatewayError):
-    """The upstream cannot be reached or did not answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamSpec:
-    """Where the upstream MCP server is and how long to wait for it."""
-
-    target: str  # a shell-like command line, or a streamable-HTTP URL
-    kind: UpstreamKind
-    timeout: float = 30.0  # seconds for connecting and for every forwarded request
-    _secrets: tuple[str, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError("upstream timeout must be positive")
-        if self.kind == "command" and not shlex.split(self.target):
-            raise ValueError("upstream command is empty")
-        if self.kind == "url" and not self.target.startswith(("http://", "https://")):
-            raise ValueError(f"upstream URL must be http(s): {_public_url(self.target)!r}")
-        object.__setattr__(self, "_secrets", _secrets_of(self.target, self.kind))
-
-    def __repr__(self) -> str:  # never the target itself: it may hold credentials
-        return f"UpstreamSpec({self.public!r}, {self.kind!r}, {self.timeout!r})"
-
-    @property
-    def public(self) -> str:
-        """The target as people may see it."""
-        if self.kind == "url":
-            return _public_url(self.target)
-        program, *args = shlex.split(self.target)
-        return os.path.basename(program) + (" …" if args else "")
-
-    @property
-    def label(self) -> str:
-        return f"upstream {self.public!r}"
-
-    def scrub(self, text: str) -> str:
-        """``text`` (foreign error text, say) with every secret part of the target replaced."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def transport(self) -> StdioServerParameters | str:
-        if self.kind == "url":
-            return self.target
-        command, *args = shlex.split(self.target)
-        # The operator's command runs as if typed in their shell: the whole environment, not the
-        # SDK's short default list (which drops e.g. VIRTUAL_ENV and PYTHONPATH).
-        return StdioServerParameters(command=command, args=args, env=dict(os.environ))
-
-
-def _public_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
-        return "<unparseable URL>"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _secrets_of(target: str, kind: UpstreamKind) -> tuple[str, ...]:
-    found: set[str] = {target}
-    if kind == "url":
-        try:
-            parts = urlsplit(target)
-        except ValueError:
-            return (target,)
-        for part in (parts.username, parts.password, parts.query, parts.fragment):
-            if part:
-                found |= {part, unquote(part)}
-        if parts.netloc and "@" in parts.netloc:
-            found.add(parts.netloc.rpartition("@")[0])
-        found |= {value for _key, value in parse_qsl(parts.query) if value}
-    else:
-        _program, *args = shlex.split(target)
-        found |= {arg for arg in args if len(arg) >= _MIN_SECRET}
-        if args:
-            found.add(" ".join(args))
-    # Longest first, so a secret that contains another is replaced whole.
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """The one failure inside nested single-member exception groups (the SDK's task groups)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def find_gateway_error(exc: BaseException) -> GatewayError | None:
-    """The ``GatewayError`` a start-up failure carries, however deep in task groups."""
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            if (found := find_gateway_error(inner)) is not None:
-                return found
-    return None
-
-
-def describe(exc: BaseException) -> str:
-    """One line naming the cause, looking through the task groups the SDK raises from."""
-    exc = _unwrap(exc)
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(describe(inner) for inner in exc.exceptions)
-    if isinstance(exc, MCPError):
-        return exc.message
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(slots=True)
@@ -240,15 +129,24 @@ class UpstreamLink:
     """
 
     def __init__(
-        self, spec: UpstreamSpec, owners: TaskGroup, callbacks: Callbacks | None = None
+        self,
+        spec: UpstreamSpec,
+        owners: TaskGroup,
+        callbacks: Callbacks | None = None,
+        capabilities: types.ClientCapabilities | None = None,
+        *,
+        legacy: bool = False,
     ) -> None:
         self.spec = spec
         self.callbacks = callbacks or Callbacks()
+        # What this link declares (None: sampling, elicitation and roots), and whether it speaks
+        # the handshake-era protocol whatever the upstream offers (it serves such a client).
+        self.capabilities = capabilities
+        self.legacy = legacy
         self._owners = owners  # where the connections' owner tasks run
         self._connection: Connection | None = None
         self._scope: anyio.CancelScope | None = None  # the live connection's owner task
         self._lock = anyio.Lock()
-        self.on_reconnect: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     @asynccontextmanager
@@ -272,12 +170,22 @@ class UpstreamLink:
                 owners.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             # What the caller's own block raised comes back as itself, not inside a group.
-            inner = _unwrap(group)
+            inner = unwrap(group)
             if isinstance(inner, Exception) and not isinstance(inner, BaseExceptionGroup):
                 raise inner from None
             raise
         if failure is not None:
             raise failure
+
+    def sibling(
+        self, callbacks: Callbacks, capabilities: types.ClientCapabilities | None, *, legacy: bool
+    ) -> UpstreamLink:
+        """Another link to the same upstream, opened on first use, kept until ``close``."""
+        return UpstreamLink(self.spec, self._owners, callbacks, capabilities, legacy=legacy)
+
+    def start_soon(self, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``task`` beside the links' owner tasks (it ends with them)."""
+        self._owners.start_soon(task)
 
     def close(self) -> None:
         self._connection = None
@@ -306,7 +214,7 @@ class UpstreamLink:
             self.close()
 
     def _startup_cause(self, exc: Exception) -> str:
-        inner = _unwrap(exc)
+        inner = unwrap(exc)
         closed = isinstance(inner, MCPError) and inner.code == types.CONNECTION_CLOSED
         if closed and self.spec.kind == "command":
             return "the command exited before completing the MCP handshake"
@@ -329,6 +237,30 @@ class UpstreamLink:
         if "error" in outcome:
             raise UpstreamError(f"cannot connect to {self.spec.label}: {outcome['error']}")
         self._connection, self._scope = connection, scope
+
+    def _declared(self) -> dict[str, Any]:
+        """The client's callbacks: exactly those of the capabilities this link declares."""
+        calls, caps = self.callbacks, self.capabilities
+        declared: dict[str, Any] = {
+            "logging_callback": calls.logging,
+            "message_handler": calls.messages,
+        }
+        if caps is None or caps.sampling is not None:
+            declared["sampling_callback"] = calls.sampling
+            declared["sampling_capabilities"] = caps.sampling if caps is not None else None
+        if caps is None or caps.elicitation is not None:
+            declared["elicitation_callback"] = calls.elicitation
+        if caps is None or caps.roots is not None:
+            declared["list_roots_callback"] = calls.roots
+        extensions = []
+        for identifier, settings in ((caps.extensions if caps else None) or {}).items():
+            try:
+                extensions.append(advertise(identifier, dict(settings or {})))
+            except (ValueError, TypeError):  # not a valid identifier: the upstream could not use it
+                log.debug("client extension %r not passed upstream", identifier)
+        if extensions:
+            declared["extensions"] = extensions
+        return declared
 
     @asynccontextmanager
     async def _transport(self, connection: Connection) -> AsyncIterator[Any]:
@@ -354,19 +286,14 @@ class UpstreamLink:
         scope: anyio.CancelScope,
         outcome: dict[str, Any],
     ) -> None:
-        calls = self.callbacks
         try:
             with scope:
                 # cache=None: a proxy must never answer from a stale copy of the upstream's lists.
                 async with Client(
                     self._transport(connection),
-                    mode="auto",
+                    mode="legacy" if self.legacy else "auto",
                     cache=None,
-                    sampling_callback=calls.sampling,
-                    elicitation_callback=calls.elicitation,
-                    list_roots_callback=calls.roots,
-                    logging_callback=calls.logging,
-                    message_handler=calls.messages,
+                    **self._declared(),
                 ) as client:
                     connection.client = client
                     outcome["client"] = client

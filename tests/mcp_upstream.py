@@ -6,7 +6,9 @@
 Tools: ``echo`` (text), ``add`` (structured output), ``slow`` (sleeps, for timeouts), ``boom``
 (raises), ``ask_name`` (asks the client its own question first), ``crash`` (kills the process, for upstream-death tests), ``exit_soon`` (answers, then
 the process exits while idle), ``refuse`` (a JSON-RPC error with the code asked for), ``meta``
-(returns the request's user ``_meta``); a static resource, a resource template and a prompt.
+(returns the request's user ``_meta``), ``shout`` (a log message, then a pause), ``grow`` (adds a
+tool and announces the changed list), ``touch`` (announces an update of a resource); a static
+resource, a resource template and a prompt.
 """
 
 from __future__ import annotations
@@ -94,6 +96,41 @@ async def meta(ctx: Context) -> dict[str, Any]:
     return {
         key: value for key, value in raw.items() if not key.startswith("io.modelcontextprotocol/")
     }
+
+
+@server.tool()
+async def shout(text: str, ctx: Context, seconds: float = 0.0) -> str:
+    """Send ``text`` as a log message of this call, then wait ``seconds``."""
+    await ctx.info(text, logger_name="shout")
+    await anyio.sleep(seconds)
+    return f"shouted {text}"
+
+
+def _announce_legacy(ctx: Context) -> Any:
+    """The calling session, on the handshake-era protocol (where change notifications ride the
+    session); None on 2026-07-28, where they ride listen streams."""
+    if ctx.request_context.protocol_version.startswith("2026"):
+        return None
+    return ctx.request_context.session
+
+
+@server.tool()
+async def grow(name: str, ctx: Context) -> str:
+    """Add a tool called ``name`` and announce that the tool list changed."""
+    server.add_tool(lambda: name, name=name, description="Added at run time.")
+    await ctx.notify_tools_changed()
+    if (session := _announce_legacy(ctx)) is not None:
+        await session.send_tool_list_changed()
+    return f"grew {name}"
+
+
+@server.tool()
+async def touch(uri: str, ctx: Context) -> str:
+    """Announce that the resource ``uri`` was updated."""
+    await ctx.notify_resource_updated(uri)
+    if (session := _announce_legacy(ctx)) is not None:
+        await session.send_resource_updated(uri)
+    return f"touched {uri}"
 
 
 @server.resource("res://readme", description="A static text resource.")

@@ -25,7 +25,8 @@ from mcp import Client, MCPError, StdioServerParameters
 
 from gate.config import GateConfig
 from gate.puzzle import puzzle_from_dict
-from mcp_server.gateway import UpstreamError, UpstreamSpec, open_gateway, serve_gateway
+from mcp_server.front import serve_gateway
+from mcp_server.gateway import UpstreamError, UpstreamSpec, open_gateway
 from mcp_server.toolgate import ERROR_META_KEY, PASS_META_KEY, PUZZLE_META_KEY, tool_rules
 from tests.bank_solver import BankSolver
 from tests.support import free_port
@@ -365,7 +366,7 @@ async def test_http_front_keeps_dns_rebinding_protection(upstream_url: str) -> N
 
 
 def test_the_gateway_strips_the_key_the_gate_reads() -> None:
-    from mcp_server import gateway, toolgate
+    from mcp_server import forward as gateway, toolgate
 
     assert gateway.PASS_META_KEY == toolgate.PASS_META_KEY
     assert gateway.clean_meta({PASS_META_KEY: "p", "io.modelcontextprotocol/x": 1, "k": 2}) == {
@@ -374,7 +375,7 @@ def test_the_gateway_strips_the_key_the_gate_reads() -> None:
 
 
 def test_binding_elsewhere_allows_exactly_that_host() -> None:
-    from mcp_server.gateway import transport_security
+    from mcp_server.front import transport_security
 
     assert transport_security("127.0.0.1") is None  # the SDK's own loopback default applies
     settings = transport_security("10.1.2.3")
@@ -383,7 +384,7 @@ def test_binding_elsewhere_allows_exactly_that_host() -> None:
 
 
 def test_public_host_names_named_by_the_operator_are_allowed_and_nothing_else() -> None:
-    from mcp_server.gateway import transport_security
+    from mcp_server.front import transport_security
 
     settings = transport_security("0.0.0.0", ["mcp.example.com"])
     assert settings.enable_dns_rebinding_protection

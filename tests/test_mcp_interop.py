@@ -579,7 +579,8 @@ async def test_the_upstream_sees_the_capabilities_and_its_requests_reach_the_cli
     everything: Everything,
 ) -> None:
     """server-everything lists its sampling, elicitation and roots tools only to clients that
-    declare those capabilities; through the gateway they are listed and work."""
+    declare those capabilities; through the gateway each client's own declaration reaches it,
+    and the upstream's requests reach the client they belong to."""
     progress: list[float] = []
 
     async def on_progress(value: float, _total: float | None, _message: str | None) -> None:
@@ -629,7 +630,9 @@ async def test_the_upstream_sees_the_capabilities_and_its_requests_reach_the_cli
                 },
                 {"op": "seen"},
             )
-    assert {"trigger-elicitation-request", "trigger-sampling-request", "get-roots-list"} <= names
+    # Each client's own capabilities reach the upstream: this one declared no sampling.
+    assert {"trigger-elicitation-request", "get-roots-list"} <= names
+    assert "trigger-sampling-request" not in names
     assert "Ada" in json.dumps(elicited.model_dump(mode="json"))
     assert "file:///tmp/project" in json.dumps(rooted.model_dump(mode="json"))
     assert not long.is_error and progress == [1, 2, 3]
