@@ -81,6 +81,7 @@ class Tally:
         self.restarts = 0
         # Requests started in [down_from, down_until] may meet Redis away: their 503 is expected.
         self.down_from = float("inf")
+        self.stopped_at = float("inf")  # when Redis was stopped: later asks meet the new one
         self.down_until = float("inf")
         self.expected_503 = 0
         self.late_503: list[float] = []  # seconds after the window, of unexpected 503s
@@ -136,7 +137,7 @@ async def honest(
         tally.statuses[str(status)] += 1
         if status == 200 and token:
             tally.served[token] += 1
-            if tally.epoch_of[token] < tally.restarts and started > tally.down_from:
+            if tally.epoch_of[token] < tally.restarts and started > tally.stopped_at:
                 # Asked after Redis went away (so answered by the new one): an old pass must
                 # not work.  Requests the old Redis answered before it stopped do not count.
                 tally.stale_served += 1
@@ -255,7 +256,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             half = len(samples)  # samples taken before the restart
             # A request still waiting on Redis when it stops fails too: anything started within
             # the store's batch deadline (2 s) before the stop may be in flight.
-            tally.down_from = time.monotonic() - STORE_DEADLINE
+            tally.stopped_at = time.monotonic()
+            tally.down_from = tally.stopped_at - STORE_DEADLINE
             redis.terminate()
             redis.wait(10)
             tally.restarts += 1  # passes minted from now on belong to the new epoch
