@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import re
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -71,6 +77,45 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def gate_workers(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    announced: str = r"pid (\d+)",
+    on_stderr: bool = False,
+) -> Iterator[tuple[int, set[str]]]:
+    """``gate ARGS`` started with ``--workers 2`` (ARGS say it), until both workers announced their
+    pid (``announced`` on stdout, or stderr); yields the first process's pid and both pids.
+
+    On exit it stops the first process with SIGTERM and checks the way ``--workers`` promises to
+    stop: exit status 0, and the other worker gone with it.
+    """
+    stream = {"stderr": subprocess.PIPE} if on_stderr else {"stdout": subprocess.PIPE}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gate.cli", *args], env=dict(env), text=True, **stream
+    )
+    output = process.stderr if on_stderr else process.stdout
+    assert output is not None
+    try:
+        pids: set[str] = set()
+        deadline = time.monotonic() + 120
+        while len(pids) < 2 and time.monotonic() < deadline:
+            line = output.readline()  # a worker that cannot start ends the group: EOF
+            assert line, f"gate {args[0]} exited before both workers were ready"
+            pids.update(re.findall(announced, line))
+        assert len(pids) == 2 and str(process.pid) in pids, pids
+        yield process.pid, pids
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        output.close()
+    assert process.returncode == 0
+    for pid in pids - {str(process.pid)}:  # the first process stopped the other on its way out
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
 
 
 @contextlib.asynccontextmanager

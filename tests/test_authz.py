@@ -1,9 +1,8 @@
 """``ForwardAuth`` at the ASGI seam (Starlette's TestClient, memory store); tests/test_edge.py runs
-it behind the real nginx and caddy."""
+it behind the real nginx and caddy, tests/test_workers.py as ``gate authz --workers 2``."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,63 +180,3 @@ async def test_gate_authz_refuses_to_start_without_trusted_proxies(tmp_path: Any
     config = GateConfig.from_env({}, state_dir=tmp_path)
     with pytest.raises(ConfigError, match="GATE_TRUSTED_PROXIES"):
         await serve_authz(config=config)
-
-
-def test_gate_authz_workers_share_one_port_and_stop_together(
-    seeded_state: Any, redis_url: str
-) -> None:
-    import os
-    import re
-    import signal
-    import subprocess
-    import sys
-    import time
-    import uuid
-
-    import httpx2
-
-    from tests.support import free_port
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "GATE_STATE_DIR": str(seeded_state),
-        "GATE_TRUSTED_PROXIES": "127.0.0.1/32",
-        "GATE_STORE_URL": "",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "gate.cli",
-        "authz",
-        "--port",
-        str(port),
-        "--redis-url",
-        redis_url,
-    ]
-    command += ["--rule", f"/paid-{uuid.uuid4().hex}/=price:600", "--workers", "2"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        pids: set[str] = set()
-        deadline = time.monotonic() + 120
-        assert process.stdout is not None
-        while len(pids) < 2 and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            assert line, "gate authz exited before both workers were ready"
-            pids.update(re.findall(r"pid (\d+)", line))
-        assert len(pids) == 2 and str(process.pid) in pids
-        headers = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/free", "X-Forwarded-Host": "a"}
-        for _ in range(8):  # new connections each: the kernel spreads them over both
-            with httpx2.Client() as http:
-                assert (
-                    http.get(f"http://127.0.0.1:{port}/.gate/auth", headers=headers).status_code
-                    == 200
-                )
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        assert process.stdout is not None
-        process.stdout.close()
-    for pid in pids:  # the other worker is gone too (or a zombie awaiting its reaper)
-        status = Path(f"/proc/{pid}/status")
-        assert not status.exists() or "zombie" in status.read_text().lower()
