@@ -85,12 +85,21 @@ class GateMiddleware:
             await self.app(scope, receive, send)
             return
         raw_headers = scope["headers"]
-        size = sum(len(name) + len(value) for name, value in raw_headers)
-        oversized = self._oversized_headers(len(raw_headers), size)
-        if oversized is not None:  # before any decision: nothing is counted or charged
-            flavor = negotiate(next(iter(header_values(scope, b"accept")), None))
-            await self._answer(scope, receive, send, headers_too_large_response(flavor, oversized))
-            return
+        settings = self.gatekeeper.settings
+        key, context = self._contexts.known(raw_headers)
+        if (
+            context is None
+            or context.size > settings.max_header_bytes
+            or len(raw_headers) > settings.max_headers
+        ):
+            size = sum(len(name) + len(value) for name, value in raw_headers)
+            oversized = self._oversized_headers(len(raw_headers), size)
+            if oversized is not None:  # before any decision: nothing is counted or charged
+                flavor = negotiate(next(iter(header_values(scope, b"accept")), None))
+                too_large = headers_too_large_response(flavor, oversized)
+                await self._answer(scope, receive, send, too_large)
+                return
+            context = self._contexts.read(key, size)
         path = scope["path"]
         if kind == "http" and path.startswith(self.challenge_prefix):
             await self._challenges(scope, receive, send)
@@ -111,7 +120,6 @@ class GateMiddleware:
             await public(scope, receive, send)
             return
         client = scope.get("client")
-        context = self._contexts.read(client[0] if client else None, raw_headers, size)
         visitor = context.visitor(path, client[0] if client else None, scope.get("method", "GET"))
         flavor = context.flavor
         try:

@@ -3,8 +3,8 @@
 A client sends the same headers on every request: the same pass, cookies, ``Accept`` and user
 agent.  Decoding them, finding the candidate passes and working out which headers carry a gate
 credential (the app behind must never see one) cost more than the rest of a paid request's
-decision, so the result is kept by the exact (peer, headers) pair it was read from.  It is a pure
-function of that pair: a hit is exactly what a fresh read would give, and nothing about the
+decision, so the result is kept by the exact header list it was read from.  It is a pure
+function of that list: a hit is exactly what a fresh read would give, and nothing about the
 client's standing (pass validity, binding, budget, blocks) is kept here; the gatekeeper decides
 every request anew from the ``Visitor`` built from it.
 
@@ -39,6 +39,7 @@ MEMO_SIZE = 4_096
 MEMO_HEADER_BYTES = 4_096
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
+HeaderKey = tuple[tuple[bytes, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class RequestContext:
     # The headers without the gate's credentials (None: nothing to drop).  Copied per request:
     # an app may change its scope's header list in place.
     stripped: tuple[tuple[bytes, bytes], ...] | None
+    size: int  # header bytes, names and values (for the limits of GateSettings)
 
     def visitor(self, path: str, peer: str | None, method: str) -> Visitor:
         return Visitor(
@@ -78,22 +80,24 @@ class RequestContexts:
         self.cookie_name = cookie_name
         self._cookie_marker = f"{cookie_name}=".encode()
         self._cookie_bytes = cookie_name.encode()
-        self._memo: dict[tuple[str | None, tuple[tuple[bytes, bytes], ...]], RequestContext] = {}
+        self._memo: dict[HeaderKey, RequestContext] = {}
 
-    def read(self, peer: str | None, raw: RawHeaders, size: int) -> RequestContext:
-        """``size``: the header bytes (names and values), as the caller already summed them."""
-        if size > MEMO_HEADER_BYTES:
-            return self._read(raw)
-        key = (peer, tuple(raw))
-        context = self._memo.get(key)
-        if context is None:
-            context = self._read(raw)
+    def known(self, raw: RawHeaders) -> tuple[HeaderKey, RequestContext | None]:
+        """The memo's key for ``raw`` and its context, if one is kept."""
+        key = tuple(raw)
+        return key, self._memo.get(key)
+
+    def read(self, key: HeaderKey, size: int) -> RequestContext:
+        """Read the headers ``key`` (from ``known``) of ``size`` bytes, and keep the result
+        when they are small enough."""
+        context = self._read(key, size)
+        if size <= MEMO_HEADER_BYTES:
             if len(self._memo) >= MEMO_SIZE:
                 del self._memo[next(iter(self._memo))]
             self._memo[key] = context
         return context
 
-    def _read(self, raw: RawHeaders) -> RequestContext:
+    def _read(self, raw: RawHeaders, size: int) -> RequestContext:
         """One pass over the headers: the facts rules look at, the candidate passes, and the
         flavour an answer of the gate's own takes."""
         headers: dict[str, str] = {}
@@ -125,6 +129,7 @@ class RequestContexts:
             api_key=headers.get(API_KEY_HEADER),
             flavor=flavor,
             stripped=self._stripped(raw),
+            size=size,
         )
 
     def _stripped(self, raw: RawHeaders) -> tuple[tuple[bytes, bytes], ...] | None:
