@@ -473,6 +473,10 @@ class Gatekeeper:
         now = self.clock()
         if claims is not None:
             leased = self.leases.take(claims.pass_id, now)
+            if leased is None and self.leases.pending(claims.pass_id):
+                # The lease being charged may serve this request too (gate.leases).
+                leased = await self.leases.take_waiting(claims.pass_id, self.clock)
+                now = self.clock()
             if leased is not None:  # charged already: no round trip (gate.leases)
                 return Allow(rule, leased, claims)
         window = self.settings.rate_window
