@@ -99,6 +99,8 @@ class GateSettings:
     max_header_bytes: int = 32_768
     # Uses of a pass one process charges at once and meters locally (GATE_PASS_LEASE; gate.leases).
     pass_lease: int = 1
+    # Seconds an edge may cache a paid forward-auth decision (GATE_EDGE_CACHE; 0: never).
+    edge_cache: int = 0
 
     def human_cap(self) -> int:
         """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""

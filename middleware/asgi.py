@@ -47,6 +47,7 @@ from middleware.scope_headers import header_values
 log = logging.getLogger("reasoning_gate")
 
 BUDGET_HEADER = "Gate-Budget-Remaining"
+DECISION_KEY = "reasoning_gate.decision"  # the scope key of expose_decision
 
 
 class GateMiddleware:
@@ -59,8 +60,12 @@ class GateMiddleware:
         cookie_name: str = "rg_pass",
         max_body: int = 16_384,
         raw_target: bool = False,
+        expose_decision: bool = False,
     ) -> None:
         self.app = app
+        # The app behind is the gate's own (forward auth): it reads the Allow it was reached by
+        # from the scope, under DECISION_KEY.
+        self.expose_decision = expose_decision
         # The app behind hands the raw request target to another server (a reverse proxy): a
         # target that server could decode or resolve differently is refused before pricing.
         self.raw_target = raw_target
@@ -157,6 +162,8 @@ class GateMiddleware:
         if isinstance(decision, Allow):
             if context.stripped is not None:  # the app behind never sees a gate credential
                 scope = {**scope, "headers": list(context.stripped)}
+            if self.expose_decision:
+                scope = {**scope, DECISION_KEY: decision}
             if decision.remaining is None or kind != "http":
                 await self.app(scope, receive, send)
             else:
