@@ -1,4 +1,4 @@
-"""Several processes on one port: ``--workers N`` of ``gate proxy`` and ``gate authz``.
+"""Several processes on one port: ``--workers N`` of ``gate proxy``, ``gate authz`` and ``gate mcp``.
 
 The command's own process is the first worker; it starts ``N - 1`` more by running the same
 command line again (without ``--workers`` and ``--metrics-port``: one metrics listener, in the

@@ -1,5 +1,5 @@
-"""``--workers N`` of ``gate proxy`` (and the refusal both commands share; ``gate authz``'s
-workers are driven in tests/test_authz.py): real processes on one port, spread by the kernel."""
+"""``--workers N`` of ``gate proxy`` (and the refusal all three commands share; ``gate authz``'s
+workers are driven in tests/test_authz.py, ``gate mcp``'s in tests/test_mcp_workers.py): real processes on one port, spread by the kernel."""
 
 from __future__ import annotations
 
@@ -44,7 +44,14 @@ def upstream() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("command", [["proxy", "--upstream", "http://127.0.0.1:9"], ["authz"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["proxy", "--upstream", "http://127.0.0.1:9"],
+        ["authz"],
+        ["mcp", "--upstream-url", "http://127.0.0.1:9/mcp", "--price", "echo=1500"],
+    ],
+)
 def test_workers_above_one_on_the_memory_store_are_refused_in_one_line(
     command: list[str], tmp_path: Path
 ) -> None:

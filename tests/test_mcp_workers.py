@@ -1,0 +1,138 @@
+"""``gate mcp --workers 2``: two real gateway processes on one port and one Redis, driven by the
+SDK's client over connections the kernel spreads over both (no keep-alive: every request is a new
+connection).  (The memory store's refusal of ``--workers`` is tests/test_workers.py's.)  A pass
+one worker minted is honoured by the other and its budget is one; a
+handshake-era session opened on one worker is served whichever worker its requests reach."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from gate.puzzle import puzzle_from_dict
+from mcp_server.toolgate import ERROR_META_KEY, PASS_META_KEY, PUZZLE_META_KEY
+from tests.bank_solver import BankSolver
+from tests.support import free_port
+from tests.test_mcp_gateway import pay, start_upstream_http, stop, text, wait_for_port
+from tests.test_mcp_gateway import solver as solver  # a fixture, shared
+
+LIMIT = 60
+BUDGET = 4
+
+
+@pytest.fixture(scope="module")
+def workers(seeded_state: Path, own_redis_url: str) -> Iterator[tuple[str, set[str]]]:
+    """``gate mcp --workers 2 --price echo=1500``: its URL and the two workers' pids."""
+    upstream, upstream_url = start_upstream_http()
+    anyio.run(wait_for_port, int(upstream_url.split(":")[2].split("/")[0]))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    env.update(GATE_STATE_DIR=str(seeded_state), GATE_DECODE_RATE="1000000000")
+    env["GATE_HUMAN_FLOOR"] = "0"
+    command = [sys.executable, "-m", "gate.cli", "mcp", "--upstream-url", upstream_url]
+    command += ["--price", "echo=1500", "--budget", str(BUDGET), "--port", str(port)]
+    command += ["--redis-url", own_redis_url, "--workers", "2"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        pids: set[str] = set()
+        assert process.stderr is not None
+        while len(pids) < 2:  # bounded: a worker that cannot start ends the group, and stderr
+            line = process.stderr.readline()
+            assert line, "gate mcp exited before both workers served"
+            pids.update(re.findall(r"worker pid (\d+)", line))
+        assert str(process.pid) in pids
+        yield f"http://127.0.0.1:{port}/mcp", pids
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+        stop(upstream)
+    assert process.returncode == 0
+    for pid in pids - {str(process.pid)}:  # the first process stopped the other on its way out
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
+
+
+@asynccontextmanager
+async def spread_client(
+    url: str, mode: str, sessions: set[str] | None = None, **options: Any
+) -> AsyncIterator[Client]:
+    """A client whose every request opens a new connection, so the kernel picks a worker each
+    time; the session ids the gateway hands out are added to ``sessions``."""
+
+    async def seen(response: httpx2.Response) -> None:
+        if sessions is not None and "mcp-session-id" in response.headers:
+            sessions.add(response.headers["mcp-session-id"])
+
+    async with httpx2.AsyncClient(
+        limits=httpx2.Limits(max_keepalive_connections=0),
+        timeout=httpx2.Timeout(30, read=300),
+        event_hooks={"response": [seen]},
+    ) as http:
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode=mode, cache=None, **options) as client:  # type: ignore[arg-type]
+            yield client
+
+
+@pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])
+async def test_a_pass_minted_by_one_worker_is_honoured_by_the_other_on_one_budget(
+    mode: str, workers: tuple[str, set[str]], solver: BankSolver
+) -> None:
+    url, _pids = workers
+    with anyio.fail_after(LIMIT):
+        async with spread_client(url, mode) as client:
+            token = await pay(client, solver)  # on whichever worker its requests reach
+            # Calls spread over both workers (a new connection each) spend the one budget.
+            paid = [
+                await client.call_tool("echo", {"text": f"call {n}"}, meta={PASS_META_KEY: token})
+                for n in range(BUDGET)
+            ]
+            spent = await client.call_tool(
+                "echo", {"text": "one too many"}, meta={PASS_META_KEY: token}
+            )
+    assert [text(result) for result in paid] == [f"call {n}" for n in range(BUDGET)]
+    remaining = [(result.meta or {}).get("reasoning-gate/budget-remaining") for result in paid]
+    assert remaining == list(range(BUDGET - 1, -1, -1))
+    assert spent.is_error and (spent.meta or {})[ERROR_META_KEY]["error"] == "payment_required"
+
+
+async def test_a_legacy_session_is_served_by_its_worker_whichever_worker_a_request_reaches(
+    workers: tuple[str, set[str]], solver: BankSolver
+) -> None:
+    """Elicitation rides the session: the gate's question goes out on one connection and the
+    answer comes back on another, possibly to the other worker, which passes it on."""
+    url, pids = workers
+
+    async def answer(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        puzzle = puzzle_from_dict(params.meta[PUZZLE_META_KEY]["puzzle"])  # type: ignore[index]
+        words = solver.solve(puzzle)
+        content = {f"hidden_word_{n}": word for n, word in enumerate(words, start=1)}
+        return types.ElicitResult(action="accept", content=content)
+
+    sessions: set[str] = set()
+    with anyio.fail_after(LIMIT):
+        for n in range(6):  # sessions land on either worker; each is served throughout
+            async with spread_client(
+                url, "legacy", sessions, elicitation_callback=answer
+            ) as client:
+                results = [await client.call_tool("echo", {"text": f"s{n}c{k}"}) for k in range(3)]
+                listed = await client.list_tools()
+            assert [text(result) for result in results] == [f"s{n}c{k}" for k in range(3)]
+            assert {"echo", "gate_solve"} <= {tool.name for tool in listed.tools}
+    owners = {session.partition("-")[0] for session in sessions}
+    assert len(sessions) == 6 and owners <= pids
