@@ -27,11 +27,13 @@ STRANGER = ("203.0.113.5", 40000)
 JSON = {"Accept": "application/json"}
 
 
-def build(peer: tuple[str, int] = EDGE) -> tuple[TestClient, FixedWordSource]:
+def build(
+    peer: tuple[str, int] = EDGE, *, edge_cache: int = 0, free_per_window: int = 0
+) -> tuple[TestClient, FixedWordSource]:
     source = FixedWordSource()
     rules = RuleSet(
         [
-            Rule("/paid/", price=600, budget=2),
+            Rule("/paid/", price=600, budget=2, free_per_window=free_per_window),
             Rule("/closed/", action=Action.DENY),
         ]
     )
@@ -40,7 +42,7 @@ def build(peer: tuple[str, int] = EDGE) -> tuple[TestClient, FixedWordSource]:
         source,
         PassCodec(KeyRing.generate()),
         rules,
-        GateSettings(trusted_proxies=parse_networks(["10.0.0.10/32"])),
+        GateSettings(trusted_proxies=parse_networks(["10.0.0.10/32"]), edge_cache=edge_cache),
     )
     return TestClient(ForwardAuth(gatekeeper), client=peer), source
 
@@ -241,3 +243,24 @@ def test_gate_authz_workers_share_one_port_and_stop_together(
     for pid in pids:  # the other worker is gone too (or a zombie awaiting its reaper)
         status = Path(f"/proc/{pid}/status")
         assert not status.exists() or "zombie" in status.read_text().lower()
+
+
+def test_only_a_yes_paid_by_a_pass_is_marked_cacheable_for_the_edge() -> None:
+    http, source = build(edge_cache=5, free_per_window=1)
+    free = http.get("/.gate/auth", headers=original("/elsewhere"))  # no rule: free
+    allowance = http.get("/.gate/auth", headers=original("/paid/x"))  # the free allowance
+    assert free.status_code == allowance.status_code == 200
+    assert "x-accel-expires" not in free.headers and "x-accel-expires" not in allowance.headers
+    unpaid = http.get("/.gate/auth", headers=original("/paid/x"))
+    solved = http.post(
+        unpaid.json()["challenge"]["url"],
+        json={"answers": list(answers_for(source, 1))},
+        headers={"X-Forwarded-For": "198.51.100.7"},
+    )
+    auth = f"ReasoningGate {solved.json()['pass']}"
+    first = http.get("/.gate/auth", headers=original("/paid/x", Authorization=auth))
+    assert first.headers["x-accel-expires"] == "5" and "cache-control" not in first.headers
+    # The yes that spends the last use is not: its repeats would all be past the budget.
+    last = http.get("/.gate/auth", headers=original("/paid/x", Authorization=auth))
+    assert last.status_code == 200 and last.headers[BUDGET_HEADER] == "0"
+    assert "x-accel-expires" not in last.headers and last.headers["cache-control"] == "no-store"
