@@ -24,7 +24,9 @@ What it bounds (tests/test_leases.py races four replicas on one Redis):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 __all__ = ["LEASE_SECONDS", "Grant", "Leases"]
 
@@ -43,6 +45,15 @@ class _Lease:
     unflushed: int = 0  # uses served from the lease, not yet in the rate counter and ledger
 
 
+@dataclass(slots=True)
+class _Charge:
+    """A lease charge in flight: ``done`` is set when it settles; ``leased`` when it left uses
+    in the lease for other requests."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    leased: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     """What the metering round trip should do for a pass: charge ``amount`` uses (this request's
@@ -52,6 +63,7 @@ class Grant:
     unflushed: int
     returned: int  # a lapsed lease's rest, netted into ``amount``
     leasing: bool  # this charge buys the lease; others meanwhile charge one use each
+    charge: _Charge | None = None  # the requests waiting for it (leasing charges)
 
 
 class Leases:
@@ -62,9 +74,11 @@ class Leases:
             raise ValueError(f"lease size must be at least 1, got {size}")
         self.size = size
         self._leases: dict[str, _Lease] = {}
-        # Passes whose lease charge is in flight.  Requests on them meanwhile charge one use
-        # each: concurrent charges of N would stack leases in one process beyond N - 1.
-        self._charging: set[str] = set()
+        # Passes whose lease charge is in flight.  Requests on them meanwhile wait for it
+        # (``take_waiting``) and take from the new lease; any that go to the store meanwhile
+        # charge one use each: concurrent charges of N would stack leases in one process
+        # beyond N - 1.
+        self._charging: dict[str, _Charge] = {}
 
     def take(self, pass_id: str, now: float) -> int | None:
         """Serve one use from the pass's lease: the remaining budget to report, or None when the
@@ -80,19 +94,41 @@ class Leases:
         """What to charge for a request that ``take`` sent to the store."""
         if self.size == 1 or pass_id in self._charging:
             return Grant(1, 0, 0, leasing=False)
-        self._charging.add(pass_id)
+        charge = self._charging[pass_id] = _Charge()
         lease = self._leases.get(pass_id)
         if lease is None:
-            return Grant(self.size, 0, 0, leasing=True)
+            return Grant(self.size, 0, 0, leasing=True, charge=charge)
         returned = lease.left if now >= lease.until else 0
         lease.left -= returned
         unflushed, lease.unflushed = lease.unflushed, 0
-        return Grant(self.size - returned, unflushed, returned, leasing=True)
+        return Grant(self.size - returned, unflushed, returned, leasing=True, charge=charge)
 
     def settle(self, pass_id: str, grant: Grant) -> None:
         """The charge ``grant`` came back (or failed): the next request may lease again."""
-        if grant.leasing:
-            self._charging.discard(pass_id)
+        if grant.leasing and grant.charge is not None:
+            if self._charging.get(pass_id) is grant.charge:
+                del self._charging[pass_id]
+            grant.charge.done.set()
+
+    def pending(self, pass_id: str) -> bool:
+        """Whether a lease charge for ``pass_id`` is in flight (``take_waiting`` waits for it)."""
+        return pass_id in self._charging
+
+    async def take_waiting(self, pass_id: str, clock: Callable[[], float]) -> int | None:
+        """``take``, after waiting for the charges in flight on the pass for as long as they
+        bring leases: one round trip in flight per pass and process, however many requests on
+        it arrive meanwhile, instead of one each.  None: go to the store (no charge in flight,
+        or the last one was refused or left nothing over)."""
+        leased = self.take(pass_id, clock())
+        while leased is None:
+            charge = self._charging.get(pass_id)
+            if charge is None:
+                return None
+            await charge.done.wait()
+            leased = self.take(pass_id, clock())
+            if not charge.leased:
+                return leased
+        return leased
 
     def granted(self, pass_id: str, grant: Grant, used: int, budget: int, now: float) -> int:
         """Record the store's answer (the shared meter ``used`` after ``grant.amount``) for a
@@ -107,6 +143,9 @@ class Leases:
         if lease is None:
             lease = _Lease(left=0, until=0.0, shared_left=0)
         if held > 0:
+            if held > 1 and grant.charge is not None:
+                # Its waiters run after this (no await in between): they find the lease full.
+                grant.charge.leased = True
             lease.left += held - 1
             lease.until = now + LEASE_SECONDS
             lease.shared_left = max(0, budget - used)

@@ -26,11 +26,13 @@ STRANGER = ("203.0.113.5", 40000)
 JSON = {"Accept": "application/json"}
 
 
-def build(peer: tuple[str, int] = EDGE) -> tuple[TestClient, FixedWordSource]:
+def build(
+    peer: tuple[str, int] = EDGE, *, edge_cache: int = 0, free_per_window: int = 0
+) -> tuple[TestClient, FixedWordSource]:
     source = FixedWordSource()
     rules = RuleSet(
         [
-            Rule("/paid/", price=600, budget=2),
+            Rule("/paid/", price=600, budget=2, free_per_window=free_per_window),
             Rule("/closed/", action=Action.DENY),
         ]
     )
@@ -39,7 +41,7 @@ def build(peer: tuple[str, int] = EDGE) -> tuple[TestClient, FixedWordSource]:
         source,
         PassCodec(KeyRing.generate()),
         rules,
-        GateSettings(trusted_proxies=parse_networks(["10.0.0.10/32"])),
+        GateSettings(trusted_proxies=parse_networks(["10.0.0.10/32"]), edge_cache=edge_cache),
     )
     return TestClient(ForwardAuth(gatekeeper), client=peer), source
 
@@ -180,3 +182,24 @@ async def test_gate_authz_refuses_to_start_without_trusted_proxies(tmp_path: Any
     config = GateConfig.from_env({}, state_dir=tmp_path)
     with pytest.raises(ConfigError, match="GATE_TRUSTED_PROXIES"):
         await serve_authz(config=config)
+
+
+def test_only_a_yes_paid_by_a_pass_is_marked_cacheable_for_the_edge() -> None:
+    http, source = build(edge_cache=5, free_per_window=1)
+    free = http.get("/.gate/auth", headers=original("/elsewhere"))  # no rule: free
+    allowance = http.get("/.gate/auth", headers=original("/paid/x"))  # the free allowance
+    assert free.status_code == allowance.status_code == 200
+    assert "x-accel-expires" not in free.headers and "x-accel-expires" not in allowance.headers
+    unpaid = http.get("/.gate/auth", headers=original("/paid/x"))
+    solved = http.post(
+        unpaid.json()["challenge"]["url"],
+        json={"answers": list(answers_for(source, 1))},
+        headers={"X-Forwarded-For": "198.51.100.7"},
+    )
+    auth = f"ReasoningGate {solved.json()['pass']}"
+    first = http.get("/.gate/auth", headers=original("/paid/x", Authorization=auth))
+    assert first.headers["x-accel-expires"] == "5" and "cache-control" not in first.headers
+    # The yes that spends the last use is not: its repeats would all be past the budget.
+    last = http.get("/.gate/auth", headers=original("/paid/x", Authorization=auth))
+    assert last.status_code == 200 and last.headers[BUDGET_HEADER] == "0"
+    assert "x-accel-expires" not in last.headers and last.headers["cache-control"] == "no-store"

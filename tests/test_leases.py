@@ -71,6 +71,29 @@ async def test_one_process_serves_the_whole_budget_in_an_eighth_of_the_round_tri
     assert store.batches <= metered_for_uses + 3 * 4, store.batches
 
 
+class Slow(Counting):
+    """A counting store whose round trip takes a while, as a networked one does."""
+
+    async def execute(self, ops: Sequence[Op]) -> list[Any]:
+        await asyncio.sleep(0.005)
+        return await super().execute(ops)
+
+
+async def test_concurrent_requests_on_one_pass_wait_for_the_lease_in_flight() -> None:
+    store = Slow(MemoryStore())
+    source = FixedWordSource()
+    keeper = _keeper(store, source, PassCodec(KeyRing.generate()))
+    paid = await _pay(keeper, source)
+    store.batches = 0
+    decisions = await asyncio.gather(*(keeper.decide(paid) for _ in range(BUDGET)))
+    allowed = sum(isinstance(d, Allow) for d in decisions)
+    # One charge in flight at a time, the others waiting for its lease: one round trip per
+    # lease of 8, not one per request as when each went to the store.  The stated bounds
+    # hold: never past the budget, at most LEASE - 1 uses left stranded.
+    assert BUDGET - (LEASE - 1) <= allowed <= BUDGET, allowed
+    assert store.batches <= BUDGET // LEASE + 2, store.batches
+
+
 @contextlib.asynccontextmanager
 async def _replicas(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[list[Store]]:
     async with contextlib.AsyncExitStack() as stack:
