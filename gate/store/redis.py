@@ -50,6 +50,7 @@ class PoolOptions(TypedDict, total=False):
     timeout: float
     retries: int
 
+
 _SCRIPT = files("gate.store").joinpath("lua/batches.lua").read_text(encoding="utf-8")
 
 _ERRORS = (RedisError, OSError)
