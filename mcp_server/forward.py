@@ -98,6 +98,19 @@ def _paginated(params: types.PaginatedRequestParams | None) -> types.PaginatedRe
     return types.PaginatedRequestParams(cursor=params.cursor, _meta=clean_meta(params.meta))
 
 
+def _input_rounds(
+    params: types.ReadResourceRequestParams | types.GetPromptRequestParams,
+) -> dict[str, Any]:
+    """The keywords of a relayed request that may ask for input (2026-07-28): the client's
+    answers and state go on as they came, its ``_meta`` cleaned, and an ``InputRequiredResult``
+    comes back to the client as it is."""
+    return {
+        "input_responses": params.input_responses,
+        "request_state": params.request_state,
+        "meta": clean_meta(params.meta),
+        "allow_input_required": True,
+    }
+
 
 class Forwarder:
     """The front server's handlers: each forwards one request to the upstream, bounded in time."""
@@ -249,13 +262,7 @@ class Forwarder:
         return await self._forward(
             ctx,
             f"resources/read {params.uri!r}",
-            lambda up: up.session.read_resource(
-                str(params.uri),
-                input_responses=params.input_responses,
-                request_state=params.request_state,
-                meta=clean_meta(params.meta),
-                allow_input_required=True,
-            ),
+            lambda up: up.session.read_resource(str(params.uri), **_input_rounds(params)),
         )
 
     # The client's own upstream session subscribes, its updates come back to that client only;
@@ -307,12 +314,7 @@ class Forwarder:
             ctx,
             f"prompts/get {params.name!r}",
             lambda up: up.session.get_prompt(
-                params.name,
-                params.arguments,
-                input_responses=params.input_responses,
-                request_state=params.request_state,
-                meta=clean_meta(params.meta),
-                allow_input_required=True,
+                params.name, params.arguments, **_input_rounds(params)
             ),
         )
 

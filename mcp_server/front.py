@@ -177,15 +177,26 @@ class _Listener:
 
 
 def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    """The listening socket, bound before anything else starts: a port in use is one line
-    (uvicorn would log its own error first, then exit).  ``reuse_port``: shared with the other
+    """The socket, bound before anything else starts: a port in use is one line (uvicorn would
+    log its own error first, then exit).  It listens once the gateway serves, so a client that
+    comes early is refused rather than kept waiting.  ``reuse_port``: shared with the other
     workers of ``--workers``."""
-    from serving.workers import listening_socket
-
     try:
-        return listening_socket(host, port, reuse_port=reuse_port)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _name, address = infos[0]
+        sock = socket.socket(family, kind, proto)
     except OSError as exc:
         raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 async def _serve_http(

@@ -51,12 +51,11 @@ class SessionRouter:
         self._siblings: dict[bytes, httpx2.AsyncClient] = {}
 
     def listen(self) -> socket.socket:
-        """This worker's Unix socket, bound and listening (a stale file of a dead pid is replaced)."""
+        """This worker's Unix socket, bound (a stale file of a dead pid is replaced)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(self.socket_path)
-        sock.listen(2048)
+        sock.bind(self.socket_path)  # listened on by uvicorn, with the port
         return sock
 
     async def aclose(self) -> None:
