@@ -136,3 +136,71 @@ async def test_a_legacy_session_is_served_by_its_worker_whichever_worker_a_reque
             assert {"echo", "gate_solve"} <= {tool.name for tool in listed.tools}
     owners = {session.partition("-")[0] for session in sessions}
     assert len(sessions) == 6 and owners <= pids
+
+
+def test_workers_serve_streamable_http_only(tmp_path: Path) -> None:
+    env = {**os.environ, "GATE_STATE_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "gate.cli", "mcp", "--upstream-url", "http://127.0.0.1:9/mcp"]
+    command += ["--transport", "stdio", "--redis-url", "redis://127.0.0.1:9/0", "--workers", "2"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "gate mcp: --workers above 1 serves streamable HTTP only (--transport http)"
+    ]
+
+
+# -- the router alone (no processes) ---------------------------------------------------------------
+
+
+def _route(peers: Path, scope: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """One request through a worker's router to an app that answers with a session id; what the
+    app saw and what the client got."""
+    from mcp_server.workers import SessionRouter
+
+    seen: dict[str, Any] = {}
+    sent: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(scope)
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"mcp-session-id", b"abc")]}
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    anyio.run(SessionRouter(app, peers).__call__, scope, receive, send)
+    return seen, sent
+
+
+def test_a_client_cannot_claim_another_address_through_the_workers_private_header(
+    tmp_path: Path,
+) -> None:
+    from mcp_server.workers import PEER_HEADER
+
+    spoof = [(PEER_HEADER, b"203.0.113.9:4000")]
+    base = {"type": "http", "method": "POST", "path": "/mcp", "query_string": b""}
+    tcp = {**base, "headers": spoof, "client": ("198.51.100.7", 5000), "server": ("127.0.0.1", 80)}
+    seen, _ = _route(tmp_path, tcp)
+    assert seen["client"] == ("198.51.100.7", 5000)  # believed only from a sibling worker
+    assert PEER_HEADER not in dict(seen["headers"])
+    own_socket = str(tmp_path / f"{os.getpid()}.sock")
+    sibling = {**base, "headers": spoof, "client": None, "server": (own_socket, None)}
+    seen, _ = _route(tmp_path, sibling)
+    assert seen["client"] == ("203.0.113.9", 4000)
+
+
+def test_session_ids_carry_the_worker_that_holds_them(tmp_path: Path) -> None:
+    tag = str(os.getpid()).encode()
+    base = {"type": "http", "method": "POST", "path": "/mcp", "query_string": b""}
+    base |= {"client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+    seen, sent = _route(tmp_path, {**base, "headers": [(b"mcp-session-id", tag + b"-abc")]})
+    assert dict(seen["headers"])[b"mcp-session-id"] == b"abc"  # ours: the SDK's own id
+    assert dict(sent[0]["headers"])[b"mcp-session-id"] == tag + b"-abc"  # stamped on the way out
+    # A worker that is gone (no socket): served here, where the SDK answers 404 (new session).
+    seen, _ = _route(tmp_path, {**base, "headers": [(b"mcp-session-id", b"1-abc")]})
+    assert dict(seen["headers"])[b"mcp-session-id"] == b"1-abc"
