@@ -6,6 +6,7 @@ handshake-era session opened on one worker is served whichever worker its reques
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -89,13 +90,47 @@ async def spread_client(
             yield client
 
 
-@pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])
 async def test_a_pass_minted_by_one_worker_is_honoured_by_the_other_on_one_budget(
-    mode: str, workers: tuple[str, set[str]], solver: BankSolver
+    workers: tuple[str, set[str]], solver: BankSolver
 ) -> None:
+    """Handshake-era sessions, each served by its own worker (whichever worker a request
+    reaches): the pass one worker minted pays on the other, from one budget."""
+    url, pids = workers
+    with anyio.fail_after(LIMIT):
+        async with contextlib.AsyncExitStack() as stack:
+            by_owner: dict[str, Client] = {}
+            for _ in range(16):  # until both workers hold a session (each lands on either)
+                sessions: set[str] = set()
+                client = await stack.enter_async_context(spread_client(url, "legacy", sessions))
+                await client.list_tools()
+                by_owner.setdefault(sessions.pop().partition("-")[0], client)
+                if len(by_owner) == 2:
+                    break
+            assert set(by_owner) == pids
+            minter, other = by_owner.values()
+            token = await pay(minter, solver)
+            paid = [
+                await (other if n % 2 == 0 else minter).call_tool(
+                    "echo", {"text": f"call {n}"}, meta={PASS_META_KEY: token}
+                )
+                for n in range(BUDGET)
+            ]
+            spent = await other.call_tool(
+                "echo", {"text": "one too many"}, meta={PASS_META_KEY: token}
+            )
+    assert [text(result) for result in paid] == [f"call {n}" for n in range(BUDGET)]
+    remaining = [(result.meta or {}).get("reasoning-gate/budget-remaining") for result in paid]
+    assert remaining == list(range(BUDGET - 1, -1, -1))
+    assert spent.is_error and (spent.meta or {})[ERROR_META_KEY]["error"] == "payment_required"
+
+
+async def test_2026_clients_pay_and_spend_wherever_their_requests_land(
+    workers: tuple[str, set[str]], solver: BankSolver
+) -> None:
+    """No session: each request (a new connection) is served by the worker the kernel picks."""
     url, _pids = workers
     with anyio.fail_after(LIMIT):
-        async with spread_client(url, mode) as client:
+        async with spread_client(url, "2026-07-28") as client:
             token = await pay(client, solver)  # on whichever worker its requests reach
             # Calls spread over both workers (a new connection each) spend the one budget.
             paid = [
