@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,38 +37,72 @@ LIMIT = 60
 BUDGET = 4
 
 
-@pytest.fixture(scope="module")
-def workers(seeded_state: Path, own_redis_url: str) -> Iterator[tuple[str, set[str]]]:
-    """``gate mcp --workers 2 --price echo=1500``: its URL and the two workers' pids."""
+@contextlib.contextmanager
+def worker_group(
+    state: Path, redis_url: str
+) -> Iterator[tuple[subprocess.Popen[str], str, set[str]]]:
+    """``gate mcp --workers 2 --price echo=1500``: the first process, its URL and the two
+    workers' pids, once both serve."""
     upstream, upstream_url = start_upstream_http()
     anyio.run(wait_for_port, int(upstream_url.split(":")[2].split("/")[0]))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
-    env.update(GATE_STATE_DIR=str(seeded_state), GATE_DECODE_RATE="1000000000")
+    env.update(GATE_STATE_DIR=str(state), GATE_DECODE_RATE="1000000000")
     env["GATE_HUMAN_FLOOR"] = "0"
     command = [sys.executable, "-m", "gate.cli", "mcp", "--upstream-url", upstream_url]
     command += ["--price", "echo=1500", "--budget", str(BUDGET), "--port", str(port)]
-    command += ["--redis-url", own_redis_url, "--workers", "2"]
+    command += ["--redis-url", redis_url, "--workers", "2"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         pids: set[str] = set()
         assert process.stderr is not None
-        while len(pids) < 2:  # bounded: a worker that cannot start ends the group, and stderr
-            line = process.stderr.readline()
-            assert line, "gate mcp exited before both workers served"
-            pids.update(re.findall(r"worker pid (\d+)", line))
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(process.stderr, selectors.EVENT_READ)
+            deadline = time.monotonic() + 120
+            while len(pids) < 2:  # every worker says when it serves
+                assert waiting.select(deadline - time.monotonic()), "a worker did not start"
+                line = process.stderr.readline()
+                assert line, "gate mcp exited before both workers served"
+                pids.update(re.findall(r"worker pid (\d+)", line))
         assert str(process.pid) in pids
-        yield f"http://127.0.0.1:{port}/mcp", pids
+        yield process, f"http://127.0.0.1:{port}/mcp", pids
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         assert process.stderr is not None
         process.stderr.close()
         stop(upstream)
+
+
+def _gone(pid: str) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status  # ended, not yet reaped by its new parent
+
+
+@pytest.fixture(scope="module")
+def workers(seeded_state: Path, own_redis_url: str) -> Iterator[tuple[str, set[str]]]:
+    """The group's URL and pids; it must stop cleanly, the first process stopping the other."""
+    with worker_group(seeded_state, own_redis_url) as (process, url, pids):
+        yield url, pids
     assert process.returncode == 0
-    for pid in pids - {str(process.pid)}:  # the first process stopped the other on its way out
-        with pytest.raises(ProcessLookupError):
-            os.kill(int(pid), 0)
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_the_other_workers_stop_when_the_first_is_killed(
+    seeded_state: Path, own_redis_url: str
+) -> None:
+    with worker_group(seeded_state, own_redis_url) as (process, _url, pids):
+        process.kill()  # no clean-up runs in it: the kernel tells the other worker
+        process.wait(timeout=10)
+        others = pids - {str(process.pid)}
+        deadline = time.monotonic() + 20
+        while not all(_gone(pid) for pid in others):
+            assert time.monotonic() < deadline, f"worker(s) {others} outlived the first process"
+            time.sleep(0.1)
 
 
 @asynccontextmanager
