@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="gate authz worker counts to measure")
     parser.add_argument("--edges", default="nginx,caddy")
     parser.add_argument(
-        "--leases", default="16", help="budget lease sizes to measure too (1 worker); '' for none"
+        "--leases", default="64", help="budget lease sizes to measure too (1 worker); '' for none"
     )
     parser.add_argument(
         "--edge-cache",
