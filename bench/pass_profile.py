@@ -75,7 +75,9 @@ async def call(
     return out["status"], out["headers"], out["body"]
 
 
-async def setup(lease: int = 1) -> tuple[Any, Any, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+async def setup(
+    lease: int = 1,
+) -> tuple[Any, Any, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
     source = FixedWordSource()
     gatekeeper = Gatekeeper(
         MemoryStore(),

@@ -424,6 +424,36 @@ class Gatekeeper:
         assert not isinstance(decision, _UnissuedChallenge)  # only dry-run rules skip issuing
         return self._logged(visitor, verdict.name, decision, started)
 
+    def stamp(self) -> tuple[object, ...]:
+        """What a decision depends on besides the request and the store: the rules, keys,
+        overrides and settings, each replaced whole when it changes.  Equal stamps (identity
+        first: the same objects) mean a request identical to an earlier one is decided alike."""
+        return (self._rules, self.api_keys, self.overrides, self.bot_keys, self.settings)
+
+    def again(self, paid: Allow, rule_name: str, stamp: tuple[object, ...]) -> Allow | None:
+        """The decision for a request identical in every input to one ``decide`` allowed on a
+        pass (the same request facts, ``stamp`` from :meth:`stamp` then): its rule, identity and
+        binding are those of ``paid``, so only what changes from one request to the next is
+        checked: the state (``stamp``), the pass's expiry, an operator's block, and a use from
+        the pass's lease (gate.leases).  Counted as ``decide`` counts it.  None: decide it in
+        full (no use leased, the pass expired, anything changed, or a decision log is on)."""
+        started = time.perf_counter()
+        claims = paid.claims
+        if claims is None or self.decision_log is not None or stamp != self.stamp():
+            return None
+        now = self.clock()
+        if now >= claims.expires_at:
+            return None
+        override = self.overrides.get(claims.subject) if self.overrides else None
+        if override is not None and override.blocked:
+            return None
+        remaining = self.leases.take(claims.pass_id, now)
+        if remaining is None:
+            return None
+        metrics.LATENCY.observe(time.perf_counter() - started)
+        _count("allow", rule_name)
+        return Allow(paid.rule, remaining, claims)
+
     def free(self, visitor: Visitor, verdict: Verdict) -> Allow | None:
         """The decision for ``verdict`` when its rule is free (else None), made without the store:
         the fast path of the adapters, counted and logged like every decision.  ``verdict`` must

@@ -4,7 +4,10 @@ Off by default (``GATE_PASS_LEASE=1``).  With a lease size N above 1, the round 
 a pass charges the shared meter N uses at once (``Incr`` by N instead of 1; the same batch still
 reads the revocation time and the epoch); the uses it got that are within the budget become this
 process's lease, and the next requests on that pass in this process are decided from the lease
-alone, with no store round trip, until it is spent or ``LEASE_SECONDS`` old.
+alone, with no store round trip, until it is spent or ``LEASE_SECONDS`` old.  A lease down to
+a quarter of N is topped up back to N by the next request's round trip while the requests after
+it go on taking the rest, so a busy pass rarely waits for the store; requests that find it spent
+while a charge is in flight wait for that charge instead of each making one.
 
 What it bounds (tests/test_leases.py races four replicas on one Redis):
 
@@ -73,6 +76,9 @@ class Leases:
         if size < 1:
             raise ValueError(f"lease size must be at least 1, got {size}")
         self.size = size
+        # The low-water mark: a lease down to this many uses is topped up by the next request
+        # (0 for N < 4: refilled when spent).
+        self._low = size // 4
         self._leases: dict[str, _Lease] = {}
         # Passes whose lease charge is in flight.  Requests on them meanwhile wait for it
         # (``take_waiting``) and take from the new lease; any that go to the store meanwhile
@@ -84,7 +90,14 @@ class Leases:
         """Serve one use from the pass's lease: the remaining budget to report, or None when the
         pass must be metered through the store (no lease, spent, or lapsed)."""
         lease = self._leases.get(pass_id)
-        if lease is None or lease.left <= 0 or now >= lease.until:
+        if lease is None or now >= lease.until:
+            return None
+        if lease.left <= 0 or (
+            lease.left <= self._low and lease.shared_left > 0 and pass_id not in self._charging
+        ):
+            # Below the low-water mark (and with budget left to buy) this request tops the
+            # lease up while the next ones go on taking the rest: a busy pass rarely waits for
+            # a round trip.
             return None
         lease.left -= 1
         lease.unflushed += 1
@@ -101,7 +114,9 @@ class Leases:
         returned = lease.left if now >= lease.until else 0
         lease.left -= returned
         unflushed, lease.unflushed = lease.unflushed, 0
-        return Grant(self.size - returned, unflushed, returned, leasing=True, charge=charge)
+        # Up to N held again: a lapsed rest is netted in, an unlapsed one topped up.
+        amount = self.size - returned - lease.left
+        return Grant(amount, unflushed, returned, leasing=True, charge=charge)
 
     def settle(self, pass_id: str, grant: Grant) -> None:
         """The charge ``grant`` came back (or failed): the next request may lease again."""
@@ -149,6 +164,12 @@ class Leases:
             lease.left += held - 1
             lease.until = now + LEASE_SECONDS
             lease.shared_left = max(0, budget - used)
+        elif lease.left > 0:
+            # A top-up found the shared meter spent (other processes took the rest): this
+            # request takes a use this process already holds (its count is in this batch).
+            lease.left -= 1
+            lease.shared_left = 0
+            held = 1
         if lease.left > 0 or lease.unflushed:
             if len(self._leases) >= _MAX_LEASES:
                 self._leases.pop(next(iter(self._leases)))

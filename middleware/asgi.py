@@ -39,9 +39,10 @@ from middleware.messages import (
 )
 from middleware.negotiate import negotiate
 from middleware.openapi import openapi_document
+from middleware.paid_lane import PaidLane
 from middleware.redirects import safe_next
 from middleware.render import challenge_response, message_response
-from middleware.request_context import RequestContexts
+from middleware.request_context import MEMO_HEADER_BYTES, RequestContext, RequestContexts
 from middleware.scope_headers import header_values
 
 log = logging.getLogger("reasoning_gate")
@@ -72,9 +73,11 @@ class GateMiddleware:
         self.gatekeeper = gatekeeper
         self.endpoint = endpoint.rstrip("/")
         self.challenge_prefix = f"{self.endpoint}/challenges/"
+        self._openapi = f"{self.endpoint}/openapi.json"
         self.cookie_name = cookie_name
         self.max_body = max_body
         self._contexts = RequestContexts(cookie_name)
+        self._lane = PaidLane(gatekeeper)
         self._failures = FailureLog(log)  # one line per cause per minute, never one per request
         self._challenges = ChallengeEndpoint(
             gatekeeper,
@@ -109,7 +112,7 @@ class GateMiddleware:
         if kind == "http" and path.startswith(self.challenge_prefix):
             await self._challenges(scope, receive, send)
             return
-        if kind == "http" and path == self.endpoint + "/openapi.json":
+        if kind == "http" and path == self._openapi:
             # The gate's JSON endpoints, described (middleware.openapi); public like discovery.
             described = JSONResponse(
                 openapi_document(self.endpoint), headers={"Cache-Control": "public, max-age=300"}
@@ -125,12 +128,22 @@ class GateMiddleware:
             await public(scope, receive, send)
             return
         client = scope.get("client")
-        visitor = context.visitor(path, client[0] if client else None, scope.get("method", "GET"))
+        peer = client[0] if client else None
+        method = scope.get("method", "GET")
         flavor = context.flavor
+        lane_key = None
+        if kind == "http" and context.size <= MEMO_HEADER_BYTES and not context.signed:
+            lane_key = (path, scope.get("raw_path"), method, peer, key)
+            repeat = self._lane.serve(lane_key)
+            if repeat is not None:
+                await self._allowed(scope, receive, send, context, repeat)
+                return
+        visitor = context.visitor(path, peer, method)
         try:
+            stamp = self.gatekeeper.stamp()
             if self.raw_target:
                 check_target(scope.get("raw_path"), path)
-            if "signature-input" in visitor.headers:
+            if context.signed:
                 bot = await self.gatekeeper.verified_bot(
                     visitor.method,
                     visitor.host,
@@ -146,6 +159,8 @@ class GateMiddleware:
             decision: Decision | None = self.gatekeeper.free(visitor, verdict)
             if decision is None:
                 decision = await self.gatekeeper.decide(visitor, verdict)
+                if lane_key is not None and isinstance(decision, Allow):
+                    self._lane.remember(lane_key, decision, verdict.name, stamp)
         except ChallengePending as pending:
             await self._answer(scope, receive, send, pending_response(flavor, pending.retry_after))
             return
@@ -160,14 +175,7 @@ class GateMiddleware:
             return
 
         if isinstance(decision, Allow):
-            if context.stripped is not None:  # the app behind never sees a gate credential
-                scope = {**scope, "headers": list(context.stripped)}
-            if self.expose_decision:
-                scope = {**scope, DECISION_KEY: decision}
-            if decision.remaining is None or kind != "http":
-                await self.app(scope, receive, send)
-            else:
-                await self.app(scope, receive, _with_budget(send, decision.remaining))
+            await self._allowed(scope, receive, send, context, decision)
             return
         response: Response
         if isinstance(decision, Challenge):
@@ -192,6 +200,20 @@ class GateMiddleware:
                 extra=said.fields,
             )
         await self._answer(scope, receive, send, response)
+
+    async def _allowed(
+        self, scope: Scope, receive: Receive, send: Send, context: RequestContext, decision: Allow
+    ) -> None:
+        if context.stripped is not None:  # the app behind never sees a gate credential
+            scope = {**scope, "headers": list(context.stripped)}
+            if self.expose_decision:
+                scope[DECISION_KEY] = decision
+        elif self.expose_decision:
+            scope = {**scope, DECISION_KEY: decision}
+        if decision.remaining is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, _with_budget(send, decision.remaining))
 
     # -- requests --------------------------------------------------------------------------------
 

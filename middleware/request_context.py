@@ -57,6 +57,7 @@ class RequestContext:
     # an app may change its scope's header list in place.
     stripped: tuple[tuple[bytes, bytes], ...] | None
     size: int  # header bytes, names and values (for the limits of GateSettings)
+    signed: bool  # Signature-Input present: a bot's signature to verify (Web Bot Auth)
 
     def visitor(self, path: str, peer: str | None, method: str) -> Visitor:
         return Visitor(
@@ -130,6 +131,7 @@ class RequestContexts:
             flavor=flavor,
             stripped=self._stripped(raw),
             size=size,
+            signed="signature-input" in headers,
         )
 
     def _stripped(self, raw: RawHeaders) -> tuple[tuple[bytes, bytes], ...] | None:

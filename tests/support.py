@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import re
+import selectors
 import signal
 import socket
 import subprocess
@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,13 +87,10 @@ def gate_workers(
     *,
     announced: str = r"pid (\d+)",
     on_stderr: bool = False,
-) -> Iterator[tuple[int, set[str]]]:
+) -> Iterator[tuple[subprocess.Popen[str], set[str]]]:
     """``gate ARGS`` started with ``--workers 2`` (ARGS say it), until both workers announced their
-    pid (``announced`` on stdout, or stderr); yields the first process's pid and both pids.
-
-    On exit it stops the first process with SIGTERM and checks the way ``--workers`` promises to
-    stop: exit status 0, and the other worker gone with it.
-    """
+    pid (``announced`` on stdout, or stderr); yields the first process and both pids, and on exit
+    stops the first process with SIGTERM (if it still runs).  ``stopped_together`` checks how."""
     stream = {"stderr": subprocess.PIPE} if on_stderr else {"stdout": subprocess.PIPE}
     process = subprocess.Popen(
         [sys.executable, "-m", "gate.cli", *args], env=dict(env), text=True, **stream
@@ -101,21 +99,36 @@ def gate_workers(
     assert output is not None
     try:
         pids: set[str] = set()
-        deadline = time.monotonic() + 120
-        while len(pids) < 2 and time.monotonic() < deadline:
-            line = output.readline()  # a worker that cannot start ends the group: EOF
-            assert line, f"gate {args[0]} exited before both workers were ready"
-            pids.update(re.findall(announced, line))
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(output, selectors.EVENT_READ)
+            deadline = time.monotonic() + 120
+            while len(pids) < 2:  # every worker says when it serves
+                assert waiting.select(deadline - time.monotonic()), "a worker did not start"
+                line = output.readline()
+                assert line, f"gate {args[0]} exited before both workers were ready"
+                pids.update(re.findall(announced, line))
         assert len(pids) == 2 and str(process.pid) in pids, pids
-        yield process.pid, pids
+        yield process, pids
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         output.close()
+
+
+def process_gone(pid: str) -> bool:
+    """Whether process ``pid`` has ended (a zombie not yet reaped by its new parent counts)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+def stopped_together(process: subprocess.Popen[str], pids: set[str]) -> None:
+    """The way ``--workers`` promises to stop: exit status 0, the other worker gone with it."""
     assert process.returncode == 0
-    for pid in pids - {str(process.pid)}:  # the first process stopped the other on its way out
-        with pytest.raises(ProcessLookupError):
-            os.kill(int(pid), 0)
+    assert all(process_gone(pid) for pid in pids)
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.support import free_port, gate_workers
+from tests.support import free_port, gate_workers, stopped_together
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -75,11 +75,12 @@ def test_gate_proxy_workers_share_one_port_and_stop_together(
     port = free_port()
     env = {**os.environ, "GATE_STATE_DIR": str(seeded_state), "GATE_STORE_URL": ""}
     args = ["proxy", "--upstream", upstream, "--port", str(port)]
-    with gate_workers([*args, "--redis-url", own_redis_url, "--workers", "2"], env):
+    with gate_workers([*args, "--redis-url", own_redis_url, "--workers", "2"], env) as group:
         for _ in range(8):  # new connections each: the kernel spreads them over both
             with httpx2.Client() as http:
                 response = http.get(f"http://127.0.0.1:{port}/page")
                 assert (response.status_code, response.text) == (200, "upstream")
+    stopped_together(*group)
 
 
 def test_gate_authz_workers_share_one_port_and_stop_together(
@@ -89,9 +90,10 @@ def test_gate_authz_workers_share_one_port_and_stop_together(
     env = {**os.environ, "GATE_STATE_DIR": str(seeded_state), "GATE_STORE_URL": ""}
     env["GATE_TRUSTED_PROXIES"] = "127.0.0.1/32"
     args = ["authz", "--port", str(port), "--rule", "/paid/=price:600"]
-    with gate_workers([*args, "--redis-url", own_redis_url, "--workers", "2"], env):
+    with gate_workers([*args, "--redis-url", own_redis_url, "--workers", "2"], env) as group:
         headers = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/free", "X-Forwarded-Host": "a"}
         for _ in range(8):  # new connections each: the kernel spreads them over both
             with httpx2.Client() as http:
                 response = http.get(f"http://127.0.0.1:{port}/.gate/auth", headers=headers)
                 assert response.status_code == 200
+    stopped_together(*group)
