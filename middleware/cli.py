@@ -16,7 +16,7 @@ from gate.commands import EXIT_USAGE, DatabaseUrl, MetricsPort, console, errors,
 from serving.runner import run_server
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from gate.config import GateConfig
 
@@ -206,34 +206,34 @@ def proxy(
     from middleware.proxy_cli import serve_proxy
 
     config = load_config(store_url=redis_url, database_url=database_url)
-
-    def run(reuse: bool) -> None:
-        run_server(
-            serve_proxy(
-                upstream,
-                host=host,
-                port=port,
-                rules=rule or [],
-                rules_path=rules_file,
-                config=config,
-                timeout=timeout,
-                max_body=max_body,
-                metrics_port=metrics_port,
-                admin=admin,
-                reuse_port=reuse,
-                ready=lambda line: console.print(line, soft_wrap=True),
-            )
-        )
-
-    _with_workers(config, workers, reuse_port, run)
+    _serve_with_workers(
+        serve_proxy,
+        config,
+        workers,
+        reuse_port,
+        upstream=upstream,
+        host=host,
+        port=port,
+        rules=rule or [],
+        rules_path=rules_file,
+        timeout=timeout,
+        max_body=max_body,
+        metrics_port=metrics_port,
+        admin=admin,
+    )
 
 
-def _with_workers(
-    config: GateConfig, workers: int, reuse_port: bool, run: Callable[[bool], None]
+def _serve_with_workers(
+    serve: Callable[..., Coroutine[Any, Any, None]],
+    config: GateConfig,
+    workers: int,
+    reuse_port: bool,
+    **options: Any,
 ) -> None:
-    """``run(reuse_port)`` in this process, with ``workers - 1`` more processes of the same
-    command on the same port (serving.workers); a memory store exits 2 first.  A gate that
-    cannot start (GateError: settings, rules, store, port) is one ``cannot start`` line, exit 1."""
+    """``serve(config=, reuse_port=, ready=, **options)`` in this process, with ``workers - 1``
+    more processes of the same command on the same port (serving.workers); a memory store exits 2
+    first.  A gate that cannot start (GateError: settings, rules, store, port) is one
+    ``cannot start`` line, exit 1."""
     import sys
 
     from gate.errors import GateError
@@ -243,7 +243,14 @@ def _with_workers(
         raise _cannot_start(SHARED_STORE_NEEDED, EXIT_USAGE)
     try:
         with spawned_workers(worker_argv(sys.argv[1:]), workers - 1):
-            run(reuse_port or workers > 1)
+            run_server(
+                serve(
+                    config=config,
+                    reuse_port=reuse_port or workers > 1,
+                    ready=lambda line: console.print(line, soft_wrap=True),
+                    **options,
+                )
+            )
     except GateError as exc:
         raise _cannot_start(exc) from exc
 
@@ -270,19 +277,14 @@ def authz(
     from middleware.authz_cli import serve_authz
 
     config = load_config(store_url=redis_url, database_url=database_url)
-
-    def run(reuse: bool) -> None:
-        run_server(
-            serve_authz(
-                host=host,
-                port=port,
-                rules=rule or [],
-                rules_path=rules_file,
-                config=config,
-                metrics_port=metrics_port,
-                reuse_port=reuse,
-                ready=lambda line: console.print(line, soft_wrap=True),
-            )
-        )
-
-    _with_workers(config, workers, reuse_port, run)
+    _serve_with_workers(
+        serve_authz,
+        config,
+        workers,
+        reuse_port,
+        host=host,
+        port=port,
+        rules=rule or [],
+        rules_path=rules_file,
+        metrics_port=metrics_port,
+    )
