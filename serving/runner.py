@@ -122,21 +122,25 @@ async def serve(
             done.set()
 
     grace = float(options.get("timeout_graceful_shutdown") or 5) + 5
+    listening = False
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(run)
         try:
-            while not server.started:  # uvicorn has no start-up callback
-                if done.is_set():
-                    raise ServeError(f"cannot listen on {host}:{port}")
+            while not done.is_set():  # uvicorn has no start-up callback
+                if server.started:
+                    listening = True
+                    if ready is not None:
+                        ready()
+                    await done.wait()
+                    break
                 await anyio.sleep(0.02)
-            if ready is not None:
-                ready()
-            await done.wait()
         finally:
             server.should_exit = True
             with anyio.move_on_after(grace, shield=True):
                 await done.wait()
             shielded.cancel()
+    if not listening:  # raised out here: inside the task group it would come as an ExceptionGroup
+        raise ServeError(f"cannot listen on {host}:{port}")
 
 
 @contextlib.asynccontextmanager
