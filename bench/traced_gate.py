@@ -1,0 +1,63 @@
+"""Run ``gate`` with tracemalloc on, writing a snapshot every ``TRACE_EVERY`` seconds (bench only).
+
+``bench/soak.py --trace DIR`` starts its gateways through this; compare the snapshots with
+``python bench/traced_gate.py --compare DIR`` (top allocation sites by traceback, growth between the
+first snapshot after warm-up and the last).  Snapshots are taken from a daemon thread, so the server
+needs no hook; ``gc.collect()`` first, so garbage awaiting collection is not read as growth.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+
+def _snapshots(into: Path, every: float) -> None:
+    taken = 0
+    while True:
+        time.sleep(every)
+        gc.collect()
+        taken += 1
+        snapshot = tracemalloc.take_snapshot()
+        snapshot.dump(str(into / f"snap-{os.getpid()}-{taken:03d}.pickle"))
+
+
+def compare(folder: Path, top: int = 25, start: int = 1) -> None:
+    """Print, per process, the sites that grew most from snapshot ``start`` to the last."""
+    by_pid: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob("snap-*.pickle")):
+        by_pid.setdefault(path.name.split("-")[1], []).append(path)
+    for pid, paths in by_pid.items():
+        if len(paths) <= start:
+            continue
+        first = tracemalloc.Snapshot.load(str(paths[start - 1]))
+        last = tracemalloc.Snapshot.load(str(paths[-1]))
+        totals = [
+            sum(s.size for s in tracemalloc.Snapshot.load(str(p)).statistics("filename")) >> 10
+            for p in paths
+        ]
+        print(f"== pid {pid}: traced KiB per snapshot {totals}")
+        for stat in last.compare_to(first, "traceback")[:top]:
+            print(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks")
+            for line in stat.traceback.format(limit=8)[-16:]:
+                print("    " + line)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--compare"]:
+        compare(Path(sys.argv[2]), start=int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+        sys.exit(0)
+    tracemalloc.start(int(os.environ.get("TRACE_FRAMES", "12")))
+    folder = Path(os.environ["TRACE_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    every = float(os.environ.get("TRACE_EVERY", "30"))
+    threading.Thread(target=_snapshots, args=(folder, every), daemon=True).start()
+    from gate.cli import app
+
+    sys.argv[0] = "gate"
+    app()
