@@ -23,7 +23,8 @@ end) says whether memory is flat.  Exit status 0 when every count that must be 0
     python bench/soak.py                         # 60 s, 8 honest + 8 unpaid clients
     python bench/soak.py --seconds 300 --built-bank --samples 24   # the long form (docs/security.md)
     python bench/soak.py --seconds 10 --clients 2   # the short form CI runs (tests/test_soak.py)
-    python bench/soak.py --trace DIR             # gateways under tracemalloc (bench/traced_gate.py)
+    python bench/soak.py --trace DIR             # gateways under tracemalloc (bench/soak_gate.py)
+    python bench/soak.py --pass-cache 2048       # the pass cache's plateau within minutes
 """
 
 from __future__ import annotations
@@ -111,23 +112,27 @@ def rss_kib(pid: int) -> int:
 
 
 DRY_LINE = b"clue bank dry"  # the composer's warning when it first reuses served clues
+BUILT_LINE = b"Large clue bank ready"  # the demo's background build is done and loaded
 
 
 async def sample_rss(
     processes: list[subprocess.Popen[bytes]], logs: list[Path], every: float,
-    into: list[list[int]], dry_at: list[int | None], stop: asyncio.Event,
+    into: list[list[int]], dry_at: list[int | None], stop: asyncio.Event, *, built: bool,
 ) -> None:  # fmt: skip
     """Sample each process's resident memory every ``every`` seconds; ``dry_at[i]``: the first
-    sample at which process ``i`` had logged that its bank ran dry.  That is a one-time step
-    (the composer builds its reuse index over the whole bank, about 23 MiB for the built bank):
-    growth after it is what says whether memory is flat."""
+    sample at which process ``i`` had logged that the bank it serves ran dry (the large one:
+    with ``built`` false, only a dry line after the background build's line counts).  That is
+    the last one-time step (the composer builds its reuse index over the whole bank, about
+    23 MiB for the built bank): growth after it is what says whether memory is flat."""
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), every)
         except TimeoutError:
             into.append([rss_kib(process.pid) for process in processes])
             for i, path in enumerate(logs):
-                if dry_at[i] is None and DRY_LINE in path.read_bytes():
+                text = path.read_bytes()
+                start = 0 if built else text.find(BUILT_LINE)
+                if dry_at[i] is None and start >= 0 and text.find(DRY_LINE, start) >= 0:
                     dry_at[i] = len(into) - 1
 
 
@@ -237,11 +242,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         GATE_HUMAN_FLOOR="0",
     )
     gate_bin = [str(Path(sys.executable).with_name("gate"))]
-    if args.trace is not None:  # the same gateways, under tracemalloc (bench/traced_gate.py)
-        gate_bin = [sys.executable, str(Path(__file__).with_name("traced_gate.py"))]
+    if args.trace is not None or args.pass_cache is not None:  # bench/soak_gate.py instruments
+        gate_bin = [sys.executable, str(Path(__file__).with_name("soak_gate.py"))]
+    if args.trace is not None:  # the same gateways, under tracemalloc
         env.update(
             TRACE_DIR=str(args.trace.resolve()), TRACE_EVERY=str(args.seconds / args.samples)
         )
+    if args.pass_cache is not None:
+        env.update(SOAK_PASS_CACHE=str(args.pass_cache))
     ports = [free_port(), free_port()]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     gateways: list[subprocess.Popen[bytes]] = []
@@ -281,7 +289,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             samples: list[list[int]] = []
             dry_at: list[int | None] = [None] * len(gateways)
             sampler = asyncio.create_task(
-                sample_rss(gateways, logs, args.seconds / args.samples, samples, dry_at, stop)
+                sample_rss(
+                    gateways,
+                    logs,
+                    args.seconds / args.samples,
+                    samples,
+                    dry_at,
+                    stop,
+                    built=args.built_bank,
+                )
             )
             tasks = [
                 asyncio.create_task(honest(client, bases, f"192.0.{2 + i}.10", oracle, tally, stop))
@@ -371,6 +387,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="Build the large bank before the gateways start (gate puzzles build), so they serve "
         "it from the start instead of building it in the background (the demo's first minutes).",
+    )
+    parser.add_argument(
+        "--pass-cache",
+        type=int,
+        help="Bound of the gateways' verified-pass cache (default 65,536), to show its plateau.",
     )
     parser.add_argument(
         "--trace", type=Path, help="Run the gateways under tracemalloc, snapshots into this folder."
