@@ -242,8 +242,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         GATE_HUMAN_FLOOR="0",
     )
     gate_bin = [str(Path(sys.executable).with_name("gate"))]
-    if args.trace is not None or args.pass_cache is not None:  # bench/soak_gate.py instruments
-        gate_bin = [sys.executable, str(Path(__file__).with_name("soak_gate.py"))]
+    if args.trace is not None or args.pass_cache is not None or args.heap:
+        gate_bin = [sys.executable, str(Path(__file__).with_name("soak_gate.py"))]  # instruments
+    if args.heap:
+        env.update(SOAK_HEAP_EVERY=str(args.seconds / args.samples))
     if args.trace is not None:  # the same gateways, under tracemalloc
         env.update(
             TRACE_DIR=str(args.trace.resolve()), TRACE_EVERY=str(args.seconds / args.samples)
@@ -326,6 +328,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             log_after = sum(path.stat().st_size for path in logs)
             # What the gateways said about their failures (one line per cause and minute): the
             # cause of any 503 outside the restart.
+            heap = [
+                [int(line.split()[1]) for line in path.read_text(errors="replace").splitlines()
+                 if line.startswith("soak-heap ")]
+                for path in logs
+            ]  # fmt: skip
             failures = [
                 line[:240]
                 for path in logs
@@ -369,6 +376,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             rss_after,
             [None if at is None or at + 1 >= len(samples) else at + 1 for at in dry_at],
         ),
+        "python_blocks_samples": heap if args.heap else None,
         "failure_lines": failures[:10],
         "log_bytes": log_after - log_before,
         "log_bytes_per_request": round((log_after - log_before) / max(1, tally.requests), 1),
@@ -387,6 +395,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="Build the large bank before the gateways start (gate puzzles build), so they serve "
         "it from the start instead of building it in the background (the demo's first minutes).",
+    )
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="Also sample each gateway's live Python blocks (sys.getallocatedblocks()).",
     )
     parser.add_argument(
         "--pass-cache",

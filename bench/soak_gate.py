@@ -5,6 +5,9 @@
   (top allocation sites by traceback, growth from snapshot N to the last).  Snapshots are taken
   from a daemon thread, so the server needs no hook; ``gc.collect()`` first, so garbage awaiting
   collection is not read as growth.
+- ``SOAK_HEAP_EVERY``: every that many seconds, a line ``soak-heap <blocks>`` on stderr with
+  ``sys.getallocatedblocks()`` (Python's live memory blocks; cheap, unlike tracemalloc): flat
+  blocks under a growing resident size is the allocator keeping freed memory, not live objects.
 - ``SOAK_PASS_CACHE``: the verified-pass cache's bound (default 65,536 entries, about 32 MiB
   filled; ``bench/memory_bounds.py``), so a soak of minutes can show the plateau it reaches
   (``bench/soak.py --pass-cache N``).
@@ -30,6 +33,12 @@ def _snapshots(into: Path, every: float) -> None:
         taken += 1
         snapshot = tracemalloc.take_snapshot()
         snapshot.dump(str(into / f"snap-{os.getpid()}-{taken:03d}.pickle"))
+
+
+def _heap_lines(every: float) -> None:
+    while True:
+        time.sleep(every)
+        print(f"soak-heap {sys.getallocatedblocks()}", file=sys.stderr, flush=True)
 
 
 def compare(folder: Path, top: int = 25, start: int = 1) -> None:
@@ -66,6 +75,9 @@ if __name__ == "__main__":
 
         assert PassCodec.__init__.__kwdefaults__ is not None
         PassCodec.__init__.__kwdefaults__["cache_size"] = int(os.environ["SOAK_PASS_CACHE"])
+    if "SOAK_HEAP_EVERY" in os.environ:
+        every = float(os.environ["SOAK_HEAP_EVERY"])
+        threading.Thread(target=_heap_lines, args=(every,), daemon=True).start()
     if "TRACE_DIR" in os.environ:
         tracemalloc.start(int(os.environ.get("TRACE_FRAMES", "12")))
         folder = Path(os.environ["TRACE_DIR"])
