@@ -9,6 +9,7 @@ Rows, each as a ratio to the upstream measured directly in the same run:
     EDGE + authz N  the same config asking `gate authz` (Redis store) with a valid pass, N workers
     gate proxy N    `gate proxy --upstream` (Redis store) with a valid pass, N workers, no edge
     ... lease L     the same with budget leases of L uses (GATE_PASS_LEASE, gate.leases), 1 worker
+    ... cache Ts    nginx caching the gate's paid yes for T s (GATE_EDGE_CACHE, docs/deploy.md)
 
     python bench/edge.py [--duration 6] [--connections 32] [--redis-url redis://127.0.0.1:6379/14]
 
@@ -19,19 +20,21 @@ Needs wrk, nginx, caddy and Redis.  The edge runs 2 worker processes (nginx) or 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gate_overhead import BENCH_RULES_BUDGET, run_wrk  # noqa: E402  (after the path fix-up)
-from bench.servers import (  # noqa: E402  # noqa: E402
+from bench.servers import (  # noqa: E402
     free_port,
     hello,
     mint_pass,
@@ -53,6 +56,56 @@ def rule_pass(state_dir: Path, redis_url: str) -> str:
     rule = parse_rules([RULE]).match("/")
     assert rule is not None
     return mint_pass(state_dir, rule, store_epoch(redis_url))
+
+
+def _label(workers: int, lease: int, cache: int) -> str:
+    return (
+        f"x{workers}"
+        + (f" lease {lease}" if lease > 1 else "")
+        + (f" cache {cache}s" if cache else "")
+    )
+
+
+@contextlib.contextmanager
+def running_gate(
+    mode: str,
+    state: Path,
+    redis_url: str,
+    workers: int,
+    lease: int,
+    cache: int,
+    extra: Sequence[str] = (),
+) -> Iterator[tuple[int, str]]:
+    """Run ``gate MODE`` (authz or proxy) on RULE with a Redis store; yields its port and the
+    Authorization header line of a valid pass.  The one place both command lines are built."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATE_STATE_DIR": str(state),
+        "GATE_TRUSTED_PROXIES": "127.0.0.1/32",
+        "GATE_PASS_LEASE": str(lease),
+        "GATE_EDGE_CACHE": str(cache),
+    }
+    command = [
+        str(Path(sys.executable).with_name("gate")),
+        mode,
+        *extra,
+        "--port",
+        str(port),
+        "--redis-url",
+        redis_url,
+        "--rule",
+        RULE,
+        "--workers",
+        str(workers),
+    ]
+    # Its access log (uvicorn at info, gate proxy) would interleave with the table.
+    gate = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, gate, timeout=120)  # the first start seeds the bank
+        yield port, f"Authorization: ReasoningGate {rule_pass(state, redis_url)}"
+    finally:
+        stop(gate)
 
 
 async def trivial_auth(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +161,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="gate authz worker counts to measure")
     parser.add_argument("--edges", default="nginx,caddy")
     parser.add_argument(
-        "--leases", default="16", help="budget lease sizes to measure too (1 worker); '' for none"
+        "--leases", default="64", help="budget lease sizes to measure too (1 worker); '' for none"
+    )
+    parser.add_argument(
+        "--edge-cache",
+        default="2",
+        help="GATE_EDGE_CACHE seconds to measure too (nginx, 1 worker); '' for none",
     )
     parser.add_argument(
         "--redis-url", default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -144,10 +202,11 @@ def main() -> None:
                 processes.append(start(command, port))
             site = f"127.0.0.1:{up_port}"
             measure("direct", f"http://{site}/")
-            # (workers, lease size) of each gate measured: every worker count unleased, then each
-            # lease size on one worker.
-            gates = [(int(n), 1) for n in args.workers.split(",")]
-            gates += [(1, int(n)) for n in args.leases.split(",") if n and int(n) > 1]
+            # (workers, lease size, edge cache seconds) of each gate measured: every worker count
+            # unleased, then each lease size on one worker, then each edge cache time.
+            gates = [(int(n), 1, 0) for n in args.workers.split(",")]
+            gates += [(1, int(n), 0) for n in args.leases.split(",") if n and int(n) > 1]
+            gates += [(1, 1, int(n)) for n in args.edge_cache.split(",") if n and int(n) > 0]
             for edge in args.edges.split(","):
                 port = free_port()
                 command = (
@@ -174,70 +233,33 @@ def main() -> None:
                     workers=2,
                 ) as base:
                     measure(f"{edge} + trivial auth", f"{base}/")
-            for count, lease in gates:
-                port = free_port()
-                label = f"x{count}" + (f" lease {lease}" if lease > 1 else "")
-                env = {
-                    **os.environ,
-                    "GATE_STATE_DIR": str(state),
-                    "GATE_TRUSTED_PROXIES": "127.0.0.1/32",
-                    "GATE_PASS_LEASE": str(lease),
-                }
-                command = [
-                    str(Path(sys.executable).with_name("gate")),
-                    "authz",
-                    "--port",
-                    str(port),
-                    "--redis-url",
-                    args.redis_url,
-                    "--rule",
-                    RULE,
-                    "--workers",
-                    str(count),
-                ]
-                gate = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-                try:
-                    wait_port(port, gate, timeout=120)  # the first start seeds the bank
-                    header = f"Authorization: ReasoningGate {rule_pass(state, args.redis_url)}"
-                    for edge in args.edges.split(","):
+            for count, lease, cache in gates:
+                label = _label(count, lease, cache)
+                edges = [e for e in args.edges.split(",") if not cache or e == "nginx"]
+                with running_gate("authz", state, args.redis_url, count, lease, cache) as (
+                    port,
+                    header,
+                ):
+                    for edge in edges:  # only nginx's config caches decisions
                         with edge_proxy(
                             edge,
-                            work / f"{edge}-gate{count}-{lease}",
+                            work / f"{edge}-gate{count}-{lease}-{cache}",
                             gate=f"127.0.0.1:{port}",
                             site=site,
                             workers=2,
                         ) as base:
                             measure(f"{edge} + gate authz {label}", f"{base}/", header)
-                finally:
-                    stop(gate)
-            for count, lease in gates:
-                port = free_port()
-                label = f"x{count}" + (f" lease {lease}" if lease > 1 else "")
-                env = {**os.environ, "GATE_STATE_DIR": str(state), "GATE_PASS_LEASE": str(lease)}
-                command = [
-                    str(Path(sys.executable).with_name("gate")),
-                    "proxy",
-                    "--upstream",
-                    f"http://{site}",
-                    "--port",
-                    str(port),
-                    "--redis-url",
-                    args.redis_url,
-                    "--rule",
-                    RULE,
-                    "--workers",
-                    str(count),
-                ]
-                # Its access log (uvicorn at info) would interleave with the table.
-                gate = subprocess.Popen(
-                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-                )
-                try:
-                    wait_port(port, gate, timeout=120)
-                    header = f"Authorization: ReasoningGate {rule_pass(state, args.redis_url)}"
-                    measure(f"gate proxy {label}", f"http://127.0.0.1:{port}/", header)
-                finally:
-                    stop(gate)
+            for count, lease, cache in gates:
+                if cache:
+                    continue  # `gate proxy` has no edge in front to cache
+                upstream = ("--upstream", f"http://{site}")
+                with running_gate("proxy", state, args.redis_url, count, lease, 0, upstream) as (
+                    port,
+                    header,
+                ):
+                    measure(
+                        f"gate proxy {_label(count, lease, 0)}", f"http://127.0.0.1:{port}/", header
+                    )
         finally:
             for process in processes:
                 stop(process)

@@ -43,7 +43,9 @@ BENCH_RULES_BUDGET = 1_000_000_000
 # gated-lease: the gate on Redis with budget leases of LEASE uses (GATE_PASS_LEASE, gate.leases).
 KINDS = ("bare", "passthrough", "gated", "gated-memory", "gated-lease")
 GATED = ("gated", "gated-memory", "gated-lease")
-LEASE = 16
+# Every connection spends one pass: a lease must outlast the requests of one store round trip
+# (32 connections, several in flight each), or they queue behind the top-ups (docs/deploy.md).
+LEASE = 64
 
 
 def bench_rules():  # type: ignore[no-untyped-def]
@@ -242,7 +244,9 @@ def main() -> None:
     print(f"throughput ratio gated/bare: {gated['rps'] / bare['rps']:.2f}x (target >= 0.8x)")
     for kind in ("gated-memory", "gated-lease"):
         print(f"throughput ratio {kind}/bare: {results[kind]['rps'] / bare['rps']:.2f}x")
-    print(f"added p99: {gated['p99'] - bare['p99']:.2f} ms (target <= 2 ms)")
+    print(f"added p99: {gated['p99'] - bare['p99']:.2f} ms (target <= 1 ms)")
+    for kind in ("gated-memory", "gated-lease"):
+        print(f"added p99 ({kind}): {results[kind]['p99'] - bare['p99']:.2f} ms")
     # At saturation the server's time per request is 1/throughput: the difference is what the gate
     # adds to every paid request, whatever the app behind it costs.
     for kind in ("passthrough", *GATED):
@@ -254,8 +258,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "bare": bare,
-                "gated": gated,
+                **results,
                 "issue_solve_memory": memory_ops,
                 "issue_solve_redis": redis_ops,
             }

@@ -1,15 +1,17 @@
 """MCP gateway overhead: tool calls through ``gate mcp`` with a valid pass vs direct to the upstream.
 
-Starts ``tests/mcp_upstream.py http PORT`` and ``gate mcp --upstream-url ... --price echo=1500`` as
-subprocesses, mints a pass for ``echo`` (the gate's signing key in a shared state directory, the
-identity of 127.0.0.1, the rule ``tool_rules`` builds), then runs the same load against both,
-interleaved: ``--clients`` concurrent ``mcp.Client``s, split over ``--workers`` processes, each
-calling ``echo`` with the pass in ``_meta`` for ``--duration`` seconds.  Every call must succeed.
+Starts ``tests/mcp_upstream.py http PORT`` and, for each count in ``--gateways``, one
+``gate mcp --upstream-url ... --price echo=1500 --workers N`` as subprocesses (on the Redis store),
+mints a pass for ``echo`` (the gate's signing key in a shared state directory, the identity of
+127.0.0.1, the rule ``tool_rules`` builds), then runs the same load against the upstream and each
+gateway, interleaved: ``--clients`` concurrent ``mcp.Client``s, split over ``--workers`` processes,
+each calling ``echo`` with the pass in ``_meta`` for ``--duration`` seconds.  Every call must succeed.
 
     python bench/mcp_overhead.py [--duration 5] [--clients 8] [--workers 2] [--rounds 2]
-                                 [--mode 2026-07-28|legacy] [--redis-url redis://127.0.0.1:6379/14]
+                                 [--gateways 1,2] [--mode 2026-07-28|legacy]
+                                 [--redis-url redis://127.0.0.1:6379/14]
 
-Prints calls/s, p50 and p99 for both and the ratio (target >= 0.7x).
+Prints calls/s, p50 and p99 for each and its ratio to direct (target >= 0.7x).
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ def tool_pass(state_dir: Path, redis_url: str) -> str:
 
     rule = tool_rules({TOOL: PRICE}, budget=BUDGET, pass_ttl=PASS_TTL)[TOOL]
     return mint_pass(state_dir, rule, store_epoch(redis_url))
+
+
+def wait_workers(log: Path, count: int, timeout: float = START_TIMEOUT) -> None:
+    """Until every worker of a ``gate mcp --workers`` has said that it serves (the port opens
+    with the first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = log.read_text(errors="replace").count("gate mcp: serving")
+        if lines >= count:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"gate mcp --workers {count}: not every worker started\n{log.read_text()}")
 
 
 def load_worker(url: str, clients: int, seconds: float, token: str, mode: str) -> dict[str, Any]:
@@ -108,6 +122,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--gateways",
+        default="1,2",
+        help="comma-separated --workers counts of gate mcp, one gateway (and row) each",
+    )
     parser.add_argument("--mode", default="2026-07-28", choices=["2026-07-28", "legacy"])
     parser.add_argument(
         "--redis-url",
@@ -116,65 +135,69 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    counts = [int(count) for count in args.gateways.split(",") if count.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
         env["GATE_STATE_DIR"] = str(state)
-        up_port, gate_port = free_port(), free_port()
+        up_port = free_port()
         upstream_url = f"http://127.0.0.1:{up_port}/mcp"
-        gate_url = f"http://127.0.0.1:{gate_port}/mcp"
         python = sys.executable
-        gate_cmd = [
-            python, "-m", "gate.cli", "mcp",
-            "--upstream-url", upstream_url,
-            "--price", f"{TOOL}={PRICE}",
-            "--budget", str(BUDGET),
-            "--pass-ttl", str(PASS_TTL),
-            "--port", str(gate_port),
-        ]  # fmt: skip
-        gate_cmd += ["--redis-url", args.redis_url]
         procs: list[subprocess.Popen[bytes]] = []
+        targets = {"direct": upstream_url}
         try:
             upstream_cmd = [python, "tests/mcp_upstream.py", "http", str(up_port)]
             procs.append(start(upstream_cmd, up_port, env=env, log=state / "up.log", timeout=30))
-            procs.append(
-                start(gate_cmd, gate_port, env=env, log=state / "gate.log", timeout=START_TIMEOUT)
-            )
+            for count in counts:  # one after the other: the first seeds the bank the rest share
+                gate_port = free_port()
+                gate_cmd = [
+                    python, "-m", "gate.cli", "mcp",
+                    "--upstream-url", upstream_url,
+                    "--price", f"{TOOL}={PRICE}",
+                    "--budget", str(BUDGET),
+                    "--pass-ttl", str(PASS_TTL),
+                    "--port", str(gate_port),
+                    "--redis-url", args.redis_url,
+                    "--workers", str(count),
+                ]  # fmt: skip
+                log = state / f"gate-x{count}.log"
+                procs.append(start(gate_cmd, gate_port, env=env, log=log, timeout=START_TIMEOUT))
+                wait_workers(log, count)
+                targets[f"gate x{count}"] = f"http://127.0.0.1:{gate_port}/mcp"
             token = tool_pass(state, args.redis_url)
-            results: dict[str, list[dict[str, float]]] = {"direct": [], "gated": []}
-            targets = {"direct": upstream_url, "gated": gate_url}
+            results: dict[str, list[dict[str, float]]] = {kind: [] for kind in targets}
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
                 for url in targets.values():  # warm-up: imports, connections, first listings
                     run_load(pool, url, args, token, 1.0)
-                for _round in range(args.rounds):  # interleaved: noise hits both alike
+                for _round in range(args.rounds):  # interleaved: noise hits all alike
                     for kind, url in targets.items():
                         results[kind].append(run_load(pool, url, args, token, args.duration))
         finally:
             for proc in procs:
-                stop(proc, timeout=10)
-            log = (
-                (state / "gate.log").read_text(errors="replace")
-                if (state / "gate.log").exists()
-                else ""
-            )
-            if log.strip():
-                print("gate mcp stderr:\n" + log.strip()[-2000:], file=sys.stderr)
+                stop(proc, timeout=20)
+            for log in sorted(state.glob("gate-x*.log")):
+                if log.read_text(errors="replace").strip():
+                    text = log.read_text(errors="replace").strip()[-2000:]
+                    print(f"{log.stem} stderr:\n{text}", file=sys.stderr)
 
     best = {kind: max(rounds, key=lambda r: r["rps"]) for kind, rounds in results.items()}
     print(
         f"{args.clients} clients in {args.workers} processes, {args.duration:g}s x {args.rounds} rounds, "
-        f"mode {args.mode}, store {args.redis_url or 'memory'}, {os.cpu_count()} CPUs"
+        f"mode {args.mode}, store {args.redis_url}, {os.cpu_count()} CPUs"
     )
     print(
-        f"{'target':<8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   (best round; all rounds calls/s)"
+        f"{'target':<8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+        "   (best round; all rounds calls/s)"
     )
+    direct = best["direct"]
     for kind, r in best.items():
         every = ", ".join(f"{x['rps']:.0f}" for x in results[kind])
-        print(f"{kind:<8} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}   [{every}]")
-    ratio = best["gated"]["rps"] / best["direct"]["rps"]
-    print(f"throughput ratio gated/direct: {ratio:.2f}x (target >= 0.7x)")
-    print(f"added p99: {best['gated']['p99'] - best['direct']['p99']:.2f} ms")
-    print(json.dumps({"direct": best["direct"], "gated": best["gated"], "ratio": ratio}))
+        ratio = r["rps"] / direct["rps"]
+        print(
+            f"{kind:<8} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {ratio:>5.2f}x   [{every}]"
+        )
+    print("target: gated/direct >= 0.7x")
+    print(json.dumps({kind: {**r, "ratio": r["rps"] / direct["rps"]} for kind, r in best.items()}))
     print("command: " + shlex.join(sys.argv))
 
 

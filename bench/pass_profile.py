@@ -1,7 +1,7 @@
 """Where a valid pass's request goes: GateMiddleware and ForwardAuth called in-process (no server,
 no sockets, the memory store), timed per request against the bare app, then under cProfile.
 
-    python bench/pass_profile.py [--requests 20000] [--top 18]
+    python bench/pass_profile.py [--requests 20000] [--top 18] [--lease 16]
 
 Prints µs per request for bare / middleware / forward auth and the functions that take the time
 (own time, then cumulative).  The memory store isolates the gate's Python work from Redis's.
@@ -75,14 +75,18 @@ async def call(
     return out["status"], out["headers"], out["body"]
 
 
-async def setup() -> tuple[Any, Any, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+async def setup(
+    lease: int = 1,
+) -> tuple[Any, Any, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
     source = FixedWordSource()
     gatekeeper = Gatekeeper(
         MemoryStore(),
         source,
         PassCodec(KeyRing.generate()),
         RuleSet([Rule("/", price=600, budget=10**9, pass_ttl=86_400)]),
-        GateSettings(trusted_proxies=parse_networks(["127.0.0.1/32"]), decode_rate=1e12),
+        GateSettings(
+            trusted_proxies=parse_networks(["127.0.0.1/32"]), decode_rate=1e12, pass_lease=lease
+        ),
     )
     middleware = GateMiddleware(hello, gatekeeper)
     authz = ForwardAuth(gatekeeper)
@@ -117,8 +121,8 @@ async def timed(app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int)
     return (time.perf_counter() - start) / n * 1e6
 
 
-async def main_async(requests: int, top: int) -> None:
-    middleware, authz, direct, forwarded = await setup()
+async def main_async(requests: int, top: int, lease: int) -> None:
+    middleware, authz, direct, forwarded = await setup(lease)
     bare = await timed(hello, "/page", direct, requests)
     gated = await timed(middleware, "/page", direct, requests)
     edge = await timed(authz, "/.gate/auth", forwarded, requests)
@@ -148,8 +152,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--top", type=int, default=18)
+    parser.add_argument(
+        "--lease", type=int, default=1, help="budget lease size (GATE_PASS_LEASE; 1: off)"
+    )
     args = parser.parse_args()
-    asyncio.run(main_async(args.requests, args.top))
+    asyncio.run(main_async(args.requests, args.top, args.lease))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import hmac
 import unicodedata
 
 MAX_ANSWER_LENGTH = 256  # characters of one submitted word; no hidden word comes near it
+MAX_ANSWERS = 16  # words one submission may hold, over HTTP and MCP alike
 
 
 def normalize_answer(text: str) -> str:

@@ -73,6 +73,18 @@ class IssuedChallenge:
     floor: float = 0.0  # the solve-time floor, seconds after issue
     reused: bool = False  # the client's outstanding challenge, returned again
 
+    def public(self) -> dict[str, Any]:
+        """What a client is shown of the challenge as data, the same over HTTP and MCP (each adds
+        its own id key and where to answer)."""
+        return {
+            "price": self.price,
+            "attempts": self.attempts,
+            "expires_at": self.expires_at,
+            "not_before": math.ceil(self.not_before),
+            "floor": round(self.floor, 1),
+            "puzzle": puzzle_to_dict(self.puzzle),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class MintedPass:

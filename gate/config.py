@@ -79,6 +79,7 @@ class GateConfig:
             max_headers=settings.max_headers,
             max_header_bytes=settings.max_header_bytes,
             pass_lease=settings.pass_lease,
+            edge_cache=settings.edge_cache,
         )
         return cls(
             state_dir=settings.state_dir,

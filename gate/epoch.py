@@ -18,6 +18,8 @@ A pass carries the marker of its subject's shard.
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 
 from gate.shards import shard_tag
@@ -32,9 +34,36 @@ def epoch_key(identity: str) -> str:
     return f"epoch:{shard_tag(identity)}"
 
 
+class _Proposals:
+    """Values a ``PutNew`` of the marker offers: each one new, so a marker written again after a
+    reset never equals one passes were minted under before it.  A random prefix per process and
+    a counter make them unique at the cost of a counter step, not a read of the system's random
+    source on every paid request (the offer is sent every time, written only when absent).  A
+    forked child draws a prefix of its own, or parent and child would offer the same values."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._prefix = secrets.token_urlsafe(12)
+        self._counter = itertools.count()
+
+    def __call__(self) -> bytes:
+        return f"{self._prefix}{next(self._counter):x}".encode("ascii")
+
+
+_new_epoch = _Proposals()
+
+
 def read_epoch(identity: str) -> PutNew:
     """The op whose result is the epoch of ``identity``'s shard (creating one if it has none)."""
-    return PutNew(epoch_key(identity), secrets.token_urlsafe(12).encode("ascii"), EPOCH_TTL)
+    return read_marker(epoch_key(identity))
+
+
+def read_marker(key: str) -> PutNew:
+    """``read_epoch`` for a marker whose key (``epoch_key``) the caller already holds."""
+    return PutNew(key, _new_epoch(), EPOCH_TTL)
 
 
 def epoch_of(raw: bytes | None) -> str:

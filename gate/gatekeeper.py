@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ from gate import challenges as _challenges
 from gate import metrics
 from gate.botauth import BotAuthError, KeyDirectory, check_replay, verify
 from gate.challenges import ChallengeService, MintedPass, Terms
+from gate.client_keys import ClientKeys, meter_key
 from gate.clock import Clock, system_clock
 from gate.decision_log import REQUEST_ID_HEADER, DecisionLog, decision_record
 from gate.decisions import (
@@ -36,7 +37,7 @@ from gate.decisions import (
     Visitor,
     outcome_of,
 )
-from gate.epoch import epoch_key, epoch_of, read_epoch
+from gate.epoch import epoch_key, epoch_of, read_marker
 from gate.errors import AmbiguousPath, ConfigError, PassError
 from gate.identity import ApiKeyInfo, IPNetwork, client_address, hash_api_key, network_identity
 from gate.leases import Leases
@@ -54,8 +55,7 @@ from gate.pricing import (
 )
 from gate.puzzle import PuzzleSource
 from gate.revocation import is_revoked, read_revocation
-from gate.rules import Action, RequestFacts, Rule, RuleSource, Tier, Verdict
-from gate.shards import shard_tag
+from gate.rules import Action, RequestFacts, Rule, RuleSet, RuleSource, Tier, Verdict
 from gate.store import Get, Incr, Op, Store
 
 __all__ = [  # the decision types are re-exported: adapters import them from here
@@ -99,6 +99,8 @@ class GateSettings:
     max_header_bytes: int = 32_768
     # Uses of a pass one process charges at once and meters locally (GATE_PASS_LEASE; gate.leases).
     pass_lease: int = 1
+    # Seconds an edge may cache a paid forward-auth decision (GATE_EDGE_CACHE; 0: never).
+    edge_cache: int = 0
 
     def human_cap(self) -> int:
         """The most a person's challenge costs: ``human_max_clues`` clues at the human tier."""
@@ -151,12 +153,12 @@ _D = TypeVar("_D", bound=Allow | Deny | Throttle | Challenge)
 
 
 def _rate_key(subject: str) -> str:
-    return f"rate:{shard_tag(subject)}:{subject}"
+    return ClientKeys.of(subject).rate
 
 
 def _meter_key(claims: PassClaims) -> str:
     """A pass's use counter, in its subject's shard (gate.shards)."""
-    return f"pass:{shard_tag(claims.subject)}:{claims.pass_id}:used"
+    return meter_key(claims.subject, claims.pass_id)
 
 
 def _asked(decision: Decision | _UnissuedChallenge) -> int | None:
@@ -318,6 +320,18 @@ class Gatekeeper:
         """Replace the rules; a rule no puzzle can pay for is refused (ConfigError) up front."""
         self.check_rules(rules)
         self._rules = rules
+        # A plain RuleSet reads the path alone, so its verdict per path (every reading of it
+        # checked, as _evaluate does) is kept: a client repeats its paths.  Kept with the path
+        # semantics it was made under, and dropped with the rules.  Policies read more facts
+        # (headers, addresses, identities) and are evaluated on every request.
+        self._by_path: tuple[PathSemantics, Callable[[str], Verdict]] | None = None
+        if type(rules) is RuleSet:
+            paths = self.settings.paths
+
+            def by_path(path: str) -> Verdict:
+                return self._evaluate(Visitor(path=path, peer=None), "")
+
+            self._by_path = (paths, functools.lru_cache(maxsize=16_384)(by_path))
 
     def check_rules(self, rules: RuleSource) -> None:
         """Raise ``ConfigError`` when a priced rule costs more than one challenge can."""
@@ -345,6 +359,12 @@ class Gatekeeper:
         subject = self.identity(visitor)
         if self.overrides and self.blocked(visitor, subject) is not None:
             return Verdict(BLOCKED, BLOCKED.scope)
+        by_path = self._by_path
+        if by_path is not None and by_path[0] is self.settings.paths:
+            return by_path[1](visitor.path)
+        return self._evaluate(visitor, subject)
+
+    def _evaluate(self, visitor: Visitor, subject: str) -> Verdict:
         path, others = self.settings.paths.readings(visitor.path)
         facts = RequestFacts(
             path=path,
@@ -404,6 +424,36 @@ class Gatekeeper:
         assert not isinstance(decision, _UnissuedChallenge)  # only dry-run rules skip issuing
         return self._logged(visitor, verdict.name, decision, started)
 
+    def stamp(self) -> tuple[object, ...]:
+        """What a decision depends on besides the request and the store: the rules, keys,
+        overrides and settings, each replaced whole when it changes.  Equal stamps (identity
+        first: the same objects) mean a request identical to an earlier one is decided alike."""
+        return (self._rules, self.api_keys, self.overrides, self.bot_keys, self.settings)
+
+    def again(self, paid: Allow, rule_name: str, stamp: tuple[object, ...]) -> Allow | None:
+        """The decision for a request identical in every input to one ``decide`` allowed on a
+        pass (the same request facts, ``stamp`` from :meth:`stamp` then): its rule, identity and
+        binding are those of ``paid``, so only what changes from one request to the next is
+        checked: the state (``stamp``), the pass's expiry, an operator's block, and a use from
+        the pass's lease (gate.leases).  Counted as ``decide`` counts it.  None: decide it in
+        full (no use leased, the pass expired, anything changed, or a decision log is on)."""
+        started = time.perf_counter()
+        claims = paid.claims
+        if claims is None or self.decision_log is not None or stamp != self.stamp():
+            return None
+        now = self.clock()
+        if now >= claims.expires_at:
+            return None
+        override = self.overrides.get(claims.subject) if self.overrides else None
+        if override is not None and override.blocked:
+            return None
+        remaining = self.leases.take(claims.pass_id, now)
+        if remaining is None:
+            return None
+        metrics.LATENCY.observe(time.perf_counter() - started)
+        _count("allow", rule_name)
+        return Allow(paid.rule, remaining, claims)
+
     def free(self, visitor: Visitor, verdict: Verdict) -> Allow | None:
         """The decision for ``verdict`` when its rule is free (else None), made without the store:
         the fast path of the adapters, counted and logged like every decision.  ``verdict`` must
@@ -455,11 +505,16 @@ class Gatekeeper:
         now = self.clock()
         if claims is not None:
             leased = self.leases.take(claims.pass_id, now)
+            if leased is None and self.leases.pending(claims.pass_id):
+                # The lease being charged may serve this request too (gate.leases).
+                leased = await self.leases.take_waiting(claims.pass_id, self.clock)
+                now = self.clock()
             if leased is not None:  # charged already: no round trip (gate.leases)
                 return Allow(rule, leased, claims)
         window = self.settings.rate_window
         slot = int(now // window)
-        rate_key = _rate_key(subject)
+        keys = ClientKeys.of(subject)
+        rate_key = keys.rate
         grant = self.leases.charge(claims.pass_id, now) if claims is not None else None
         counted = 1 + (grant.unflushed if grant is not None else 0)
         ops: list[Op] = [
@@ -472,10 +527,10 @@ class Gatekeeper:
             # as the meter, all under one hash tag (gate.shards): one atomic script, even on a
             # Redis Cluster.
             ops += [
-                Incr(_meter_key(claims), grant.amount, meter_ttl),
-                bump(subject, "served", counted),
-                read_revocation(subject),
-                read_epoch(subject),
+                Incr(keys.meter(claims.pass_id), grant.amount, meter_ttl),
+                keys.served if counted == 1 else bump(subject, "served", counted),
+                keys.revocation,
+                read_marker(keys.epoch),
             ]
         try:
             results = await self.store.execute(ops)

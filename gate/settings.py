@@ -113,6 +113,15 @@ class Settings(BaseSettings):
         "a round trip for up to 1 s (1: off). Never over-spends; a revocation or reset can take 1 s "
         "to apply, and a stopped process loses at most N-1 leased uses (docs/deploy.md).",
     )
+    edge_cache: int = Field(
+        0,
+        ge=0,
+        le=60,
+        description="Seconds an edge proxy may keep `gate authz`'s yes to a paying client and answer "
+        "repeats of that request from its cache without asking (0: off; deploy/nginx honours it). "
+        "Those repeats are not metered: a pass serves its budget in decisions, and each decision "
+        "for this long (docs/deploy.md).",
+    )
     policy_file: str = Field(
         "",
         description="YAML policy (docs/policy.md); replaces built-in rules, reloaded on change and on "

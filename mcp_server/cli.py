@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gate.commands import DatabaseUrl
+from gate.commands import EXIT_USAGE, DatabaseUrl
 from serving.runner import run_server
 
 
@@ -70,6 +72,17 @@ def mcp_gateway(
             help="Start even when a --price names a tool the upstream does not list (yet).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes sharing the port (SO_REUSEPORT) and the store (http); above 1 needs "
+            "a shared store (--redis-url).",
+        ),
+    ] = 1,
+    # Set on the workers that --workers starts (serving.workers), never by a person.
+    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
+    peers: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Front an existing MCP server: re-expose its tools, resources and prompts, pricing tools."""
     import logging
@@ -99,6 +112,12 @@ def mcp_gateway(
         )
     except (ConfigError, ValueError) as exc:
         raise _fail(f"configuration error: {exc}", 2) from exc
+    if workers > 1 and transport != "http":
+        raise _fail("--workers above 1 serves streamable HTTP only (--transport http)", EXIT_USAGE)
+    if workers > 1 and config.store_url.startswith("memory"):
+        from serving.workers import SHARED_STORE_NEEDED
+
+        raise _fail(SHARED_STORE_NEEDED, EXIT_USAGE)
     log_to_stderr(logging.WARNING)
     priced = ", ".join(f"{tool}={tokens}" for tool, tokens in prices.items()) or "none"
 
@@ -107,7 +126,7 @@ def mcp_gateway(
 
         print(f"gate mcp: {line} (priced tools: {priced})", file=sys.stderr, flush=True)
 
-    try:
+    def run(peers: Path | None) -> None:
         run_server(
             serve_gateway(
                 spec,
@@ -120,10 +139,34 @@ def mcp_gateway(
                 config=config,
                 ready=ready,
                 allow_unlisted=allow_unlisted_price,
+                peers=peers,
             )
         )
+
+    try:
+        if workers > 1:
+            _with_workers(workers, run)
+        else:
+            run(peers if reuse_port else None)
     except GatewayError as exc:
         raise _fail(str(exc), 1) from None
     except KeyboardInterrupt:
         pass
 
+
+def _with_workers(workers: int, run: Callable[[Path | None], None]) -> None:
+    """``run`` in this process and in ``workers - 1`` more of the same command on the same port
+    (serving.workers), all routing sessions through one private directory (mcp_server.workers)."""
+    import shutil
+    import sys
+    import tempfile
+
+    from serving.workers import spawned_workers, worker_argv
+
+    peers = Path(tempfile.mkdtemp(prefix="gate-mcp-workers-"))  # mode 0700: ours alone
+    try:
+        argv = [*worker_argv(sys.argv[1:]), "--peers", str(peers)]
+        with spawned_workers(argv, workers - 1):
+            run(peers)
+    finally:
+        shutil.rmtree(peers, ignore_errors=True)

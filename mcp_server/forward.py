@@ -11,16 +11,18 @@ more to them, are ``tool_calls.py``'s.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
 from mcp import Client, MCPError
+from mcp.server.connection import Connection as ClientConnection
 from mcp_types.version import is_version_at_least
 
 from mcp_server.links import Links
-from mcp_server.relay import Ctx
+from mcp_server.relay import Ctx, connection_of
 from mcp_server.upstream import Connection, UpstreamError, UpstreamLink, describe
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,26 @@ def _paginated(params: types.PaginatedRequestParams | None) -> types.PaginatedRe
     return types.PaginatedRequestParams(cursor=params.cursor, _meta=clean_meta(params.meta))
 
 
+def speaks_modern(link: UpstreamLink) -> bool:
+    """Whether ``link``'s upstream session speaks 2026-07-28 (no ``logging/setLevel`` there: a
+    request asks for its log messages in its own ``_meta``)."""
+    client = link.current
+    return client is not None and is_version_at_least(client.protocol_version, "2026-07-28")
+
+
+def _input_rounds(
+    params: types.ReadResourceRequestParams | types.GetPromptRequestParams,
+) -> dict[str, Any]:
+    """The keywords of a relayed request that may ask for input (2026-07-28): the client's
+    answers and state go on as they came, its ``_meta`` cleaned, and an ``InputRequiredResult``
+    comes back to the client as it is."""
+    return {
+        "input_responses": params.input_responses,
+        "request_state": params.request_state,
+        "meta": clean_meta(params.meta),
+        "allow_input_required": True,
+    }
+
 
 class Forwarder:
     """The front server's handlers: each forwards one request to the upstream, bounded in time."""
@@ -110,6 +132,9 @@ class Forwarder:
         # leaves structuredContent out of its errors for tools that declare an output schema.
         self.input_schemas: dict[str, dict[str, Any]] = {}
         self.declares_output: dict[str, bool] = {}
+        # logging/setLevel of handshake-era clients whose upstream session speaks 2026-07-28:
+        # kept here, and asked for in the _meta of each of their calls instead.
+        self._levels: weakref.WeakKeyDictionary[ClientConnection, str] = weakref.WeakKeyDictionary()
 
     def tool_input_schema(self, name: str) -> dict[str, Any] | None:
         # None (not yet listed) skips the front's check only; the upstream still checks.
@@ -249,13 +274,7 @@ class Forwarder:
         return await self._forward(
             ctx,
             f"resources/read {params.uri!r}",
-            lambda up: up.session.read_resource(
-                str(params.uri),
-                input_responses=params.input_responses,
-                request_state=params.request_state,
-                meta=clean_meta(params.meta),
-                allow_input_required=True,
-            ),
+            lambda up: up.session.read_resource(str(params.uri), **_input_rounds(params)),
         )
 
     # The client's own upstream session subscribes, its updates come back to that client only;
@@ -307,12 +326,7 @@ class Forwarder:
             ctx,
             f"prompts/get {params.name!r}",
             lambda up: up.session.get_prompt(
-                params.name,
-                params.arguments,
-                input_responses=params.input_responses,
-                request_state=params.request_state,
-                meta=clean_meta(params.meta),
-                allow_input_required=True,
+                params.name, params.arguments, **_input_rounds(params)
             ),
         )
 
@@ -322,8 +336,19 @@ class Forwarder:
         return await self._request(ctx, request, types.CompleteResult)
 
     async def set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        link, _relay = self.links.for_request(ctx)
+        connection = connection_of(ctx)
+        if connection is not None and speaks_modern(link):
+            self._levels[connection] = params.level
+            return types.EmptyResult()
         request = types.SetLevelRequest(params=_cleaned(params))
         return await self._request(ctx, request, types.EmptyResult)
+
+    def log_level(self, ctx: Ctx) -> str:
+        """What a handshake-era client's call through a 2026-07-28 upstream session asks for:
+        the level the client set, else every level, as it would get directly until it sets one."""
+        connection = connection_of(ctx)
+        return self._levels.get(connection, "debug") if connection is not None else "debug"
 
     async def _request(self, ctx: Ctx, request: Any, result_type: type[_R]) -> _R:
         """Forward ``request`` as it is (its params already cleaned)."""

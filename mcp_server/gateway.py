@@ -21,7 +21,7 @@ from mcp import MCPError
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from mcp_server.forward import Forwarder
+from mcp_server.forward import Forwarder, speaks_modern
 from mcp_server.links import Links, callbacks
 from mcp_server.listen import ListenRelay
 from mcp_server.relay import Relay
@@ -88,7 +88,10 @@ def build_gateway(
         on_completion=forward.complete if has("completions") else None,
         on_subscriptions_listen=listen,
     )
-    if known and caps is not None and caps.logging is not None:
+    # Handshake-era clients of a stdio upstream share its one session; when that speaks
+    # 2026-07-28, where a level rides on each request, the gateway keeps theirs (forward.py).
+    shared_modern = links.first.spec.kind == "command" and speaks_modern(links.first)
+    if (known and caps is not None and caps.logging is not None) or shared_modern:
         # The handshake-era logging/setLevel, as the upstream offers it (deprecated in 2026,
         # hence registered by hand rather than through the warning constructor argument).
         server.add_request_handler(

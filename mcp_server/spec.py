@@ -40,6 +40,8 @@ class UpstreamSpec:
     kind: UpstreamKind
     timeout: float = 30.0  # seconds for connecting and for every forwarded request
     _secrets: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Named in every forwarded request's timeout message: parsed once, not per call.
+    _public: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:
@@ -49,6 +51,7 @@ class UpstreamSpec:
         if self.kind == "url" and not self.target.startswith(("http://", "https://")):
             raise ValueError(f"upstream URL must be http(s): {_public_url(self.target)!r}")
         object.__setattr__(self, "_secrets", _secrets_of(self.target, self.kind))
+        object.__setattr__(self, "_public", self._shown())
 
     def __repr__(self) -> str:  # never the target itself: it may hold credentials
         return f"UpstreamSpec({self.public!r}, {self.kind!r}, {self.timeout!r})"
@@ -56,6 +59,9 @@ class UpstreamSpec:
     @property
     def public(self) -> str:
         """The target as people may see it."""
+        return self._public
+
+    def _shown(self) -> str:
         if self.kind == "url":
             return _public_url(self.target)
         program, *args = shlex.split(self.target)

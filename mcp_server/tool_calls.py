@@ -14,7 +14,6 @@ from typing import Any, cast
 
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp_types.version import is_version_at_least
 
 from mcp_server.forward import (
     LOG_LEVEL_META_KEY,
@@ -24,6 +23,7 @@ from mcp_server.forward import (
     clean_result,
     error_result,
     progress_token,
+    speaks_modern,
 )
 from mcp_server.relay import Ctx, modern
 from mcp_server.upstream import UpstreamError, UpstreamLink
@@ -35,11 +35,6 @@ _Send = Callable[
     [Client, types.InputResponses | None, str | None],
     Awaitable[types.CallToolResult | types.InputRequiredResult],
 ]
-
-
-def _speaks_modern(link: UpstreamLink) -> bool:
-    client = link.current
-    return client is not None and is_version_at_least(client.protocol_version, "2026-07-28")
 
 
 class ToolCalls:
@@ -87,10 +82,11 @@ class ToolCalls:
                 return await call(params.name, params.arguments, **kwargs)
 
         link, relay = self.forward.links.for_request(ctx)
-        if not modern(ctx) and _speaks_modern(link):
-            # A handshake-era client gets every log message of its call, as it would directly
-            # (until it sets a level); a 2026-07-28 upstream sends them only to those who ask.
-            meta = cast(types.RequestParamsMeta, {**(meta or {}), LOG_LEVEL_META_KEY: "debug"})
+        if not modern(ctx) and speaks_modern(link):
+            # A handshake-era client gets the log messages of its call as it would directly (all
+            # until it sets a level); a 2026-07-28 upstream sends them only to those who ask.
+            level = self.forward.log_level(ctx)
+            meta = cast(types.RequestParamsMeta, {**(meta or {}), LOG_LEVEL_META_KEY: level})
         with relay.serving(ctx):
             try:
                 result = await self.forward.call(

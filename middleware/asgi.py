@@ -16,7 +16,6 @@ Every failure inside the gate answers 503 and lets nothing through (fail closed)
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import replace
 
 from starlette.responses import JSONResponse, Response
@@ -27,7 +26,7 @@ from gate.errors import (
     RequestRefused,
 )
 from gate.failures import FailureLog
-from gate.gatekeeper import Allow, Challenge, Decision, Gatekeeper, Visitor
+from gate.gatekeeper import Allow, Challenge, Decision, Gatekeeper
 from gate.paths import check_target
 from gate.refusals import refusal
 from middleware.challenge_endpoint import ChallengeEndpoint
@@ -38,17 +37,18 @@ from middleware.messages import (
     refused_response,
     unavailable_response,
 )
-from middleware.negotiate import Flavor, negotiate
+from middleware.negotiate import negotiate
 from middleware.openapi import openapi_document
+from middleware.paid_lane import PaidLane
 from middleware.redirects import safe_next
-from middleware.render import SCHEME, challenge_response, message_response
+from middleware.render import challenge_response, message_response
+from middleware.request_context import MEMO_HEADER_BYTES, RequestContext, RequestContexts
 from middleware.scope_headers import header_values
 
 log = logging.getLogger("reasoning_gate")
 
 BUDGET_HEADER = "Gate-Budget-Remaining"
-API_KEY_HEADER = "gate-key"  # clients with an API key send it here; it never reaches the app
-_API_KEY_BYTES = API_KEY_HEADER.encode()
+DECISION_KEY = "reasoning_gate.decision"  # the scope key of expose_decision
 
 
 class GateMiddleware:
@@ -61,17 +61,23 @@ class GateMiddleware:
         cookie_name: str = "rg_pass",
         max_body: int = 16_384,
         raw_target: bool = False,
+        expose_decision: bool = False,
     ) -> None:
         self.app = app
+        # The app behind is the gate's own (forward auth): it reads the Allow it was reached by
+        # from the scope, under DECISION_KEY.
+        self.expose_decision = expose_decision
         # The app behind hands the raw request target to another server (a reverse proxy): a
         # target that server could decode or resolve differently is refused before pricing.
         self.raw_target = raw_target
         self.gatekeeper = gatekeeper
         self.endpoint = endpoint.rstrip("/")
         self.challenge_prefix = f"{self.endpoint}/challenges/"
+        self._openapi = f"{self.endpoint}/openapi.json"
         self.cookie_name = cookie_name
         self.max_body = max_body
-        self._cookie_marker = f"{cookie_name}=".encode()
+        self._contexts = RequestContexts(cookie_name)
+        self._lane = PaidLane(gatekeeper)
         self._failures = FailureLog(log)  # one line per cause per minute, never one per request
         self._challenges = ChallengeEndpoint(
             gatekeeper,
@@ -86,16 +92,27 @@ class GateMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        oversized = self._oversized_headers(scope["headers"])
-        if oversized is not None:  # before any decision: nothing is counted or charged
-            flavor = negotiate(next(iter(header_values(scope, b"accept")), None))
-            await self._answer(scope, receive, send, headers_too_large_response(flavor, oversized))
-            return
+        raw_headers = scope["headers"]
+        settings = self.gatekeeper.settings
+        key, context = self._contexts.known(raw_headers)
+        if (
+            context is None
+            or context.size > settings.max_header_bytes
+            or len(raw_headers) > settings.max_headers
+        ):
+            size = sum(len(name) + len(value) for name, value in raw_headers)
+            oversized = self._oversized_headers(len(raw_headers), size)
+            if oversized is not None:  # before any decision: nothing is counted or charged
+                flavor = negotiate(next(iter(header_values(scope, b"accept")), None))
+                too_large = headers_too_large_response(flavor, oversized)
+                await self._answer(scope, receive, send, too_large)
+                return
+            context = self._contexts.read(key, size)
         path = scope["path"]
         if kind == "http" and path.startswith(self.challenge_prefix):
             await self._challenges(scope, receive, send)
             return
-        if kind == "http" and path == self.endpoint + "/openapi.json":
+        if kind == "http" and path == self._openapi:
             # The gate's JSON endpoints, described (middleware.openapi); public like discovery.
             described = JSONResponse(
                 openapi_document(self.endpoint), headers={"Cache-Control": "public, max-age=300"}
@@ -110,11 +127,23 @@ class GateMiddleware:
             public = JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
             await public(scope, receive, send)
             return
-        visitor, flavor = self._visitor(scope)
+        client = scope.get("client")
+        peer = client[0] if client else None
+        method = scope.get("method", "GET")
+        flavor = context.flavor
+        lane_key = None
+        if kind == "http" and context.size <= MEMO_HEADER_BYTES and not context.signed:
+            lane_key = (path, scope.get("raw_path"), method, peer, key)
+            repeat = self._lane.serve(lane_key)
+            if repeat is not None:
+                await self._allowed(scope, receive, send, context, repeat)
+                return
+        visitor = context.visitor(path, peer, method)
         try:
+            stamp = self.gatekeeper.stamp()
             if self.raw_target:
                 check_target(scope.get("raw_path"), path)
-            if "signature-input" in visitor.headers:
+            if context.signed:
                 bot = await self.gatekeeper.verified_bot(
                     visitor.method,
                     visitor.host,
@@ -130,6 +159,8 @@ class GateMiddleware:
             decision: Decision | None = self.gatekeeper.free(visitor, verdict)
             if decision is None:
                 decision = await self.gatekeeper.decide(visitor, verdict)
+                if lane_key is not None and isinstance(decision, Allow):
+                    self._lane.remember(lane_key, decision, verdict.name, stamp)
         except ChallengePending as pending:
             await self._answer(scope, receive, send, pending_response(flavor, pending.retry_after))
             return
@@ -144,11 +175,7 @@ class GateMiddleware:
             return
 
         if isinstance(decision, Allow):
-            scope = self._without_gate_credentials(scope)
-            if decision.remaining is None or kind != "http":
-                await self.app(scope, receive, send)
-            else:
-                await self.app(scope, receive, _with_budget(send, decision.remaining))
+            await self._allowed(scope, receive, send, context, decision)
             return
         response: Response
         if isinstance(decision, Challenge):
@@ -174,79 +201,31 @@ class GateMiddleware:
             )
         await self._answer(scope, receive, send, response)
 
+    async def _allowed(
+        self, scope: Scope, receive: Receive, send: Send, context: RequestContext, decision: Allow
+    ) -> None:
+        if context.stripped is not None:  # the app behind never sees a gate credential
+            scope = {**scope, "headers": list(context.stripped)}
+            if self.expose_decision:
+                scope[DECISION_KEY] = decision
+        elif self.expose_decision:
+            scope = {**scope, DECISION_KEY: decision}
+        if decision.remaining is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, _with_budget(send, decision.remaining))
+
     # -- requests --------------------------------------------------------------------------------
 
-    def _oversized_headers(self, raw: Sequence[tuple[bytes, bytes]]) -> str | None:
-        """The limit ``raw`` exceeds (the sentence the client is told), or None."""
+    def _oversized_headers(self, count: int, size: int) -> str | None:
+        """The limit ``count`` header fields of ``size`` bytes exceed (the sentence the client
+        is told), or None."""
         settings = self.gatekeeper.settings
-        if len(raw) > settings.max_headers:
+        if count > settings.max_headers:
             return f"Send at most {settings.max_headers} header fields."
-        if sum(len(name) + len(value) for name, value in raw) > settings.max_header_bytes:
+        if size > settings.max_header_bytes:
             return f"Header names and values must fit in {settings.max_header_bytes} bytes."
         return None
-
-    def _visitor(self, scope: Scope) -> tuple[Visitor, Flavor]:
-        """One pass over the headers: the facts rules look at, the candidate passes, and the
-        flavour an answer of the gate's own takes."""
-        headers: dict[str, str] = {}
-        authorization: bytes | None = None
-        cookies: list[str] = []
-        forwarded: list[str] = []
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1")
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-            if name == "authorization":
-                authorization = raw_value
-            elif name == "cookie":
-                cookies.append(value)
-            elif name == "x-forwarded-for":
-                forwarded.append(value)
-        tokens: list[str] = []
-        if authorization is not None and (token := _gate_credential(authorization)) is not None:
-            tokens.append(token)  # an empty one too: refused as invalid, not taken as missing
-        for header in cookies:
-            tokens.extend(_cookie_values(header, self.cookie_name))
-        client = scope.get("client")
-        flavor = negotiate(headers.get("accept"))
-        visitor = Visitor(
-            path=scope["path"],
-            peer=client[0] if client else None,
-            forwarded_for=tuple(forwarded),
-            tokens=tuple(tokens),
-            human=flavor == "html",
-            method=scope.get("method", "GET"),
-            host=headers.get("host", ""),
-            headers=headers,
-            api_key=headers.get(API_KEY_HEADER),
-        )
-        return visitor, flavor
-
-    def _without_gate_credentials(self, scope: Scope) -> Scope:
-        """The app behind must never see (or log) a gate credential: drop the gate's Authorization
-        header, its cookie and the API key header.  Returns ``scope`` itself when there is nothing
-        to drop."""
-        headers = scope["headers"]
-        marker = self._cookie_marker
-        if not any(
-            (name == b"authorization" and _gate_credential(value) is not None)
-            or (name == b"cookie" and marker in value)
-            or name == _API_KEY_BYTES
-            for name, value in headers
-        ):
-            return scope
-        kept: list[tuple[bytes, bytes]] = []
-        for name, value in headers:
-            if name == b"authorization" and _gate_credential(value) is not None:
-                continue
-            if name == _API_KEY_BYTES:
-                continue
-            if name == b"cookie" and marker in value:
-                value = _drop_cookie(value, self.cookie_name.encode())
-                if not value:
-                    continue
-            kept.append((name, value))
-        return {**scope, "headers": kept}
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         if scope["type"] == "websocket":
@@ -257,35 +236,6 @@ class GateMiddleware:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-_SCHEME_BYTES = SCHEME.lower().encode()
-
-
-def _gate_credential(authorization: bytes) -> str | None:
-    """The pass in an ``Authorization: ReasoningGate <pass>`` value ("" when the scheme comes
-    alone: servers strip the trailing space), or None for another scheme."""
-    scheme, _, rest = authorization.strip().partition(b" ")
-    if scheme.lower() != _SCHEME_BYTES:
-        return None
-    return rest.decode("latin-1").strip()
-
-
-def _cookie_values(header: str, cookie_name: str) -> list[str]:
-    # Several cookies of one name (set for different paths) may arrive; http.cookies keeps only
-    # one, so split by hand.  An empty value is kept: it is a pass that was presented, and
-    # refused as invalid.
-    values: list[str] = []
-    for part in header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == cookie_name:
-            values.append(value.strip('"'))
-    return values
-
-
-def _drop_cookie(header: bytes, name: bytes) -> bytes:
-    parts = [part.strip() for part in header.split(b";")]
-    return b"; ".join(part for part in parts if part and part.partition(b"=")[0] != name)
 
 
 def _with_budget(send: Send, remaining: int) -> Send:

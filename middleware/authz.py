@@ -35,15 +35,15 @@ import ipaddress
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gate.gatekeeper import Gatekeeper
+from gate.gatekeeper import Allow, Gatekeeper
 from gate.identity import IPNetwork
-from middleware.asgi import GateMiddleware
+from middleware.asgi import DECISION_KEY, GateMiddleware
 from middleware.discovery import DISCOVERY_PATH
 from middleware.negotiate import negotiate
 from middleware.render import message_response
@@ -62,7 +62,7 @@ _FORWARD_AUTH = frozenset(
 _GRANTED_HEADERS = [(b"content-length", b"0"), (b"cache-control", b"no-store")]
 
 
-async def _granted(scope: Scope, receive: Receive, send: Send) -> None:
+def _granting(edge_cache: int, clock: Callable[[], float]) -> ASGIApp:
     """The 'app' behind the middleware: reaching it means the request may pass.
 
     The middleware has already dropped the gate's credentials from ``scope``; what is left of the
@@ -70,15 +70,43 @@ async def _granted(scope: Scope, receive: Receive, send: Send) -> None:
     an edge that replaces the site's copies with them (deploy/nginx and deploy/caddy do), so the
     site never sees a pass.  Both are always sent, empty when nothing is left: Caddy can test a
     header's value, not its absence.
+
+    With ``edge_cache`` (GATE_EDGE_CACHE) seconds, a yes paid by a pass says so in
+    ``X-Accel-Expires``, which nginx's cache honours (deploy/nginx keys it by the pass, the
+    client's address chain, method, host and URI): nothing else is ever marked cacheable.
     """
-    cookies = [value for name, value in scope["headers"] if name == b"cookie"]
-    headers = [
-        *_GRANTED_HEADERS,
-        (b"gate-cookie", b"; ".join(cookies)),
-        (b"gate-authorization", _header(scope, b"authorization") or b""),
-    ]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
+
+    async def granted(scope: Scope, receive: Receive, send: Send) -> None:
+        cookies = [value for name, value in scope["headers"] if name == b"cookie"]
+        gate_headers = [
+            (b"gate-cookie", b"; ".join(cookies)),
+            (b"gate-authorization", _header(scope, b"authorization") or b""),
+        ]
+        seconds = _cacheable(scope.get(DECISION_KEY), edge_cache, clock())
+        if seconds:
+            headers = [
+                (b"content-length", b"0"),
+                (b"x-accel-expires", str(seconds).encode()),
+                *gate_headers,
+            ]
+        else:
+            headers = [*_GRANTED_HEADERS, *gate_headers]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    return granted
+
+
+def _cacheable(decision: Allow | None, edge_cache: int, now: float) -> int:
+    """Seconds the edge may keep ``decision`` (0: not at all): only a yes paid by a pass, never
+    past the pass's expiry, never the answer that spent its last use (its repeats would all be
+    over the budget), never a verified bot's (its signature is not in the edge's key)."""
+    if not edge_cache or decision is None or decision.dry_run is not None:
+        return 0
+    claims = decision.claims
+    if claims is None or not decision.remaining or claims.subject.startswith("bot:"):
+        return 0
+    return max(0, min(edge_cache, int(claims.expires_at - now)))
 
 
 class ForwardAuth:
@@ -101,12 +129,13 @@ class ForwardAuth:
         )
         self.answer_ttl = answer_ttl
         self._gate = GateMiddleware(
-            _granted,
+            _granting(gatekeeper.settings.edge_cache, gatekeeper.clock),
             gatekeeper,
             endpoint=endpoint,
             cookie_name=cookie_name,
             max_body=max_body,
             raw_target=True,  # the site behind the edge gets the raw target: refuse ambiguous ones
+            expose_decision=True,
         )
         self._auth = f"{self.endpoint}/auth"
         self._deferred = f"{self._auth}/deferred"

@@ -6,7 +6,6 @@ Rules are those of ``gate proxy`` (``--rule``, ``--rules-file``, or ``GATE_POLIC
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,12 +34,9 @@ async def serve_authz(
     Raises ConfigError before anything listens when no trusted proxy is configured (every
     forward-auth request would be refused) or the rules are bad.
     """
-    import uvicorn
-
     from middleware.authz import ForwardAuth
-    from serving.runner import ServeError, finish_after_signal, operator_hooks
+    from serving.runner import listen_on, operator_hooks, serve
     from serving.runtime import open_runtime
-    from serving.workers import listening_socket
 
     ruleset = parse_rules([*(load_rules(rules_path) if rules_path else []), *rules])
     if config is None:
@@ -50,49 +46,35 @@ async def serve_authz(
             "gate authz answers only its edge proxies: set GATE_TRUSTED_PROXIES to their addresses"
         )
     runtime = await open_runtime(config, ruleset)
-    sock = None
+
+    def announce() -> None:
+        if ready is not None:
+            ready(
+                f"forward auth on http://{host}:{port}/.gate/auth ({len(ruleset.rules)} rules, "
+                f"pid {os.getpid()})"
+            )
+
     try:
         # Bound once the runtime is up: an edge never meets a port that accepts and cannot answer.
+        sock = listen_on(host, port, reuse_port=reuse_port)
         try:
-            sock = listening_socket(host, port, reuse_port=reuse_port)
-        except OSError as exc:
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-        server = uvicorn.Server(
-            uvicorn.Config(
-                ForwardAuth(runtime.gatekeeper),
-                log_level=log_level,
-                lifespan="off",
-                proxy_headers=False,  # the gate believes forwarding headers from trusted proxies only
-                server_header=False,
-                date_header=False,
-                access_log=False,
-                timeout_graceful_shutdown=10,
-                backlog=2048,
-            )
-        )
-        hooks = operator_hooks(runtime, metrics_port=metrics_port)
-        await hooks.__aenter__()
-        finish_after_signal()
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-        try:
-            while not server.started:  # uvicorn has no start-up callback
-                if serving.done():
-                    await serving
-                    return
-                await asyncio.sleep(0.02)
-            if ready is not None:
-                ready(
-                    f"forward auth on http://{host}:{port}/.gate/auth ({len(ruleset.rules)} rules, "
-                    f"pid {os.getpid()})"
+            async with operator_hooks(runtime, metrics_port=metrics_port):
+                await serve(
+                    ForwardAuth(runtime.gatekeeper),
+                    host,
+                    port,
+                    ready=announce,
+                    survive_signals=True,
+                    sockets=[sock],
+                    log_level=log_level,
+                    lifespan="off",
+                    server_header=False,
+                    date_header=False,
+                    access_log=False,
+                    timeout_graceful_shutdown=10,
+                    backlog=2048,
                 )
-            await asyncio.shield(serving)
-        except asyncio.CancelledError:
-            server.should_exit = True
-            await serving
-            raise
         finally:
-            await hooks.__aexit__(None, None, None)
-    finally:
-        if sock is not None:
             sock.close()
+    finally:
         await runtime.close()

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gate.answers import readable_answer
+from gate.answers import MAX_ANSWERS, readable_answer
 from gate.challenges import MintedPass
 from gate.errors import ChallengeGone, ChallengeMismatch, RequestRefused, TooEarly, WrongAnswer
 from gate.failures import FailureLog
@@ -31,7 +31,6 @@ from middleware.scope_headers import header_values, headers_of
 
 __all__ = ["ChallengeEndpoint"]
 
-MAX_ANSWERS = 16
 COOKIE_GRACE = 86_400  # seconds the pass cookie outlives its pass
 
 

@@ -109,8 +109,7 @@ async def _serve_demo(
         try:
             runtime = await open_runtime(config, DEMO_RULES)
         except GateError as exc:
-            errors.print(f"[red]cannot start:[/red] {exc}")
-            raise typer.Exit(1) from exc
+            raise _cannot_start(exc) from exc
     if runtime.seeded:
         console.print(f"Seeded the clue bank with {runtime.seeded} built-in clues.")
     # plain print: copy-paste must not wrap
@@ -124,8 +123,7 @@ async def _serve_demo(
         async with operator_hooks(runtime, metrics_port=metrics_port):
             await serve(site, host, port, survive_signals=True, log_level="info")
     except ServeError as exc:
-        console.print(f"[red]cannot start:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise _cannot_start(exc) from exc
     finally:
         growing.cancel()
         if dashboard is not None:
@@ -205,7 +203,6 @@ def proxy(
     ] = False,
 ) -> None:
     """Put a whole website behind the gate: a streaming reverse proxy to --upstream."""
-    from gate.errors import GateError
     from middleware.proxy_cli import serve_proxy
 
     config = load_config(store_url=redis_url, database_url=database_url)
@@ -228,27 +225,33 @@ def proxy(
             )
         )
 
-    try:
-        _with_workers(config, workers, reuse_port, run)
-    except GateError as exc:
-        errors.print(f"[red]cannot start:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(1) from exc
+    _with_workers(config, workers, reuse_port, run)
 
 
 def _with_workers(
     config: GateConfig, workers: int, reuse_port: bool, run: Callable[[bool], None]
 ) -> None:
     """``run(reuse_port)`` in this process, with ``workers - 1`` more processes of the same
-    command on the same port (serving.workers); a memory store exits 2 first."""
+    command on the same port (serving.workers); a memory store exits 2 first.  A gate that
+    cannot start (GateError: settings, rules, store, port) is one ``cannot start`` line, exit 1."""
     import sys
 
+    from gate.errors import GateError
     from serving.workers import SHARED_STORE_NEEDED, spawned_workers, worker_argv
 
     if workers > 1 and config.store_url.startswith("memory"):
-        errors.print(f"[red]cannot start:[/red] {SHARED_STORE_NEEDED}", soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE)
-    with spawned_workers(worker_argv(sys.argv[1:]), workers - 1):
-        run(reuse_port or workers > 1)
+        raise _cannot_start(SHARED_STORE_NEEDED, EXIT_USAGE)
+    try:
+        with spawned_workers(worker_argv(sys.argv[1:]), workers - 1):
+            run(reuse_port or workers > 1)
+    except GateError as exc:
+        raise _cannot_start(exc) from exc
+
+
+def _cannot_start(reason: object, code: int = 1) -> typer.Exit:
+    """The one line (on stderr) for a server that does not start, and the exit to raise."""
+    errors.print(f"[red]cannot start:[/red] {reason}", soft_wrap=True)
+    return typer.Exit(code)
 
 
 def authz(
@@ -264,7 +267,6 @@ def authz(
 ) -> None:
     """Forward auth for an edge proxy (nginx auth_request, Caddy forward_auth, Traefik
     ForwardAuth, Envoy ext_authz): the gate's decision alone. Needs GATE_TRUSTED_PROXIES."""
-    from gate.errors import GateError
     from middleware.authz_cli import serve_authz
 
     config = load_config(store_url=redis_url, database_url=database_url)
@@ -283,8 +285,4 @@ def authz(
             )
         )
 
-    try:
-        _with_workers(config, workers, reuse_port, run)
-    except GateError as exc:
-        errors.print(f"[red]cannot start:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(1) from exc
+    _with_workers(config, workers, reuse_port, run)

@@ -130,9 +130,8 @@ async def serve_proxy(
     rules, settings or upstream) before anything listens, and GateError when the gate cannot start.
     Run it on uvloop, as the CLI's other servers are.
     """
-    from serving.runner import ServeError, operator_hooks, serve, with_dashboard
+    from serving.runner import listen_on, operator_hooks, serve, with_dashboard
     from serving.runtime import open_runtime
-    from serving.workers import listening_socket
 
     texts = [*(load_rules(rules_path) if rules_path else []), *rules]
     ruleset = parse_rules(texts)
@@ -161,10 +160,7 @@ async def serve_proxy(
         sockets = None
         try:
             if reuse_port:
-                try:
-                    sockets = [listening_socket(host, port, reuse_port=True)]
-                except OSError as exc:
-                    raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+                sockets = [listen_on(host, port, reuse_port=True)]
             async with operator_hooks(runtime, metrics_port=metrics_port):
                 await serve(
                     site,

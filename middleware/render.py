@@ -16,7 +16,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import Response
 
 from gate.challenges import IssuedChallenge
-from gate.puzzle import puzzle_to_dict
 from middleware.negotiate import Flavor
 
 SCHEME = "ReasoningGate"
@@ -155,12 +154,7 @@ def challenge_response(
             "challenge": {
                 "id": issued.challenge_id,
                 "url": action,
-                "price": issued.price,
-                "attempts": issued.attempts,
-                "expires_at": issued.expires_at,
-                "not_before": math.ceil(issued.not_before),
-                "floor": round(issued.floor, 1),
-                "puzzle": puzzle_to_dict(issued.puzzle),
+                **issued.public(),
                 "submit": {
                     "method": "POST",
                     "url": action,

@@ -15,12 +15,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from importlib.metadata import entry_points
 from typing import Any
 
 from gate.errors import ConfigError, GateError
 from serving.runtime import Runtime
+from serving.workers import listening_socket
 
 log = logging.getLogger("reasoning_gate")
 # The admin dashboard reaches ``--admin`` of the demo and the proxy through this entry point, so
@@ -70,6 +72,16 @@ def uvicorn_config(app: Any, host: str, port: int, **options: Any) -> Any:
 
 class ServeError(GateError):
     """The server could not start listening (the port is taken, the address is not ours)."""
+
+
+def listen_on(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, listening socket for ``serve(sockets=[...])``, for a server that binds before it
+    serves; ``reuse_port`` shares the port with sibling workers (serving.workers).  Raises
+    ``ServeError`` naming the address when it is taken or not ours."""
+    try:
+        return listening_socket(host, port, reuse_port=reuse_port)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 async def serve(

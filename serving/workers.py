@@ -1,10 +1,11 @@
-"""Several processes on one port: ``--workers N`` of ``gate proxy`` and ``gate authz``.
+"""Several processes on one port: ``--workers N`` of ``gate proxy``, ``gate authz`` and ``gate mcp``.
 
 The command's own process is the first worker; it starts ``N - 1`` more by running the same
 command line again (without ``--workers`` and ``--metrics-port``: one metrics listener, in the
 first process) plus ``--reuse-port``.  Every worker opens its own runtime on the shared store and
 binds the port with ``SO_REUSEPORT``, so the kernel spreads new connections over them; the first
-process stops the others (SIGTERM, then SIGKILL after 15 s) when it stops.  Processes rather than
+process stops the others (SIGTERM, then SIGKILL after 15 s) when it stops, and on Linux the kernel
+sends them SIGTERM when it dies any other way.  Processes rather than
 threads: the gate's request path is Python, and one process runs one core of it.
 
 State they share lives in the store, so a memory store (one per process) is refused before
@@ -67,7 +68,11 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
 def spawned_workers(argv: Sequence[str], count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start ``count`` ``gate`` processes with ``argv``; stop them (SIGTERM) on exit."""
     children = [
-        subprocess.Popen([sys.executable, "-m", "gate.cli", *argv], env=os.environ.copy())
+        subprocess.Popen(
+            [sys.executable, "-m", "gate.cli", *argv],
+            env=os.environ.copy(),
+            preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
+        )
         for _ in range(count)
     ]
     try:
@@ -81,3 +86,12 @@ def spawned_workers(argv: Sequence[str], count: int) -> Iterator[list[subprocess
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _stop_with_parent() -> None:
+    """In the new worker, before it runs: SIGTERM when the first process dies, however it dies
+    (``kill -9`` included, which runs none of its clean-up), so no worker outlives it."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -66,6 +66,7 @@ def nginx_config(workdir: Path, *, port: int, gate: str, site: str, workers: int
         text.replace("server 127.0.0.1:8081;", f"server {gate};")
         .replace("server 127.0.0.1:3000;", f"server {site};")
         .replace("listen 8080;", f"listen 127.0.0.1:{port};")
+        .replace("/var/cache/nginx/reasoning-gate", str(workdir / "gate-cache"))
     )
     assert replaced.count(gate) == 1 and replaced.count(site) == 1, "deploy/nginx addresses moved"
     (workdir / "reasoning-gate.conf").write_text(replaced)
@@ -75,9 +76,12 @@ def nginx_config(workdir: Path, *, port: int, gate: str, site: str, workers: int
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     main = workdir / "nginx.conf"
+    # As root, nginx's workers run as nobody, who cannot enter the test's private directories
+    # where the decision cache lives.
+    user = "user root;\n" if os.geteuid() == 0 else ""
     main.write_text(
         f"""daemon off;
-worker_processes {workers};
+{user}worker_processes {workers};
 pid {workdir / "nginx.pid"};
 error_log {workdir / "error.log"} warn;
 events {{ worker_connections 4096; }}

@@ -5,9 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
+import selectors
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,6 +78,57 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def gate_workers(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    announced: str = r"pid (\d+)",
+    on_stderr: bool = False,
+) -> Iterator[tuple[subprocess.Popen[str], set[str]]]:
+    """``gate ARGS`` started with ``--workers 2`` (ARGS say it), until both workers announced their
+    pid (``announced`` on stdout, or stderr); yields the first process and both pids, and on exit
+    stops the first process with SIGTERM (if it still runs).  ``stopped_together`` checks how."""
+    stream = {"stderr": subprocess.PIPE} if on_stderr else {"stdout": subprocess.PIPE}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gate.cli", *args], env=dict(env), text=True, **stream
+    )
+    output = process.stderr if on_stderr else process.stdout
+    assert output is not None
+    try:
+        pids: set[str] = set()
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(output, selectors.EVENT_READ)
+            deadline = time.monotonic() + 120
+            while len(pids) < 2:  # every worker says when it serves
+                assert waiting.select(deadline - time.monotonic()), "a worker did not start"
+                line = output.readline()
+                assert line, f"gate {args[0]} exited before both workers were ready"
+                pids.update(re.findall(announced, line))
+        assert len(pids) == 2 and str(process.pid) in pids, pids
+        yield process, pids
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        output.close()
+
+
+def process_gone(pid: str) -> bool:
+    """Whether process ``pid`` has ended (a zombie not yet reaped by its new parent counts)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+def stopped_together(process: subprocess.Popen[str], pids: set[str]) -> None:
+    """The way ``--workers`` promises to stop: exit status 0, the other worker gone with it."""
+    assert process.returncode == 0
+    assert all(process_gone(pid) for pid in pids)
 
 
 @contextlib.asynccontextmanager

@@ -1,9 +1,8 @@
 """``ForwardAuth`` at the ASGI seam (Starlette's TestClient, memory store); tests/test_edge.py runs
-it behind the real nginx and caddy."""
+it behind the real nginx and caddy, tests/test_workers.py as ``gate authz --workers 2``."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,11 +26,13 @@ STRANGER = ("203.0.113.5", 40000)
 JSON = {"Accept": "application/json"}
 
 
-def build(peer: tuple[str, int] = EDGE) -> tuple[TestClient, FixedWordSource]:
+def build(
+    peer: tuple[str, int] = EDGE, *, edge_cache: int = 0, free_per_window: int = 0
+) -> tuple[TestClient, FixedWordSource]:
     source = FixedWordSource()
     rules = RuleSet(
         [
-            Rule("/paid/", price=600, budget=2),
+            Rule("/paid/", price=600, budget=2, free_per_window=free_per_window),
             Rule("/closed/", action=Action.DENY),
         ]
     )
@@ -40,7 +41,7 @@ def build(peer: tuple[str, int] = EDGE) -> tuple[TestClient, FixedWordSource]:
         source,
         PassCodec(KeyRing.generate()),
         rules,
-        GateSettings(trusted_proxies=parse_networks(["10.0.0.10/32"])),
+        GateSettings(trusted_proxies=parse_networks(["10.0.0.10/32"]), edge_cache=edge_cache),
     )
     return TestClient(ForwardAuth(gatekeeper), client=peer), source
 
@@ -183,61 +184,22 @@ async def test_gate_authz_refuses_to_start_without_trusted_proxies(tmp_path: Any
         await serve_authz(config=config)
 
 
-def test_gate_authz_workers_share_one_port_and_stop_together(
-    seeded_state: Any, redis_url: str
-) -> None:
-    import os
-    import re
-    import signal
-    import subprocess
-    import sys
-    import time
-    import uuid
-
-    import httpx2
-
-    from tests.support import free_port
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "GATE_STATE_DIR": str(seeded_state),
-        "GATE_TRUSTED_PROXIES": "127.0.0.1/32",
-        "GATE_STORE_URL": "",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "gate.cli",
-        "authz",
-        "--port",
-        str(port),
-        "--redis-url",
-        redis_url,
-    ]
-    command += ["--rule", f"/paid-{uuid.uuid4().hex}/=price:600", "--workers", "2"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        pids: set[str] = set()
-        deadline = time.monotonic() + 120
-        assert process.stdout is not None
-        while len(pids) < 2 and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            assert line, "gate authz exited before both workers were ready"
-            pids.update(re.findall(r"pid (\d+)", line))
-        assert len(pids) == 2 and str(process.pid) in pids
-        headers = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/free", "X-Forwarded-Host": "a"}
-        for _ in range(8):  # new connections each: the kernel spreads them over both
-            with httpx2.Client() as http:
-                assert (
-                    http.get(f"http://127.0.0.1:{port}/.gate/auth", headers=headers).status_code
-                    == 200
-                )
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        assert process.stdout is not None
-        process.stdout.close()
-    for pid in pids:  # the other worker is gone too (or a zombie awaiting its reaper)
-        status = Path(f"/proc/{pid}/status")
-        assert not status.exists() or "zombie" in status.read_text().lower()
+def test_only_a_yes_paid_by_a_pass_is_marked_cacheable_for_the_edge() -> None:
+    http, source = build(edge_cache=5, free_per_window=1)
+    free = http.get("/.gate/auth", headers=original("/elsewhere"))  # no rule: free
+    allowance = http.get("/.gate/auth", headers=original("/paid/x"))  # the free allowance
+    assert free.status_code == allowance.status_code == 200
+    assert "x-accel-expires" not in free.headers and "x-accel-expires" not in allowance.headers
+    unpaid = http.get("/.gate/auth", headers=original("/paid/x"))
+    solved = http.post(
+        unpaid.json()["challenge"]["url"],
+        json={"answers": list(answers_for(source, 1))},
+        headers={"X-Forwarded-For": "198.51.100.7"},
+    )
+    auth = f"ReasoningGate {solved.json()['pass']}"
+    first = http.get("/.gate/auth", headers=original("/paid/x", Authorization=auth))
+    assert first.headers["x-accel-expires"] == "5" and "cache-control" not in first.headers
+    # The yes that spends the last use is not: its repeats would all be past the budget.
+    last = http.get("/.gate/auth", headers=original("/paid/x", Authorization=auth))
+    assert last.status_code == 200 and last.headers[BUDGET_HEADER] == "0"
+    assert "x-accel-expires" not in last.headers and last.headers["cache-control"] == "no-store"

@@ -280,3 +280,84 @@ async def test_header_limits_hold_through_the_edge_and_charge_nothing(
     assert paid.status_code == 200
     assert paid.headers[BUDGET_HEADER] == "2"  # of 3: the refused request cost nothing
     assert len(recorder.seen) == reached + 1
+
+
+EDGE_CACHE = 3  # seconds (GATE_EDGE_CACHE)
+
+
+async def test_nginx_caches_a_paid_yes_for_the_stated_time_and_challenges_after(
+    tmp_path: Path, seeded_state: Path, redis_url: str, site: tuple[Site, str]
+) -> None:
+    """docs/deploy.md's bound: a pass serves its budget in gate decisions; each decision paid
+    by it is repeated from nginx's cache, unmetered, for at most GATE_EDGE_CACHE (+1) seconds, and only
+    for the same request from the same client; a request not yet cached meets the budget at once;
+    after the time, the spent pass is challenged again."""
+    env = {"GATE_TRUSTED_PROXIES": "127.0.0.1/32", "GATE_EDGE_CACHE": str(EDGE_CACHE)}
+    config = GateConfig.from_env(env, state_dir=seeded_state)
+    asked: list[str] = []
+    async with redis_store(redis_url) as store:
+        runtime = await open_runtime(config, RULES, store=store, seed=False)
+        authz = ForwardAuth(runtime.gatekeeper)
+
+        async def counting(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"].startswith("/.gate/auth"):
+                asked.append(dict(scope["headers"]).get(b"x-forwarded-uri", b"").decode())
+            await authz(scope, receive, send)
+
+        try:
+            async with on_loopback(counting) as gate:
+                with edge_proxy(
+                    "nginx",
+                    tmp_path / "nginx",
+                    gate=gate.removeprefix("http://"),
+                    site=site[1].removeprefix("http://"),
+                ) as base:
+                    await _spend_through_the_cache(base, runtime, asked, site[0])
+        except EdgeMissing as exc:
+            pytest.fail(str(exc))
+        finally:
+            await runtime.close()
+
+
+async def _spend_through_the_cache(
+    base: str, runtime: Runtime, asked: list[str], recorder: Site
+) -> None:
+    loop = asyncio.get_running_loop()
+    async with client(base) as http, client(base, "127.0.2.2") as thief:
+        authorization = await solve(http, runtime, await http.get("/api/a", headers=JSON))
+        paid = {"Authorization": authorization, **JSON}
+        asked.clear()
+        first = await http.get("/api/a", headers=paid)
+        reached = len(recorder.seen)
+        cached_at = loop.time()
+        assert first.status_code == 200 and first.headers[BUDGET_HEADER] == "2"
+        repeats = [await http.get("/api/a", headers=paid) for _ in range(20)]
+        assert [r.status_code for r in repeats] == [200] * 20
+        # A cached yes brings its headers along: the budget it was given (not counted down: the
+        # gate never saw these), and the site still gets the request without the pass.
+        assert repeats[-1].headers[BUDGET_HEADER] == "2"
+        assert "authorization" not in recorder.seen[-1]["headers"]
+        assert len(recorder.seen) == reached + 20
+        assert asked == ["/api/a"]  # one decision, one use of the budget: the rest came from nginx
+        # Another client with the same pass meets the gate (its address is in the key): refused.
+        stolen = await thief.get("/api/a", headers=paid)
+        assert stolen.status_code == 401 and stolen.json()["reason"] == "not_applicable"
+        for path, left in (("/api/b", "1"), ("/api/c", "0")):
+            spent = await http.get(path, headers=paid)
+            assert spent.status_code == 200 and spent.headers[BUDGET_HEADER] == left
+        # Budget spent: a request the edge has not cached is challenged at once, and so is a
+        # repeat of the one that spent the last use (never cached).
+        for path in ("/api/d", "/api/c"):
+            refused = await http.get(path, headers=paid)
+            assert refused.status_code == 401 and refused.json()["reason"] == "exhausted"
+        # The over-spend the bound allows: repeats of a cached yes, within its time.
+        again = await http.get("/api/a", headers=paid)
+        assert loop.time() - cached_at < EDGE_CACHE, "the machine was too slow for this test"
+        assert again.status_code == 200
+        assert asked.count("/api/a") == 2  # the thief's, not these
+        # nginx keeps time in whole seconds: an entry lives t s, plus at most the second it
+        # was stored in (docs/deploy.md states t + 1).
+        await asyncio.sleep(cached_at + EDGE_CACHE + 1.2 - loop.time())
+        after = await http.get("/api/a", headers=paid)
+        assert after.status_code == 401 and after.json()["reason"] == "exhausted"
+        assert asked.count("/api/a") == 3

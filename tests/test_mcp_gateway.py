@@ -366,7 +366,8 @@ async def test_http_front_keeps_dns_rebinding_protection(upstream_url: str) -> N
 
 
 def test_the_gateway_strips_the_key_the_gate_reads() -> None:
-    from mcp_server import forward as gateway, toolgate
+    from mcp_server import forward as gateway
+    from mcp_server import toolgate
 
     assert gateway.PASS_META_KEY == toolgate.PASS_META_KEY
     assert gateway.clean_meta({PASS_META_KEY: "p", "io.modelcontextprotocol/x": 1, "k": 2}) == {
@@ -420,6 +421,18 @@ def solver(seeded_state: Path) -> BankSolver:
 PRICES = {"echo": 1_500}
 
 
+async def pay(client: Client, solver: BankSolver, tool: str = "echo") -> str:
+    """A pass for ``tool``, the way an agent gets one: gate_challenge, then gate_solve."""
+    issued = await client.call_tool("gate_challenge", {"tool": tool})
+    challenge = issued.structured_content or {}
+    answers = solver.solve(puzzle_from_dict(challenge["puzzle"]))
+    solved = await client.call_tool(
+        "gate_solve", {"challenge_id": challenge["challenge_id"], "answers": answers}
+    )
+    token: str = (solved.structured_content or {})["pass"]
+    return token
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_unpaid_priced_tool_is_refused_and_free_tools_pass(
     mode: str, seeded_state: Path
@@ -451,13 +464,7 @@ async def test_a_pass_from_gate_solve_pays_through_the_gateway(
             http_gateway(spec, rules=tool_rules(PRICES), config=gate_config(seeded_state)) as url,
             Client(url, mode=mode, cache=None) as client,
         ):
-            issued = await client.call_tool("gate_challenge", {"tool": "echo"})
-            challenge = issued.structured_content or {}
-            answers = solver.solve(puzzle_from_dict(challenge["puzzle"]))
-            solved = await client.call_tool(
-                "gate_solve", {"challenge_id": challenge["challenge_id"], "answers": answers}
-            )
-            token = (solved.structured_content or {})["pass"]
+            token = await pay(client, solver)
             paid = await client.call_tool("echo", {"text": "paid"}, meta={PASS_META_KEY: token})
             # A free tool called with the pass: the upstream never sees the credential.
             relayed = await client.call_tool("meta", {}, meta={PASS_META_KEY: token})

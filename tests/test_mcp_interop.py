@@ -782,3 +782,32 @@ async def test_resource_updates_reach_the_sessions_that_subscribed(everything: E
             with anyio.fail_after(15):
                 await updated.wait()
     assert seen[0] == uri
+
+
+@pytest.mark.parametrize("generation", ["1", "2"])
+async def test_typescript_clients_set_their_log_level_through_a_shared_2026_session(
+    generation: str, node: str
+) -> None:
+    """A stdio upstream's one session speaks 2026-07-28 (no ``logging/setLevel``): the gateway
+    keeps each TypeScript client's level and its calls ask the upstream for that level."""
+    spec = UpstreamSpec(UPSTREAM_COMMAND, "command", 15)
+    with anyio.fail_after(LIMIT):
+        async with http_gateway(spec) as url:
+            quiet, hidden, loud, heard, seen = await ts_client(
+                generation,
+                url,
+                {"op": "options", "logs": True},
+                {"op": "setLevel", "level": "warning"},
+                {"op": "callTool", "name": "shout", "arguments": {"text": "an info line"}},
+                {"op": "setLevel", "level": "info"},
+                {"op": "callTool", "name": "shout", "arguments": {"text": "heard"}},
+                {"op": "seen"},
+            )
+    assert quiet == loud == {"ok": {}}
+    assert hidden["ok"]["isError"] is False and heard["ok"]["isError"] is False
+    assert seen["ok"] == [
+        {
+            "method": "notifications/message",
+            "params": {"level": "info", "logger": "shout", "data": "heard"},
+        }
+    ]

@@ -100,6 +100,35 @@ async def test_log_messages_reach_the_client_whose_call_logged(upstream_url: str
     assert logs == {"a": [("info", "shout", "from a")], "b": [("info", "shout", "from b")]}
 
 
+# The client's setLevel is deprecated as of 2026-07-28, and that is what the test sends.
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_a_handshake_era_clients_log_level_holds_on_a_shared_2026_upstream_session(
+    upstream_url: str,
+) -> None:
+    """A stdio upstream's one session speaks 2026-07-28, which has no logging/setLevel: the
+    gateway keeps each client's level and asks for it on that client's calls only."""
+    logs: dict[str, list[Any]] = {"quiet": [], "chatty": []}
+
+    def collect(name: str) -> Any:
+        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+            logs[name].append((params.level, params.data))
+
+        return on_log
+
+    with anyio.fail_after(LIMIT):
+        async with (
+            front("command", upstream_url) as url,
+            Client(url, mode="legacy", cache=None, logging_callback=collect("quiet")) as quiet,
+            Client(url, mode="legacy", cache=None, logging_callback=collect("chatty")) as chatty,
+        ):
+            await quiet.session.set_logging_level("warning")
+            await quiet.call_tool("shout", {"text": "an info line"})
+            await chatty.call_tool("shout", {"text": "heard"})
+            await quiet.session.set_logging_level("info")
+            await quiet.call_tool("shout", {"text": "heard now"})
+    assert logs == {"quiet": [("info", "heard now")], "chatty": [("info", "heard")]}
+
+
 async def test_the_stdio_front_relays_log_messages_and_list_changes(
     upstream_url: str, tmp_path: Path
 ) -> None:

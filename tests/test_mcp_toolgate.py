@@ -244,15 +244,15 @@ async def test_the_gates_own_seal_refuses_foreign_and_replayed_state(runtime: Ru
     from gate.errors import StateInvalid
     from gate.keys import KeyRing
     from gate.sealing import Sealer
-    from mcp_server.toolgate import _Caller
+    from mcp_server.toolgate.caller import Caller
+    from mcp_server.toolgate.request_state import RequestStates
 
-    gate = ToolGate(tool_rules({"search": 1_500}), gatekeeper=runtime.gatekeeper)
-    await gate.gatekeeper()
-    caller = _Caller(identity="mcp:stdio", peer=None, forwarded_for=())
+    states = RequestStates(runtime.gatekeeper)
+    caller = Caller(identity="mcp:stdio", peer=None, forwarded_for=())
     params = {"name": "search", "arguments": {"query": "owls"}}
-    sealed = await gate._seal(params, caller, {"challenge": "c" * 22})
+    sealed = await states.seal(params, caller, {"challenge": "c" * 22})
     foreign = Sealer(KeyRing.generate(), "mcp-request-state").seal({"challenge": "c" * 22}, 60)
-    other_client = _Caller(identity="mcp:other", peer=None, forwarded_for=())
+    other_client = Caller(identity="mcp:other", peer=None, forwarded_for=())
     for state, who, call in (
         (foreign, caller, params),
         ("garbage", caller, params),
@@ -261,10 +261,10 @@ async def test_the_gates_own_seal_refuses_foreign_and_replayed_state(runtime: Ru
         (sealed, caller, {"name": "other", "arguments": {"query": "owls"}}),
     ):
         with pytest.raises(StateInvalid):
-            await gate._open_state(state, call["name"], call, who)
-    assert (await gate._open_state(sealed, "search", params, caller))["challenge"] == "c" * 22
+            await states.open(state, call["name"], call, who)
+    assert (await states.open(sealed, "search", params, caller))["challenge"] == "c" * 22
     with pytest.raises(StateInvalid, match="already used"):
-        await gate._open_state(sealed, "search", params, caller)
+        await states.open(sealed, "search", params, caller)
 
 
 async def test_a_tool_can_be_priced_with_a_decorator(runtime: Runtime) -> None:

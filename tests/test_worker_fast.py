@@ -75,6 +75,33 @@ async def test_fast_engine_tokens_equal_generate_with_chunks_and_queueing(tiny_m
     assert got == [_reference(tiny_model, p, 12) for p in PROMPTS]
 
 
+def test_packed_attention_equals_chunked_prefill_attention(tiny_model: Any) -> None:
+    """The GPU's formulation (every token one query over its slot, its own keys written first)
+    gives the logits of the reference path's causal prefill, chunks and decodes mixed."""
+    import torch
+
+    from puzzles.worker.runner import Runner, StepInput
+
+    def logits(packed: bool) -> list[torch.Tensor]:
+        runner = Runner(tiny_model.model, slots=3, context=128, attention="torch", packed=packed)
+        prompts = [PROMPTS[4], PROMPTS[2], PROMPTS[3]]  # 61, 40 and 23 tokens
+        steps = [
+            [(0, 0, prompts[0][:30], False), (1, 0, prompts[1], True)],
+            [(1, 40, [5], True), (0, 30, prompts[0][30:], True), (2, 0, prompts[2][:7], False)],
+            [(0, 61, [9], True), (1, 41, [6], True), (2, 7, prompts[2][7:], True)],
+        ]
+        out = []
+        for segments in steps:
+            step = StepInput()
+            for slot, start, tokens, wanted in segments:
+                step.add(slot, start, tokens, wanted)
+            out.append(runner.step(step))
+        return out
+
+    for got, want in zip(logits(packed=True), logits(packed=False), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)  # float32 sums reordered
+
+
 async def test_preempted_requests_are_recomputed_to_the_same_tokens(tiny_model: Any) -> None:
     from puzzles.worker.fast import FastBackend
     from puzzles.worker.options import EngineOptions

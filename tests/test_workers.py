@@ -1,15 +1,13 @@
-"""``--workers N`` of ``gate proxy`` (and the refusal both commands share; ``gate authz``'s
-workers are driven in tests/test_authz.py): real processes on one port, spread by the kernel."""
+"""``--workers N`` of ``gate proxy`` and ``gate authz`` (and the refusal all three commands share;
+``gate mcp``'s workers are driven in tests/test_mcp_workers.py): real processes on one port and
+a Redis of their own, spread by the kernel, started and stopped by ``tests.support.gate_workers``."""
 
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, gate_workers, stopped_together
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -44,7 +42,14 @@ def upstream() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("command", [["proxy", "--upstream", "http://127.0.0.1:9"], ["authz"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["proxy", "--upstream", "http://127.0.0.1:9"],
+        ["authz"],
+        ["mcp", "--upstream-url", "http://127.0.0.1:9/mcp", "--price", "echo=1500"],
+    ],
+)
 def test_workers_above_one_on_the_memory_store_are_refused_in_one_line(
     command: list[str], tmp_path: Path
 ) -> None:
@@ -65,33 +70,30 @@ def test_workers_above_one_on_the_memory_store_are_refused_in_one_line(
 
 
 def test_gate_proxy_workers_share_one_port_and_stop_together(
-    seeded_state: Path, redis_url: str, upstream: str
+    seeded_state: Path, own_redis_url: str, upstream: str
 ) -> None:
     port = free_port()
     env = {**os.environ, "GATE_STATE_DIR": str(seeded_state), "GATE_STORE_URL": ""}
-    command = [sys.executable, "-m", "gate.cli", "proxy", "--upstream", upstream]
-    command += ["--port", str(port), "--redis-url", redis_url, "--workers", "2"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        pids: set[str] = set()
-        deadline = time.monotonic() + 120
-        assert process.stdout is not None
-        while len(pids) < 2 and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            assert line, "gate proxy exited before both workers were ready"
-            pids.update(re.findall(r"pid (\d+)", line))
-        assert len(pids) == 2 and str(process.pid) in pids
+    args = ["proxy", "--upstream", upstream, "--port", str(port)]
+    with gate_workers([*args, "--redis-url", own_redis_url, "--workers", "2"], env) as group:
         for _ in range(8):  # new connections each: the kernel spreads them over both
             with httpx2.Client() as http:
                 response = http.get(f"http://127.0.0.1:{port}/page")
                 assert (response.status_code, response.text) == (200, "upstream")
-        children = [pid for pid in pids if pid != str(process.pid)]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        assert process.stdout is not None
-        process.stdout.close()
-    assert process.returncode == 0
-    for pid in children:  # the first process stopped the other on its way out
-        with pytest.raises(ProcessLookupError):
-            os.kill(int(pid), 0)
+    stopped_together(*group)
+
+
+def test_gate_authz_workers_share_one_port_and_stop_together(
+    seeded_state: Path, own_redis_url: str
+) -> None:
+    port = free_port()
+    env = {**os.environ, "GATE_STATE_DIR": str(seeded_state), "GATE_STORE_URL": ""}
+    env["GATE_TRUSTED_PROXIES"] = "127.0.0.1/32"
+    args = ["authz", "--port", str(port), "--rule", "/paid/=price:600"]
+    with gate_workers([*args, "--redis-url", own_redis_url, "--workers", "2"], env) as group:
+        headers = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/free", "X-Forwarded-Host": "a"}
+        for _ in range(8):  # new connections each: the kernel spreads them over both
+            with httpx2.Client() as http:
+                response = http.get(f"http://127.0.0.1:{port}/.gate/auth", headers=headers)
+                assert response.status_code == 200
+    stopped_together(*group)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -32,7 +32,7 @@ from redis.exceptions import AskError, RedisError
 from gate.errors import ConfigError, StoreError
 from gate.store.base import Store
 from gate.store.ops import Op
-from gate.store.redis import RedisStore
+from gate.store.redis import DEFAULT_TIMEOUT, PoolOptions, RedisStore
 
 __all__ = ["CLUSTER_SCHEMES", "RedisClusterStore"]
 
@@ -46,8 +46,9 @@ fails every batch sent to it, and each must not cost a round of CLUSTER SLOTS.""
 
 class RedisClusterStore(Store):
     """A ``Store`` over a Redis Cluster reached from ``url`` (``redis+cluster://host:port``, any
-    node; ``rediss+cluster://`` for TLS).  ``prefix``, ``timeout``, ``max_connections`` (per node)
-    and ``retries`` mean what they mean for ``RedisStore.from_url``.  The prefix must hold no hash
+    node; ``rediss+cluster://`` for TLS).  ``prefix`` and the ``options`` (``timeout``,
+    ``max_connections`` per node, ``retries``) mean what they mean for ``RedisStore.from_url``,
+    which each node's store is made by.  The prefix must hold no hash
     tag (``{``/``}``): one would put every key in one slot."""
 
     def __init__(
@@ -55,9 +56,7 @@ class RedisClusterStore(Store):
         url: str,
         *,
         prefix: str = "rg:",
-        max_connections: int = 100,
-        timeout: float = 2.0,
-        retries: int = 1,
+        **options: Unpack[PoolOptions],
     ) -> None:
         parts = urlsplit(url)
         scheme = CLUSTER_SCHEMES.get(parts.scheme.lower())
@@ -72,13 +71,9 @@ class RedisClusterStore(Store):
         self._node_url = urlunsplit((scheme, parts.netloc, "", parts.query, ""))
         self._prefix = prefix
         self._prefix_bytes = prefix.encode()
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
         self._timeout = timeout
-        self._options: dict[str, Any] = {
-            "prefix": prefix,
-            "max_connections": max_connections,
-            "timeout": timeout,
-            "retries": retries,
-        }
+        self._options = options
         try:
             self._cluster = RedisCluster.from_url(
                 self._node_url, socket_connect_timeout=timeout, socket_timeout=timeout
@@ -145,6 +140,7 @@ class RedisClusterStore(Store):
             netloc = f"{userinfo}@{host}:{node.port}" if userinfo else f"{host}:{node.port}"
             self._nodes[node.name] = RedisStore.from_url(
                 urlunsplit((url.scheme, netloc, "", url.query, "")),
+                prefix=self._prefix,
                 cluster_node=True,
                 **self._options,
             )

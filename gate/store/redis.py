@@ -23,7 +23,7 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypedDict
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -36,7 +36,20 @@ from gate.errors import ConfigError, StoreError
 from gate.store.base import Store
 from gate.store.ops import Delete, Get, HGetAll, HIncr, Incr, Op, Put, PutNew, Take
 
-__all__ = ["RedisStore"]
+__all__ = ["DEFAULT_TIMEOUT", "PoolOptions", "RedisStore"]
+
+DEFAULT_TIMEOUT = 2.0
+"""Seconds one batch may take, pool wait and connecting included (``RedisStore.from_url``)."""
+
+
+class PoolOptions(TypedDict, total=False):
+    """The connection options of ``RedisStore.from_url`` (its defaults apply to those left out);
+    a cluster store hands them to each node's store."""
+
+    max_connections: int
+    timeout: float
+    retries: int
+
 
 _SCRIPT = files("gate.store").joinpath("lua/batches.lua").read_text(encoding="utf-8")
 
@@ -104,7 +117,7 @@ class RedisStore(Store):
         *,
         prefix: str = "rg:",
         max_connections: int = 100,
-        timeout: float = 2.0,
+        timeout: float = DEFAULT_TIMEOUT,
         retries: int = 1,
         cluster_node: bool = False,
         **kwargs: Any,

@@ -279,9 +279,9 @@ class Batcher:
     def _admit_now(self, partial: bool, decoding: bool) -> bool:
         """Whether backlogged requests may take free slots in this step.
 
-        A step with prefill runs eagerly (tens of milliseconds of kernel launches on a GPU), a
-        decode-only step replays a CUDA graph in a few: refilling each slot the moment it frees
-        turns every other step into a slow one.  So a step that would otherwise only decode takes
+        A step with prefill costs more than a decode-only one (on a GPU it ran eagerly, tens of
+        milliseconds of launches, when this was measured; now its prefill arithmetic):
+        refilling each slot the moment it frees turns every other step into a slower one.  So a step that would otherwise only decode takes
         backlogged prefill only once ``admit_batch`` slots are free or one has waited
         ``max_defer`` plans; a step that carries prefill anyway (a running chunk, an owed first
         token) admits at once, and nothing waits while nothing decodes.

@@ -76,7 +76,7 @@ def command(run: Run) -> Callable[..., None]:
             int | None,
             typer.Option(
                 help="Most tokens in one forward pass: the fast engine's per-step budget, prompts are"
-                " prefilled in chunks within it (default 2048 on a GPU, 256 on a CPU)."
+                " prefilled in chunks within it (default 1024 on a GPU, 256 on a CPU)."
             ),
         ] = None,
         max_batch: Annotated[

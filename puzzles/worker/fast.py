@@ -35,7 +35,9 @@ from puzzles.worker.tenants import DEFAULT_TENANT, TenantLedger
 log = logging.getLogger("puzzles.worker")
 
 CPU_DEFAULTS = {"slots": 16, "token_budget": 256}
-GPU_DEFAULTS = {"slots": 256, "token_budget": 2048}
+# 1,024 tokens a step: on an H200 (1.1B Llama) 24k output tok/s against 25.5k at 2,048, and a
+# light tenant's p99 first token under a flood 19 ms against 25 (docs/benchmarks.md, issue 20).
+GPU_DEFAULTS = {"slots": 256, "token_budget": 1024}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,9 @@ class FastBackend(ModelFrontend):
             token_budget=budget,
             policy=policy,
             preemption=options.preemption,
-            # Decode-only steps replay a graph, steps with prefill run eagerly: gather freed
-            # slots (an eighth of them) before refilling them in a step of their own.
+            # Gather freed slots (an eighth of them) before refilling them in a step of their
+            # own: measured when steps with prefill ran eagerly (~25 ms against 5 for a replayed
+            # decode step); they now replay graphs too, and it was not re-measured since.
             admit_batch=max(1, self.slots // 8) if self.runner.graphs_enabled else 1,
         )
         self._ids = itertools.count()
@@ -196,7 +199,7 @@ class FastBackend(ModelFrontend):
 
     def _run(self) -> None:
         try:
-            self.runner.capture_all(self.slots)
+            self.runner.capture_all(self.batcher.token_budget)
         except BaseException as exc:  # surfaces in __init__
             self._error = exc
             self._ready.set()

@@ -8,13 +8,17 @@ and the cache are ours:
 - the KV cache is one tensor per layer of fixed *slots* (one per running sequence) of the model's
   whole context, ``[slots + 1, kv_heads, context, head_dim]`` (the last slot is scratch for
   padding rows): no page tables, and a preempted sequence frees its slot at once;
-- decode attention reads each sequence's own ``length`` cached tokens: the Triton kernel of
-  ``puzzles.worker.triton_decode`` on a GPU, a masked batched softmax (``attention="torch"``, the
-  reference) on the CPU;
-- prefill chunks attend through ``scaled_dot_product_attention`` (flash on a GPU, never cuDNN,
-  which re-plans per shape), equal-length fresh prompts in one call;
-- on a GPU, steps that only decode replay a CUDA graph captured per batch-size bucket, so a
-  decode step costs one launch and one host sync (the sampled tokens) instead of ~300 launches.
+- attention on a GPU is one Triton kernel (``puzzles.worker.triton_decode``) for every token of
+  the step, decode or prefill alike: each token's keys and values are written to its slot first,
+  then each token attends as one query over its slot's cached positions up to its own, which is
+  exactly causal attention for a prefill chunk (whatever it has cached before) and needs nothing
+  but per-token slots and lengths on the device;
+- so on a GPU every step, prefill or not, replays a CUDA graph captured per token-count bucket
+  (padding tokens write and read the scratch slot): one launch and one host sync (the sampled
+  tokens) instead of ~330 launches, which made a step with prefill cost ~25 ms of host time;
+- the reference path (``attention="torch"``, the CPU's) runs eagerly: decode attention as a
+  masked batched softmax, prefill chunks through ``scaled_dot_product_attention`` (never cuDNN,
+  which re-plans per shape), equal-length fresh prompts in one call.
 
 Architectures: decoder-only models whose layers look like Llama's (``self_attn.{q,k,v,o}_proj``,
 ``input_layernorm``, ``post_attention_layernorm``, ``mlp``, optional ``q_norm``/``k_norm``): Llama,
@@ -33,7 +37,9 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 _PREFILL_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-GRAPH_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512)
+_DECODE_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512)
+_PREFILL_BUCKETS = (640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096)
+GRAPH_BUCKETS = _DECODE_BUCKETS + _PREFILL_BUCKETS  # tokens a step's graph runs
 
 
 def supported(model: Any) -> str | None:
@@ -67,8 +73,8 @@ class _Plan:
     positions: torch.Tensor
     slots: torch.Tensor
     rows: torch.Tensor
-    decodes: int
-    longest: int  # the longest decode's length (the reference attention's gather width)
+    decodes: int  # tokens that attend as single queries over their slot: all of them when packed
+    longest: int  # the longest such query's length (the reference attention's gather width)
     fresh: list[torch.Tensor] = field(default_factory=list)  # [prompts, length] token offsets
     chunks: list[tuple[int, Segment, torch.Tensor]] = field(default_factory=list)
 
@@ -125,6 +131,7 @@ class Runner:
         context: int,
         attention: str = "auto",
         cuda_graphs: bool | None = None,
+        packed: bool | None = None,
     ) -> None:
         why = supported(model)
         if why is not None:
@@ -151,6 +158,9 @@ class Runner:
         if attention == "triton" and not on_gpu:
             raise ValueError("the Triton decode kernel needs a CUDA device")
         self.attention = attention
+        # Every token attends as a query over its slot (see the module docstring): the Triton
+        # path always; the reference path only when asked (the CPU test of that formulation).
+        self.packed = attention == "triton" if packed is None else packed
         # Never zeroed: nothing reads past a sequence's length (the kernel masks its loads, the
         # reference zeroes what it gathers there), and on a CPU untouched pages stay unallocated.
         self.cache = torch.empty(
@@ -161,8 +171,8 @@ class Runner:
             dummy = torch.zeros(1, dtype=self.dtype, device=self.device)
             cos, sin = inner.rotary_emb(dummy, positions)
         self.cos, self.sin = cos[0], sin[0]  # [context, head_dim]
-        # Graphs replay the Triton kernel, which reads lengths on the device; the reference
-        # attention's gather width is a host value, so it runs eagerly.
+        # Graphs replay the Triton kernel, which reads slots and lengths on the device; the
+        # reference attention's gather width and prefill masks are host values: it runs eagerly.
         fast = attention == "triton"
         self.graphs_enabled = fast if cuda_graphs is None else (cuda_graphs and fast)
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
@@ -209,7 +219,7 @@ class Runner:
         for i, seg in enumerate(segments):
             positions.extend(range(seg.start, seg.start + seg.count))
             slots.extend([seg.slot] * seg.count)
-            if i >= decodes:
+            if i >= decodes and not self.packed:
                 if seg.start == 0:
                     fresh.setdefault(seg.count, []).append(offset)
                 else:
@@ -221,14 +231,15 @@ class Runner:
         for count, offsets in fresh.items():
             groups.extend(o + i for o in offsets for i in range(count))
         n = len(step.tokens)
+        queries = len(segments) if self.packed else decodes  # segments the decode path attends
         packed = self._to_device(step.tokens + positions + slots + rows + groups)
         plan = _Plan(
             tokens=packed[:n],
             positions=packed[n : 2 * n],
             slots=packed[2 * n : 3 * n],
             rows=packed[3 * n : 3 * n + len(rows)],
-            decodes=decodes,
-            longest=max((s.start + 1 for s in segments[:decodes]), default=1),
+            decodes=n if self.packed else decodes,
+            longest=max((s.start + s.count for s in segments[:queries]), default=1),
         )
         at = 3 * n + len(rows)
         for count, offsets in fresh.items():
@@ -299,7 +310,7 @@ class Runner:
         n = tokens.shape[0]
         x = self.embed(tokens)
         cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]
-        lengths = positions[:decodes] + 1
+        lengths = positions[:decodes] + 1  # a query sees its slot up to itself
         for index, layer in enumerate(self.layers):
             attn = layer.self_attn
             h = layer.input_layernorm(x)
@@ -329,11 +340,11 @@ class Runner:
         """Run one step; returns float32 logits, one row per segment that asked for them."""
         plan = self._plan(step)
         n = len(step.tokens)
-        if plan.decodes == n and self.graphs_enabled and n <= GRAPH_BUCKETS[-1]:
+        if self.graphs_enabled and n <= GRAPH_BUCKETS[-1]:
             return self._replay(plan, n)
         return self._forward(plan)
 
-    # -- CUDA graphs for decode-only steps ------------------------------------------------------
+    # -- CUDA graphs, one per token-count bucket ------------------------------------------------
 
     @torch.no_grad()
     def _replay(self, plan: _Plan, n: int) -> torch.Tensor:
@@ -348,9 +359,16 @@ class Runner:
         inputs["tokens"][n:bucket].zero_()
         inputs["positions"][n:bucket].zero_()
         inputs["slots"][n:bucket].fill_(self.scratch_slot)
+        wanted = plan.rows.shape[0]
+        inputs["rows"][:wanted].copy_(plan.rows)
+        inputs["rows"][wanted : self._rows(bucket)].zero_()  # padding rows: logits nobody reads
         graph, logits = self._graphs[bucket]
         graph.replay()
-        return logits[:n]
+        return logits[:wanted]
+
+    def _rows(self, bucket: int) -> int:
+        """Logits rows a bucket's graph computes: one per sequence at most."""
+        return min(bucket, self.slots)
 
     def _capture(self, bucket: int) -> None:
         if not self._graph_inputs:
@@ -359,7 +377,7 @@ class Runner:
                 "tokens": torch.zeros(size, dtype=torch.long, device=self.device),
                 "positions": torch.zeros(size, dtype=torch.long, device=self.device),
                 "slots": torch.full((size,), self.scratch_slot, device=self.device),
-                "rows": torch.arange(size, device=self.device),
+                "rows": torch.zeros(size, dtype=torch.long, device=self.device),
             }
             self._pool = torch.cuda.graph_pool_handle()
         inputs = self._graph_inputs
@@ -367,7 +385,7 @@ class Runner:
             tokens=inputs["tokens"][:bucket],
             positions=inputs["positions"][:bucket],
             slots=inputs["slots"][:bucket],
-            rows=inputs["rows"][:bucket],
+            rows=inputs["rows"][: self._rows(bucket)],
             decodes=bucket,
             longest=self.context,
         )
@@ -384,9 +402,11 @@ class Runner:
 
     @torch.no_grad()
     def capture_all(self, up_to: int) -> None:
-        """Capture every bucket up to ``up_to`` now (start-up), largest first to share one pool."""
+        """Capture every bucket a step of ``up_to`` tokens needs now (start-up), largest first
+        to share one memory pool."""
         if not self.graphs_enabled:
             return
-        for bucket in sorted((b for b in GRAPH_BUCKETS if b <= up_to), reverse=True):
+        last = bisect.bisect_left(GRAPH_BUCKETS, min(up_to, GRAPH_BUCKETS[-1]))
+        for bucket in reversed(GRAPH_BUCKETS[: last + 1]):
             if bucket not in self._graphs:
                 self._capture(bucket)

@@ -6,7 +6,8 @@
 // @modelcontextprotocol/client 2.x. Prints one JSON line per step: {"ok": result} or
 // {"error": {"code", "message"}} — exactly what the SDK handed the application.
 // Options in the script's first step {"op": "options", "elicit": {...}, "sampling": {...}}
-// declare the capability and answer every such request with the given result.
+// declare the capability and answer every such request with the given result; "logs": true
+// records the log messages the client receives (step "seen" returns them with the requests).
 const [generation, url, script] = process.argv.slice(2);
 const steps = JSON.parse(script);
 
@@ -43,6 +44,14 @@ if (options.sampling) {
     },
   );
 }
+if (options.logs) {
+  client.setNotificationHandler(
+    generation === "1" ? sdk.LoggingMessageNotificationSchema : "notifications/message",
+    async (notification) => {
+      seen.push({ method: "notifications/message", params: notification.params });
+    },
+  );
+}
 let transport;
 if (url.startsWith("stdio:")) {
   const [command, ...args] = JSON.parse(url.slice("stdio:".length));
@@ -64,6 +73,7 @@ for (const step of steps) {
       result = await client.callTool({ name: step.name, arguments: step.arguments ?? {}, _meta: step.meta });
     else if (step.op === "complete") result = await client.complete(step.params);
     else if (step.op === "readResource") result = await client.readResource({ uri: step.uri });
+    else if (step.op === "setLevel") result = await client.setLoggingLevel(step.level);
     else if (step.op === "seen") result = seen.splice(0);
     else throw new Error(`unknown step ${step.op}`);
     out({ ok: result });
