@@ -12,12 +12,19 @@ own network through ``X-Forwarded-For``.  For ``--seconds``:
 Checked and printed: unexpected statuses (anything but 200/401/429, and 503 only while Redis is
 down), double spends (a pass serving more requests than its budget, over both gateways), passes of
 before the restart that worked after it, resident memory of each gateway before and after, and
-log bytes per request.  Resident memory is also sampled twelve times over the run: the growth over
-the second half (after warm-up and the restart) is what says whether memory is flat.  Exit status 0
-when every count that must be 0 is.
+log bytes per request.  Resident memory is also sampled ``--samples`` times over the run.  Two
+one-time steps are not growth: the demo builds its large bank (170k clues) in the background after
+its first start, then loads it (``--built-bank`` builds it before the gateways start, as a
+deployment does, so they serve it from the start); and when a gateway's bank first runs dry it
+builds its reuse index over the whole bank once (about 23 MiB for the built bank; the sample is in
+``bank_dry_from_sample``).  ``rss_growth_after_dry_pct`` (from the sample after that step to the
+end) says whether memory is flat.  Exit status 0 when every count that must be 0 is.
 
     python bench/soak.py                         # 60 s, 8 honest + 8 unpaid clients
+    python bench/soak.py --seconds 300 --built-bank --samples 24   # the long form (docs/security.md)
     python bench/soak.py --seconds 10 --clients 2   # the short form CI runs (tests/test_soak.py)
+    python bench/soak.py --trace DIR             # gateways under tracemalloc (bench/soak_gate.py)
+    python bench/soak.py --pass-cache 2048       # the pass cache's plateau within minutes
 """
 
 from __future__ import annotations
@@ -104,15 +111,37 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+DRY_LINE = b"clue bank dry"  # the composer's warning when it first reuses served clues
+BUILT_LINE = b"Large clue bank ready"  # the demo's background build is done and loaded
+
+
 async def sample_rss(
-    processes: list[subprocess.Popen[bytes]], every: float, into: list[list[int]],
-    stop: asyncio.Event,
+    processes: list[subprocess.Popen[bytes]], logs: list[Path], every: float,
+    into: list[list[int]], dry_at: list[int | None], stop: asyncio.Event, *, built: bool,
 ) -> None:  # fmt: skip
+    """Sample each process's resident memory every ``every`` seconds; ``dry_at[i]``: the first
+    sample at which process ``i`` had logged that the bank it serves ran dry (the large one:
+    with ``built`` false, only a dry line after the background build's line counts).  That is
+    the last one-time step (the composer builds its reuse index over the whole bank, about
+    23 MiB for the built bank): growth after it is what says whether memory is flat."""
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), every)
         except TimeoutError:
             into.append([rss_kib(process.pid) for process in processes])
+            for i, path in enumerate(logs):
+                text = path.read_bytes()
+                start = 0 if built else text.find(BUILT_LINE)
+                if dry_at[i] is None and start >= 0 and text.find(DRY_LINE, start) >= 0:
+                    dry_at[i] = len(into) - 1
+
+
+def growth_pct(samples: list[list[int]], after: list[int], start: list[int | None]) -> list[Any]:
+    """Per process: growth from sample ``start[i]`` to ``after[i]`` (None without a start)."""
+    return [
+        None if first is None else round(100 * (end - samples[first][i]) / samples[first][i], 1)
+        for i, (end, first) in enumerate(zip(after, start, strict=True))
+    ]
 
 
 async def honest(
@@ -212,12 +241,28 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         GATE_DECODE_RATE="1000000000",  # no solve-time floor: the soak measures state, not time
         GATE_HUMAN_FLOOR="0",
     )
-    gate_bin = Path(sys.executable).with_name("gate")
+    gate_bin = [str(Path(sys.executable).with_name("gate"))]
+    if args.trace is not None or args.pass_cache is not None or args.heap:
+        gate_bin = [sys.executable, str(Path(__file__).with_name("soak_gate.py"))]  # instruments
+    if args.heap:
+        env.update(SOAK_HEAP_EVERY=str(args.seconds / args.samples))
+    if args.trace is not None:  # the same gateways, under tracemalloc
+        env.update(
+            TRACE_DIR=str(args.trace.resolve()), TRACE_EVERY=str(args.seconds / args.samples)
+        )
+    if args.pass_cache is not None:
+        env.update(SOAK_PASS_CACHE=str(args.pass_cache))
     ports = [free_port(), free_port()]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     gateways: list[subprocess.Popen[bytes]] = []
     logs = [work / f"gate-{i}.log" for i in range(2)]
     tally = Tally()
+    if args.built_bank:  # as a deployment does before serving: the gateways load it whole
+        for step in ("seed", "build"):
+            subprocess.run(
+                [str(Path(sys.executable).with_name("gate")), "puzzles", step],
+                env=env, check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             for port, log_path, base in zip(ports, logs, bases, strict=True):
@@ -225,7 +270,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     gateways.append(
                         subprocess.Popen(
                             [
-                                str(gate_bin),
+                                *gate_bin,
                                 "demo",
                                 "--port",
                                 str(port),
@@ -244,7 +289,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             log_before = sum(path.stat().st_size for path in logs)
             stop = asyncio.Event()
             samples: list[list[int]] = []
-            sampler = asyncio.create_task(sample_rss(gateways, args.seconds / 12, samples, stop))
+            dry_at: list[int | None] = [None] * len(gateways)
+            sampler = asyncio.create_task(
+                sample_rss(
+                    gateways,
+                    logs,
+                    args.seconds / args.samples,
+                    samples,
+                    dry_at,
+                    stop,
+                    built=args.built_bank,
+                )
+            )
             tasks = [
                 asyncio.create_task(honest(client, bases, f"192.0.{2 + i}.10", oracle, tally, stop))
                 for i in range(args.clients)
@@ -272,6 +328,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             log_after = sum(path.stat().st_size for path in logs)
             # What the gateways said about their failures (one line per cause and minute): the
             # cause of any 503 outside the restart.
+            heap = [
+                [int(line.split()[1]) for line in path.read_text(errors="replace").splitlines()
+                 if line.startswith("soak-heap ")]
+                for path in logs
+            ]  # fmt: skip
             failures = [
                 line[:240]
                 for path in logs
@@ -285,6 +346,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             process.wait(30)
         redis.terminate()
         redis.wait(10)
+        if args.trace is not None:
+            for path in logs:
+                shutil.copy(path, args.trace / path.name)
         shutil.rmtree(work, ignore_errors=True)
     double_spends = sum(1 for count in tally.served.values() if count > BUDGET)
     return {
@@ -302,10 +366,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "rss_kib_before": rss_before,
         "rss_kib_after": rss_after,
         "rss_kib_samples": samples,
-        "rss_growth_second_half_pct": [
-            round(100 * (after - samples[half - 1][i]) / samples[half - 1][i], 1) if half else None
-            for i, after in enumerate(rss_after)
-        ],
+        "rss_growth_second_half_pct": growth_pct(
+            samples, rss_after, [half - 1 if half else None] * len(rss_after)
+        ),
+        "bank_dry_from_sample": dry_at,
+        # From the first sample after the bank ran dry (the last one-time step) to the end.
+        "rss_growth_after_dry_pct": growth_pct(
+            samples,
+            rss_after,
+            [None if at is None or at + 1 >= len(samples) else at + 1 for at in dry_at],
+        ),
+        "python_blocks_samples": heap if args.heap else None,
         "failure_lines": failures[:10],
         "log_bytes": log_after - log_before,
         "log_bytes_per_request": round((log_after - log_before) / max(1, tally.requests), 1),
@@ -318,6 +389,26 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--samples", type=int, default=12, help="Resident memory samples.")
+    parser.add_argument(
+        "--built-bank",
+        action="store_true",
+        help="Build the large bank before the gateways start (gate puzzles build), so they serve "
+        "it from the start instead of building it in the background (the demo's first minutes).",
+    )
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="Also sample each gateway's live Python blocks (sys.getallocatedblocks()).",
+    )
+    parser.add_argument(
+        "--pass-cache",
+        type=int,
+        help="Bound of the gateways' verified-pass cache (default 65,536), to show its plateau.",
+    )
+    parser.add_argument(
+        "--trace", type=Path, help="Run the gateways under tracemalloc, snapshots into this folder."
+    )
     return asyncio.run(main(parser.parse_args(argv)))
 
 

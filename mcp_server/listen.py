@@ -130,7 +130,7 @@ class ListenRelay:
                 assert client is not None
                 async with anyio.create_task_group() as group:
 
-                    async def restart() -> None:
+                    async def restart(changed: anyio.Event = changed) -> None:
                         await changed.wait()
                         group.cancel_scope.cancel()
 

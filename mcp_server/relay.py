@@ -37,8 +37,8 @@ from mcp.server.subscriptions import (
     SubscriptionBus,
     ToolsListChanged,
 )
-from mcp.shared.subscriptions import event_to_notification
 from mcp.shared.message import ServerMessageMetadata
+from mcp.shared.subscriptions import event_to_notification
 from mcp_types.version import is_version_at_least
 
 log = logging.getLogger(__name__)

@@ -98,3 +98,35 @@ async def test_bank_health_gauges_follow_the_fresh_clues_and_serves() -> None:
     await composer.compose(PuzzleSpec(1, 4, 2))
     assert sample("gate_bank_fresh_clues") == 8  # four served once: withdrawn
     assert sample("gate_bank_serves_total") == served + 4
+
+
+async def test_a_dry_bank_serving_for_long_holds_its_memory_flat() -> None:
+    """The soak's plateau, in process: reusing served clues builds one reuse index per bank index
+    (a one-time step), and serving from it keeps nothing per request.  Serve counts are drained as
+    the runtime's flush does every 15 s."""
+    import gc
+    import tracemalloc
+
+    composer = BankComposer(index(per_letter=8), MemoryStore(), serve_limit=1, rng=random.Random(1))
+
+    async def serve(times: int) -> None:
+        for n in range(times):
+            await composer.compose(PuzzleSpec(1, 4, 2))
+            if n % 50 == 0:
+                composer.served_counts()  # what Runtime.flush_serves takes to SQL
+        composer.served_counts()
+
+    await serve(100)  # runs dry (8 fresh clues per letter) and builds the reuse index
+    reuser = composer._reuser
+    assert reuser is not None
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        await serve(2_000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert composer._reuser is reuser  # built once for this index, not per dry request
+    assert grown < 64 * 1024, grown  # no per-request state: 2,000 puzzles leave < 64 KiB

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -237,6 +238,42 @@ async def test_start_up_warns_when_redis_would_restore_stale_meters(
     assert (risk is not None) is warned
     if warned:
         assert risk is not None and "appendonly yes" in risk
+
+
+@pytest.mark.parametrize(
+    ("snapshots", "warned"), [(True, True), (False, False)], ids=["rdb-only", "no-persistence"]
+)
+async def test_the_runtime_logs_the_restart_risk_once_at_start(
+    tmp_path: Path,
+    seeded_state: Path,
+    caplog: pytest.LogCaptureFixture,
+    snapshots: bool,
+    warned: bool,
+) -> None:
+    """What an operator sees: the start of a gate on such a Redis logs the risk as a warning."""
+    from gate.config import GateConfig
+    from serving.runtime import open_runtime
+
+    server = RedisServer(tmp_path, aof=False, snapshots=snapshots)
+    server.start()
+    try:
+        store = RedisStore.from_url(server.url)
+        config = GateConfig.from_env({}, state_dir=seeded_state)
+        with caplog.at_level(logging.WARNING, logger="reasoning_gate"):
+            runtime = await open_runtime(config, RULES, seed=False, store=store)
+            await runtime.close()
+    finally:
+        server.stop()
+    lines = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "reasoning_gate" and record.levelno == logging.WARNING
+    ]
+    if warned:
+        assert len(lines) == 1, lines
+        assert "no append-only file" in lines[0] and "appendonly yes" in lines[0]
+    else:
+        assert not any("append-only" in line for line in lines), lines
 
 
 async def test_why_rdb_only_is_warned_about_a_crash_restores_spent_uses(tmp_path: Path) -> None:
