@@ -17,7 +17,7 @@ import asyncio
 
 from gate.config import GateConfig
 from puzzles.db import create_engine
-from puzzles.factory.jobs import factory_costs, tier_costs
+from puzzles.factory.costs import factory_costs, tier_costs
 from puzzles.migrations import create_schema
 
 

@@ -36,14 +36,13 @@ from puzzles.factory.generate import (
     grounded_targets,
     load_facts,
 )
+from puzzles.factory.costs import factory_costs, tier_costs
 from puzzles.factory.jobs import (
     GenerateSettings,
-    factory_costs,
     llm_answers,
     run_calibrate_job,
     run_generate_job,
     run_verify_job,
-    tier_costs,
 )
 from puzzles.factory.parse import (
     AMBIGUOUS,

@@ -32,7 +32,8 @@ from puzzles.factory import (
     phrasing_kind,
 )
 from puzzles.factory.generate import PHRASING_PREFIX, Target, grounded_targets, phrasing_target
-from puzzles.factory.jobs import GenerateSettings, factory_costs, run_phrase_job
+from puzzles.factory.costs import factory_costs
+from puzzles.factory.jobs import GenerateSettings, run_phrase_job
 from puzzles.factory.parse import DUPLICATE, LEAKED, LLM_ERROR, MALFORMED, UNSOLVED
 from puzzles.factory.prompts import AVOID_SHOWN, generation_messages
 from puzzles.factory.verify import ANSWER, INITIAL, Solver, same_initial

@@ -103,7 +103,7 @@ def puzzles_stats(
 
 async def _factory_numbers(url: str):
     from puzzles.db import create_engine
-    from puzzles.factory.jobs import factory_costs, tier_costs
+    from puzzles.factory.costs import factory_costs, tier_costs
     from puzzles.migrations import create_schema
 
     engine = create_engine(url)

@@ -84,7 +84,7 @@ async def export_clues(
     engine: AsyncEngine, path: Path, *, statuses: Sequence[str] = (), fmt: str | None = None
 ) -> int:
     """Write clues (all, or those of ``statuses``) with their provenance and factory cost."""
-    from puzzles.factory.jobs import clue_costs
+    from puzzles.factory.costs import clue_costs
 
     stmt = select(_clues).order_by(_clues.c.id)
     if statuses:
