@@ -1,7 +1,7 @@
 """Running a gated app: uvicorn configured the way the gate needs, plus the private listeners.
 
-Every way in starts its server through here (``run_server``, ``uvicorn_config``), so these hold
-everywhere:
+Every way in starts its server through here (``serve``, on ``run_server``'s loop; ``listen_on``
+for a server that binds first), so these hold everywhere:
 
 - ``proxy_headers=False``: the gate reads forwarding headers itself, from configured trusted
   proxies only; uvicorn's own handling would believe any loopback peer's ``X-Forwarded-For``.
@@ -64,7 +64,7 @@ def finish_after_signal() -> None:
             signal.signal(sig, lambda *_: None)
 
 
-def uvicorn_config(app: Any, host: str, port: int, **options: Any) -> Any:
+def _uvicorn_config(app: Any, host: str, port: int, **options: Any) -> Any:
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, proxy_headers=False, **options)
@@ -106,7 +106,7 @@ async def serve(
     import anyio
     import uvicorn
 
-    server = uvicorn.Server(uvicorn_config(app, host, port, **options))
+    server = uvicorn.Server(_uvicorn_config(app, host, port, **options))
     if survive_signals:
         finish_after_signal()
     done = anyio.Event()
