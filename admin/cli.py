@@ -92,4 +92,3 @@ def admin_passwd(
     _set_login(
         change_password, username, database_url, password_stdin, f"Password of {username} changed."
     )
-

@@ -23,6 +23,7 @@ from mcp_types.version import is_version_at_least
 
 from mcp_server.links import Links
 from mcp_server.relay import Ctx, connection_of
+from mcp_server.toolgate.names import ERROR_META_KEY, PASS_META_KEY
 from mcp_server.upstream import Connection, UpstreamError, UpstreamLink, describe
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,11 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 RESERVED_META_PREFIX = "io.modelcontextprotocol/"
-# The gate reads the pass from here; it is the client's credential for this gateway and must
-# never reach the upstream.  Kept equal to mcp_server.toolgate.PASS_META_KEY.
-PASS_META_KEY = "reasoning-gate/pass"
-ERROR_META_KEY = "reasoning-gate/error"  # = mcp_server.toolgate.ERROR_META_KEY
 # progressToken names a stream of the downstream's: the upstream gets one of the link's own,
 # and its progress is relayed under the downstream's token.
 # (The SDK parses it into the key ``progress_token``; the wire spells it ``progressToken``.)
 _PROGRESS_KEYS = ("progressToken", "progress_token")
+# The pass is the client's credential for this gateway: it never reaches the upstream.
 _PRIVATE_META_KEYS = frozenset({PASS_META_KEY, *_PROGRESS_KEYS})
 # A 2026-07-28 client's opt-in to log messages of its request: the upstream's to honour.
 LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"

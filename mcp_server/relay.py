@@ -191,7 +191,6 @@ class Relay:
         for connection in targets:  # each one's standalone channel (streamable HTTP: its GET)
             await connection.notify(*_wire(message))
 
-
     async def announce(self, event: ServerEvent) -> None:
         """An event of a 2026-07-28 upstream's listen stream, for the handshake-era clients of
         this shared session (as the notification they know)."""

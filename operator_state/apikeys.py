@@ -43,7 +43,9 @@ async def create_api_key(engine: AsyncEngine, name: str, tier: str = "") -> str:
 async def revoke_api_key(engine: AsyncEngine, name: str) -> bool:
     async with engine.begin() as connection:
         result = await connection.execute(
-            update(ApiKey).where(ApiKey.name == name, ApiKey.revoked.is_(False)).values(revoked=True)
+            update(ApiKey)
+            .where(ApiKey.name == name, ApiKey.revoked.is_(False))
+            .values(revoked=True)
         )
     return bool(result.rowcount)
 

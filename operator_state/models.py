@@ -137,9 +137,7 @@ class IdentityAction(Base):
     actor: Mapped[str] = mapped_column(String(300))
     reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
-    __table_args__ = (
-        CheckConstraint("action IN ('set', 'clear', 'revoke')", name="action"),
-    )
+    __table_args__ = (CheckConstraint("action IN ('set', 'clear', 'revoke')", name="action"),)
 
 
 class ApiKey(Base):

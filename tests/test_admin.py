@@ -51,7 +51,9 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     import operator_state.users
 
-    monkeypatch.setattr(operator_state.users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
+    monkeypatch.setattr(
+        operator_state.users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024)
+    )
 
 
 async def _open(url: str, state: Path, env: dict[str, str] | None = None) -> Runtime:
@@ -571,7 +573,7 @@ async def test_the_overview_shows_gate_failures_from_the_store(client, runtime) 
         await failures.record("GET /paid", LookupError("bank"), runtime.store)
     await _logged_in(client)
     shown = (await client.get("/")).text.split('id="failures"')[1].split("</table>")[0]
-    assert "<td>LookupError</td><td class=\"num\">3</td>" in shown
+    assert '<td>LookupError</td><td class="num">3</td>' in shown
 
 
 async def test_the_bank_page_shows_the_last_shortcut_exposure_report(

@@ -116,5 +116,3 @@ async def test_a_runtime_with_an_unwritable_log_refuses_to_start(tmp_path: Path)
     )
     with pytest.raises(ConfigError, match="GATE_DECISION_LOG"):
         await open_runtime(config, RULES, seed=False)
-
-

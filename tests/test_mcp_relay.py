@@ -181,9 +181,7 @@ async def test_list_changes_and_resource_updates_reach_a_handshake_era_client(
         ):
             if kind == "command":  # (this upstream's handshake-era side sends updates unasked)
                 await client.session.send_request(
-                    types.SubscribeRequest(
-                        params=types.SubscribeRequestParams(uri="res://readme")
-                    ),
+                    types.SubscribeRequest(params=types.SubscribeRequestParams(uri="res://readme")),
                     types.EmptyResult,
                 )
             await client.call_tool("grow", {"name": f"leaf_{kind}"})
@@ -204,9 +202,12 @@ async def test_listen_streams_of_2026_clients_get_list_changes_and_resource_upda
     events: list[Any] = []
 
     async def listen(url: str, ready: anyio.Event, done: anyio.Event) -> None:
-        async with Client(url, cache=None) as listener, listener.listen(
-            tools_list_changed=True, resource_subscriptions=["res://readme"]
-        ) as subscription:
+        async with (
+            Client(url, cache=None) as listener,
+            listener.listen(
+                tools_list_changed=True, resource_subscriptions=["res://readme"]
+            ) as subscription,
+        ):
             ready.set()
             async for event in subscription:
                 events.append(event)

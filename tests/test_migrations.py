@@ -229,7 +229,15 @@ def test_every_module_with_tables_is_on_the_migrations_metadata() -> None:
 
     root = Path(__file__).parents[1]
     defining = set()
-    for top in ("gate", "puzzles", "operator_state", "serving", "middleware", "mcp_server", "admin"):
+    for top in (
+        "gate",
+        "puzzles",
+        "operator_state",
+        "serving",
+        "middleware",
+        "mcp_server",
+        "admin",
+    ):
         for path in (root / top).rglob("*.py"):
             tree = ast.parse(path.read_text())
             if any(

@@ -292,6 +292,8 @@ async def test_why_rdb_only_is_warned_about_a_crash_restores_spent_uses(tmp_path
             server.start()
             again = [await use(keeper, token) for _ in range(BUDGET)]
         served_again = sum(isinstance(d, Allow) for d in again)
-        assert served_again == BUDGET - 1  # 39, where 36 were left: the 3 uses since the snapshot are back
+        assert (
+            served_again == BUDGET - 1
+        )  # 39, where 36 were left: the 3 uses since the snapshot are back
     finally:
         server.stop()
