@@ -26,6 +26,17 @@ from gate.store import MemoryStore, RedisClusterStore, RedisStore, Store
 
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
 
+# The product's top-level packages: what the wheel ships and what tests that walk the source read.
+PRODUCT_PACKAGES = (
+    "gate",
+    "puzzles",
+    "operator_state",
+    "serving",
+    "middleware",
+    "mcp_server",
+    "admin",
+)
+
 # Every key this test run writes to the shared test Redis lives under RUN_PREFIX (one per pytest
 # process); the session's end deletes and counts what is left there and fails the run if any key
 # was (tests/plugins/redis_keys.py).  Processes the tests start get a Redis server of their own.

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from gate.cli import app
 from gate.config import SETTINGS
+from tests.support import PRODUCT_PACKAGES
 
 ROOT = Path(__file__).parents[1]
 DOCKERFILES = (ROOT / "Dockerfile", ROOT / "deploy" / "worker.Dockerfile")
@@ -319,15 +320,7 @@ def test_the_image_install_carries_every_data_file_the_packages_read() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns: dict[str, list[str]] = config["tool"]["setuptools"]["package-data"]
     missing = []
-    for top in (
-        "gate",
-        "puzzles",
-        "operator_state",
-        "serving",
-        "middleware",
-        "mcp_server",
-        "admin",
-    ):
+    for top in PRODUCT_PACKAGES:
         for path in sorted((ROOT / top).rglob("*")):
             if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
                 continue

@@ -25,6 +25,7 @@ from puzzles.draft import ClueDraft
 from puzzles.factory import Usage, call_tags
 from puzzles.factory.calibrate import TOKEN_BOUNDS, calibrate_clue, summarise, tier_for
 from puzzles.factory.clue_files import export_clues, import_clue_rows, import_clues
+from puzzles.factory.costs import factory_costs, tier_costs
 from puzzles.factory.gate_files import NO_SOLVER, export_gates, import_gates, read_gate_rows
 from puzzles.factory.gates import parse_puzzle_text
 from puzzles.factory.generate import (
@@ -36,7 +37,6 @@ from puzzles.factory.generate import (
     grounded_targets,
     load_facts,
 )
-from puzzles.factory.costs import factory_costs, tier_costs
 from puzzles.factory.jobs import (
     GenerateSettings,
     llm_answers,

@@ -31,8 +31,8 @@ from puzzles.factory import (
     phrasing_counts,
     phrasing_kind,
 )
-from puzzles.factory.generate import PHRASING_PREFIX, Target, grounded_targets, phrasing_target
 from puzzles.factory.costs import factory_costs
+from puzzles.factory.generate import PHRASING_PREFIX, Target, grounded_targets, phrasing_target
 from puzzles.factory.jobs import GenerateSettings, run_phrase_job
 from puzzles.factory.parse import DUPLICATE, LEAKED, LLM_ERROR, MALFORMED, UNSOLVED
 from puzzles.factory.prompts import AVOID_SHOWN, generation_messages

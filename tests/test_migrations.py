@@ -24,6 +24,7 @@ from gate.cli import app
 from puzzles import migrations
 from puzzles.db import auto_upgrades, create_engine
 from puzzles.migrations import BASELINE, SchemaError, create_schema, prepare_schema
+from tests.support import PRODUCT_PACKAGES
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
@@ -229,15 +230,7 @@ def test_every_module_with_tables_is_on_the_migrations_metadata() -> None:
 
     root = Path(__file__).parents[1]
     defining = set()
-    for top in (
-        "gate",
-        "puzzles",
-        "operator_state",
-        "serving",
-        "middleware",
-        "mcp_server",
-        "admin",
-    ):
+    for top in PRODUCT_PACKAGES:
         for path in (root / top).rglob("*.py"):
             tree = ast.parse(path.read_text())
             if any(

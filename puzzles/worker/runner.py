@@ -23,6 +23,9 @@ and the cache are ours:
 Architectures: decoder-only models whose layers look like Llama's (``self_attn.{q,k,v,o}_proj``,
 ``input_layernorm``, ``post_attention_layernorm``, ``mlp``, optional ``q_norm``/``k_norm``): Llama,
 Mistral, Qwen2, Qwen3.  ``supported`` says whether a model qualifies.
+
+Over 400 lines because the forward pass, its cache and its graph capture are one piece: the
+graphs capture exactly the eager step, so splitting them would put one algorithm in two files.
 """
 
 from __future__ import annotations
