@@ -9,7 +9,10 @@ each calling ``echo`` with the pass in ``_meta`` for ``--duration`` seconds.  Ev
 
     python bench/mcp_overhead.py [--duration 5] [--clients 8] [--workers 2] [--rounds 2]
                                  [--gateways 1,2] [--mode 2026-07-28|legacy]
-                                 [--redis-url redis://127.0.0.1:6379/14]
+                                 [--redis-url redis://127.0.0.1:6379/14] [--sdk-rows]
+
+``--sdk-rows`` adds, for each count, a gateway with ``MCP_GATEWAY_LEAN=0`` (every call through the
+SDK's client, as before the fast path of mcp_server/lean.py): before and after in the same run.
 
 Prints calls/s, p50 and p99 for each and its ratio to direct (target >= 0.7x).
 """
@@ -133,6 +136,11 @@ def main() -> None:
         default=os.environ.get("GATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         help="gate store; Redis, so the bench can read the store epoch its pass must carry",
     )
+    parser.add_argument(
+        "--sdk-rows",
+        action="store_true",
+        help="also a gateway per count with MCP_GATEWAY_LEAN=0 (the SDK's client on every call)",
+    )
     args = parser.parse_args()
 
     counts = [int(count) for count in args.gateways.split(",") if count.strip()]
@@ -148,7 +156,9 @@ def main() -> None:
         try:
             upstream_cmd = [python, "tests/mcp_upstream.py", "http", str(up_port)]
             procs.append(start(upstream_cmd, up_port, env=env, log=state / "up.log", timeout=30))
-            for count in counts:  # one after the other: the first seeds the bank the rest share
+            variants = [(count, lean) for count in counts for lean in (True, False)]
+            variants = [(c, lean) for c, lean in variants if lean or args.sdk_rows]
+            for count, lean in variants:  # one after the other: the first seeds the bank
                 gate_port = free_port()
                 gate_cmd = [
                     python, "-m", "gate.cli", "mcp",
@@ -160,10 +170,14 @@ def main() -> None:
                     "--redis-url", args.redis_url,
                     "--workers", str(count),
                 ]  # fmt: skip
-                log = state / f"gate-x{count}.log"
-                procs.append(start(gate_cmd, gate_port, env=env, log=log, timeout=START_TIMEOUT))
+                name = f"gate x{count}" if lean else f"sdk x{count}"
+                log = state / f"{name.replace(' ', '-')}.log"
+                gate_env = env if lean else {**env, "MCP_GATEWAY_LEAN": "0"}
+                procs.append(
+                    start(gate_cmd, gate_port, env=gate_env, log=log, timeout=START_TIMEOUT)
+                )
                 wait_workers(log, count)
-                targets[f"gate x{count}"] = f"http://127.0.0.1:{gate_port}/mcp"
+                targets[name] = f"http://127.0.0.1:{gate_port}/mcp"
             token = tool_pass(state, args.redis_url)
             results: dict[str, list[dict[str, float]]] = {kind: [] for kind in targets}
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -175,7 +189,7 @@ def main() -> None:
         finally:
             for proc in procs:
                 stop(proc, timeout=20)
-            for log in sorted(state.glob("gate-x*.log")):
+            for log in sorted([*state.glob("gate-x*.log"), *state.glob("sdk-x*.log")]):
                 if log.read_text(errors="replace").strip():
                     text = log.read_text(errors="replace").strip()[-2000:]
                     print(f"{log.stem} stderr:\n{text}", file=sys.stderr)

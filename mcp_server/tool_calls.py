@@ -15,6 +15,7 @@ from typing import Any, cast
 import mcp_types as types
 from mcp import Client, MCPError
 
+from mcp_server import lean
 from mcp_server.forward import (
     LOG_LEVEL_META_KEY,
     UPSTREAM_ERROR,
@@ -26,7 +27,7 @@ from mcp_server.forward import (
     speaks_modern,
 )
 from mcp_server.relay import Ctx, modern
-from mcp_server.upstream import UpstreamError, UpstreamLink
+from mcp_server.upstream import Connection, UpstreamError, UpstreamLink
 
 _MAX_INPUT_ROUNDS = 10  # upstream multi-round asks resolved for a legacy downstream
 _HEADER_MISMATCH = -32020  # mcp_types.jsonrpc.HEADER_MISMATCH: the tool listing is stale
@@ -64,6 +65,9 @@ class ToolCalls:
             responses: types.InputResponses | None,
             state: str | None,
         ) -> types.CallToolResult | types.InputRequiredResult:
+            live = link.live(up) if lean.enabled() else None
+            if live is not None and lean.eligible(live, meta, token is not None):
+                return await self._lean(live, up, link, params, meta, responses, state)
             call = up.session.call_tool
             kwargs: dict[str, Any] = {
                 "progress_callback": progress if token is not None else None,
@@ -99,6 +103,36 @@ class ToolCalls:
             except UpstreamError as exc:
                 return self._error(params.name, str(exc), code=UPSTREAM_ERROR)
         return clean_result(result)
+
+    async def _lean(
+        self,
+        live: Connection,
+        up: Client,
+        link: UpstreamLink,
+        params: types.CallToolRequestParams,
+        meta: types.RequestParamsMeta | None,
+        responses: types.InputResponses | None,
+        state: str | None,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """The call as one POST (``lean.py``), retried once after a fresh listing when the
+        upstream wants ``Mcp-Param`` headers the session has not derived yet."""
+        for attempt in (1, 2):
+            try:
+                return await lean.call_tool(
+                    live,
+                    up,
+                    params.name,
+                    params.arguments,
+                    meta=meta,
+                    input_responses=responses,
+                    request_state=state,
+                    on_message=link.callbacks.messages,
+                )
+            except MCPError as exc:
+                if exc.code != _HEADER_MISMATCH or attempt == 2:
+                    raise
+                await up.session.list_tools()
+        raise AssertionError("unreachable")
 
     def _error(self, tool: str, text: str, **payload: Any) -> types.CallToolResult:
         # structuredContent only where the tool is known to declare no output schema.

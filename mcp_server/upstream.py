@@ -105,11 +105,18 @@ class Connection:
         self.client: Client | None = None
         self.session_lost = False  # the HTTP upstream answered 404 to this session (it restarted)
         self.ended = False  # the transport's read stream ended (a stdio upstream exited)
+        # A streamable-HTTP upstream's client, endpoint and session id: what the fast path of
+        # tools/call (lean.py) sends on, beside the SDK's transport, as that transport would.
+        self.http: Any = None
+        self.url: str | None = None
+        self.session_id: str | None = None
 
     async def on_response(self, response: Any) -> None:
         """httpx response hook: a 404 to a request that carried our session id means the upstream
         no longer knows the session (the protocol's "start a new session"); so does a 400 whose
         body says the session is unknown (servers built on the TypeScript SDK answer that)."""
+        if (issued := response.headers.get("mcp-session-id")) and self.session_id is None:
+            self.session_id = issued  # the one the SDK's transport adopts too (initialize's)
         if "mcp-session-id" not in response.request.headers:
             return
         if response.status_code == 404:
@@ -196,6 +203,11 @@ class UpstreamLink:
     def current(self) -> Client | None:
         return self._connection.client if self._connection is not None else None
 
+    def live(self, client: Client) -> Connection | None:
+        """The live connection whose client is ``client`` (None once it was replaced)."""
+        live = self._connection
+        return live if live is not None and live.client is client and not live.ended else None
+
     async def connection(self) -> Connection:
         """The live connection, reconnecting first if the last one died."""
         live = self._connection
@@ -273,6 +285,7 @@ class UpstreamLink:
 
             http = create_mcp_http_client()
             http.event_hooks["response"].append(connection.on_response)
+            connection.http, connection.url = http, target
             async with http, streamable_http_client(target, http_client=http) as (read, write):
                 yield _Watched(read, ended), write
         else:
