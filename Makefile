@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test bench services install-model browser js edge upstreams
+.PHONY: install demo test bench services install-model browser js edge upstreams loadgen
 .DEFAULT_GOAL := demo
 
 # make demo installs the project alone (what the demo runs); make install adds the [dev] extra
@@ -40,7 +40,7 @@ services:
 test: install-model services browser js edge upstreams
 	$(BIN)/pytest
 
-bench: install services
+bench: install services loadgen
 	$(BIN)/python bench/gate_overhead.py
 
 # Debian's chromium for the browser tests (Playwright drives it; it downloads no browser of its
@@ -55,6 +55,10 @@ js: tests/js/node_modules/.package-lock.json
 
 tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+
+# Debian's wrk, the load generator of the HTTP benches (bench/gate_overhead.py, bench/edge.py, ...).
+loadgen:
+	@test -x /usr/bin/wrk || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 
 # Debian's nginx and caddy for the forward-auth tests (tests/test_edge.py starts them on loopback
 # from the configs in deploy/; a missing binary fails the run).
